@@ -1,0 +1,31 @@
+"""Provides the compiled contract artifacts (ABI + bytecode) committed in contracts/build/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+BUILD_DIR = CONTRACTS_DIR / "build"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+
+
+@cache
+def load(name: str) -> Artifact:
+    path = BUILD_DIR / f"{name}.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"contract artifact missing: {path} (run: node contracts/scripts/compile.mjs)")
+    return Artifact(name=data["contractName"], abi=data["abi"], bytecode=data["bytecode"])

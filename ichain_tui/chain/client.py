@@ -1,0 +1,249 @@
+"""Provides `MarketClient`: one typed method per Marketplace/Ratings call.
+
+Reads return dataclasses from `types`; writes return a `PreparedCall` to `preview()` (gas and cost,
+nothing spent) or `send()` (returns a `TxResult` whose `events` are the decoded logs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.logs import DISCARD
+
+from . import artifacts
+from .errors import ChainError, ErrorDecoder, NodeUnreachable
+from .network import Chain
+from .transactions import PreparedCall
+from .types import Provider, Rating, Task, TaskState, TxResult
+
+ZERO = "0x0000000000000000000000000000000000000000"
+DEFAULT_MIN_STAKE = 10**16  # 0.01 ETH
+DEFAULT_SLASH_BPS = 5_000  # half of the payment is locked from the stake and burned on a fail
+
+
+def _opt(address: str) -> str | None:
+    return None if int(address, 16) == 0 else Web3.to_checksum_address(address)
+
+
+class MarketClient:
+    """The Marketplace at `address` on `chain`, acting as `account` (None: read only)."""
+
+    def __init__(self, chain: Chain, address: str, account: LocalAccount | None = None) -> None:
+        self.chain = chain
+        self.account = account
+        market = artifacts.load("Marketplace")
+        ratings = artifacts.load("Ratings")
+        self.errors = ErrorDecoder(market.abi, ratings.abi)
+        w3 = chain.w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract = w3.eth.contract(address=self.address, abi=market.abi)
+        try:
+            code = w3.eth.get_code(self.address)
+        except Exception as exc:
+            raise NodeUnreachable(f"cannot reach the node at {chain.label}: {exc}") from None
+        if not code:
+            raise ChainError(f"no Marketplace contract at {self.address} on {chain.label}")
+        self.ratings_address = Web3.to_checksum_address(self.contract.functions.ratings().call())
+        self.ratings = w3.eth.contract(address=self.ratings_address, abi=ratings.abi)
+        self._event_names = [e["name"] for e in market.abi if e["type"] == "event"]
+
+    # ------------------------------------------------------------------ deployment
+    @classmethod
+    def deploy(
+        cls,
+        chain: Chain,
+        account: LocalAccount,
+        min_stake: int = DEFAULT_MIN_STAKE,
+        slash_bps: int = DEFAULT_SLASH_BPS,
+    ) -> "MarketClient":
+        art = artifacts.load("Marketplace")
+        factory = chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        call = PreparedCall(
+            chain, account, "deploy", factory.constructor(min_stake, slash_bps), 0,
+            ErrorDecoder(art.abi), lambda receipt: [],
+        )
+        result = call.send()
+        receipt = chain.w3.eth.get_transaction_receipt(result.tx_hash)
+        return cls(chain, receipt["contractAddress"], account)
+
+    def as_account(self, account: LocalAccount | None) -> "MarketClient":
+        """The same contract, acting as another account (shares no mutable state)."""
+        other = object.__new__(MarketClient)
+        other.__dict__.update(self.__dict__)
+        other.account = account
+        return other
+
+    # ------------------------------------------------------------------ reads
+    def _read(self, fn: Any) -> Any:
+        try:
+            return fn.call()
+        except Exception as exc:
+            raise self.errors.from_exception(exc) from None
+
+    @property
+    def min_stake(self) -> int:
+        return int(self._read(self.contract.functions.minStake()))
+
+    @property
+    def slash_bps(self) -> int:
+        return int(self._read(self.contract.functions.slashBps()))
+
+    def task_count(self) -> int:
+        return int(self._read(self.contract.functions.taskCount()))
+
+    def task(self, task_id: int) -> Task:
+        raw = self._read(self.contract.functions.getTask(task_id))
+        requester, state, deadline, ex_win, rev_win, provider, payment, validator, fee, root = raw
+        return Task(
+            task_id=task_id,
+            requester=Web3.to_checksum_address(requester),
+            state=TaskState(state),
+            deadline=int(deadline),
+            execute_window=int(ex_win),
+            review_window=int(rev_win),
+            provider=_opt(provider),
+            payment=int(payment),
+            validator=_opt(validator),
+            validator_fee=int(fee),
+            result_root=None if int.from_bytes(root, "big") == 0 else bytes(root),
+        )
+
+    def provider(self, address: str) -> Provider:
+        address = Web3.to_checksum_address(address)
+        stake, locked, price, registered, available, key_x, key_y, hardware = self._read(
+            self.contract.functions.getProvider(address)
+        )
+        return Provider(
+            address=address,
+            stake=int(stake),
+            locked=int(locked),
+            price=int(price),
+            registered=bool(registered),
+            available=bool(available),
+            public_key=bytes(key_x) + bytes(key_y) if registered else b"",
+            hardware=str(hardware),
+        )
+
+    def rating(self, address: str) -> Rating:
+        count, total = self._read(self.ratings.functions.ratingOf(Web3.to_checksum_address(address)))
+        return Rating(count=int(count), total=int(total))
+
+    def credits(self, address: str) -> int:
+        return int(self._read(self.contract.functions.credits(Web3.to_checksum_address(address))))
+
+    def escrow_of(self, task_id: int) -> int:
+        return int(self._read(self.contract.functions.escrowOf(task_id)))
+
+    def lock_for(self, payment: int) -> int:
+        return int(self._read(self.contract.functions.lockFor(payment)))
+
+    def is_eligible_validator(self, account: str, requester: str, provider: str) -> bool:
+        fn = self.contract.functions.isEligibleValidator(
+            Web3.to_checksum_address(account), Web3.to_checksum_address(requester), Web3.to_checksum_address(provider)
+        )
+        return bool(self._read(fn))
+
+    def contract_balance(self) -> int:
+        return self.chain.balance(self.address)
+
+    # ------------------------------------------------------------------ writes
+    def _call(self, action: str, fn: Any, value: int = 0) -> PreparedCall:
+        return PreparedCall(self.chain, self.account, action, fn, value, self.errors, self.decode_receipt)
+
+    def register_provider(self, public_key: bytes, price: int, hardware: str, stake: int) -> PreparedCall:
+        fn = self.contract.functions.registerProvider(public_key, price, hardware)
+        return self._call("registerProvider", fn, stake)
+
+    def update_provider(self, price: int, available: bool, hardware: str) -> PreparedCall:
+        return self._call("updateProvider", self.contract.functions.updateProvider(price, available, hardware))
+
+    def add_stake(self, amount: int) -> PreparedCall:
+        return self._call("addStake", self.contract.functions.addStake(), amount)
+
+    def withdraw_stake(self, amount: int) -> PreparedCall:
+        return self._call("withdrawStake", self.contract.functions.withdrawStake(amount))
+
+    def create_task(
+        self,
+        *,
+        provider: str | None,
+        payment: int,
+        task_root: bytes,
+        requester_key: bytes,
+        validator: str | None = None,
+        validator_fee: int = 0,
+        execute_window: int = 3600,
+        review_window: int = 3600,
+        provider_envelope: bytes = b"",
+        validator_envelope: bytes = b"",
+    ) -> PreparedCall:
+        fn = self.contract.functions.createTask(
+            Web3.to_checksum_address(provider or ZERO),
+            Web3.to_checksum_address(validator or ZERO),
+            payment,
+            validator_fee,
+            execute_window,
+            review_window,
+            task_root,
+            requester_key,
+            provider_envelope,
+            validator_envelope,
+        )
+        return self._call("createTask", fn, payment + validator_fee)
+
+    def assign_provider(self, task_id: int, provider: str, envelope: bytes) -> PreparedCall:
+        fn = self.contract.functions.assignProvider(task_id, Web3.to_checksum_address(provider), envelope)
+        return self._call("assignProvider", fn)
+
+    def cancel_task(self, task_id: int) -> PreparedCall:
+        return self._call("cancelTask", self.contract.functions.cancelTask(task_id))
+
+    def assign_validator(self, task_id: int, validator: str, envelope: bytes) -> PreparedCall:
+        fn = self.contract.functions.assignValidator(task_id, Web3.to_checksum_address(validator), envelope)
+        return self._call("assignValidator", fn)
+
+    def finalize_and_rate(self, task_id: int, rating: int) -> PreparedCall:
+        if not 0 <= rating <= 255:
+            from .errors import ContractRevert
+
+            raise ContractRevert("InvalidRating", (rating,), f"rating must be 1 to 5, got {rating}")
+        return self._call("finalizeAndRate", self.contract.functions.finalizeAndRate(task_id, rating))
+
+    def refund(self, task_id: int) -> PreparedCall:
+        return self._call("refund", self.contract.functions.refund(task_id))
+
+    def decline_task(self, task_id: int) -> PreparedCall:
+        return self._call("declineTask", self.contract.functions.declineTask(task_id))
+
+    def submit_result(
+        self, task_id: int, result_root: bytes, requester_envelope: bytes = b"", validator_envelope: bytes = b""
+    ) -> PreparedCall:
+        fn = self.contract.functions.submitResult(task_id, result_root, requester_envelope, validator_envelope)
+        return self._call("submitResult", fn)
+
+    def claim_payment(self, task_id: int) -> PreparedCall:
+        return self._call("claimPayment", self.contract.functions.claimPayment(task_id))
+
+    def submit_verdict(self, task_id: int, passed: bool) -> PreparedCall:
+        return self._call("submitVerdict", self.contract.functions.submitVerdict(task_id, passed))
+
+    def withdraw(self) -> PreparedCall:
+        return self._call("withdraw", self.contract.functions.withdraw())
+
+    # ------------------------------------------------------------------ events
+    def decode_receipt(self, receipt: Any) -> list[dict[str, Any]]:
+        """All Marketplace events of a receipt, in log order, as {'event': name, **args}."""
+        found: list[tuple[int, dict[str, Any]]] = []
+        for name in self._event_names:
+            for log in getattr(self.contract.events, name)().process_receipt(receipt, errors=DISCARD):
+                found.append((int(log["logIndex"]), {"event": name, **dict(log["args"])}))
+        return [item for _, item in sorted(found, key=lambda pair: pair[0])]
+
+    @staticmethod
+    def task_id_of(result: TxResult) -> int:
+        for event in result.events:
+            if event["event"] == "TaskCreated":
+                return int(event["taskId"])
+        raise ChainError("no TaskCreated event in the receipt")

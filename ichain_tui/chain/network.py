@@ -1,0 +1,149 @@
+"""Provides connections to a chain: `embedded` (eth-tester in process), `local` (anvil) or any JSON-RPC URL.
+
+`Chain` wraps a Web3 instance with what the rest of the app needs from a node: the chain id (checked
+against the configuration), EIP-1559 fee suggestions, and, on development chains only, funding and
+time travel for tests and demos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import EthereumTesterProvider, Web3
+from web3.providers.rpc import HTTPProvider
+
+from .errors import ChainError, NodeUnreachable, WrongChain
+
+LOCAL_URL = "http://127.0.0.1:8545"
+
+
+@dataclass(frozen=True)
+class Fees:
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    base_fee: int
+
+
+class Chain:
+    """One connected node. `kind` is `embedded`, `local` or `rpc`."""
+
+    def __init__(self, w3: Web3, kind: str, url: str | None = None) -> None:
+        self.w3 = w3
+        self.kind = kind
+        self.url = url
+        self._chain_id: int | None = None
+
+    # -- identity -------------------------------------------------------------
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            try:
+                self._chain_id = int(self.w3.eth.chain_id)
+            except Exception as exc:  # connection refused, timeout, bad JSON
+                raise NodeUnreachable(f"cannot reach the node at {self.url or self.kind}: {_first_line(exc)}")
+        return self._chain_id
+
+    @property
+    def is_dev(self) -> bool:
+        return self.kind in ("embedded", "local")
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.kind != "rpc" else (self.url or "rpc")
+
+    def check_chain_id(self, expected: int | None) -> None:
+        if expected is not None and self.chain_id != expected:
+            raise WrongChain(f"node at {self.label} has chain id {self.chain_id}, configuration expects {expected}")
+
+    # -- reads ----------------------------------------------------------------
+    def balance(self, address: str) -> int:
+        try:
+            return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+        except Exception as exc:
+            raise NodeUnreachable(f"cannot read balance from {self.label}: {_first_line(exc)}")
+
+    def block_number(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def timestamp(self) -> int:
+        """Timestamp of the latest block (the contract's notion of now)."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def fees(self) -> Fees:
+        """EIP-1559 fees: tip from the node, max fee = 2 x base fee + tip."""
+        block = self.w3.eth.get_block("latest")
+        base = int(block.get("baseFeePerGas") or 0)
+        try:
+            tip = int(self.w3.eth.max_priority_fee)
+        except Exception:
+            tip = 10**9
+        return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip, base_fee=base)
+
+    # -- development chains only --------------------------------------------------
+    def _dev_only(self, what: str) -> None:
+        if not self.is_dev:
+            raise ChainError(f"{what} is only possible on a development chain (embedded or local)")
+
+    def fund(self, address: str, wei: int) -> None:
+        """Give `address` `wei` on a development chain."""
+        self._dev_only("funding")
+        address = Web3.to_checksum_address(address)
+        if self.kind == "local":
+            current = self.balance(address)
+            self.w3.provider.make_request("anvil_setBalance", [address, hex(current + wei)])
+            return
+        rich = self.w3.eth.accounts[0]
+        tx = self.w3.eth.send_transaction({"from": rich, "to": address, "value": wei})
+        self.w3.eth.wait_for_transaction_receipt(tx)
+
+    def advance_time(self, seconds: int) -> None:
+        """Move the chain's clock forward and mine a block."""
+        self._dev_only("time travel")
+        if self.kind == "embedded":
+            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+            tester.time_travel(self.timestamp() + int(seconds))
+            tester.mine_blocks(1)
+        else:
+            self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
+            self.w3.provider.make_request("evm_mine", [])
+
+    def snapshot(self) -> Any:
+        self._dev_only("snapshots")
+        if self.kind == "embedded":
+            return self.w3.provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]
+
+    def revert(self, snapshot_id: Any) -> None:
+        self._dev_only("snapshots")
+        if self.kind == "embedded":
+            self.w3.provider.ethereum_tester.revert_to_snapshot(snapshot_id)  # type: ignore[attr-defined]
+        else:
+            self.w3.provider.make_request("evm_revert", [snapshot_id])
+
+
+def connect(network: str, expected_chain_id: int | None = None, timeout: float = 10.0) -> Chain:
+    """`embedded`, `local` (anvil on 127.0.0.1:8545) or an http(s):// JSON-RPC URL."""
+    if network == "embedded":
+        chain = Chain(Web3(EthereumTesterProvider()), "embedded")
+    else:
+        url = LOCAL_URL if network == "local" else network
+        if not url.startswith(("http://", "https://")):
+            raise ChainError(f"unknown network {network!r}: use embedded, local or an http(s):// URL")
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        kind = "local" if network == "local" or _is_anvil(w3) else "rpc"
+        chain = Chain(w3, kind, url)
+    chain.check_chain_id(expected_chain_id)
+    return chain
+
+
+def _is_anvil(w3: Web3) -> bool:
+    try:
+        return str(w3.client_version).lower().startswith("anvil")
+    except Exception as exc:
+        raise NodeUnreachable(f"cannot reach the node at {w3.provider.endpoint_uri}: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

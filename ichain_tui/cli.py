@@ -1,0 +1,3 @@
+"""Provides the `ichain` command line."""
+def main() -> int:
+    return 0
