@@ -134,7 +134,7 @@ class ErrorDecoder:
             return self.decode(data)
         text = str(exc)
         lowered = text.lower()
-        if "insufficient funds" in lowered or "sender doesn't have enough funds" in lowered:
+        if any(s in lowered for s in ("insufficient funds", "enough funds", "enough balance")):
             return InsufficientFunds("insufficient funds for value plus gas")
         if "execution reverted" in lowered or "transactionfailed" in type(exc).__name__.lower():
             return ContractRevert("Revert", (), "the transaction reverted")

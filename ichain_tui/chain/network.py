@@ -7,6 +7,7 @@ time travel for tests and demos.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,29 @@ from web3.providers.rpc import HTTPProvider
 from .errors import ChainError, NodeUnreachable, WrongChain
 
 LOCAL_URL = "http://127.0.0.1:8545"
+
+
+class NonceManager:
+    """Hands out consecutive nonces per sender on one chain; resyncs from the node after failures."""
+
+    def __init__(self, w3: Web3) -> None:
+        self._w3 = w3
+        self._lock = threading.Lock()
+        self._next: dict[str, int] = {}
+
+    def reserve(self, address: str) -> int:
+        with self._lock:
+            onchain = int(self._w3.eth.get_transaction_count(address, "pending"))
+            nonce = max(onchain, self._next.get(address, 0))
+            self._next[address] = nonce + 1
+            return nonce
+
+    def forget(self, address: str | None = None) -> None:
+        with self._lock:
+            if address is None:
+                self._next.clear()
+            else:
+                self._next.pop(address, None)
 
 
 @dataclass(frozen=True)
@@ -33,6 +57,7 @@ class Chain:
         self.kind = kind
         self.url = url
         self._chain_id: int | None = None
+        self.nonces = NonceManager(w3)
 
     # -- identity -------------------------------------------------------------
     @property
@@ -120,6 +145,7 @@ class Chain:
             self.w3.provider.ethereum_tester.revert_to_snapshot(snapshot_id)  # type: ignore[attr-defined]
         else:
             self.w3.provider.make_request("evm_revert", [snapshot_id])
+        self.nonces.forget()
 
 
 def connect(network: str, expected_chain_id: int | None = None, timeout: float = 10.0) -> Chain:
@@ -146,4 +172,8 @@ def _is_anvil(w3: Web3) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
+    if "Failed to establish a new connection" in text or "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
     return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -7,7 +7,6 @@ and returns a `TxResult`. Every failure leaves as a `ChainError` subclass.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,29 +18,6 @@ from .network import Chain
 from .types import GasPreview, TxResult
 
 GAS_MARGIN = 1.25  # gas limit = estimate x margin (estimates are exact on dev chains, not on L2s)
-
-
-class NonceManager:
-    """Hands out consecutive nonces per address within this process; resyncs after failures."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._next: dict[tuple[int, str], int] = {}
-
-    def reserve(self, chain: Chain, address: str) -> int:
-        key = (id(chain.w3), address)
-        with self._lock:
-            onchain = int(chain.w3.eth.get_transaction_count(address, "pending"))
-            nonce = max(onchain, self._next.get(key, 0))
-            self._next[key] = nonce + 1
-            return nonce
-
-    def forget(self, chain: Chain, address: str) -> None:
-        with self._lock:
-            self._next.pop((id(chain.w3), address), None)
-
-
-NONCES = NonceManager()
 
 
 @dataclass
@@ -63,6 +39,8 @@ class PreparedCall:
 
     def estimate_gas(self) -> int:
         sender = self._sender()
+        if self.value and self.chain.balance(sender) < self.value:
+            raise InsufficientFunds(f"{self.action} sends {self.value / 1e18:.6f} ETH, {sender} has less")
         try:
             return int(self.function.estimate_gas({"from": sender, "value": self.value}))
         except ChainError:
@@ -91,7 +69,7 @@ class PreparedCall:
                 f"{self.action} needs up to {(preview.value + preview.max_cost) / 1e18:.6f} ETH, "
                 f"{sender} has {balance / 1e18:.6f} ETH"
             )
-        nonce = NONCES.reserve(self.chain, sender)
+        nonce = self.chain.nonces.reserve(sender)
         tx = self.function.build_transaction(
             {
                 "from": sender,
@@ -108,14 +86,14 @@ class PreparedCall:
         try:
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         except Exception as exc:
-            NONCES.forget(self.chain, sender)
+            self.chain.nonces.forget(sender)
             raise self.errors.from_exception(exc) from None
         try:
             receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
         except TimeExhausted:
             raise ChainError(f"{self.action}: no receipt within {timeout:.0f} s for {tx_hash.hex()}") from None
         if receipt["status"] != 1:
-            NONCES.forget(self.chain, sender)
+            self.chain.nonces.forget(sender)
             raise self._replay_failure(receipt["blockNumber"])
         return TxResult(
             action=self.action,

@@ -1,0 +1,1 @@
+"""Provides the `ichain` subcommands, one module per command group."""

@@ -1,0 +1,73 @@
+"""Provides `ichain chain deploy | info` and `ichain devnet` (a local anvil in the foreground)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from ..chain import deployments
+from ..chain.client import DEFAULT_MIN_STAKE, DEFAULT_SLASH_BPS, MarketClient
+from ..chain.devnet import Devnet
+from .common import chain_for, emit, eth, market_for, settings_from, unlock
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    chain = sub.add_parser("chain", help="deploy the contracts, show the market")
+    csub = chain.add_subparsers(dest="chain_cmd", required=True)
+    deploy = csub.add_parser("deploy", help="deploy Marketplace + Ratings with the wallet account")
+    deploy.add_argument("--min-stake-wei", type=int, default=DEFAULT_MIN_STAKE)
+    deploy.add_argument("--slash-bps", type=int, default=DEFAULT_SLASH_BPS)
+    deploy.add_argument("--json", action="store_true")
+    deploy.set_defaults(func=cmd_deploy)
+    info = csub.add_parser("info", help="network, chain id, market address and parameters")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=cmd_info)
+
+    devnet = sub.add_parser("devnet", help="run a local anvil chain on 127.0.0.1 until Ctrl-C")
+    devnet.add_argument("--port", type=int, default=8545)
+    devnet.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
+    devnet.set_defaults(func=cmd_devnet)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    chain = chain_for(settings)
+    account = unlock(settings)
+    market = MarketClient.deploy(chain, account, args.min_stake_wei, args.slash_bps)
+    deployments.record(chain.chain_id, market.address)
+    emit({"market": market.address, "ratings": market.ratings_address, "chain_id": chain.chain_id}, args.json)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    chain = chain_for(settings)
+    market = market_for(settings, chain)
+    emit(
+        {
+            "network": chain.label,
+            "chain_id": chain.chain_id,
+            "block": chain.block_number(),
+            "market": market.address,
+            "ratings": market.ratings_address,
+            "tasks": market.task_count(),
+            "min_stake": eth(market.min_stake),
+            "slash_bps": market.slash_bps,
+            "balance": eth(market.contract_balance()),
+        },
+        args.json,
+    )
+    return 0
+
+
+def cmd_devnet(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Devnet(port=args.port, block_time=args.block_time) as devnet:
+        print(f"anvil listening on {devnet.url} (chain id 31337); Ctrl-C to stop", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0

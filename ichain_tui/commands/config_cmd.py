@@ -1,0 +1,32 @@
+"""Provides `ichain config show`: the effective settings and every path."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import locations
+from .common import settings_from
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    config = sub.add_parser("config", help="effective settings and paths")
+    csub = config.add_subparsers(dest="config_cmd", required=True)
+    show = csub.add_parser("show", help="print settings (file < ICHAIN_* env < flags) and paths")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    paths = {k: str(v) for k, v in locations.all_paths().items()}
+    if args.json:
+        print(json.dumps({"settings": settings.as_dict(), "paths": paths}))
+        return 0
+    print("[settings]")
+    for key, value in settings.as_dict().items():
+        print(f"{key} = {json.dumps(value)}")
+    print("\n[paths]")
+    for key, value in paths.items():
+        print(f"{key} = {json.dumps(value)}")
+    return 0

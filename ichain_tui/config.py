@@ -1,0 +1,90 @@
+"""Provides `Settings`: typed configuration from the TOML file, `ICHAIN_*` env vars and flags.
+
+Precedence: flags > environment > config file > defaults. `ichain config show` prints the result.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from . import locations
+from .errors import ConfigError
+
+
+@dataclass
+class Settings:
+    network: str = "local"
+    """`embedded` (in-process eth-tester), `local` (anvil on 127.0.0.1:8545) or an http(s) JSON-RPC URL."""
+    chain_id: int | None = None
+    """Expected chain id; the node's must match (None: accept what the node reports)."""
+    market: str | None = None
+    """Marketplace address (None: the one recorded by `ichain chain deploy` for this chain id)."""
+    account: str | None = None
+    """Address of the keystore to use (None: the only keystore)."""
+    transport: str = "direct"
+    """How files travel: `direct` (TCP) or `tor` (onion services)."""
+    bind_host: str = "127.0.0.1"
+    """Address the chunk server listens on."""
+    advertise_host: str | None = None
+    """Address peers are told to fetch from (None: bind_host)."""
+    price_eth: float = 0.01
+    """Provider asking price per task, in ETH."""
+    stake_eth: float = 0.05
+    """Stake a provider deposits when registering, in ETH."""
+    execute_window: int = 3600
+    """Seconds a provider has to deliver a result."""
+    review_window: int = 3600
+    """Seconds for each later step (name a validator, verdict, finalise)."""
+    validator_fee_eth: float = 0.001
+    """Fee paid to the validator, in ETH."""
+    chunks: int = 0
+    """Chunks per file (0: as many as the CPU has threads)."""
+    docker_image: str = "ichain-runtime:bookworm"
+    """Runtime image for sandboxed tasks."""
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: dict[str, str] | None = None, **flags: Any) -> "Settings":
+        settings = cls()
+        path = path or locations.config_file()
+        if path.exists():
+            try:
+                data = tomllib.loads(path.read_text())
+            except (tomllib.TOMLDecodeError, OSError) as exc:
+                raise ConfigError(f"config file {path} is invalid: {exc}") from None
+            settings._apply(data, f"config file {path}")
+        env = os.environ if env is None else env
+        from_env = {f.name: env[f"ICHAIN_{f.name.upper()}"] for f in fields(cls) if f"ICHAIN_{f.name.upper()}" in env}
+        settings._apply(from_env, "environment")
+        settings._apply({k: v for k, v in flags.items() if v is not None}, "command line")
+        return settings
+
+    def _apply(self, data: dict[str, Any], source: str) -> None:
+        known = {f.name: f for f in fields(self)}
+        for key, raw in data.items():
+            key = key.replace("-", "_")
+            if key not in known:
+                raise ConfigError(f"unknown setting {key!r} in {source}")
+            setattr(self, key, _coerce(key, known[key].type, raw, source))
+        if self.transport not in ("direct", "tor"):
+            raise ConfigError(f"transport must be direct or tor, not {self.transport!r} ({source})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _coerce(key: str, annotation: Any, raw: Any, source: str) -> Any:
+    text = str(annotation)
+    if raw is None or (isinstance(raw, str) and raw.lower() in ("", "none") and "None" in text):
+        return None
+    try:
+        if text.startswith("int"):
+            return int(raw)
+        if text.startswith("float"):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {key} in {source} must be {text.split(' ')[0]}, got {raw!r}") from None
