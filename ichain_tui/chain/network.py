@@ -127,7 +127,8 @@ class Chain:
         self._dev_only("time travel")
         if self.kind == "embedded":
             tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-            tester.time_travel(self.timestamp() + int(seconds))
+            pending = int(tester.get_block_by_number("pending")["timestamp"])
+            tester.time_travel(max(self.timestamp(), pending) + int(seconds))
             tester.mine_blocks(1)
         else:
             self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
