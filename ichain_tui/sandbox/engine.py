@@ -1,0 +1,65 @@
+"""Provides the connection to the Docker engine, its errors, and the reaper of stale sandbox containers."""
+
+from __future__ import annotations
+
+import os
+
+import docker
+from docker.errors import DockerException
+
+from ..errors import IchainError
+
+LABEL = "org.ichain.sandbox"
+
+
+class SandboxError(IchainError):
+    title = "Sandbox error"
+
+
+class DockerUnavailable(SandboxError):
+    title = "Docker unavailable"
+
+
+def client(timeout: float = 60.0) -> docker.DockerClient:
+    """A client for the local engine (DOCKER_HOST honoured); one clear error when none answers."""
+    try:
+        dc = docker.from_env(timeout=timeout)
+        dc.ping()
+    except DockerException as exc:
+        text = str(exc)
+        if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
+            reason = "no Docker engine is running (start dockerd, or run scripts/start-dockerd.sh)"
+        elif "Permission denied" in text:
+            reason = "permission denied on the Docker socket (join the docker group or run as root)"
+        else:
+            reason = text.splitlines()[0][:200]
+        raise DockerUnavailable(f"cannot reach the Docker engine: {reason}") from None
+    return dc
+
+
+def reap_stale(dc: docker.DockerClient) -> int:
+    """Remove sandbox containers whose starting process is gone (crashed, killed); returns how many.
+
+    Every sandbox container carries the label `org.ichain.sandbox.pid` with the pid that started it.
+    """
+    removed = 0
+    for container in dc.containers.list(all=True, filters={"label": LABEL}):
+        owner = container.labels.get(f"{LABEL}.pid", "")
+        if owner.isdigit() and _pid_alive(int(owner)):
+            continue
+        try:
+            container.remove(force=True)
+            removed += 1
+        except DockerException:
+            pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,320 @@
+"""Provides `Sandbox.run`: one `execute` or `check` of a task in a locked-down container.
+
+Every run: no network, read-only root, small tmpfs /tmp, non-root user, all capabilities dropped,
+no-new-privileges, memory (= memory + swap) / CPU / pids limits, a wall-clock limit that kills,
+a cap on the output folder, and the container removed whatever happens. Output lines stream
+through a callback; only a bounded tail is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import LogConfig
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout
+
+from .cgroup import CgroupWatch
+from .engine import LABEL, SandboxError, reap_stale
+from .gpu import Gpu, detect_gpus, device_requests
+from .taskspec import TaskSpec
+
+TAIL_LINES = 200
+MAX_LINE = 4096
+POLL_S = 0.05
+TMPFS_MB = 64
+
+LineCallback = Callable[[str, str], None]  # (stream name, line)
+
+
+@dataclass
+class RunResult:
+    mode: str
+    exit_code: int | None
+    wall_s: float
+    peak_memory_bytes: int
+    oom_killed: bool
+    timed_out: bool
+    pids_limit_hit: bool
+    output_exceeded: bool
+    cancelled: bool
+    output_bytes: int
+    stdout_bytes: int
+    stderr_bytes: int
+    stdout_tail: list[str] = field(default_factory=list)
+    stderr_tail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not (self.timed_out or self.oom_killed or self.output_exceeded or self.cancelled)
+
+    @property
+    def reason(self) -> str:
+        if self.cancelled:
+            return "cancelled"
+        if self.timed_out:
+            return "killed at the time limit"
+        if self.oom_killed:
+            return "killed: out of memory"
+        if self.output_exceeded:
+            return "refused: output over the size cap"
+        if self.exit_code == 0:
+            return "ok"
+        hint = " (process limit reached)" if self.pids_limit_hit else ""
+        return f"exit code {self.exit_code}{hint}"
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["reason"] = self.reason
+        return data
+
+
+class Sandbox:
+    """Runs tasks on one Docker engine with one runtime image."""
+
+    def __init__(self, dc: docker.DockerClient, image: str, gpus: list[Gpu] | None = None) -> None:
+        self.dc = dc
+        self.image = image
+        self.gpus = detect_gpus() if gpus is None else gpus
+        reap_stale(dc)
+
+    # -------------------------------------------------------------------- public
+    def execute(self, spec: TaskSpec, out_dir: Path, **kw) -> RunResult:
+        """`python3 task.py execute /out` with /out an empty writable folder."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if any(out_dir.iterdir()):
+            raise SandboxError(f"output folder {out_dir} is not empty")
+        return self._run(spec, "execute", out_dir, writable=True, **kw)
+
+    def check(self, spec: TaskSpec, result_dir: Path, **kw) -> RunResult:
+        """`python3 task.py check /out` with the result read-only."""
+        if not Path(result_dir).is_dir():
+            raise SandboxError(f"result folder {result_dir} does not exist")
+        return self._run(spec, "check", Path(result_dir), writable=False, **kw)
+
+    def run_command(self, spec: TaskSpec, command: list[str], out_dir: Path, **kw) -> RunResult:
+        """Any command under the same limits (benchmarks, diagnostics)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return self._run(spec, "command", out_dir, writable=True, command=command, **kw)
+
+    # -------------------------------------------------------------------- internals
+    def create_kwargs(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool,
+                      command: list[str] | None = None) -> dict:
+        """Everything handed to `containers.create`: the whole security policy in one place."""
+        memory = spec.memory_mb * 1024 * 1024
+        uid = os.getuid()
+        user = "65534:65534" if uid == 0 else f"{uid}:{os.getgid()}"
+        return dict(
+            image=spec.image if spec.image else self.image,
+            command=command or ["python3", "/task/task.py", mode, "/out"],
+            working_dir="/task",
+            user=user,
+            environment={
+                "HOME": "/tmp",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+                "MPLCONFIGDIR": "/tmp",
+                "OMP_NUM_THREADS": str(max(1, int(spec.cpus))),
+                "OPENBLAS_NUM_THREADS": str(max(1, int(spec.cpus))),
+                "ICHAIN_MODE": mode,
+                "ICHAIN_COMPARATOR": spec.comparator_json(),
+            },
+            volumes={
+                str(spec.folder): {"bind": "/task", "mode": "ro"},
+                str(out_dir.resolve()): {"bind": "/out", "mode": "rw" if writable else "ro"},
+            },
+            network_mode="none",
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,noexec,size={TMPFS_MB}m,mode=1777"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(spec.cpus * 1e9),
+            pids_limit=spec.pids,
+            ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)],
+            ipc_mode="private",
+            log_config=LogConfig(type="none"),
+            device_requests=device_requests(spec.gpus, self.gpus),
+            labels={LABEL: "1", f"{LABEL}.pid": str(os.getpid()), f"{LABEL}.mode": mode},
+            stdin_open=False,
+            tty=False,
+            detach=True,
+        )
+
+    def _run(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool, command: list[str] | None = None,
+             on_line: LineCallback | None = None, cancel: threading.Event | None = None) -> RunResult:
+        kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
+        if writable and os.getuid() == 0:
+            os.chmod(out_dir, 0o777)  # the container user (nobody) writes here; the folder is ours
+        cap = spec.output_mb * 1024 * 1024
+        try:
+            container = self.dc.containers.create(**kwargs)
+        except ImageNotFound:
+            raise SandboxError(f"image {kwargs['image']} is missing: run `ichain image build`") from None
+        except (APIError, DockerException) as exc:
+            raise SandboxError(f"cannot create the sandbox container: {str(exc).splitlines()[0][:200]}") from None
+        streams = _Streams(on_line)
+        state = {"timed_out": False, "output_exceeded": False, "cancelled": False}
+        started = time.monotonic()
+        try:
+            socket = container.attach_socket(params={"stdout": 1, "stderr": 1, "stream": 1})
+            reader = threading.Thread(target=streams.pump, args=(socket,), daemon=True, name="sandbox-logs")
+            reader.start()
+            container.start()
+            started = time.monotonic()
+            container.reload()
+            watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
+            exit_code = self._wait(container, spec, out_dir if writable else None, cap, watch, state, started, cancel)
+            wall = time.monotonic() - started
+            reader.join(timeout=5)
+            container.reload()
+            oom = bool(container.attrs["State"].get("OOMKilled")) or watch.oom_kills > 0
+        finally:
+            try:
+                container.remove(force=True)
+            except (NotFound, DockerException):
+                pass
+        output_bytes = _tree_size(out_dir) if writable else 0
+        if state["output_exceeded"]:
+            _empty(out_dir)
+        return RunResult(
+            mode=mode, exit_code=None if (state["timed_out"] or state["cancelled"]) else exit_code,
+            wall_s=round(wall, 3), peak_memory_bytes=watch.peak_memory, oom_killed=oom and not state["timed_out"],
+            timed_out=state["timed_out"], pids_limit_hit=watch.pids_limit_hits > 0,
+            output_exceeded=state["output_exceeded"], cancelled=state["cancelled"], output_bytes=output_bytes,
+            stdout_bytes=streams.sizes["stdout"], stderr_bytes=streams.sizes["stderr"],
+            stdout_tail=list(streams.tails["stdout"]), stderr_tail=list(streams.tails["stderr"]),
+        )
+
+    def _wait(self, container, spec: TaskSpec, out_dir: Path | None, cap: int, watch: CgroupWatch, state: dict,
+              started: float, cancel: threading.Event | None) -> int:
+        last_size_check = 0.0
+        while True:
+            watch.sample()
+            try:
+                status = container.wait(timeout=POLL_S * 4)
+                return int(status.get("StatusCode", -1))
+            except (ReadTimeout, RequestsConnectionError):
+                pass
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                state["cancelled"] = True
+            elif now - started > spec.time_limit:
+                state["timed_out"] = True
+            elif out_dir is not None and now - last_size_check > 0.2:
+                last_size_check = now
+                if _tree_size(out_dir) > cap:
+                    state["output_exceeded"] = True
+            if state["cancelled"] or state["timed_out"] or state["output_exceeded"]:
+                try:
+                    container.kill()
+                except DockerException:
+                    pass
+                try:
+                    return int(container.wait(timeout=30).get("StatusCode", -1))
+                except Exception:
+                    return -1
+
+
+class _Streams:
+    """Demultiplexes Docker's attach stream into bounded line tails per stream."""
+
+    def __init__(self, on_line: LineCallback | None) -> None:
+        self.on_line = on_line
+        self.tails = {"stdout": deque(maxlen=TAIL_LINES), "stderr": deque(maxlen=TAIL_LINES)}
+        self.sizes = {"stdout": 0, "stderr": 0}
+        self._partial = {"stdout": b"", "stderr": b""}
+
+    def pump(self, sock) -> None:
+        raw = getattr(sock, "_sock", sock)
+        try:
+            while True:
+                header = _recv_exact(raw, 8)
+                if not header:
+                    break
+                name = "stderr" if header[0] == 2 else "stdout"
+                length = int.from_bytes(header[4:8], "big")
+                remaining = length
+                while remaining:
+                    chunk = raw.recv(min(remaining, 1 << 16))
+                    if not chunk:
+                        remaining = 0
+                        break
+                    remaining -= len(chunk)
+                    self._feed(name, chunk)
+        except OSError:
+            pass
+        finally:
+            for name in ("stdout", "stderr"):
+                if self._partial[name]:
+                    self._emit(name, self._partial[name])
+                    self._partial[name] = b""
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _feed(self, name: str, chunk: bytes) -> None:
+        self.sizes[name] += len(chunk)
+        data = self._partial[name] + chunk
+        lines = data.split(b"\n")
+        self._partial[name] = lines.pop()[-MAX_LINE:]
+        if self.on_line is None and len(lines) > TAIL_LINES:
+            lines = lines[-TAIL_LINES:]
+        for line in lines:
+            self._emit(name, line)
+
+    def _emit(self, name: str, line: bytes) -> None:
+        text = line[:MAX_LINE].decode("utf-8", "replace").rstrip("\r")
+        self.tails[name].append(text)
+        if self.on_line is not None:
+            self.on_line(name, text)
+
+
+def _recv_exact(sock, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return b""
+        buf += chunk
+    return buf
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    stack = [str(path)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def _empty(path: Path) -> None:
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)

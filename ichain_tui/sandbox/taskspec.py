@@ -1,0 +1,96 @@
+"""Provides `TaskSpec`: a task folder (`task.py` + data) and its optional, validated `ichain.toml`.
+
+    image = "ichain-runtime:bookworm"   # runtime image (default: the provider's)
+    gpus = 0                            # GPUs wanted (0 = none, -1 = all)
+    time_limit = 600                    # seconds of wall clock per run
+    memory_mb = 1024                    # memory limit (swap included)
+    cpus = 1.0                          # CPU quota
+    pids = 128                          # process/thread limit
+    output_mb = 256                     # cap on the size of the result folder
+    [comparator]                        # free-form settings for `task.py check`
+    tolerance = 0.01
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+DEFAULT_IMAGE = "ichain-runtime:bookworm"
+SPEC_FILE = "ichain.toml"
+ENTRY = "task.py"
+
+
+class TaskSpecError(UsageError):
+    title = "Invalid task"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    folder: Path
+    image: str = ""  # empty: the provider's runtime image
+    gpus: int = 0
+    time_limit: float = 600.0
+    memory_mb: int = 1024
+    cpus: float = 1.0
+    pids: int = 128
+    output_mb: int = 256
+    comparator: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["folder"] = str(self.folder)
+        return data
+
+    def comparator_json(self) -> str:
+        return json.dumps(self.comparator, sort_keys=True)
+
+
+_LIMITS: dict[str, tuple[type, float, float]] = {
+    "gpus": (int, -1, 16),
+    "time_limit": (float, 1, 7 * 86400),
+    "memory_mb": (int, 16, 1024 * 1024),
+    "cpus": (float, 0.01, 256),
+    "pids": (int, 8, 65536),
+    "output_mb": (int, 1, 1024 * 1024),
+}
+
+
+def load_task(folder: str | Path) -> TaskSpec:
+    """Validate a task folder; errors name the file and the setting."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise TaskSpecError(f"{path} is not a folder")
+    if not (path / ENTRY).is_file():
+        raise TaskSpecError(f"{path} has no {ENTRY} (a task is a folder with task.py and its data)")
+    spec_path = path / SPEC_FILE
+    values: dict[str, Any] = {}
+    if spec_path.exists():
+        try:
+            raw = tomllib.loads(spec_path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise TaskSpecError(f"{spec_path} is not valid TOML: {exc}") from None
+        for key, value in raw.items():
+            if key == "comparator":
+                if not isinstance(value, dict):
+                    raise TaskSpecError(f"{spec_path}: [comparator] must be a table")
+                values[key] = value
+            elif key == "image":
+                if not isinstance(value, str) or not value.strip():
+                    raise TaskSpecError(f"{spec_path}: image must be a non-empty string")
+                values[key] = value.strip()
+            elif key in _LIMITS:
+                kind, low, high = _LIMITS[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+                    raise TaskSpecError(f"{spec_path}: {key} must be {'an integer' if kind is int else 'a number'}")
+                if not low <= value <= high:
+                    raise TaskSpecError(f"{spec_path}: {key} = {value} is outside {low:g}..{high:g}")
+                values[key] = kind(value)
+            else:
+                raise TaskSpecError(f"{spec_path}: unknown setting {key!r}")
+    return TaskSpec(folder=path.resolve(), **values)
