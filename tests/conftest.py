@@ -99,3 +99,16 @@ def embedded(embedded_parties) -> Parties:
     snap = embedded_parties.chain.snapshot()
     yield embedded_parties
     embedded_parties.chain.revert(snap)
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The real Docker engine with the runtime image (built by install.sh / `ichain image build`)."""
+    from ichain_tui.config import Settings
+    from ichain_tui.sandbox import engine, image
+    from ichain_tui.sandbox.runner import Sandbox
+
+    dc = engine.client()
+    name = Settings().docker_image
+    image.ensure_image(dc, name, build=False)
+    return Sandbox(dc, name, gpus=[])

@@ -20,8 +20,6 @@ from typing import Callable
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ReadTimeout
 
 from .cgroup import CgroupWatch
 from .engine import LABEL, SandboxError, reap_stale
@@ -108,28 +106,21 @@ class Sandbox:
         out_dir.mkdir(parents=True, exist_ok=True)
         return self._run(spec, "command", out_dir, writable=True, command=command, **kw)
 
+
     # -------------------------------------------------------------------- internals
-    def create_kwargs(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool,
-                      command: list[str] | None = None) -> dict:
-        """Everything handed to `containers.create`: the whole security policy in one place."""
+    def create_kwargs(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool) -> dict:
+        """Everything handed to `containers.create`: the whole security policy in one place.
+
+        The container's first process only sleeps; the task runs as an exec inside it, so the
+        cgroup (peak memory, OOM kills, pids-limit hits) can still be read after the task ends.
+        """
         memory = spec.memory_mb * 1024 * 1024
-        uid = os.getuid()
-        user = "65534:65534" if uid == 0 else f"{uid}:{os.getgid()}"
         return dict(
-            image=spec.image if spec.image else self.image,
-            command=command or ["python3", "/task/task.py", mode, "/out"],
+            image=spec.image or self.image,
+            command=["sleep", "infinity"],
             working_dir="/task",
-            user=user,
-            environment={
-                "HOME": "/tmp",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONUNBUFFERED": "1",
-                "MPLCONFIGDIR": "/tmp",
-                "OMP_NUM_THREADS": str(max(1, int(spec.cpus))),
-                "OPENBLAS_NUM_THREADS": str(max(1, int(spec.cpus))),
-                "ICHAIN_MODE": mode,
-                "ICHAIN_COMPARATOR": spec.comparator_json(),
-            },
+            user=_container_user(),
+            environment=self._environment(spec, mode),
             volumes={
                 str(spec.folder): {"bind": "/task", "mode": "ro"},
                 str(out_dir.resolve()): {"bind": "/out", "mode": "rw" if writable else "ro"},
@@ -153,12 +144,25 @@ class Sandbox:
             detach=True,
         )
 
+    @staticmethod
+    def _environment(spec: TaskSpec, mode: str) -> dict[str, str]:
+        threads = str(max(1, int(spec.cpus)))
+        return {
+            "HOME": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "MPLCONFIGDIR": "/tmp",
+            "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "ICHAIN_MODE": mode,
+            "ICHAIN_COMPARATOR": spec.comparator_json(),
+        }
+
     def _run(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool, command: list[str] | None = None,
              on_line: LineCallback | None = None, cancel: threading.Event | None = None) -> RunResult:
-        kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
+        kwargs = self.create_kwargs(spec, mode, out_dir, writable)
         if writable and os.getuid() == 0:
             os.chmod(out_dir, 0o777)  # the container user (nobody) writes here; the folder is ours
-        cap = spec.output_mb * 1024 * 1024
         try:
             container = self.dc.containers.create(**kwargs)
         except ImageNotFound:
@@ -167,20 +171,23 @@ class Sandbox:
             raise SandboxError(f"cannot create the sandbox container: {str(exc).splitlines()[0][:200]}") from None
         streams = _Streams(on_line)
         state = {"timed_out": False, "output_exceeded": False, "cancelled": False}
-        started = time.monotonic()
         try:
-            socket = container.attach_socket(params={"stdout": 1, "stderr": 1, "stream": 1})
-            reader = threading.Thread(target=streams.pump, args=(socket,), daemon=True, name="sandbox-logs")
-            reader.start()
             container.start()
-            started = time.monotonic()
             container.reload()
             watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
-            exit_code = self._wait(container, spec, out_dir if writable else None, cap, watch, state, started, cancel)
+            api = self.dc.api
+            exec_id = api.exec_create(
+                container.id, command or ["python3", "/task/task.py", mode, "/out"],
+                stdout=True, stderr=True, user=kwargs["user"], environment=kwargs["environment"], workdir="/task",
+            )["Id"]
+            started = time.monotonic()
+            sock = api.exec_start(exec_id, socket=True)
+            reader = threading.Thread(target=streams.pump, args=(sock,), daemon=True, name="sandbox-output")
+            reader.start()
+            self._supervise(container, reader, spec, out_dir if writable else None, watch, state, started, cancel)
             wall = time.monotonic() - started
-            reader.join(timeout=5)
-            container.reload()
-            oom = bool(container.attrs["State"].get("OOMKilled")) or watch.oom_kills > 0
+            exit_code = _exit_code(api, exec_id)
+            watch.sample()  # the cgroup outlives the task: final peak, OOM and pids counters
         finally:
             try:
                 container.remove(force=True)
@@ -189,25 +196,25 @@ class Sandbox:
         output_bytes = _tree_size(out_dir) if writable else 0
         if state["output_exceeded"]:
             _empty(out_dir)
+        stopped = state["timed_out"] or state["cancelled"]
         return RunResult(
-            mode=mode, exit_code=None if (state["timed_out"] or state["cancelled"]) else exit_code,
-            wall_s=round(wall, 3), peak_memory_bytes=watch.peak_memory, oom_killed=oom and not state["timed_out"],
+            mode=mode, exit_code=None if stopped else exit_code,
+            wall_s=round(wall, 3), peak_memory_bytes=watch.peak_memory,
+            oom_killed=watch.oom_kills > 0 and not stopped,
             timed_out=state["timed_out"], pids_limit_hit=watch.pids_limit_hits > 0,
             output_exceeded=state["output_exceeded"], cancelled=state["cancelled"], output_bytes=output_bytes,
             stdout_bytes=streams.sizes["stdout"], stderr_bytes=streams.sizes["stderr"],
             stdout_tail=list(streams.tails["stdout"]), stderr_tail=list(streams.tails["stderr"]),
         )
 
-    def _wait(self, container, spec: TaskSpec, out_dir: Path | None, cap: int, watch: CgroupWatch, state: dict,
-              started: float, cancel: threading.Event | None) -> int:
+    def _supervise(self, container, reader: threading.Thread, spec: TaskSpec, out_dir: Path | None,
+                   watch: CgroupWatch, state: dict, started: float, cancel: threading.Event | None) -> None:
+        """Wait for the task's output to end; kill the container at the limit, the cap or a cancel."""
+        cap = spec.output_mb * 1024 * 1024
         last_size_check = 0.0
-        while True:
+        while reader.is_alive():
+            reader.join(POLL_S)
             watch.sample()
-            try:
-                status = container.wait(timeout=POLL_S * 4)
-                return int(status.get("StatusCode", -1))
-            except (ReadTimeout, RequestsConnectionError):
-                pass
             now = time.monotonic()
             if cancel is not None and cancel.is_set():
                 state["cancelled"] = True
@@ -222,10 +229,23 @@ class Sandbox:
                     container.kill()
                 except DockerException:
                     pass
-                try:
-                    return int(container.wait(timeout=30).get("StatusCode", -1))
-                except Exception:
-                    return -1
+                reader.join(10)
+                return
+
+
+def _container_user() -> str:
+    uid = os.getuid()
+    return "65534:65534" if uid == 0 else f"{uid}:{os.getgid()}"
+
+
+def _exit_code(api, exec_id: str) -> int | None:
+    deadline = time.monotonic() + 5
+    while True:
+        info = api.exec_inspect(exec_id)
+        if not info.get("Running") or time.monotonic() > deadline:
+            code = info.get("ExitCode")
+            return None if code is None else int(code)
+        time.sleep(0.02)
 
 
 class _Streams:

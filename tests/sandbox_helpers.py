@@ -1,0 +1,22 @@
+"""Helpers for sandbox tests: the real engine and image, and throwaway task folders."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ichain_tui.sandbox import engine
+from ichain_tui.sandbox.engine import LABEL
+
+
+def make_task(root: Path, code: str, toml: str = "") -> Path:
+    folder = root / "task"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "task.py").write_text(textwrap.dedent(code))
+    if toml:
+        (folder / "ichain.toml").write_text(textwrap.dedent(toml))
+    return folder
+
+
+def sandbox_containers() -> list:
+    return engine.client().containers.list(all=True, filters={"label": LABEL})
