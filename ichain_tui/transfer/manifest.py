@@ -1,0 +1,211 @@
+"""Provides manifests and the sealing of a folder into encrypted chunk files.
+
+A file is packed (deterministic tar), split into N chunks, and each chunk is sealed segment by
+segment into `chunk-<i>.bin`. The manifest lists every chunk's plain size, sealed size and SHA-256
+of its sealed bytes; its `root` (a Merkle root over those entries, bound to the file id, total
+size and segment size) is the commitment that goes on chain and names the file on the wire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import crypto, packaging
+from .errors import IntegrityError, TransferError
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    index: int
+    plain_size: int
+    size: int  # sealed bytes on the wire
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    file_id: str
+    total_size: int
+    segment_size: int
+    chunks: tuple[ChunkInfo, ...]
+    root: str
+    version: int = MANIFEST_VERSION
+
+    @property
+    def sealed_size(self) -> int:
+        return sum(c.size for c in self.chunks)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["chunks"] = [asdict(c) for c in self.chunks]
+        return json.dumps(data, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, expected_root: str | None = None) -> "Manifest":
+        try:
+            data = json.loads(raw)
+            chunks = tuple(ChunkInfo(int(c["index"]), int(c["plain_size"]), int(c["size"]), str(c["sha256"]))
+                           for c in data["chunks"])
+            manifest = cls(str(data["file_id"]), int(data["total_size"]), int(data["segment_size"]), chunks,
+                           str(data["root"]), int(data.get("version", 1)))
+        except (ValueError, KeyError, TypeError):
+            raise IntegrityError("manifest is malformed") from None
+        manifest.validate(expected_root)
+        return manifest
+
+    def validate(self, expected_root: str | None = None) -> None:
+        """Recompute the root; check shapes; compare with the on-chain commitment when given."""
+        if self.version != MANIFEST_VERSION or not self.chunks or len(self.chunks) > 4096:
+            raise IntegrityError("manifest has an unsupported shape")
+        if not 1024 <= self.segment_size <= 16 * 1024 * 1024:
+            raise IntegrityError("manifest has an invalid segment size")
+        for i, c in enumerate(self.chunks):
+            if c.index != i or c.plain_size < 0 or c.size != crypto.sealed_size(c.plain_size, self.segment_size):
+                raise IntegrityError(f"manifest entry for chunk {i} is inconsistent")
+        if sum(c.plain_size for c in self.chunks) != self.total_size:
+            raise IntegrityError("manifest sizes do not add up")
+        if compute_root(self.file_id, self.total_size, self.segment_size, self.chunks) != self.root:
+            raise IntegrityError("manifest root does not match its entries")
+        if expected_root is not None and self.root != normalize_root(expected_root):
+            raise IntegrityError("manifest does not match the commitment on chain")
+
+
+def normalize_root(root: str | bytes) -> str:
+    return root.hex() if isinstance(root, (bytes, bytearray)) else root.lower().removeprefix("0x")
+
+
+def compute_root(file_id: str, total: int, segment: int, chunks: tuple[ChunkInfo, ...] | list[ChunkInfo]) -> str:
+    level = [
+        hashlib.sha256(b"\x00" + struct.pack(">IQQ", c.index, c.plain_size, c.size) + bytes.fromhex(c.sha256)).digest()
+        for c in chunks
+    ]
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(level[-1])
+        level = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    head = b"ichain-manifest-v1" + bytes.fromhex(file_id) + struct.pack(">QII", total, segment, len(chunks))
+    return hashlib.sha256(head + level[0]).hexdigest()
+
+
+@dataclass(frozen=True)
+class SealedFile:
+    """A folder sealed for one transfer: chunk files + manifest in `directory`, and the file key."""
+
+    manifest: Manifest
+    key: bytes
+    directory: Path
+
+    @property
+    def root(self) -> str:
+        return self.manifest.root
+
+    def chunk_path(self, index: int) -> Path:
+        return self.directory / f"chunk-{index}.bin"
+
+
+def default_chunks() -> int:
+    return os.cpu_count() or 1
+
+
+def seal_folder(folder: Path, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES) -> SealedFile:
+    """Pack `folder` and seal it into `directory` (created, must be empty) as chunk files + manifest."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory) as plain:
+        packaging.pack(Path(folder), plain)
+        plain.flush()
+        total = plain.tell()
+        return seal_stream(plain, total, directory, chunks, segment_size)
+
+
+def seal_stream(plain, total: int, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES) -> SealedFile:
+    wanted = chunks or default_chunks()
+    segments = max(1, -(-total // segment_size))
+    per_chunk = -(-segments // min(wanted, segments)) * segment_size
+    count = max(1, -(-total // per_chunk))
+    key, file_id = crypto.new_file_key(), crypto.new_file_id()
+    plain.flush()
+    fd = plain.fileno()
+
+    def seal_one(index: int) -> ChunkInfo:
+        start = index * per_chunk
+        size = min(per_chunk, total - start) if total else 0
+        digest = hashlib.sha256()
+        with open(directory / f"chunk-{index}.bin", "wb") as out:
+            offset, seg = 0, 0
+            while True:
+                n = min(segment_size, size - offset)
+                block = os.pread(fd, n, start + offset) if n else b""
+                sealed = crypto.seal_segment(key, file_id, index, seg, offset + n >= size, block)
+                out.write(sealed)
+                digest.update(sealed)
+                offset += n
+                seg += 1
+                if offset >= size:
+                    break
+        return ChunkInfo(index, size, crypto.sealed_size(size, segment_size), digest.hexdigest())
+
+    with ThreadPoolExecutor(max_workers=min(count, default_chunks())) as pool:
+        infos = list(pool.map(seal_one, range(count)))
+    fid = file_id.hex()
+    manifest = Manifest(fid, total, segment_size, tuple(infos), compute_root(fid, total, segment_size, infos))
+    (directory / "manifest.json").write_bytes(manifest.to_json())
+    return SealedFile(manifest, key, directory)
+
+
+class PlainReader(io.RawIOBase):
+    """Reads the plaintext of verified chunk files in order, decrypting one segment at a time."""
+
+    def __init__(self, manifest: Manifest, key: bytes, chunk_paths: list[Path]) -> None:
+        self.manifest, self.key, self.paths = manifest, key, chunk_paths
+        self.file_id = bytes.fromhex(manifest.file_id)
+        self._buffer = b""
+        self._segments = self._iter_segments()
+
+    def _iter_segments(self):
+        for info, path in zip(self.manifest.chunks, self.paths):
+            remaining = info.plain_size
+            with open(path, "rb") as handle:
+                seg = 0
+                while True:
+                    n = min(self.manifest.segment_size, remaining)
+                    sealed = handle.read(n + crypto.SEGMENT_OVERHEAD)
+                    yield crypto.open_segment(self.key, self.file_id, info.index, seg, n >= remaining, sealed)
+                    remaining -= n
+                    seg += 1
+                    if remaining <= 0:
+                        break
+                if handle.read(1):
+                    raise IntegrityError(f"chunk {info.index} has trailing bytes")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._segments)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._buffer))
+        buffer[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def unseal_to_folder(manifest: Manifest, key: bytes, chunk_paths: list[Path], dest: Path, **limits) -> int:
+    """Decrypt verified chunks and unpack them safely into `dest`; returns the number of files."""
+    if len(key) != crypto.KEY_BYTES:
+        raise TransferError("file key has the wrong length")
+    reader = io.BufferedReader(PlainReader(manifest, key, chunk_paths), buffer_size=1 << 20)
+    return packaging.unpack(reader, dest, **limits)

@@ -1,0 +1,147 @@
+"""Provides `ChunkServer`: an HTTP server for the sealed chunks of one or more files.
+
+    GET /m/<root>/manifest        the manifest JSON
+    GET /m/<root>/chunk/<i>       sealed chunk i (Range requests supported, for resuming)
+
+Only ciphertext is served; names are manifest roots. It binds where it is told (127.0.0.1 by
+default) and serves files that were added to it, nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .manifest import SealedFile
+
+_PATH = re.compile(r"^/m/([0-9a-f]{64})/(manifest|chunk/(\d{1,5}))$")
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args) -> None:  # quiet; the owner reports progress
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        match = _PATH.match(self.path)
+        sealed = self.server.files.get(match.group(1)) if match else None
+        if sealed is None:
+            self._error(404)
+            return
+        if match.group(2) == "manifest":
+            body = sealed.manifest.to_json()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        index = int(match.group(3))
+        if index >= len(sealed.manifest.chunks):
+            self._error(404)
+            return
+        path = sealed.chunk_path(index)
+        size = path.stat().st_size
+        start, end = 0, size - 1
+        rng = self.headers.get("Range")
+        if rng:
+            m = _RANGE.match(rng.strip())
+            if not m or int(m.group(1)) >= max(size, 1):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            start = int(m.group(1))
+            end = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+        length = end - start + 1 if size else 0
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        self.wfile.flush()
+        with open(path, "rb") as handle:
+            sent = 0
+            while sent < length:
+                sent += self.connection.sendfile(handle, start + sent, length - sent) or 0
+                if self.server.stopping.is_set():
+                    break
+
+    def _error(self, code: int) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, files: dict[str, SealedFile]) -> None:
+        self.files = files
+        self.stopping = threading.Event()
+        super().__init__(address, _Handler)
+
+
+class ChunkServer:
+    """Serves sealed files until `stop()`; use `address` to tell peers where to fetch."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None) -> None:
+        self._files: dict[str, SealedFile] = {}
+        self._httpd = _Server((host, port), self._files)
+        self.advertise_host = advertise_host or host
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        daemon=True, name="chunk-server")
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def bind_address(self) -> str:
+        return f"{self._httpd.server_address[0]}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.advertise_host}:{self.port}"
+
+    def add(self, sealed: SealedFile) -> str:
+        self._files[sealed.root] = sealed
+        return sealed.root
+
+    def remove(self, root: str) -> None:
+        self._files.pop(root, None)
+
+    def start(self) -> "ChunkServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> "ChunkServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def load_sealed(directory: Path, key: bytes) -> SealedFile:
+    """Re-open a sealed file from its folder (after a restart)."""
+    from .manifest import Manifest
+
+    manifest = Manifest.from_json((Path(directory) / "manifest.json").read_bytes())
+    for info in manifest.chunks:
+        if os.path.getsize(Path(directory) / f"chunk-{info.index}.bin") != info.size:
+            raise FileNotFoundError(f"chunk {info.index} of {manifest.root} is missing or incomplete")
+    return SealedFile(manifest, key, Path(directory))
