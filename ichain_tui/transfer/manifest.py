@@ -129,6 +129,8 @@ def seal_folder(folder: Path, directory: Path, chunks: int = 0, segment_size: in
 
 
 def seal_stream(plain, total: int, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES) -> SealedFile:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     wanted = chunks or default_chunks()
     segments = max(1, -(-total // segment_size))
     per_chunk = -(-segments // min(wanted, segments)) * segment_size

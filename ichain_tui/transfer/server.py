@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -68,12 +70,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
         self.wfile.flush()
+        throttle = self.server.throttle_bps
+        step = max(16384, throttle // 20) if throttle else length
         with open(path, "rb") as handle:
             sent = 0
-            while sent < length:
-                sent += self.connection.sendfile(handle, start + sent, length - sent) or 0
-                if self.server.stopping.is_set():
-                    break
+            while sent < length and not self.server.stopping.is_set():
+                tick = time.monotonic()
+                sent += self.connection.sendfile(handle, start + sent, min(step, length - sent)) or 0
+                if throttle:
+                    time.sleep(max(0.0, step / throttle - (time.monotonic() - tick)))
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.connection)
+        super().finish()
 
     def _error(self, code: int) -> None:
         self.send_response(code)
@@ -85,18 +98,22 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, files: dict[str, SealedFile]) -> None:
+    def __init__(self, address, files: dict[str, SealedFile], throttle_bps: int | None) -> None:
         self.files = files
+        self.throttle_bps = throttle_bps
         self.stopping = threading.Event()
+        self.connections: set[socket.socket] = set()
         super().__init__(address, _Handler)
 
 
 class ChunkServer:
     """Serves sealed files until `stop()`; use `address` to tell peers where to fetch."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None,
+                 throttle_bps: int | None = None) -> None:
+        """`throttle_bps` limits each connection (demos, tests); None serves as fast as it can."""
         self._files: dict[str, SealedFile] = {}
-        self._httpd = _Server((host, port), self._files)
+        self._httpd = _Server((host, port), self._files, throttle_bps)
         self.advertise_host = advertise_host or host
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         daemon=True, name="chunk-server")
@@ -125,8 +142,15 @@ class ChunkServer:
         return self
 
     def stop(self) -> None:
+        """Stop listening and cut every open connection (what a crash looks like to peers)."""
         self._httpd.stopping.set()
-        self._httpd.shutdown()
+        for conn in list(self._httpd.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread.is_alive():
+            self._httpd.shutdown()
         self._httpd.server_close()
 
     def __enter__(self) -> "ChunkServer":
