@@ -112,3 +112,17 @@ def sandbox():
     name = Settings().docker_image
     image.ensure_image(dc, name, build=False)
     return Sandbox(dc, name, gpus=[])
+
+
+@pytest.fixture(scope="session")
+def tor_network():
+    """A private Tor network on 127.0.0.1 with one onion-service tor and one client tor."""
+    from ichain_tui.transfer.tornet import PrivateTorNetwork
+
+    net = PrivateTorNetwork().start(timeout=120)
+    try:
+        net.service = net.start_client("service")
+        net.client = net.start_client("client")
+        yield net
+    finally:
+        net.stop()
