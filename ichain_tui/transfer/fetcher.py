@@ -26,7 +26,7 @@ from .errors import Cancelled, IntegrityError, PeerUnreachable, TransferError
 from .locator import FileRef
 from .manifest import Manifest, unseal_to_folder
 
-BLOCK = 256 * 1024
+BLOCK = 1024 * 1024
 ATTEMPTS = 6
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
@@ -79,12 +79,12 @@ class Fetcher:
     def _url(ref: FileRef, tail: str) -> str:
         return f"http://{ref.address}/m/{ref.root}/{tail}"
 
-    def fetch_manifest(self, ref: FileRef, cancel: threading.Event | None = None) -> Manifest:
+    def fetch_manifest(self, ref: FileRef, cancel: threading.Event | None = None, isolation: str | None = None) -> Manifest:
         last: Exception | None = None
         for attempt in range(self.attempts):
             _check(cancel)
             try:
-                with self._session(f"m-{uuid.uuid4().hex[:8]}") as s:
+                with self._session(isolation or f"ichain-{uuid.uuid4().hex[:8]}-m") as s:
                     r = s.get(self._url(ref, "manifest"), timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
                 if r.status_code == 404:
                     raise TransferError(f"the peer at {ref.address} does not serve {ref.root[:12]}…")
@@ -106,7 +106,9 @@ class Fetcher:
         if dest.exists() and any(dest.iterdir()):
             raise TransferError(f"destination {dest} is not empty")
         work.mkdir(parents=True, exist_ok=True)
-        manifest = self.fetch_manifest(ref, cancel)
+        # one SOCKS identity (so one tor circuit) per chunk stream; chunk 0 reuses the manifest's
+        prefix = f"ichain-{uuid.uuid4().hex[:8]}"
+        manifest = self.fetch_manifest(ref, cancel, isolation=f"{prefix}-0")
         report = progress or (lambda p: None)
         stats = {"downloaded": 0, "resumed": 0, "retries": 0}
         lock = threading.Lock()
@@ -129,11 +131,12 @@ class Fetcher:
                 if cancelled():
                     raise Cancelled("transfer cancelled; partial chunks kept for resume")
                 try:
-                    got, resumed = self._download(ref, info.index, info.size, part, report, attempt, cancelled)
+                    got, resumed, digest = self._download(ref, info.index, info.size, part, report, attempt, cancelled,
+                                                          f"{prefix}-{index}")
                     with lock:
                         stats["downloaded"] += got
                         stats["resumed"] += resumed
-                    if part.stat().st_size == info.size and _sha256(part) == info.sha256:
+                    if part.stat().st_size == info.size and digest == info.sha256:
                         part.replace(final)
                         report(ChunkProgress(manifest.root, index, info.size, info.size, "verified", attempt))
                         return
@@ -179,20 +182,23 @@ class Fetcher:
                            time.monotonic() - started)
 
     def _download(self, ref: FileRef, index: int, size: int, part: Path, report: ProgressCallback, attempt: int,
-                  cancelled: Callable[[], bool]) -> tuple[int, int]:
+                  cancelled: Callable[[], bool], isolation: str) -> tuple[int, int, str]:
+        """Append the rest of chunk `index` to `part`; returns (new bytes, resumed bytes, sha256 of all)."""
         have = part.stat().st_size if part.exists() else 0
         if have > size:
             part.unlink()
             have = 0
+        digest = _hasher(part) if have else hashlib.sha256()
         if have == size:
-            return 0, have
+            return 0, have, digest.hexdigest()
         headers = {"Range": f"bytes={have}-"} if have else {}
         got = 0
-        with self._session(f"c{index}-{uuid.uuid4().hex[:8]}") as s:
+        with self._session(isolation) as s:
             with s.get(self._url(ref, f"chunk/{index}"), headers=headers, stream=True,
                        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as r:
                 if r.status_code == 200 and have:
                     have = 0  # server ignored the range: start over
+                    digest = hashlib.sha256()
                 elif r.status_code not in (200, 206):
                     r.raise_for_status()
                     raise requests.HTTPError(f"unexpected status {r.status_code}")
@@ -205,12 +211,13 @@ class Fetcher:
                         if have + got + len(block) > size:
                             raise IntegrityError(f"chunk {index} is longer than the manifest says")
                         out.write(block)
+                        digest.update(block)
                         got += len(block)
                         now = time.monotonic()
                         if now - last_report > 0.05:
                             last_report = now
                             report(ChunkProgress(ref.root, index, have + got, size, "downloading", attempt))
-        return got, have
+        return got, have, digest.hexdigest()
 
     def _sleep(self, attempt: int, cancel: threading.Event | None) -> None:
         delay = min(5.0, self.backoff * (2 ** attempt))
@@ -221,12 +228,16 @@ class Fetcher:
             time.sleep(delay)
 
 
-def _sha256(path: Path) -> str:
+def _hasher(path: Path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
-    return digest.hexdigest()
+    return digest
+
+
+def _sha256(path: Path) -> str:
+    return _hasher(path).hexdigest()
 
 
 def _check(cancel: threading.Event | None) -> None:

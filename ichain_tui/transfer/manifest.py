@@ -171,7 +171,7 @@ class PlainReader(io.RawIOBase):
     def __init__(self, manifest: Manifest, key: bytes, chunk_paths: list[Path]) -> None:
         self.manifest, self.key, self.paths = manifest, key, chunk_paths
         self.file_id = bytes.fromhex(manifest.file_id)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
         self._segments = self._iter_segments()
 
     def _iter_segments(self):
@@ -196,7 +196,7 @@ class PlainReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         while not self._buffer:
             try:
-                self._buffer = next(self._segments)
+                self._buffer = memoryview(next(self._segments))
             except StopIteration:
                 return 0
         n = min(len(buffer), len(self._buffer))
