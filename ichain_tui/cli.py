@@ -14,7 +14,7 @@ from .errors import IchainError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import chain, config_cmd, sandbox_cmd, wallet
+    from .commands import chain, config_cmd, demo, provide, sandbox_cmd, task_cmd, wallet
 
     parser = argparse.ArgumentParser(prog="ichain", description="Peer-to-peer ML compute market on Ethereum.")
     parser.add_argument("--version", action="version", version=f"ichain {__version__}")
@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_parser(sub)
     config_cmd.add_parser(sub)
     sandbox_cmd.add_parser(sub)
+    task_cmd.add_parser(sub)
+    provide.add_parser(sub)
+    demo.add_parser(sub)
     return parser
 
 

@@ -45,6 +45,10 @@ class Settings:
     """Chunks per file (0: as many as the CPU has threads)."""
     docker_image: str = "ichain-runtime:bookworm"
     """Runtime image for sandboxed tasks."""
+    tor_control_port: int | None = None
+    """Attach to a running tor's control port (None: launch our own tor when transport is tor)."""
+    tor_socks: str | None = None
+    """host:port of the SOCKS port to fetch through (None: the tor we launch or attach to)."""
 
     @classmethod
     def load(cls, path: Path | None = None, env: dict[str, str] | None = None, **flags: Any) -> "Settings":

@@ -1,4 +1,5 @@
 """Provides `ichain image build` and `ichain task try FOLDER`: the sandbox from the command line."""
+# `task try` is registered by commands/task_cmd.py with the other task subcommands.
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even when present")
     build.set_defaults(func=cmd_image_build)
 
-    task = sub.add_parser("task", help="tasks: try locally")
-    tsub = task.add_subparsers(dest="task_cmd", required=True)
+
+
+def add_try_parser(tsub: argparse._SubParsersAction) -> None:
     try_ = tsub.add_parser("try", help="run execute then check in the sandbox; pays nothing")
     try_.add_argument("folder", type=Path)
     try_.add_argument("--keep", type=Path, help="keep the result in this folder")

@@ -1,0 +1,45 @@
+"""Provides `Journal`: a small JSON record per task and role (mode 0600), so an agent that crashes
+or restarts can pick up where it was; chain state stays the truth, the journal adds local facts
+(where files are, the keys of files it sealed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import locations
+
+
+class Journal:
+    def __init__(self, role: str, address: str, directory: Path | None = None) -> None:
+        base = directory or locations.journal_dir()
+        self.dir = base / f"{role}-{address.lower()}"
+        locations.ensure_private_dir(self.dir)
+
+    def _path(self, task_id: int) -> Path:
+        return self.dir / f"task-{task_id}.json"
+
+    def get(self, task_id: int) -> dict[str, Any]:
+        try:
+            return json.loads(self._path(task_id).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def update(self, task_id: int, **values: Any) -> dict[str, Any]:
+        record = {**self.get(task_id), **values, "task_id": task_id}
+        tmp = self._path(task_id).with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle)
+        tmp.replace(self._path(task_id))
+        return record
+
+    def open_tasks(self) -> list[int]:
+        ids = []
+        for path in self.dir.glob("task-*.json"):
+            record = json.loads(path.read_text())
+            if not record.get("closed"):
+                ids.append(int(record["task_id"]))
+        return sorted(ids)

@@ -1,0 +1,83 @@
+"""Provides `ichain provide --headless`: run a provider (and validator) until SIGTERM.
+
+One line per state change on stdout (JSON with --json). On SIGTERM or Ctrl-C it stops taking
+tasks, lets the running one finish within --grace seconds or hands it back, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from .common import settings_from
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("provide", help="offer this machine's compute (headless provider)")
+    p.add_argument("--headless", action="store_true", help="no TUI: log lines until SIGTERM")
+    p.add_argument("--price", type=float, help="asking price per task in ETH")
+    p.add_argument("--stake", type=float, help="stake to deposit when registering, in ETH")
+    p.add_argument("--transport", choices=["direct", "tor"])
+    p.add_argument("--grace", type=float, default=60.0, help="seconds to finish the running task on SIGTERM")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_provide)
+
+
+def cmd_provide(args: argparse.Namespace) -> int:
+    from ..agents.events import AgentEvent
+    from ..agents.provider import ProviderAgent
+    from ..sandbox import engine, image
+    from ..sandbox.runner import Sandbox
+    from .runtime import build, hardware_summary
+
+    settings = settings_from(args)
+    if args.price is not None:
+        settings.price_eth = args.price
+    if args.stake is not None:
+        settings.stake_eth = args.stake
+    if args.transport:
+        settings.transport = args.transport
+    lock = threading.Lock()
+
+    def report(event: AgentEvent) -> None:
+        with lock:
+            if args.json:
+                print(json.dumps({"role": event.role, "kind": event.kind, "task": event.task_id,
+                                  "message": event.message, "at": round(event.at, 3)}), flush=True)
+            else:
+                print(event.line(), flush=True)
+
+    dc = engine.client()
+    image.ensure_image(dc, settings.docker_image, build=False)
+    sandbox = Sandbox(dc, settings.docker_image)
+    runtime = build(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        agent = ProviderAgent(
+            runtime.market, sandbox, runtime.host, runtime.work, price=int(settings.price_eth * 10**18),
+            stake=int(settings.stake_eth * 10**18), hardware=hardware_summary(), fetcher=runtime.fetcher,
+            report=report, chunks=settings.chunks,
+        )
+        agent.start_providing()
+        report(AgentEvent("provider", "listening", None, f"{runtime.market.account.address} serving on "
+                                                         f"{runtime.host.address} ({settings.transport})"))
+        loop_stop = threading.Event()
+        worker = threading.Thread(target=agent.run, args=(loop_stop,), name="provider-loop", daemon=True)
+        worker.start()
+        while not stop.wait(0.5):
+            if not worker.is_alive():
+                print("ichain: provider loop ended unexpectedly", file=sys.stderr)
+                return 1
+        report(AgentEvent("provider", "stopping", agent.busy_with, "SIGTERM: finishing or handing back work"))
+        agent.shutdown(grace=args.grace)
+        loop_stop.set()
+        worker.join(timeout=args.grace + 30)
+        report(AgentEvent("provider", "stopped", None, "bye"))
+        return 0
+    finally:
+        runtime.close()

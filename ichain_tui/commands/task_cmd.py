@@ -1,0 +1,145 @@
+"""Provides `ichain task try | submit | status | list | cancel | refund | validator | finalize | withdraw`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..chain.errors import ChainError
+from .common import chain_for, emit, eth, market_for, settings_from, unlock
+from .sandbox_cmd import add_try_parser
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    task = sub.add_parser("task", help="tasks: try locally, submit, follow, settle")
+    tsub = task.add_subparsers(dest="task_cmd", required=True)
+    add_try_parser(tsub)
+    s = tsub.add_parser("submit", help="escrow, host and follow a task to its end (stays running)")
+    s.add_argument("folder", type=Path)
+    s.add_argument("--provider", default="auto", help="address, or auto: the best-rated available one")
+    s.add_argument("--validator", default="auto", help="address, auto (after the result) or none")
+    s.add_argument("--payment", type=float, help="ETH for the provider (default: its price)")
+    s.add_argument("--fee", type=float, help="ETH for the validator")
+    s.add_argument("--out", type=Path, default=Path("result"), help="folder for the decrypted result")
+    s.add_argument("--rating", type=int, default=5, choices=range(1, 6))
+    s.set_defaults(func=cmd_submit)
+    st = tsub.add_parser("status", help="one task's state, parties, money and deadline")
+    st.add_argument("task_id", type=int)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+    ls = tsub.add_parser("list", help="tasks where this account is requester, provider or validator")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+    for name, helptext in (("cancel", "take back the escrow of a task no provider holds"),
+                           ("refund", "take the refund after a silent provider or validator"),
+                           ("claim", "provider: claim payment after the requester's window")):
+        c = tsub.add_parser(name, help=helptext)
+        c.add_argument("task_id", type=int)
+        c.set_defaults(func=cmd_simple, action=name)
+    f = tsub.add_parser("finalize", help="pay the provider and rate it (1-5)")
+    f.add_argument("task_id", type=int)
+    f.add_argument("--rating", type=int, required=True)
+    f.set_defaults(func=cmd_finalize)
+    w = tsub.add_parser("withdraw", help="pull every credit (payments, fees, refunds) to the wallet")
+    w.set_defaults(func=cmd_withdraw)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    market = market_for(settings, chain_for(settings))
+    t = market.task(args.task_id)
+    if t.state.name == "NONE":
+        raise ChainError(f"task {args.task_id} does not exist")
+    emit({"task": t.task_id, "state": t.state.label, "requester": t.requester, "provider": t.provider,
+          "validator": t.validator, "payment": eth(t.payment), "validator_fee": eth(t.validator_fee),
+          "escrow": eth(market.escrow_of(t.task_id)), "deadline": t.deadline,
+          "result_root": t.result_root.hex() if t.result_root else None}, args.json)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    account = unlock(settings)
+    market = market_for(settings, chain_for(settings), account)
+    me = account.address
+    ids = {e.args["taskId"] for e in market.events("TaskCreated", 0, {"requester": me})}
+    ids |= {e.args["taskId"] for e in market.events("ProviderAssigned", 0, {"provider": me})}
+    ids |= {e.args["taskId"] for e in market.events("ValidatorAssigned", 0, {"validator": me})}
+    rows = []
+    for task_id in sorted(ids):
+        t = market.task(task_id)
+        role = "requester" if t.requester == me else "provider" if t.provider == me else "validator"
+        rows.append({"task": task_id, "role": role, "state": t.state.label, "payment": eth(t.payment)})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['task']:>6}  {r['role']:<9}  {r['state']:<10}  {r['payment']}")
+    return 0
+
+
+def cmd_simple(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    market = market_for(settings, chain_for(settings), unlock(settings))
+    call = {"cancel": market.cancel_task, "refund": market.refund, "claim": market.claim_payment}[args.action]
+    tx = call(args.task_id).send()
+    print(f"{args.action} task {args.task_id}: {tx.tx_hash} (gas {tx.gas_used})")
+    return 0
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    market = market_for(settings, chain_for(settings), unlock(settings))
+    tx = market.finalize_and_rate(args.task_id, args.rating).send()
+    print(f"finalized task {args.task_id}, rated {args.rating}: {tx.tx_hash}")
+    return 0
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    account = unlock(settings)
+    market = market_for(settings, chain_for(settings), account)
+    amount = market.credits(account.address)
+    tx = market.withdraw().send()
+    print(f"withdrew {eth(amount)}: {tx.tx_hash}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from ..agents.requester import RequesterAgent
+    from ..agents.selection import choose_provider
+    from ..errors import UsageError
+    from ..sandbox.taskspec import load_task
+    from .runtime import build
+
+    load_task(args.folder)
+    if args.out.exists() and any(args.out.iterdir()):
+        raise UsageError(f"output folder {args.out} is not empty")
+    settings = settings_from(args)
+    runtime = build(settings)
+    try:
+        market = runtime.market
+        payment = int(args.payment * 10**18) if args.payment is not None else None
+        if args.provider == "auto":
+            chosen = choose_provider(market, payment or 10**30)
+            if chosen is None:
+                raise UsageError("no available provider accepts this payment")
+            provider = chosen.address
+            payment = payment or chosen.provider.price
+        else:
+            provider = args.provider
+            payment = payment or market.provider(provider).price
+        validator = None
+        if args.validator not in ("auto", "none"):
+            validator = args.validator
+        fee = int((args.fee if args.fee is not None else settings.validator_fee_eth) * 10**18)
+        agent = RequesterAgent(market, runtime.host, runtime.work, fetcher=runtime.fetcher,
+                               report=lambda e: print(e.line(), flush=True), chunks=settings.chunks)
+        task_id = agent.submit(args.folder, provider, payment, validator=validator, validator_fee=fee,
+                               execute_window=settings.execute_window, review_window=settings.review_window)
+        outcome = agent.follow(task_id, args.out, rating=args.rating, auto_validator=args.validator != "none")
+        print(f"task {task_id}: {outcome.state.label}: {outcome.message}")
+        return 0 if outcome.ok else 1
+    finally:
+        runtime.close()
