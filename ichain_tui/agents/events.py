@@ -16,9 +16,12 @@ class AgentEvent:
     data: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
 
-    def line(self) -> str:
+    def text(self) -> str:
         task = f"task {self.task_id} " if self.task_id is not None else ""
-        return f"{self.role:<9} {task}{self.kind}: {self.message}"
+        return f"{task}{self.kind}: {self.message}"
+
+    def line(self) -> str:
+        return f"{self.role:<9} {self.text()}"
 
 
 Reporter = Callable[[AgentEvent], None]

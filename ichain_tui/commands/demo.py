@@ -83,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         host = Host("direct")
         try:
             def report(event: AgentEvent) -> None:
-                _say(f"[requester] {event.line()}")
+                _say(f"[{event.role}] {' ' * (9 - len(event.role))}{event.text()}")
 
             agent = RequesterAgent(market, host, base / "requester", report=report, chunks=2)
             payment = 2 * 10**16
