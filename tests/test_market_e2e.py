@@ -206,3 +206,34 @@ def test_sigterm_while_busy_hands_the_task_back(local_market, tmp_path):
     assert m.market.credits(requester.me) == PAY + FEE
     assert "declined: provider shutting down" in p1.log()
     assert not [c for c in sandbox_containers() if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)]
+
+
+def test_full_task_over_onion_services(tor_network, sandbox, tmp_path):
+    """Providers and requester host their files behind onion services of the private Tor network
+    and fetch through its SOCKS port, one isolated circuit per chunk."""
+    from ichain_tui.agents.hosting import Host
+    from ichain_tui.transfer.fetcher import Fetcher
+
+    socks = f"127.0.0.1:{tor_network.client.socks_port}"
+    with Devnet(accounts=10) as devnet:
+        m = LocalMarket(devnet, tmp_path)
+        try:
+            for i in (1, 2):
+                p = m.provider(i)
+                p.env.update({"ICHAIN_TRANSPORT": "tor", "ICHAIN_TOR_CONTROL_PORT": str(tor_network.service.control_port),
+                              "ICHAIN_TOR_SOCKS": socks})
+                p.start()
+            m.wait_registered(2)
+            requester = m.requester(5)
+            requester.host.stop()
+            requester.host = Host("tor", tor=tor_network.service.controller())
+            m.hosts.append(requester.host)
+            requester.fetcher = Fetcher(socks=socks)
+            task_id = requester.submit(quick_task(tmp_path / "t"), m.providers[0].account.address, PAY,
+                                       validator_fee=FEE, execute_window=300, review_window=300)
+            outcome = requester.follow(task_id, tmp_path / "result")
+            assert outcome.ok, outcome
+            assert ".onion:80" in m.providers[0].log()
+            assert json.loads((tmp_path / "result" / "answer.json").read_text())["value"] == 332833500
+        finally:
+            m.close()

@@ -1,0 +1,107 @@
+"""The digits task end to end through the market vs the same work done bare.
+
+(1) anvil with automine, direct transport, providers as separate processes: wall time from
+    `submit` to the decrypted result and `finalizeAndRate`, against the sum of two bare sandbox
+    runs (execute + check: what the provider and the validator do) -> `overhead_s` (target <= 5).
+(2) anvil with `--block-time 12`: blocks the requester waits for its own transactions on its
+    critical path (create, assignValidator, finalizeAndRate) -> `requester_blocks_waited`
+    (target <= 4); also the blocks from creation to finalisation in all.
+
+    python bench/e2e.py [--skip-block-time]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ichain_tui.agents.localnet import LocalMarket  # noqa: E402
+from ichain_tui.chain.devnet import Devnet  # noqa: E402
+from ichain_tui.chain.transactions import PreparedCall  # noqa: E402
+from ichain_tui.sandbox import engine  # noqa: E402
+from ichain_tui.sandbox.runner import Sandbox  # noqa: E402
+from ichain_tui.sandbox.taskspec import load_task  # noqa: E402
+
+DIGITS = ROOT / "examples" / "tasks" / "digits"
+PAY, FEE = 2 * 10**16, 10**15
+
+
+def bare(tmp: Path) -> float:
+    sandbox = Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[])
+    spec = load_task(DIGITS)
+    ex = sandbox.execute(spec, tmp / "bare-out")
+    ck = sandbox.check(spec, tmp / "bare-out")
+    assert ex.ok and ck.ok
+    return ex.wall_s + ck.wall_s
+
+
+def market_run(tmp: Path, block_time: float | None) -> dict:
+    waits: list[tuple[str, int]] = []
+    original = PreparedCall.send
+
+    with Devnet(accounts=6, block_time=block_time) as devnet:
+        market = LocalMarket(devnet, tmp)
+        try:
+            for i in (1, 2):
+                market.provider(i).start()
+            market.wait_registered(2, timeout=180)
+            agent = market.requester(0)
+            me = agent.me
+
+            def timed_send(self, timeout: float = 120.0):
+                if self.account is None or self.account.address != me:
+                    return original(self, timeout)
+                before = self.chain.block_number()
+                result = original(self, timeout)
+                waits.append((self.action, result.block - before))
+                return result
+
+            PreparedCall.send = timed_send
+            t0 = time.perf_counter()
+            task_id = agent.submit(DIGITS, market.providers[0].account.address, PAY, validator_fee=FEE,
+                                   execute_window=900, review_window=900)
+            created_block = market.chain.block_number()
+            outcome = agent.follow(task_id, tmp / "result", interval=0.2)
+            seconds = time.perf_counter() - t0
+            assert outcome.ok, outcome
+            return {"seconds": seconds, "waits": waits,
+                    "blocks_total": market.chain.block_number() - created_block + 1}
+        finally:
+            PreparedCall.send = original
+            market.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-block-time", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ichain-e2e-") as tmp:
+        os.environ["ICHAIN_HOME"] = str(Path(tmp) / "home")
+        bare_s = bare(Path(tmp))
+        fast = market_run(Path(tmp) / "automine", None)
+        print(f"bare execute + check in the sandbox   {bare_s:6.2f} s")
+        print(f"market end to end (automine, direct)  {fast['seconds']:6.2f} s   overhead {fast['seconds'] - bare_s:5.2f} s")
+        figures = {"overhead_s": round(fast["seconds"] - bare_s, 2), "e2e_s": round(fast["seconds"], 2),
+                   "bare_s": round(bare_s, 2)}
+        if not args.skip_block_time:
+            slow = market_run(Path(tmp) / "blocktime", 12)
+            print(f"market end to end (--block-time 12)   {slow['seconds']:6.2f} s")
+            for action, blocks in slow["waits"]:
+                print(f"  requester {action:<18} waited {blocks} block(s)")
+            figures["requester_blocks_waited"] = sum(b for _, b in slow["waits"])
+            figures["requester_txs"] = len(slow["waits"])
+            figures["blocks_create_to_finalize"] = slow["blocks_total"]
+            figures["e2e_block_time_12_s"] = round(slow["seconds"], 1)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Provides `LocalMarket`: a whole market on this machine for the demo, tests and benchmarks: a real
+anvil, the deployed contracts, headless providers as separate `ichain provide` processes (each
+with its own home, keystore and journal) and in-process requester agents.
+
+The keys are anvil's public development keys: for local chains only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from eth_account import Account
+
+from ..chain.client import MarketClient
+from ..chain.network import connect
+from ..chain.wallet import Wallet
+from .hosting import Host
+from .requester import RequesterAgent
+
+PASSWORD = "ichain-local-market"  # throwaway keystores of public dev keys
+
+
+class ProviderProcess:
+    def __init__(self, market: "LocalMarket", index: int, key: str, price_eth: float = 0.01) -> None:
+        self.home = market.base / f"provider-{index}"
+        self.account = Account.from_key(key)
+        if not (self.home / "data" / "keystores").exists():
+            Wallet(self.home / "data" / "keystores").import_private_key(key, PASSWORD)
+        self.env = {**os.environ, "ICHAIN_HOME": str(self.home), "ICHAIN_PASSWORD": PASSWORD,
+                    "ICHAIN_NETWORK": market.url, "ICHAIN_MARKET": market.address,
+                    "ICHAIN_PRICE_ETH": str(price_eth), "ICHAIN_STAKE_ETH": "0.5", "ICHAIN_CHUNKS": "2"}
+        self.log_path = self.home / "provider.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, *extra: str) -> "ProviderProcess":
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "ichain_tui.cli", "provide", "--headless", *extra],
+                                     env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def wait_log(self, text: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"provider exited {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in provider log:\n{self.log()}")
+            time.sleep(0.1)
+
+    def terminate(self, timeout: float = 90) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class LocalMarket:
+    def __init__(self, devnet, base: Path, min_stake: int = 10**16) -> None:
+        self.devnet = devnet
+        self.base = base
+        self.url = devnet.url
+        self.keys = devnet.dev_keys()
+        self.chain = connect(self.url)
+        self.deployer = Account.from_key(self.keys[0])
+        self.market = MarketClient.deploy(self.chain, self.deployer, min_stake=min_stake)
+        self.address = self.market.address
+        self.providers: list[ProviderProcess] = []
+        self.hosts: list[Host] = []
+
+    def provider(self, index: int, price_eth: float = 0.01) -> ProviderProcess:
+        p = ProviderProcess(self, index, self.keys[index], price_eth)
+        self.providers.append(p)
+        return p
+
+    def requester(self, key_index: int, report=None) -> RequesterAgent:
+        account = Account.from_key(self.keys[key_index])
+        host = Host("direct")
+        self.hosts.append(host)
+        return RequesterAgent(self.market.as_account(account), host, self.base / f"requester-{key_index}",
+                              report=report or (lambda e: None), chunks=2)
+
+    def wait_registered(self, count: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.market.events("ProviderRegistered")) < count:
+            for p in self.providers:
+                if p.proc is not None and p.proc.poll() is not None:
+                    raise AssertionError(f"provider exited:\n{p.log()}")
+            assert time.monotonic() < deadline, "providers did not register"
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        for p in self.providers:
+            if p.proc is not None and p.proc.poll() is None:
+                p.proc.terminate()
+        for p in self.providers:
+            if p.proc is not None:
+                try:
+                    p.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        for h in self.hosts:
+            h.stop()
+
