@@ -83,9 +83,11 @@ class RequesterAgent:
             self.host.republish(Path(record["task_dir"]), bytes.fromhex(record["task_key"]))
 
     # ------------------------------------------------------------------ follow
-    def follow(self, task_id: int, result_dir: Path, rating: int = 5, stop: threading.Event | None = None,
+    def follow(self, task_id: int, result_dir: Path, rating: int | None = 5, stop: threading.Event | None = None,
                interval: float = 0.3, auto_validator: bool = True, reassign: bool = True) -> Outcome:
-        """Drive the task to an end: returns when it is closed, failed, expired or cancelled."""
+        """Drive the task to an end: returns when it is closed, failed, expired or cancelled.
+        With `rating=None` it stops after a pass once the result is fetched (state Passed), so the
+        caller can ask for the rating and call `finalize`."""
         stop = stop or threading.Event()
         last_state = None
         excluded: set[str] = set()
@@ -100,6 +102,8 @@ class RequesterAgent:
                     self._name_validator(task, excluded)
                 elif task.state is TaskState.PASSED:
                     out = self._fetch_result(task, result_dir)
+                    if rating is None:
+                        return Outcome(task_id, TaskState.PASSED, out, "result fetched; waiting for your rating")
                     self.market.finalize_and_rate(task_id, rating).send()
                     self._say("finalized", task_id, f"paid the provider, rated {rating}/5")
                     self._finish(task_id)
@@ -129,6 +133,11 @@ class RequesterAgent:
                 self._say("error", task_id, str(exc))
             stop.wait(interval)
         return Outcome(task_id, self.market.task(task_id).state, None, "stopped")
+
+    def finalize(self, task_id: int, rating: int) -> None:
+        self.market.finalize_and_rate(task_id, rating).send()
+        self._say("finalized", task_id, f"paid the provider, rated {rating}/5")
+        self._finish(task_id)
 
     def _name_validator(self, task, excluded: set[str], replacing: bool = False) -> None:
         candidate = choose_validator(self.market, self.me, task.provider, exclude=excluded)

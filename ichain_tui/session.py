@@ -1,0 +1,189 @@
+"""Provides `Session`: what an interactive front end needs from the core, in one object — the
+wallet, the connected market, the requester agent with its host and fetcher, pools and previews.
+
+It holds no UI code; the TUI calls it from worker threads and turns its callbacks into messages.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import locations
+from .agents.events import AgentEvent, Reporter, ignore
+from .agents.hosting import Host
+from .agents.requester import Outcome, RequesterAgent
+from .agents.selection import Candidate, pool
+from .chain import deployments
+from .chain.client import MarketClient
+from .chain.errors import ChainError, WalletError
+from .chain.network import Chain, connect
+from .chain.types import GasPreview, Task, TaskState
+from .chain.wallet import Wallet, public_key
+from .config import Settings
+from .sandbox.taskspec import TaskSpec, load_task
+from .transfer.fetcher import Fetcher, ProgressCallback
+from .transfer.manifest import SealedFile, seal_folder
+
+
+@dataclass(frozen=True)
+class TaskPreview:
+    spec: TaskSpec
+    sealed: SealedFile
+
+    @property
+    def size(self) -> int:
+        return self.sealed.manifest.total_size
+
+    @property
+    def chunks(self) -> int:
+        return len(self.sealed.manifest.chunks)
+
+    @property
+    def root(self) -> str:
+        return self.sealed.root
+
+
+@dataclass(frozen=True)
+class Pools:
+    pending: list[Task]
+    executing: list[Task]
+    validating: list[Task]
+    finished: list[Task]
+    providers: list[Candidate]
+
+
+class Session:
+    def __init__(self, settings: Settings, chain: Chain | None = None, market_address: str | None = None,
+                 wallet: Wallet | None = None) -> None:
+        self.settings = settings
+        self.wallet = wallet or Wallet()
+        self.chain = chain or connect(settings.network, settings.chain_id)
+        address = market_address or settings.market or deployments.recorded(self.chain.chain_id)
+        if not address:
+            raise ChainError(f"no Marketplace known for chain {self.chain.chain_id}: run `ichain chain deploy`")
+        self.market = MarketClient(self.chain, address)
+        self.account = None
+        self.requester: RequesterAgent | None = None
+        self.host: Host | None = None
+        self.report: Reporter = ignore
+        self.progress: ProgressCallback | None = None
+        self._work = Path(tempfile.mkdtemp(prefix="ichain-session-"))
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ wallet
+    @property
+    def address(self) -> str | None:
+        return self.account.address if self.account else None
+
+    def keystores(self) -> list[str]:
+        return [e.address for e in self.wallet.entries()]
+
+    def unlock(self, password: str, address: str | None = None) -> str:
+        self.account = self.wallet.unlock(password, address or self.settings.account)
+        self.market = self.market.as_account(self.account)
+        self.requester = None
+        return self.account.address
+
+    def create_account(self, password: str) -> str:
+        entry = self.wallet.create(password)
+        return self.unlock(password, entry.address)
+
+    def import_private_key(self, key: str, password: str) -> str:
+        entry = self.wallet.import_private_key(key, password)
+        return self.unlock(password, entry.address)
+
+    def balance(self) -> int:
+        return self.chain.balance(self.address) if self.address else 0
+
+    def credits(self) -> int:
+        return self.market.credits(self.address) if self.address else 0
+
+    def withdraw(self) -> int:
+        amount = self.credits()
+        self.market.withdraw().send()
+        return amount
+
+    # ------------------------------------------------------------------ market views
+    def providers(self) -> list[Candidate]:
+        return pool(self.market)
+
+    def pools(self) -> Pools:
+        tasks = [self.market.task(i) for i in range(1, self.market.task_count() + 1)]
+        by = {s: [t for t in tasks if t.state is s] for s in TaskState}
+        return Pools(
+            pending=by[TaskState.CREATED] + by[TaskState.ASSIGNED],
+            executing=by[TaskState.EXECUTED],
+            validating=by[TaskState.VALIDATING] + by[TaskState.PASSED],
+            finished=by[TaskState.CLOSED] + by[TaskState.FAILED] + by[TaskState.CANCELLED] + by[TaskState.EXPIRED],
+            providers=[c for c in self.providers() if c.provider.available],
+        )
+
+    def task(self, task_id: int) -> Task:
+        return self.market.task(task_id)
+
+    def now(self) -> int:
+        return self.chain.timestamp()
+
+    # ------------------------------------------------------------------ requester flow
+    def _agent(self) -> RequesterAgent:
+        if self.account is None:
+            raise WalletError("unlock a wallet first (w)")
+        with self._lock:
+            if self.requester is None:
+                if self.host is None:
+                    # the TUI hosts directly; Tor hosting is the headless commands' (`--transport tor`)
+                    self.host = Host("direct", self.settings.bind_host, self.settings.advertise_host)
+                work = locations.work_dir() / self.account.address.lower()
+                self.requester = RequesterAgent(self.market, self.host, work, fetcher=Fetcher(),
+                                                report=self._report, progress=self._progress,
+                                                chunks=self.settings.chunks)
+            return self.requester
+
+    def _report(self, event: AgentEvent) -> None:
+        self.report(event)
+
+    def _progress(self, progress) -> None:
+        if self.progress is not None:
+            self.progress(progress)
+
+    def preview_task(self, folder: Path) -> TaskPreview:
+        spec = load_task(folder)
+        sealed = seal_folder(folder, self._work / f"preview-{spec.folder.name}-{threading.get_ident()}",
+                             chunks=self.settings.chunks)
+        return TaskPreview(spec, sealed)
+
+    def preview_create(self, preview: TaskPreview, provider: str, payment: int, fee: int,
+                       execute_window: int, review_window: int) -> GasPreview:
+        if self.account is None:
+            raise WalletError("unlock a wallet first (w)")
+        envelope_size = b"\x00" * 230  # the envelope's size; its content does not change the estimate much
+        return self.market.create_task(
+            provider=provider, payment=payment, validator_fee=fee, task_root=bytes.fromhex(preview.root),
+            requester_key=public_key(self.account), execute_window=execute_window, review_window=review_window,
+            provider_envelope=envelope_size,
+        ).preview()
+
+    def submit(self, folder: Path, provider: str, payment: int, fee: int, execute_window: int,
+               review_window: int) -> int:
+        return self._agent().submit(folder, provider, payment, validator_fee=fee,
+                                    execute_window=execute_window, review_window=review_window)
+
+    def follow(self, task_id: int, stop: threading.Event | None = None) -> Outcome:
+        result_dir = locations.work_dir() / "results" / f"task-{task_id}"
+        return self._agent().follow(task_id, result_dir, rating=None, stop=stop)
+
+    def finalize(self, task_id: int, rating: int) -> None:
+        self._agent().finalize(task_id, rating)
+
+    def cancel(self, task_id: int) -> None:
+        self.market.cancel_task(task_id).send()
+
+    def refund(self, task_id: int) -> None:
+        self.market.refund(task_id).send()
+
+    def close(self) -> None:
+        if self.host is not None:
+            self.host.stop()

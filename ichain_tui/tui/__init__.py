@@ -1,0 +1,1 @@
+"""Provides the Textual TUI; the only package that imports Textual."""

@@ -1,0 +1,396 @@
+"""Provides `IchainApp`, the Textual TUI: pools, wallet, submit, transfers, tasks, provider
+dashboard. All chain, Docker and transfer work runs in thread workers on the same core `Session`
+and agents as the headless commands; results come back as typed messages."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.widgets import DataTable, DirectoryTree, Footer, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from ..agents.events import AgentEvent
+from ..errors import IchainError
+from ..session import Session, TaskPreview
+from .format import eth, short
+from .messages import AgentReported, ChunkMoved, TaskFollowed, WalletChanged
+from .screens.confirm import ConfirmScreen
+from .screens.help import HelpScreen
+from .screens.picker import PickerScreen
+from .screens.pools import PoolsPane
+from .screens.provider import ProviderPane
+from .screens.rating import RatingScreen
+from .screens.submit import SubmitPane
+from .screens.tasks import TaskDetailScreen, TasksPane
+from .screens.transfers import TransfersPane
+from .screens.unlock import Credentials, UnlockScreen
+from .screens.wallet import WalletPane
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tasks"
+ETH = 10**18
+
+
+class ActionCommands(Provider):
+    """Command-palette entries for every binding of the app."""
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for binding in self.app.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            score = matcher.match(binding.description)
+            if score > 0:
+                yield Hit(score, matcher.highlight(binding.description),
+                          lambda action=binding.action: self.app.run_action(action),
+                          help=f"key: {binding.key}")
+
+
+class IchainApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "iChain"
+    COMMANDS = App.COMMANDS | {ActionCommands}
+    BINDINGS = [
+        Binding("p", "tab('pools')", "Pools", id="tab.pools"),
+        Binding("w", "tab('wallet')", "Wallet", id="tab.wallet"),
+        Binding("s", "tab('submit')", "Submit", id="tab.submit"),
+        Binding("t", "tab('transfers')", "Transfers", id="tab.transfers"),
+        Binding("k", "tab('tasks')", "Tasks", id="tab.tasks"),
+        Binding("v", "tab('provider')", "Provider", id="tab.provider"),
+        Binding("u", "unlock", "Unlock", show=False, id="wallet.unlock"),
+        Binding("n", "new_account", "New account", show=False, id="wallet.new"),
+        Binding("i", "import_key", "Import key", show=False, id="wallet.import"),
+        Binding("W", "withdraw", "Withdraw", show=False, id="wallet.withdraw"),
+        Binding("a", "pick_provider", "Pick provider", show=False, id="submit.pick"),
+        Binding("ctrl+s", "submit", "Send task", id="submit.send"),
+        Binding("o", "toggle_providing", "Providing on/off", show=False, id="provider.toggle"),
+        Binding("r", "refresh", "Refresh", show=False, id="refresh"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, session_factory, start_folder: Path | None = None, sandbox_factory=None,
+                 refresh_seconds: float = 3.0) -> None:
+        super().__init__()
+        self.session_factory = session_factory
+        self.session: Session | None = None
+        self.start_folder = start_folder or (EXAMPLES if EXAMPLES.exists() else Path.cwd())
+        self.sandbox_factory = sandbox_factory
+        self.refresh_seconds = refresh_seconds
+        self.preview: TaskPreview | None = None
+        self.events: list[AgentEvent] = []
+        self.provider_stop: threading.Event | None = None
+        self.provider_agent = None
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Static("connecting…", id="status")
+        with TabbedContent(initial="pools"):
+            with TabPane("Pools", id="pools"):
+                yield PoolsPane()
+            with TabPane("Wallet", id="wallet"):
+                yield WalletPane()
+            with TabPane("Submit", id="submit"):
+                yield SubmitPane(self.start_folder)
+            with TabPane("Transfers", id="transfers"):
+                yield TransfersPane()
+            with TabPane("Tasks", id="tasks"):
+                yield TasksPane()
+            with TabPane("Provider", id="provider"):
+                yield ProviderPane()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.connect()
+        if self.refresh_seconds:
+            self.set_interval(self.refresh_seconds, self.action_refresh)
+
+    # ------------------------------------------------------------------ workers
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False, description="connecting")
+    def connect(self) -> None:
+        session = self.session_factory()
+        session.report = lambda event: self.post_message(AgentReported(event))
+        session.progress = lambda p: self.post_message(ChunkMoved(p))
+        self.session = session
+        self.call_from_thread(self.action_refresh)
+
+    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
+    def refresh_views(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        pools = s.pools()
+        now = s.now()
+        mine = [t for group in (pools.pending, pools.executing, pools.validating, pools.finished) for t in group
+                if s.address in (t.requester, t.provider, t.validator)]
+        self.post_message(WalletChanged(s.address, s.balance(), s.credits()))
+        self.call_from_thread(self._show_views, pools, now, sorted(mine, key=lambda t: t.task_id))
+
+    def _show_views(self, pools, now, mine) -> None:
+        s = self.session
+        self.query_one(PoolsPane).show(pools, now)
+        self.query_one(TasksPane).show(mine, now)
+        self.query_one(WalletPane).show(s.address, s.chain.label, s.chain.chain_id, self._balance, self._credits,
+                                        s.keystores())
+
+    _balance = 0
+    _credits = 0
+
+    def on_wallet_changed(self, message: WalletChanged) -> None:
+        self._balance, self._credits = message.balance, message.credits
+        s = self.session
+        who = short(message.address) if message.address else "locked"
+        network = f"{s.chain.label} ({s.chain.chain_id})" if s else "not connected"
+        self.query_one("#status", Static).update(
+            f"{who} · {network} · {eth(message.balance)} · credits {eth(message.credits)}")
+
+    def on_agent_reported(self, message: AgentReported) -> None:
+        event = message.event
+        self.events.append(event)
+        if event.role != "requester":
+            self.query_one(ProviderPane).log_line(event.line())
+        if event.kind in ("error",):
+            self.notify(event.message, title=f"{event.role} · task {event.task_id}", severity="error")
+        elif event.kind in ("created", "validator", "finalized", "refunded", "withdrawn", "submitted", "verdict",
+                            "paid", "registered"):
+            self.notify(event.text(), title=event.role)
+
+    def on_chunk_moved(self, message: ChunkMoved) -> None:
+        self.query_one(TransfersPane).update_chunk(message.progress)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place decides how a failed worker is shown: a notification, never a traceback."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = str(error) if isinstance(error, IchainError) else f"unexpected {type(error).__name__}: {error}"
+        title = getattr(error, "title", None) or event.worker.description or "error"
+        self.notify(text, title=title, severity="error", timeout=8)
+
+    # ------------------------------------------------------------------ actions
+    def action_tab(self, name: str) -> None:
+        self.query_one(TabbedContent).active = name
+
+    def action_refresh(self) -> None:
+        if self.session is not None:
+            self.refresh_views()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def _need_session(self) -> Session | None:
+        if self.session is None:
+            self.notify("not connected to a chain yet", severity="warning")
+        return self.session
+
+    def action_unlock(self) -> None:
+        s = self._need_session()
+        if s is None:
+            return
+        if not s.keystores():
+            self.notify("no keystore yet: n creates one, i imports a key", severity="warning")
+            return
+        self.push_screen(UnlockScreen("unlock", s.settings.account or s.keystores()[0]),
+                         lambda c: c and self.wallet_job("unlock", c))
+
+    def action_new_account(self) -> None:
+        if self._need_session():
+            self.push_screen(UnlockScreen("new"), lambda c: c and self.wallet_job("new", c))
+
+    def action_import_key(self) -> None:
+        if self._need_session():
+            self.push_screen(UnlockScreen("import"), lambda c: c and self.wallet_job("import", c))
+
+    @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Wallet")
+    def wallet_job(self, what: str, creds: Credentials) -> None:
+        s = self.session
+        if what == "unlock":
+            address = s.unlock(creds.password)
+        elif what == "new":
+            address = s.create_account(creds.password)
+        else:
+            address = s.import_private_key(creds.private_key or "", creds.password)
+        self.call_from_thread(self.notify, f"unlocked {address}", title="Wallet")
+        self.call_from_thread(self.action_refresh)
+
+    @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Withdraw")
+    def action_withdraw(self) -> None:
+        s = self.session
+        if s is None or s.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        amount = s.withdraw()
+        self.call_from_thread(self.notify, f"withdrew {eth(amount, 6)}", title="Wallet")
+        self.call_from_thread(self.action_refresh)
+
+    # -- submit ------------------------------------------------------------------
+    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        self.preview_folder(event.path)
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False, description="Task folder")
+    def preview_folder(self, folder: Path) -> None:
+        pane = self.query_one(SubmitPane)
+        try:
+            preview = self.session.preview_task(folder)
+        except IchainError as exc:
+            self.call_from_thread(pane.show_problem, str(exc))
+            return
+        self.preview = preview
+        spec = preview.spec
+        limits = f"limits: {spec.time_limit:g} s · {spec.memory_mb} MB · {spec.cpus:g} CPU · GPUs {spec.gpus}"
+        self.call_from_thread(pane.show_task, folder, preview.size, preview.chunks, preview.root, limits)
+
+    @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Providers")
+    def action_pick_provider(self) -> None:
+        s = self._need_session()
+        if s is None:
+            return
+        candidates = s.providers()
+        hide = {s.address} if s.address else set()
+
+        def chosen(address: str | None) -> None:
+            if address:
+                c = next(c for c in candidates if c.address == address)
+                self.query_one(SubmitPane).show_provider(address, c.provider.price, c.provider.hardware)
+
+        self.call_from_thread(self.push_screen, PickerScreen(candidates, "Choose a provider", hide), chosen)
+
+    @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="Submit")
+    def action_submit(self) -> None:
+        s, pane = self.session, self.query_one(SubmitPane)
+        if s is None or s.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        if self.preview is None or pane.folder is None:
+            raise IchainError("choose a task folder first (Enter on a folder in Submit)")
+        if pane.provider is None:
+            raise IchainError("pick a provider first (a)")
+        values = pane.values()
+        try:
+            price = s.market.provider(pane.provider).price
+            payment = int(float(values["payment"]) * ETH) if values["payment"] else price
+            fee = int(float(values["fee"] or 0) * ETH)
+            ex_win, rev_win = int(values["execute-window"]), int(values["review-window"])
+        except ValueError:
+            raise IchainError("payment, fee and windows must be numbers") from None
+        gas = s.preview_create(self.preview, pane.provider, payment, fee, ex_win, rev_win)
+        lines = [f"task {pane.folder.name} → provider {short(pane.provider)}",
+                 f"payment {eth(payment)} + validator fee {eth(fee)}; windows {ex_win} s / {rev_win} s"]
+        folder, provider = pane.folder, pane.provider
+
+        def confirmed(ok: bool) -> None:
+            if ok:
+                self.send_task(folder, provider, payment, fee, ex_win, rev_win)
+
+        self.call_from_thread(self.push_screen, ConfirmScreen("Create the task?", gas, lines), confirmed)
+
+    @work(thread=True, group="follow", exit_on_error=False, description="Task")
+    def send_task(self, folder: Path, provider: str, payment: int, fee: int, ex_win: int, rev_win: int) -> None:
+        s = self.session
+        task_id = s.submit(folder, provider, payment, fee, ex_win, rev_win)
+        self.call_from_thread(self.action_refresh)
+        outcome = s.follow(task_id)
+        self.post_message(TaskFollowed(task_id, outcome.state.label, outcome.message,
+                                       str(outcome.result_dir) if outcome.result_dir else None))
+
+    def on_task_followed(self, message: TaskFollowed) -> None:
+        self.action_refresh()
+        if message.state == "Passed":
+            self.notify(f"result in {message.result_dir}", title=f"task {message.task_id} passed")
+            task = self.session.task(message.task_id)
+            self.push_screen(RatingScreen(message.task_id, task.provider),
+                             lambda r: r and self.finalize(message.task_id, r))
+        else:
+            self.notify(message.message, title=f"task {message.task_id}: {message.state}")
+
+    @work(thread=True, group="finalize", exit_on_error=False, description="Finalise")
+    def finalize(self, task_id: int, rating: int) -> None:
+        self.session.finalize(task_id, rating)
+        self.call_from_thread(self.action_refresh)
+
+    # -- tasks ---------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id not in ("tasks", "my-tasks") or self.session is None:
+            return
+        self.open_task(int(event.row_key.value))
+
+    @work(thread=True, group="detail", exit_on_error=False, description="Task")
+    def open_task(self, task_id: int) -> None:
+        s = self.session
+        task, now = s.task(task_id), s.now()
+
+        def chosen(what: str | None) -> None:
+            if what == "rate":
+                self.push_screen(RatingScreen(task_id, task.provider), lambda r: r and self.finalize(task_id, r))
+            elif what:
+                self.task_action(task_id, what)
+
+        self.call_from_thread(self.push_screen, TaskDetailScreen(task, now, list(self.events)), chosen)
+
+    @work(thread=True, group="task-action", exit_on_error=False, description="Task")
+    def task_action(self, task_id: int, what: str) -> None:
+        getattr(self.session, what)(task_id)
+        self.call_from_thread(self.notify, f"task {task_id}: {what} sent", title="Task")
+        self.call_from_thread(self.action_refresh)
+
+    # -- provider dashboard ----------------------------------------------------------
+    def action_toggle_providing(self) -> None:
+        if self.provider_stop is not None:
+            self.provider_stop.set()
+            return
+        self.run_provider()
+
+    @work(thread=True, exclusive=True, group="provider", exit_on_error=False, description="Provider")
+    def run_provider(self) -> None:
+        from ..agents.provider import ProviderAgent
+        from ..commands.runtime import hardware_summary
+
+        s = self.session
+        if s is None or s.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        if self.sandbox_factory is None:
+            from ..sandbox import engine, image
+            from ..sandbox.runner import Sandbox
+
+            dc = engine.client()
+            image.ensure_image(dc, s.settings.docker_image, build=False)
+            sandbox = Sandbox(dc, s.settings.docker_image)
+        else:
+            sandbox = self.sandbox_factory()
+        s._agent()  # make sure the session's host exists
+        agent = ProviderAgent(s.market, sandbox, s.host, s.requester.work.parent / "provider",
+                              price=int(s.settings.price_eth * ETH), stake=int(s.settings.stake_eth * ETH),
+                              hardware=hardware_summary(), report=s._report, progress=s._progress)
+        self.provider_agent = agent
+        stop = self.provider_stop = threading.Event()
+        agent.start_providing()
+        pane = self.query_one(ProviderPane)
+        try:
+            while not stop.is_set():
+                agent.step()
+                info = s.market.provider(s.address)
+                self.call_from_thread(pane.show, True, agent.busy_with, s.credits(), info.stake)
+                stop.wait(1.0)
+        finally:
+            agent.shutdown(grace=5)
+            self.provider_stop = None
+            info = s.market.provider(s.address)
+            self.call_from_thread(pane.show, False, None, s.credits(), info.stake)
+
+    def on_unmount(self) -> None:
+        if self.provider_stop is not None:
+            self.provider_stop.set()
+        if self.session is not None:
+            self.session.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import Settings
+
+    settings = Settings.load(network=getattr(args, "network", None), account=getattr(args, "account", None),
+                             market=getattr(args, "market", None))
+    IchainApp(lambda: Session(settings)).run()
+    return 0

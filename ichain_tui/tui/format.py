@@ -1,0 +1,36 @@
+"""Provides small text formatters shared by the screens (ether, addresses, stars, durations)."""
+
+from __future__ import annotations
+
+
+def eth(wei: int, digits: int = 4) -> str:
+    return f"{wei / 10**18:.{digits}f} ETH"
+
+
+def short(address: str | None) -> str:
+    return f"{address[:6]}…{address[-4:]}" if address else "-"
+
+
+def stars(average: float | None, count: int) -> str:
+    if not count or average is None:
+        return "☆☆☆☆☆ (0)"
+    full = int(round(average))
+    return "★" * full + "☆" * (5 - full) + f" ({count})"
+
+
+def duration(seconds: int) -> str:
+    if seconds <= 0:
+        return "due"
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

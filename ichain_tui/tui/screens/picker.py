@@ -1,0 +1,78 @@
+"""Provides `PickerScreen`: available providers in a table (address, rating, price, hardware),
+sortable and filterable by key; the same picker chooses validators and hides ineligible ones."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Label
+
+from ...agents.selection import Candidate
+from ..format import eth, short, stars
+
+SORTS = ("rating", "price", "stake")
+
+
+class PickerScreen(ModalScreen[str | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="picker.cancel"),
+        Binding("o", "cycle_sort", "Sort", id="picker.sort"),
+        Binding("slash", "filter", "Filter", id="picker.filter"),
+    ]
+
+    def __init__(self, candidates: list[Candidate], title: str = "Choose a provider",
+                 hide: set[str] = frozenset()) -> None:
+        super().__init__()
+        self.candidates = [c for c in candidates if c.address not in hide and c.provider.available]
+        self.title_text = title
+        self.sort = "rating"
+        self.filter_text = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide"):
+            yield Label(self.title_text, classes="title")
+            yield Input(placeholder="filter: address or hardware (/ to focus)", id="filter")
+            yield DataTable(id="providers", cursor_type="row", zebra_stripes=True)
+            yield Label("Enter choose · o sort · / filter · Esc cancel", classes="hint", id="picker-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("address", "rating", "price", "free stake", "hardware")
+        self.refill()
+        table.focus()
+
+    def refill(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        key = {"rating": lambda c: (-c.score, c.provider.price), "price": lambda c: (c.provider.price, -c.score),
+               "stake": lambda c: (-c.provider.free_stake, -c.score)}[self.sort]
+        text = self.filter_text.lower()
+        for c in sorted(self.candidates, key=key):
+            if text and text not in c.address.lower() and text not in c.provider.hardware.lower():
+                continue
+            table.add_row(short(c.address), stars(c.rating.average, c.rating.count), eth(c.provider.price),
+                          eth(c.provider.free_stake, 2), c.provider.hardware, key=c.address)
+        self.query_one("#picker-hint", Label).update(
+            f"{table.row_count} shown · sorted by {self.sort} · Enter choose · o sort · / filter · Esc cancel")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.refill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.dismiss(event.row_key.value)
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.refill()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,47 @@
+"""Provides `RatingScreen`: rate the provider 1–5 with the number keys, confirm with Enter."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+
+class RatingScreen(ModalScreen[int | None]):
+    BINDINGS = [
+        *[Binding(str(n), f"set({n})", f"{n}★", show=False, id=f"rating.{n}") for n in range(1, 6)],
+        Binding("enter", "confirm", "Confirm", id="rating.confirm"),
+        Binding("escape", "cancel", "Later", id="rating.cancel"),
+    ]
+    rating: reactive[int] = reactive(5)
+
+    def __init__(self, task_id: int, provider: str | None) -> None:
+        super().__init__()
+        self.task_id, self.provider = task_id, provider
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Rate the provider of task {self.task_id}", classes="title")
+            yield Label(self.provider or "", classes="hint")
+            yield Static(id="stars")
+            yield Label("1–5 to choose · Enter pays the provider and records the rating · Esc later",
+                        classes="hint")
+
+    def watch_rating(self, value: int) -> None:
+        if self.is_mounted:
+            self.query_one("#stars", Static).update(f"[b]{'★' * value}{'☆' * (5 - value)}[/b]  {value}/5")
+
+    def on_mount(self) -> None:
+        self.watch_rating(self.rating)
+
+    def action_set(self, value: int) -> None:
+        self.rating = value
+
+    def action_confirm(self) -> None:
+        self.dismiss(self.rating)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

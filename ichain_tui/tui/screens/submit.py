@@ -1,0 +1,54 @@
+"""Provides `SubmitPane`: choose a task folder, see its size, chunks and commitment, set payment,
+validator fee and windows, pick the provider; Enter previews the gas and cost before sending."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DirectoryTree, Input, Label, Static
+
+from ..format import eth, short, size
+
+
+class TaskFolders(DirectoryTree):
+    def filter_paths(self, paths):
+        return [p for p in paths if p.is_dir() and not p.name.startswith(".")]
+
+
+class SubmitPane(Vertical):
+    def __init__(self, start: Path, **kw) -> None:
+        super().__init__(**kw)
+        self.start = start
+        self.folder: Path | None = None
+        self.provider: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("Submit a task", classes="title")
+        with Horizontal():
+            yield TaskFolders(self.start, id="folders")
+            with Vertical(id="submit-form"):
+                yield Static("choose a folder with task.py (Enter)", id="task-info")
+                yield Static("provider: none (p to pick)", id="provider-info")
+                yield Input(placeholder="payment ETH (default: provider's price)", id="payment")
+                yield Input(value="0.001", placeholder="validator fee ETH", id="fee")
+                yield Input(value="3600", placeholder="execute window s", id="execute-window")
+                yield Input(value="3600", placeholder="review window s", id="review-window")
+        yield Label("Enter on a folder selects it · p pick provider · Ctrl+S preview & send", classes="hint")
+
+    def show_task(self, folder: Path, total: int, chunks: int, root: str, limits: str) -> None:
+        self.folder = folder
+        self.query_one("#task-info", Static).update(
+            f"[b]{folder.name}[/b]  {size(total)} in {chunks} chunks\nroot {root[:16]}…\n{limits}")
+
+    def show_problem(self, text: str) -> None:
+        self.folder = None
+        self.query_one("#task-info", Static).update(f"[red]{text}[/red]")
+
+    def show_provider(self, address: str, price: int, hardware: str) -> None:
+        self.provider = address
+        self.query_one("#provider-info", Static).update(f"provider {short(address)}  {eth(price)}  {hardware}")
+
+    def values(self) -> dict[str, str]:
+        return {i.id: i.value.strip() for i in self.query(Input)}

@@ -1,0 +1,122 @@
+"""Pilot tests of the TUI on a real chain: keyboard-only flows, errors as notifications."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from tui_harness import PASSWORD, build_market, make_session
+
+from ichain_tui.tui.app import IchainApp
+from ichain_tui.tui.screens.picker import PickerScreen
+from ichain_tui.tui.screens.pools import PoolsPane
+
+
+@pytest.fixture(scope="module")
+def market():
+    return build_market()
+
+
+OURS = {"connect", "refresh", "wallet", "preview", "picker", "submit", "follow", "finalize", "detail", "task-action"}
+
+
+async def settle(pilot, app, seconds: float = 10.0) -> None:
+    """Wait until no worker runs (chain calls are in threads)."""
+    deadline = time.monotonic() + seconds
+    await pilot.pause()
+    while any(w.is_running and w.group in OURS for w in app.workers) and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+async def test_pools_show_tasks_and_providers(market, tmp_path):
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        pane = app.query_one(PoolsPane)
+        tasks = pane.query_one("#tasks")
+        assert tasks.row_count == 3
+        assert pane.query_one("#available").row_count == 3
+        status = str(app.query_one("#status").render())
+        assert "embedded" in status and "ETH" in status
+
+
+async def test_keys_switch_tabs_and_open_the_picker(market, tmp_path):
+    chain, m, accounts = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        for key, tab in (("w", "wallet"), ("t", "transfers"), ("k", "tasks"), ("v", "provider"), ("p", "pools")):
+            await pilot.press(key)
+            assert app.query_one("TabbedContent").active == tab
+        await pilot.press("s", "a")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PickerScreen)
+        table = app.screen.query_one("DataTable")
+        assert table.row_count == 3
+        first = table.coordinate_to_cell_key((0, 0)).row_key.value
+        assert first == accounts["alice"].address  # best rated first
+        await pilot.press("o")  # sort by price: carol is cheapest
+        assert table.coordinate_to_cell_key((0, 0)).row_key.value == accounts["carol"].address
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("SubmitPane").provider == accounts["carol"].address
+
+
+async def test_wrong_password_is_a_notification_and_the_app_keeps_running(market, tmp_path):
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m, unlocked=False), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press(*"notthepassword", "enter")
+        await settle(pilot, app)
+        assert any("wrong password" in n.message for n in app._notifications), [n.message for n in app._notifications]
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot, app)
+        assert app.session.address is not None
+
+
+async def test_submit_without_a_folder_explains_what_to_do(market, tmp_path):
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("s", "ctrl+s")
+        await settle(pilot, app)
+        assert any("choose a task folder" in n.message for n in app._notifications)
+
+
+async def test_ui_answers_keys_while_a_slow_chain_call_is_in_flight(market, tmp_path):
+    chain, m, _ = market
+
+    def slow_session():
+        session = make_session(tmp_path, chain, m)
+        real_pools = session.pools
+
+        def pools():
+            time.sleep(3)  # a slow RPC node
+            return real_pools()
+
+        session.pools = pools
+        return session
+
+    app = IchainApp(slow_session, refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        deadline = time.monotonic() + 10
+        while app.session is None and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        app.action_refresh()
+        await pilot.pause(0.2)
+        assert any(w.is_running and w.group == "refresh" for w in app.workers)
+        started = time.monotonic()
+        await pilot.press("w")
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "wallet"
+        assert time.monotonic() - started < 1.0
+        assert any(w.is_running and w.group == "refresh" for w in app.workers)
+        await settle(pilot, app)

@@ -1,0 +1,63 @@
+"""A deterministic market for TUI tests and snapshots: eth-tester in process, fixed keys, three
+providers with profiles and ratings, tasks in several states, an unlocked requester wallet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account import Account
+from eth_utils import keccak
+
+from ichain_tui.chain.client import MarketClient
+from ichain_tui.chain.network import connect
+from ichain_tui.chain.wallet import Wallet, public_key
+from ichain_tui.config import Settings
+from ichain_tui.session import Session
+
+PASSWORD = "tuitestpassword"
+ETH = 10**18
+WINDOW = 3630  # shows as "60m" whatever the seconds between test transactions
+
+
+def key(name: str) -> bytes:
+    return keccak(text=f"ichain-tui-{name}")
+
+
+def build_market():
+    chain = connect("embedded")
+    accounts = {n: Account.from_key(key(n)) for n in ("deployer", "requester", "alice", "bob", "carol")}
+    for a in accounts.values():
+        chain.fund(a.address, 50 * ETH)
+    market = MarketClient.deploy(chain, accounts["deployer"], min_stake=ETH // 100)
+    clients = {n: market.as_account(a) for n, a in accounts.items()}
+    for name, price, hw in (("alice", 10, "cpu=16 ram=64G gpu=1x A100 80GB"), ("bob", 12, "cpu=8 ram=32G gpu=none"),
+                            ("carol", 8, "cpu=4 ram=16G gpu=none")):
+        c = clients[name]
+        c.register_provider(public_key(c.account), price * ETH // 1000, hw, ETH).send()
+    req = clients["requester"]
+
+    def create(provider: str) -> int:
+        tx = req.create_task(provider=clients[provider].account.address, payment=ETH // 50, validator_fee=ETH // 1000,
+                             task_root=b"\x11" * 32, requester_key=public_key(req.account),
+                             execute_window=WINDOW, review_window=WINDOW, provider_envelope=b"\x01" * 200).send()
+        return req.task_id_of(tx)
+
+    closed = create("alice")
+    clients["alice"].submit_result(closed, b"\x22" * 32, b"r").send()
+    req.assign_validator(closed, clients["bob"].account.address, b"v").send()
+    clients["bob"].submit_verdict(closed, True).send()
+    req.finalize_and_rate(closed, 5).send()
+    executed = create("bob")
+    clients["bob"].submit_result(executed, b"\x33" * 32, b"r").send()
+    create("carol")
+    return chain, market, accounts
+
+
+def make_session(tmp: Path, chain, market, unlocked: bool = True) -> Session:
+    wallet = Wallet(tmp / "keystores")
+    if not wallet.entries():
+        wallet.import_private_key("0x" + key("requester").hex(), PASSWORD)
+    session = Session(Settings(network="embedded"), chain=chain, market_address=market.address, wallet=wallet)
+    if unlocked:
+        session.unlock(PASSWORD)
+    return session
