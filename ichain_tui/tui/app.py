@@ -56,18 +56,18 @@ class IchainApp(App[None]):
     TITLE = "iChain"
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = [
-        Binding("p", "tab('pools')", "Pools", id="tab.pools"),
-        Binding("w", "tab('wallet')", "Wallet", id="tab.wallet"),
-        Binding("s", "tab('submit')", "Submit", id="tab.submit"),
-        Binding("t", "tab('transfers')", "Transfers", id="tab.transfers"),
-        Binding("k", "tab('tasks')", "Tasks", id="tab.tasks"),
-        Binding("v", "tab('provider')", "Provider", id="tab.provider"),
-        Binding("u", "unlock", "Unlock", show=False, id="wallet.unlock"),
+        Binding("p", "tab('pools')", "Pools", show=False, id="tab.pools"),
+        Binding("w", "tab('wallet')", "Wallet", show=False, id="tab.wallet"),
+        Binding("s", "tab('submit')", "Submit", show=False, id="tab.submit"),
+        Binding("t", "tab('transfers')", "Transfers", show=False, id="tab.transfers"),
+        Binding("k", "tab('tasks')", "Tasks", show=False, id="tab.tasks"),
+        Binding("v", "tab('provider')", "Provider", show=False, id="tab.provider"),
+        Binding("u", "unlock", "Unlock", id="wallet.unlock"),
         Binding("n", "new_account", "New account", show=False, id="wallet.new"),
         Binding("i", "import_key", "Import key", show=False, id="wallet.import"),
         Binding("W", "withdraw", "Withdraw", show=False, id="wallet.withdraw"),
-        Binding("a", "pick_provider", "Pick provider", show=False, id="submit.pick"),
-        Binding("ctrl+s", "submit", "Send task", id="submit.send"),
+        Binding("a", "pick_provider", "Provider", id="submit.pick"),
+        Binding("ctrl+s", "submit", "Send", id="submit.send"),
         Binding("o", "toggle_providing", "Providing on/off", show=False, id="provider.toggle"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -91,19 +91,19 @@ class IchainApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static("connecting…", id="status")
         with TabbedContent(initial="pools"):
-            with TabPane("Pools", id="pools"):
+            with TabPane("Pools (p)", id="pools"):
                 yield PoolsPane()
-            with TabPane("Wallet", id="wallet"):
+            with TabPane("Wallet (w)", id="wallet"):
                 yield WalletPane()
-            with TabPane("Submit", id="submit"):
+            with TabPane("Submit (s)", id="submit"):
                 yield SubmitPane(self.start_folder)
-            with TabPane("Transfers", id="transfers"):
+            with TabPane("Transfers (t)", id="transfers"):
                 yield TransfersPane()
-            with TabPane("Tasks", id="tasks"):
+            with TabPane("Tasks (k)", id="tasks"):
                 yield TasksPane()
-            with TabPane("Provider", id="provider"):
+            with TabPane("Provider (v)", id="provider"):
                 yield ProviderPane()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.connect()

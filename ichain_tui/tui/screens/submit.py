@@ -30,17 +30,23 @@ class SubmitPane(Vertical):
             yield TaskFolders(self.start, id="folders")
             with Vertical(id="submit-form"):
                 yield Static("choose a folder with task.py (Enter)", id="task-info")
-                yield Static("provider: none (p to pick)", id="provider-info")
-                yield Input(placeholder="payment ETH (default: provider's price)", id="payment")
-                yield Input(value="0.001", placeholder="validator fee ETH", id="fee")
-                yield Input(value="3600", placeholder="execute window s", id="execute-window")
-                yield Input(value="3600", placeholder="review window s", id="review-window")
-        yield Label("Enter on a folder selects it · p pick provider · Ctrl+S preview & send", classes="hint")
+                yield Static("provider: none (a to pick)", id="provider-info")
+                for label, value, placeholder, input_id in (
+                    ("payment ETH", "", "provider's price", "payment"),
+                    ("validator fee ETH", "0.001", "", "fee"),
+                    ("execute window s", "3600", "", "execute-window"),
+                    ("review window s", "3600", "", "review-window"),
+                ):
+                    with Horizontal(classes="field"):
+                        yield Label(label)
+                        yield Input(value=value, placeholder=placeholder, id=input_id)
+        yield Label("Enter on a folder selects it · a pick provider · Ctrl+S preview gas & send", classes="hint")
 
     def show_task(self, folder: Path, total: int, chunks: int, root: str, limits: str) -> None:
         self.folder = folder
         self.query_one("#task-info", Static).update(
-            f"[b]{folder.name}[/b]  {size(total)} in {chunks} chunks\nroot {root[:16]}…\n{limits}")
+            f"[b]{folder.name}[/b] · {size(total)} in {chunks} chunk{'s' if chunks != 1 else ''}\n"
+            f"commitment {root[:16]}…\n{limits}")
 
     def show_problem(self, text: str) -> None:
         self.folder = None

@@ -15,12 +15,23 @@ from ..format import size
 class ChunkRow(Horizontal):
     def __init__(self, progress: ChunkProgress, **kw) -> None:
         super().__init__(classes="chunk-row", **kw)
-        self.first = progress
+        self.latest = progress
 
     def compose(self) -> ComposeResult:
-        yield Label(f"{self.first.root[:8]} #{self.first.index:<2}", classes="chunk-name")
-        yield ProgressBar(total=max(1, self.first.size), show_eta=False, id="bar")
-        yield Label(self.first.state, classes="chunk-state", id="state")
+        yield Label(f"{self.latest.root[:8]} #{self.latest.index:<2}", classes="chunk-name")
+        yield ProgressBar(total=max(1, self.latest.size), show_eta=False, id="bar")
+        yield Label(self.latest.state, classes="chunk-state", id="state")
+
+    def on_mount(self) -> None:
+        self.show(self.latest)
+
+    def show(self, p: ChunkProgress) -> None:
+        """Record the latest progress; draw it once the row's children exist."""
+        self.latest = p
+        if not self.children:
+            return
+        self.query_one(ProgressBar).update(total=max(1, p.size), progress=p.done)
+        self.query_one("#state", Label).update(p.state if p.attempt == 1 else f"{p.state} ({p.attempt})")
 
 
 class TransfersPane(VerticalScroll):
@@ -41,9 +52,7 @@ class TransfersPane(VerticalScroll):
             self.mount(ChunkRow(p, id=row_id))
             self.started = self.started or now
         self.chunks[key] = p
-        row = self.query_one(f"#{row_id}", ChunkRow)
-        row.query_one(ProgressBar).update(total=max(1, p.size), progress=p.done)
-        row.query_one("#state", Label).update(p.state if p.attempt == 1 else f"{p.state} ({p.attempt})")
+        self.query_one(f"#{row_id}", ChunkRow).show(p)
         done = sum(c.done for c in self.chunks.values())
         total = sum(c.size for c in self.chunks.values())
         elapsed = max(1e-3, now - (self.started or now))

@@ -1,0 +1,139 @@
+"""Recipes that bring the TUI to each of its screens with deterministic data; used by the snapshot
+tests and by scripts/screenshots.py (one SVG per screen)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tui_harness import build_market, make_session
+
+from ichain_tui.chain.types import GasPreview
+from ichain_tui.transfer.fetcher import ChunkProgress
+from ichain_tui.tui.app import IchainApp
+from ichain_tui.tui.screens.confirm import ConfirmScreen
+from ichain_tui.tui.screens.rating import RatingScreen
+from ichain_tui.tui.screens.transfers import TransfersPane
+from ichain_tui.tui.screens.unlock import UnlockScreen
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tasks"
+OURS = {"connect", "refresh", "wallet", "preview", "picker", "submit", "follow", "finalize", "detail", "task-action"}
+_MARKET = None
+
+
+def market():
+    global _MARKET
+    if _MARKET is None:
+        _MARKET = build_market()
+    return _MARKET
+
+
+def make_app(tmp: Path) -> IchainApp:
+    chain, m, _ = market()
+    return IchainApp(lambda: make_session(tmp, chain, m), start_folder=EXAMPLES, refresh_seconds=0)
+
+
+async def settle(pilot, seconds: float = 15.0) -> None:
+    app = pilot.app
+    deadline = time.monotonic() + seconds
+    await pilot.pause()
+    while (app.session is None or any(w.is_running and w.group in OURS for w in app.workers)) \
+            and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
+
+
+async def tab(pilot, key: str) -> None:
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+
+
+async def pools(pilot):
+    await tab(pilot, "p")
+
+
+async def wallet(pilot):
+    await tab(pilot, "w")
+
+
+async def submit(pilot):
+    await tab(pilot, "s")
+    app = pilot.app
+    app.preview_folder(EXAMPLES / "digits")
+    await settle(pilot)
+    chain, m, accounts = market()
+    info = m.provider(accounts["alice"].address)
+    app.query_one("SubmitPane").show_provider(info.address, info.price, info.hardware)
+    # the root changes with every sealing (fresh key): show a fixed one in pictures
+    app.query_one("SubmitPane").show_task(EXAMPLES / "digits", app.preview.size, app.preview.chunks, "0" * 64,
+                                          "limits: 300 s · 512 MB · 1 CPU · GPUs 0")
+    await pilot.pause()
+
+
+async def transfers(pilot):
+    await tab(pilot, "t")
+    pane = pilot.app.query_one(TransfersPane)
+    root = "ab" * 32
+    states = [(0, 4_194_360, "verified"), (1, 3_100_000, "downloading"), (2, 1_200_000, "retrying"), (3, 0, "waiting")]
+    for index, done, state in states:
+        pane.update_chunk(ChunkProgress(root, index, 0, 4_194_360, "waiting"), now=100.0)
+    for index, done, state in states:
+        pane.update_chunk(ChunkProgress(root, index, done, 4_194_360, state, 2 if state == "retrying" else 1),
+                          now=104.0)
+    await pilot.pause()
+
+
+async def tasks(pilot):
+    await tab(pilot, "k")
+
+
+async def provider(pilot):
+    await tab(pilot, "v")
+
+
+async def picker(pilot):
+    await tab(pilot, "s")
+    await pilot.press("a")
+    await settle(pilot)
+
+
+async def rating(pilot):
+    await settle(pilot)
+    pilot.app.push_screen(RatingScreen(1, "0x3d8C0C9bFc8E0C9A3b5cB0b4E1fC5d2a0C2C0e2b"))
+    await pilot.pause()
+    await pilot.press("4")
+    await pilot.pause()
+
+
+async def confirm(pilot):
+    await settle(pilot)
+    preview = GasPreview("createTask", 162_988, 2_000_000_000, 1_000_000_000, 500_000_000, 21_000_000_000_000_000)
+    pilot.app.push_screen(ConfirmScreen("Create the task?", preview, [
+        "task digits → provider 0x3d8C…0e2b", "payment 0.0200 ETH + validator fee 0.0010 ETH; windows 3600 s / 3600 s"]))
+    await pilot.pause()
+
+
+async def help_screen(pilot):
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause()
+
+
+async def task_detail(pilot):
+    await tab(pilot, "p")
+    pilot.app.open_task(1)
+    await settle(pilot)
+
+
+async def unlock(pilot):
+    await settle(pilot)
+    pilot.app.push_screen(UnlockScreen("import"))
+    await pilot.pause()
+
+
+SCREENS = {
+    "pools": pools, "wallet": wallet, "submit": submit, "transfers": transfers, "tasks": tasks,
+    "provider": provider, "picker": picker, "rating": rating, "confirm": confirm, "help": help_screen,
+    "task_detail": task_detail, "unlock": unlock,
+}
