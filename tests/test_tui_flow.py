@@ -1,0 +1,102 @@
+"""The whole requester flow in the TUI, keyboard only, against real agents: anvil, two headless
+provider processes, the real Docker engine, direct transport."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from eth_account import Account
+from market_helpers import LocalMarket
+from tui_screens import OURS
+
+from ichain_tui import locations
+from ichain_tui.chain.devnet import Devnet
+from ichain_tui.chain.network import connect
+from ichain_tui.chain.types import TaskState
+from ichain_tui.chain.wallet import Wallet
+from ichain_tui.config import Settings
+from ichain_tui.session import Session
+from ichain_tui.tui.app import IchainApp
+from ichain_tui.tui.screens.confirm import ConfirmScreen
+from ichain_tui.tui.screens.picker import PickerScreen
+from ichain_tui.tui.screens.rating import RatingScreen
+from ichain_tui.tui.screens.transfers import TransfersPane
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tasks"
+PASSWORD = "flowtestpassword"
+
+
+async def wait_for(pilot, predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.1)
+
+
+async def idle(pilot) -> None:
+    await wait_for(pilot, lambda: not any(w.is_running and w.group in OURS - {"follow"} for w in pilot.app.workers),
+                   30, "workers")
+    await pilot.pause(0.1)
+
+
+async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
+    with Devnet(accounts=8) as devnet:
+        market = LocalMarket(devnet, tmp_path)
+        try:
+            market.provider(1).start()
+            market.provider(2).start()
+            market.wait_registered(2)
+            wallet = Wallet(tmp_path / "keystores")
+            wallet.import_private_key(market.keys[5], PASSWORD)
+            requester = Account.from_key(market.keys[5]).address
+
+            def session():
+                return Session(Settings(network=devnet.url, chunks=2), chain=connect(devnet.url),
+                               market_address=market.address, wallet=wallet)
+
+            app = IchainApp(session, start_folder=EXAMPLES, refresh_seconds=0)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await wait_for(pilot, lambda: app.session is not None, 20, "connection")
+                await pilot.press("u")
+                await pilot.pause()
+                await pilot.press(*PASSWORD, "enter")
+                await idle(pilot)
+                assert app.session.address == requester
+
+                await pilot.press("s")
+                await pilot.pause()
+                for _ in range(6):  # Tab until the folder tree has the focus
+                    if app.focused is not None and app.focused.id == "folders":
+                        break
+                    await pilot.press("tab")
+                assert app.focused.id == "folders"
+                await pilot.press("down", "enter")  # examples/tasks -> digits
+                await idle(pilot)
+                assert app.query_one("SubmitPane").folder.name == "digits"
+
+                await pilot.press("a")
+                await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), 20, "picker")
+                await pilot.press("enter")
+                await pilot.pause()
+                provider = app.query_one("SubmitPane").provider
+                assert provider in (market.providers[0].account.address, market.providers[1].account.address)
+
+                await pilot.press("ctrl+s")
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20, "gas preview")
+                assert app.screen.preview.gas > 100_000
+                await pilot.press("enter")
+
+                await wait_for(pilot, lambda: isinstance(app.screen, RatingScreen), 180, "a pass and the rating")
+                await pilot.press("4", "enter")
+                await wait_for(pilot, lambda: market.market.task(1).state is TaskState.CLOSED, 60, "finalise")
+                await idle(pilot)
+
+                rating = market.market.rating(provider)
+                assert (rating.count, rating.total) == (1, 4)
+                bars = app.query_one(TransfersPane).chunks
+                assert bars and all(p.state == "verified" for p in bars.values())
+                assert (locations.work_dir() / "results" / "task-1" / "metrics.json").exists()
+                app.exit()
+        finally:
+            market.close()
