@@ -120,3 +120,22 @@ async def test_ui_answers_keys_while_a_slow_chain_call_is_in_flight(market, tmp_
         assert time.monotonic() - started < 1.0
         assert any(w.is_running and w.group == "refresh" for w in app.workers)
         await settle(pilot, app)
+
+
+async def test_enter_on_a_task_opens_its_detail(market, tmp_path):
+    from ichain_tui.tui.screens.tasks import TaskDetailScreen
+
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        app.query_one("#tasks").focus()
+        await pilot.press("enter")
+        deadline = time.monotonic() + 10
+        while not isinstance(app.screen, TaskDetailScreen) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, TaskDetailScreen)
+        assert app.screen.shown.task_id == 3  # first row: the pending task
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, TaskDetailScreen)

@@ -121,9 +121,14 @@ async def help_screen(pilot):
 
 
 async def task_detail(pilot):
+    from ichain_tui.tui.screens.tasks import TaskDetailScreen
+
     await tab(pilot, "p")
     pilot.app.open_task(1)
-    await settle(pilot)
+    deadline = time.monotonic() + 10
+    while not isinstance(pilot.app.screen, TaskDetailScreen) and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
 
 
 async def unlock(pilot):

@@ -42,10 +42,10 @@ class TaskDetailScreen(ModalScreen[str | None]):
 
     def __init__(self, task: Task, now: int, events: list[AgentEvent]) -> None:
         super().__init__()
-        self.task, self.now, self.events = task, now, events
+        self.shown, self.now, self.events = task, now, events
 
     def compose(self) -> ComposeResult:
-        t = self.task
+        t = self.shown
         due = duration(t.deadline - self.now) if t.deadline else "none"
         with Vertical(id="dialog", classes="wide"):
             yield Label(f"Task {t.task_id} — {t.state.label}", classes="title")
