@@ -35,9 +35,9 @@ async def test_pools_show_tasks_and_providers(market, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
         pane = app.query_one(PoolsPane)
-        tasks = pane.query_one("#tasks")
+        tasks = pane.query_one("#pool-tasks")
         assert tasks.row_count == 3
-        assert pane.query_one("#available").row_count == 3
+        assert pane.query_one("#pool-providers").row_count == 3
         status = str(app.query_one("#status").render())
         assert "embedded" in status and "ETH" in status
 
@@ -129,7 +129,7 @@ async def test_enter_on_a_task_opens_its_detail(market, tmp_path):
     app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        app.query_one("#tasks").focus()
+        app.query_one("#pool-tasks").focus()
         await pilot.press("enter")
         deadline = time.monotonic() + 10
         while not isinstance(app.screen, TaskDetailScreen) and time.monotonic() < deadline:

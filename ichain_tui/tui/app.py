@@ -313,7 +313,7 @@ class IchainApp(App[None]):
 
     # -- tasks ---------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id not in ("tasks", "my-tasks") or self.session is None:
+        if event.data_table.id not in ("pool-tasks", "my-tasks") or self.session is None:
             return
         self.open_task(int(event.row_key.value))
 
