@@ -41,8 +41,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..chain.devnet import Devnet
     from ..sandbox import engine, image
 
-    if not args.headless:
-        _say("ichain demo: the TUI is not part of this build yet; running the headless demo")
     dc = engine.client()  # fail early, before anything starts, when Docker is missing
     image.ensure_image(dc, build=False)
     base = Path(tempfile.mkdtemp(prefix="ichain-demo-"))
@@ -57,6 +55,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _say(f"[provider]  #{i} {provider.account.address} starting (log {provider.log_path})")
         market.wait_registered(args.providers, timeout=120)
         _say(f"[market]    {args.providers} providers registered")
+        if not args.headless:
+            return _run_tui(market, devnet.url, args.task)
 
         def report(event: AgentEvent) -> None:
             _say(f"[{event.role}] {' ' * (9 - len(event.role))}{event.text()}")
@@ -86,3 +86,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
             market.close()
         devnet.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_tui(market, url: str, task: Path) -> int:
+    """Open the TUI as the requester (anvil's first dev account) with the task folder selected."""
+    from .. import locations
+    from ..agents.localnet import PASSWORD
+    from ..chain.network import connect
+    from ..chain.wallet import Wallet
+    from ..config import Settings
+    from ..session import Session
+    from ..tui.app import IchainApp
+
+    wallet = Wallet(locations.keystore_dir())
+    wallet.import_private_key(market.keys[0], PASSWORD)
+
+    def session() -> Session:
+        s = Session(Settings(network=url, chunks=2), chain=connect(url), market_address=market.address, wallet=wallet)
+        s.unlock(PASSWORD)
+        return s
+
+    IchainApp(session, start_folder=task.parent, initial_folder=task).run()
+    return 0

@@ -75,8 +75,9 @@ class IchainApp(App[None]):
     ]
 
     def __init__(self, session_factory, start_folder: Path | None = None, sandbox_factory=None,
-                 refresh_seconds: float = 3.0) -> None:
+                 refresh_seconds: float = 3.0, initial_folder: Path | None = None) -> None:
         super().__init__()
+        self.initial_folder = initial_folder
         self.session_factory = session_factory
         self.session: Session | None = None
         self.start_folder = start_folder or (EXAMPLES if EXAMPLES.exists() else Path.cwd())
@@ -118,6 +119,9 @@ class IchainApp(App[None]):
         session.progress = lambda p: self.post_message(ChunkMoved(p))
         self.session = session
         self.call_from_thread(self.action_refresh)
+        if self.initial_folder is not None:
+            self.call_from_thread(self.action_tab, "submit")
+            self.call_from_thread(self.preview_folder, self.initial_folder)
 
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
     def refresh_views(self) -> None:

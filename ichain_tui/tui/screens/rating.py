@@ -27,15 +27,17 @@ class RatingScreen(ModalScreen[int | None]):
             yield Label(f"Rate the provider of task {self.task_id}", classes="title")
             yield Label(self.provider or "", classes="hint")
             yield Static(id="stars")
-            yield Label("1–5 to choose · Enter pays the provider and records the rating · Esc later",
-                        classes="hint")
+            yield Label("1–5 choose · Enter pay & rate · Esc later", classes="hint")
 
     def watch_rating(self, value: int) -> None:
-        if self.is_mounted:
-            self.query_one("#stars", Static).update(f"[b]{'★' * value}{'☆' * (5 - value)}[/b]  {value}/5")
+        if self.children:
+            self._draw(value)
+
+    def _draw(self, value: int) -> None:
+        self.query_one("#stars", Static).update(f"[b]{'★' * value}{'☆' * (5 - value)}[/b]  {value}/5")
 
     def on_mount(self) -> None:
-        self.watch_rating(self.rating)
+        self._draw(self.rating)
 
     def action_set(self, value: int) -> None:
         self.rating = value
