@@ -159,11 +159,11 @@ class Session:
                        execute_window: int, review_window: int) -> GasPreview:
         if self.account is None:
             raise WalletError("unlock a wallet first (w)")
-        envelope_size = b"\x00" * 230  # the envelope's size; its content does not change the estimate much
+        placeholder_envelope = b"\x00" * 230  # a real envelope's size; its bytes barely change the estimate
         return self.market.create_task(
             provider=provider, payment=payment, validator_fee=fee, task_root=bytes.fromhex(preview.root),
             requester_key=public_key(self.account), execute_window=execute_window, review_window=review_window,
-            provider_envelope=envelope_size,
+            provider_envelope=placeholder_envelope,
         ).preview()
 
     def submit(self, folder: Path, provider: str, payment: int, fee: int, execute_window: int,

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from tui_harness import PASSWORD, build_market, make_session
+from tui_screens import settle as settle_workers
 
 from ichain_tui.tui.app import IchainApp
 from ichain_tui.tui.screens.picker import PickerScreen
@@ -17,16 +18,9 @@ def market():
     return build_market()
 
 
-OURS = {"connect", "refresh", "wallet", "preview", "picker", "submit", "follow", "finalize", "detail", "task-action"}
-
-
 async def settle(pilot, app, seconds: float = 10.0) -> None:
-    """Wait until no worker runs (chain calls are in threads)."""
-    deadline = time.monotonic() + seconds
-    await pilot.pause()
-    while any(w.is_running and w.group in OURS for w in app.workers) and time.monotonic() < deadline:
-        await pilot.pause(0.05)
-    await pilot.pause()
+    """Wait until none of the app's own workers runs (chain calls are in threads)."""
+    await settle_workers(pilot, seconds)
 
 
 async def test_pools_show_tasks_and_providers(market, tmp_path):
