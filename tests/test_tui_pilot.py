@@ -133,3 +133,33 @@ async def test_enter_on_a_task_opens_its_detail(market, tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, TaskDetailScreen)
+
+
+async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_path):
+    """`o` on the dashboard runs the same ProviderAgent as `ichain provide --headless`."""
+    from tui_harness import build_market as fresh_market
+
+    from ichain_tui.tui.screens.provider import ProviderPane
+
+    chain, m, accounts = fresh_market()
+    me = accounts["requester"].address
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0,
+                    sandbox_factory=lambda: sandbox)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("v", "o")
+        deadline = time.monotonic() + 20
+        while not (m.provider(me).registered and "on" in str(app.query_one("#provider-status").render())):
+            assert time.monotonic() < deadline, "provider did not start"
+            await pilot.pause(0.1)
+        info = m.provider(me)
+        assert info.available and info.stake == 5 * 10**16 and "cpu=" in info.hardware
+        log = app.query_one(ProviderPane).query_one("#provider-log")
+        assert any("registered" in str(line) for line in log.lines)
+        await pilot.press("o")
+        deadline = time.monotonic() + 20
+        while m.provider(me).available:
+            assert time.monotonic() < deadline, "provider did not stop"
+            await pilot.pause(0.1)
+        await settle(pilot, app)
+        assert "off" in str(app.query_one("#provider-status").render())
