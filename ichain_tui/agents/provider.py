@@ -48,6 +48,8 @@ class ProviderAgent:
         self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
         self.busy_with: int | None = None
         self.draining = False  # set by shutdown(): start nothing new, hand back what has not started
+        self._known: set[int] = set()  # tasks naming this address, from events read so far
+        self._scanned_to = -1  # last block whose events were read
 
     def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data) -> None:
         self.report(AgentEvent(role, kind, task_id, message, data))
@@ -102,10 +104,15 @@ class ProviderAgent:
                 self._say("error", task_id, str(exc))
 
     def _my_tasks(self) -> list[int]:
-        ids = {e.args["taskId"] for e in self.market.events("ProviderAssigned", 0, {"provider": self.me})}
-        ids |= {e.args["taskId"] for e in self.market.events("ValidatorAssigned", 0, {"validator": self.me})}
-        ids |= set(self.journal.open_tasks())
-        return sorted(ids)
+        """Open tasks naming this address; only blocks not read before are scanned."""
+        start = self._scanned_to + 1
+        latest = self.market.chain.block_number()
+        if latest >= start:
+            for name, role in (("ProviderAssigned", "provider"), ("ValidatorAssigned", "validator")):
+                events = self.market.events(name, start, {role: self.me}, to_block=latest)
+                self._known |= {e.args["taskId"] for e in events}
+            self._scanned_to = latest
+        return sorted(self._known | set(self.journal.open_tasks()))
 
     def _close(self, task_id: int) -> None:
         record = self.journal.get(task_id)
@@ -116,6 +123,7 @@ class ProviderAgent:
             shutil.rmtree(self.work / f"task-{task_id}", ignore_errors=True)
             state = self.market.task(task_id).state
             self._say("closed", task_id, f"task ended {state.label}")
+        self._known.discard(task_id)
 
     # ------------------------------------------------------------------ provider role
     def _as_provider(self, task) -> None:

@@ -241,17 +241,12 @@ class MarketClient:
                 found.append((int(log["logIndex"]), {"event": name, **dict(log["args"])}))
         return [item for _, item in sorted(found, key=lambda pair: pair[0])]
 
-    def events(self, name: str, from_block: int = 0, filters: dict[str, Any] | None = None) -> list:
+    def events(self, name: str, from_block: int = 0, filters: dict[str, Any] | None = None,
+               to_block: int | None = None) -> list:
         """Decoded `name` events (Marketplace) read with eth_getLogs over block ranges."""
         from .events import read_events
 
-        return read_events(self.contract, name, from_block=from_block, filters=filters)
-
-    def rating_events(self, provider: str | None = None) -> list:
-        from .events import read_events
-
-        filters = {"provider": Web3.to_checksum_address(provider)} if provider else None
-        return read_events(self.ratings, "Rated", filters=filters)
+        return read_events(self.contract, name, from_block=from_block, to_block=to_block, filters=filters)
 
     @staticmethod
     def task_id_of(result: TxResult) -> int:
