@@ -237,3 +237,19 @@ def test_full_task_over_onion_services(tor_network, sandbox, tmp_path):
             assert json.loads((tmp_path / "result" / "answer.json").read_text())["value"] == 332833500
         finally:
             m.close()
+
+
+def test_a_folder_that_fails_to_pack_costs_nothing(local_market, tmp_path):
+    from ichain_tui.transfer.errors import TransferError
+
+    m = local_market
+    p1 = m.provider(1).start()
+    m.wait_registered(1)
+    requester = m.requester(5)
+    folder = quick_task(tmp_path / "t")
+    (folder / "escape").symlink_to("/etc/passwd")
+    balance = m.chain.balance(requester.me)
+    with pytest.raises(TransferError, match="symbolic link"):
+        requester.submit(folder, p1.account.address, PAY, validator_fee=FEE)
+    assert m.market.task_count() == 0
+    assert m.chain.balance(requester.me) == balance

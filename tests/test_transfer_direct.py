@@ -9,7 +9,7 @@ import threading
 import pytest
 from transfer_helpers import random_folder, tree_digest
 
-from ichain_tui.transfer.errors import Cancelled, IntegrityError, PeerUnreachable, UnsafeArchive
+from ichain_tui.transfer.errors import Cancelled, IntegrityError, PeerUnreachable, TransferError, UnsafeArchive
 from ichain_tui.transfer.fetcher import Fetcher
 from ichain_tui.transfer.locator import FileRef
 from ichain_tui.transfer.manifest import seal_folder, seal_stream
@@ -153,3 +153,22 @@ def test_destination_with_content_is_never_overwritten(sealed, tmp_path):
         with pytest.raises(Exception, match="not empty"):
             Fetcher().fetch(ref_for(s, server), tmp_path / "dst", tmp_path / "work")
     assert (tmp_path / "dst" / "mine").read_text() == "keep"
+
+
+def test_disk_full_is_one_clear_error_and_keeps_what_it_has(sealed, tmp_path):
+    """A 2 MiB tmpfs as the work folder: the 20 MB fetch runs out of space."""
+    import subprocess
+
+    _, s = sealed
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
+    try:
+        with ChunkServer() as server:
+            server.add(s)
+            with pytest.raises(TransferError, match="disk full while writing chunk"):
+                Fetcher(backoff=0.01).fetch(ref_for(s, server), tmp_path / "dst", small / "work")
+        assert sum(p.stat().st_size for p in (small / "work").iterdir()) > 1_000_000  # kept for resume
+        assert not (tmp_path / "dst").exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

@@ -9,6 +9,7 @@ Memory stays bounded: bytes go from the socket to disk in 256 KiB blocks.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -142,7 +143,10 @@ class Fetcher:
                         return
                     part.unlink(missing_ok=True)  # wrong bytes: start this chunk over
                     error: Exception = IntegrityError(f"chunk {index} failed verification")
-                except (requests.RequestException, OSError) as exc:
+                except OSError as exc:  # requests' errors are OSErrors too
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise TransferError(f"disk full while writing chunk {index} to {work}; "
+                                            "partial chunks are kept for resume") from None
                     error = exc
                 with lock:
                     stats["retries"] += 1
@@ -171,6 +175,12 @@ class Fetcher:
         shutil.rmtree(staging, ignore_errors=True)
         try:
             files = unseal_to_folder(manifest, ref.key, paths, staging, **unpack_limits)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise TransferError(f"disk full while unpacking into {dest.parent}; "
+                                    "the verified chunks are kept for another try") from None
+            raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
