@@ -10,6 +10,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import locations
 from .agents.events import AgentEvent, Reporter, ignore
@@ -26,6 +27,9 @@ from .config import Settings
 from .sandbox.taskspec import TaskSpec, load_task
 from .transfer.fetcher import Fetcher, ProgressCallback
 from .transfer.manifest import SealedFile, seal_folder
+
+if TYPE_CHECKING:
+    from .agents.provider import ProviderAgent
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Session:
         self.host: Host | None = None
         self.report: Reporter = ignore
         self.progress: ProgressCallback | None = None
-        self._work = Path(tempfile.mkdtemp(prefix="ichain-session-"))
+        self._previews = Path(tempfile.mkdtemp(prefix="ichain-session-"))
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ wallet
@@ -128,19 +132,37 @@ class Session:
         return self.chain.timestamp()
 
     # ------------------------------------------------------------------ requester flow
-    def _agent(self) -> RequesterAgent:
+    def _work_dir(self) -> Path:
         if self.account is None:
-            raise WalletError("unlock a wallet first (w)")
+            raise WalletError("unlock a wallet first (u)")
+        return locations.work_dir() / self.account.address.lower()
+
+    def _ensure_host(self) -> Host:
+        with self._lock:
+            if self.host is None:
+                # the TUI hosts directly; Tor hosting is the headless commands' (`--transport tor`)
+                self.host = Host("direct", self.settings.bind_host, self.settings.advertise_host)
+            return self.host
+
+    def _agent(self) -> RequesterAgent:
+        work = self._work_dir()
+        host = self._ensure_host()
         with self._lock:
             if self.requester is None:
-                if self.host is None:
-                    # the TUI hosts directly; Tor hosting is the headless commands' (`--transport tor`)
-                    self.host = Host("direct", self.settings.bind_host, self.settings.advertise_host)
-                work = locations.work_dir() / self.account.address.lower()
-                self.requester = RequesterAgent(self.market, self.host, work, fetcher=Fetcher(),
+                self.requester = RequesterAgent(self.market, host, work, fetcher=Fetcher(),
                                                 report=self._report, progress=self._progress,
                                                 chunks=self.settings.chunks)
             return self.requester
+
+    def provider_agent(self, sandbox) -> "ProviderAgent":
+        """The same provider agent `ichain provide --headless` runs, for this wallet and host."""
+        from .agents.provider import ProviderAgent
+        from .sandbox.gpu import hardware_summary
+
+        return ProviderAgent(self.market, sandbox, self._ensure_host(), self._work_dir() / "provider",
+                             price=int(self.settings.price_eth * 10**18), stake=int(self.settings.stake_eth * 10**18),
+                             hardware=hardware_summary(), report=self._report, progress=self._progress,
+                             chunks=self.settings.chunks)
 
     def _report(self, event: AgentEvent) -> None:
         self.report(event)
@@ -151,14 +173,14 @@ class Session:
 
     def preview_task(self, folder: Path) -> TaskPreview:
         spec = load_task(folder)
-        sealed = seal_folder(folder, self._work / f"preview-{spec.folder.name}-{threading.get_ident()}",
+        sealed = seal_folder(folder, self._previews / f"preview-{spec.folder.name}-{threading.get_ident()}",
                              chunks=self.settings.chunks)
         return TaskPreview(spec, sealed)
 
     def preview_create(self, preview: TaskPreview, provider: str, payment: int, fee: int,
                        execute_window: int, review_window: int) -> GasPreview:
         if self.account is None:
-            raise WalletError("unlock a wallet first (w)")
+            raise WalletError("unlock a wallet first (u)")
         placeholder_envelope = b"\x00" * 230  # a real envelope's size; its bytes barely change the estimate
         return self.market.create_task(
             provider=provider, payment=payment, validator_fee=fee, task_root=bytes.fromhex(preview.root),

@@ -127,7 +127,8 @@ def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):
 
 def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_path):
     m = local_market
-    p1, p2 = m.provider(1).start(), m.provider(2).start()
+    p1 = m.provider(1).start()
+    m.provider(2).start()
     m.wait_registered(2)
     requester = m.requester(5)
     task_id = requester.submit(quick_task(tmp_path / "t", sleep=3), p1.account.address, PAY, validator_fee=FEE,

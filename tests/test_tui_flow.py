@@ -3,12 +3,11 @@ provider processes, the real Docker engine, direct transport."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from eth_account import Account
 from market_helpers import LocalMarket
-from tui_screens import OURS
+from tui_screens import OURS, wait_for
 
 from ichain_tui import locations
 from ichain_tui.chain.devnet import Devnet
@@ -25,13 +24,6 @@ from ichain_tui.tui.screens.transfers import TransfersPane
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tasks"
 PASSWORD = "flowtestpassword"
-
-
-async def wait_for(pilot, predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.1)
 
 
 async def idle(pilot) -> None:

@@ -7,6 +7,7 @@ import time
 import pytest
 from tui_harness import PASSWORD, build_market, make_session
 from tui_screens import settle as settle_workers
+from tui_screens import wait_for
 
 from ichain_tui.tui.app import IchainApp
 from ichain_tui.tui.screens.picker import PickerScreen
@@ -101,9 +102,7 @@ async def test_ui_answers_keys_while_a_slow_chain_call_is_in_flight(market, tmp_
 
     app = IchainApp(slow_session, refresh_seconds=0)
     async with app.run_test(size=(80, 24)) as pilot:
-        deadline = time.monotonic() + 10
-        while app.session is None and time.monotonic() < deadline:
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: app.session is not None, 10, "connection")
         app.action_refresh()
         await pilot.pause(0.2)
         assert any(w.is_running and w.group == "refresh" for w in app.workers)
@@ -125,10 +124,7 @@ async def test_enter_on_a_task_opens_its_detail(market, tmp_path):
         await settle(pilot, app)
         app.query_one("#pool-tasks").focus()
         await pilot.press("enter")
-        deadline = time.monotonic() + 10
-        while not isinstance(app.screen, TaskDetailScreen) and time.monotonic() < deadline:
-            await pilot.pause(0.05)
-        assert isinstance(app.screen, TaskDetailScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskDetailScreen), 10, "the task detail")
         assert app.screen.shown.task_id == 3  # first row: the pending task
         await pilot.press("escape")
         await pilot.pause()
@@ -148,18 +144,13 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await pilot.press("v", "o")
-        deadline = time.monotonic() + 20
-        while not (m.provider(me).registered and "on" in str(app.query_one("#provider-status").render())):
-            assert time.monotonic() < deadline, "provider did not start"
-            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: m.provider(me).registered
+                       and "on" in str(app.query_one("#provider-status").render()), 20, "the provider to start")
         info = m.provider(me)
         assert info.available and info.stake == 5 * 10**16 and "cpu=" in info.hardware
         log = app.query_one(ProviderPane).query_one("#provider-log")
         assert any("registered" in str(line) for line in log.lines)
         await pilot.press("o")
-        deadline = time.monotonic() + 20
-        while m.provider(me).available:
-            assert time.monotonic() < deadline, "provider did not stop"
-            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: not m.provider(me).available, 20, "the provider to stop")
         await settle(pilot, app)
         assert "off" in str(app.query_one("#provider-status").render())

@@ -33,6 +33,14 @@ def make_app(tmp: Path) -> IchainApp:
     return IchainApp(lambda: make_session(tmp, chain, m), start_folder=EXAMPLES, refresh_seconds=0)
 
 
+async def wait_for(pilot, predicate, seconds: float, what: str) -> None:
+    """Let the app run until `predicate()` holds; fail the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
 async def settle(pilot, seconds: float = 15.0) -> None:
     app = pilot.app
     deadline = time.monotonic() + seconds
@@ -76,7 +84,7 @@ async def transfers(pilot):
     pane = pilot.app.query_one(TransfersPane)
     root = "ab" * 32
     states = [(0, 4_194_360, "verified"), (1, 3_100_000, "downloading"), (2, 1_200_000, "retrying"), (3, 0, "waiting")]
-    for index, done, state in states:
+    for index, _, _ in states:
         pane.update_chunk(ChunkProgress(root, index, 0, 4_194_360, "waiting"), now=100.0)
     for index, done, state in states:
         pane.update_chunk(ChunkProgress(root, index, done, 4_194_360, state, 2 if state == "retrying" else 1),
@@ -125,9 +133,7 @@ async def task_detail(pilot):
 
     await tab(pilot, "p")
     pilot.app.open_task(1)
-    deadline = time.monotonic() + 10
-    while not isinstance(pilot.app.screen, TaskDetailScreen) and time.monotonic() < deadline:
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, TaskDetailScreen), 10, "the task detail")
     await pilot.pause(0.1)
 
 

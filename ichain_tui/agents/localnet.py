@@ -38,9 +38,9 @@ class ProviderProcess:
 
     def start(self, *extra: str) -> "ProviderProcess":
         self.home.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "ichain_tui.cli", "provide", "--headless", *extra],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "ichain_tui.cli", "provide", "--headless", *extra],
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self
 
     def log(self) -> str:

@@ -173,7 +173,7 @@ class RequesterAgent:
         if record.get("task_root"):
             self.host.unpublish(record["task_root"])
         self.journal.update(task_id, closed=True)
-        if self.market.credits(self.me) > 0:
-            amount = self.market.credits(self.me)
+        amount = self.market.credits(self.me)
+        if amount > 0:
             self.market.withdraw().send()
             self._say("withdrawn", task_id, f"{amount / 1e18:g} ETH back in the wallet")

@@ -13,7 +13,7 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from . import artifacts
-from .errors import ChainError, ErrorDecoder, NodeUnreachable
+from .errors import ChainError, ContractRevert, ErrorDecoder, NodeUnreachable
 from .network import Chain
 from .transactions import PreparedCall
 from .types import Provider, Rating, Task, TaskState, TxResult
@@ -205,9 +205,7 @@ class MarketClient:
         return self._call("assignValidator", fn)
 
     def finalize_and_rate(self, task_id: int, rating: int) -> PreparedCall:
-        if not 0 <= rating <= 255:
-            from .errors import ContractRevert
-
+        if not 0 <= rating <= 255:  # does not fit uint8: refuse here, the contract refuses 0 and 6..255
             raise ContractRevert("InvalidRating", (rating,), f"rating must be 1 to 5, got {rating}")
         return self._call("finalizeAndRate", self.contract.functions.finalizeAndRate(task_id, rating))
 

@@ -29,9 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_provide(args: argparse.Namespace) -> int:
     from ..agents.events import AgentEvent
     from ..agents.provider import ProviderAgent
-    from ..sandbox import engine, image
-    from ..sandbox.runner import Sandbox
-    from .runtime import build, hardware_summary
+    from ..sandbox.gpu import hardware_summary
+    from ..sandbox.runner import open_sandbox
+    from .runtime import build
 
     settings = settings_from(args)
     if args.price is not None:
@@ -50,9 +50,7 @@ def cmd_provide(args: argparse.Namespace) -> int:
             else:
                 print(event.line(), flush=True)
 
-    dc = engine.client()
-    image.ensure_image(dc, settings.docker_image, build=False)
-    sandbox = Sandbox(dc, settings.docker_image)
+    sandbox = open_sandbox(settings.docker_image)
     runtime = build(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -21,7 +21,6 @@ class Runtime:
     host: object
     fetcher: Fetcher
     work: Path
-    _tor: object = None
     _closers: list = field(default_factory=list)
 
     def close(self) -> None:
@@ -61,14 +60,5 @@ def build(settings: Settings, account=None) -> Runtime:
     work = locations.work_dir() / market.account.address.lower()
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o700)
-    return Runtime(settings, market, host, Fetcher(socks=socks), work, tor, closers)
+    return Runtime(settings, market, host, Fetcher(socks=socks), work, closers)
 
-
-def hardware_summary() -> str:
-    from ..sandbox.gpu import detect_gpus, summary
-
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
-    except (ValueError, OSError):
-        ram = 0
-    return f"cpu={os.cpu_count()} ram={ram}G gpu={summary(detect_gpus())}"

@@ -1,7 +1,9 @@
-"""Provides NVIDIA GPU detection (model, VRAM) for the provider profile and the Docker device request."""
+"""Provides the provider's hardware profile: NVIDIA GPU detection (model, VRAM), the one-line summary
+posted on chain, and the Docker device request for tasks that want GPUs."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -56,6 +58,15 @@ def summary(gpus: list[Gpu]) -> str:
         key = f"{gpu.name} {gpu.vram_mb // 1024}GB"
         names[key] = names.get(key, 0) + 1
     return ", ".join(f"{count}x {name}" for name, count in names.items())
+
+
+def hardware_summary() -> str:
+    """CPU threads, RAM and GPUs of this machine, as registered in the provider profile."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
+    except (ValueError, OSError):
+        ram = 0
+    return f"cpu={os.cpu_count()} ram={ram}G gpu={summary(detect_gpus())}"
 
 
 def device_requests(wanted: int, available: list[Gpu]) -> list[DeviceRequest]:

@@ -248,6 +248,15 @@ def _exit_code(api, exec_id: str) -> int | None:
         time.sleep(0.02)
 
 
+def open_sandbox(image_name: str) -> Sandbox:
+    """The local engine with `image_name` present (never built here), ready to run tasks."""
+    from . import engine, image
+
+    dc = engine.client()
+    image.ensure_image(dc, image_name, build=False)
+    return Sandbox(dc, image_name)
+
+
 class _Streams:
     """Demultiplexes Docker's attach stream into bounded line tails per stream."""
 

@@ -175,7 +175,7 @@ class PlainReader(io.RawIOBase):
         self._segments = self._iter_segments()
 
     def _iter_segments(self):
-        for info, path in zip(self.manifest.chunks, self.paths):
+        for info, path in zip(self.manifest.chunks, self.paths, strict=True):
             remaining = info.plain_size
             with open(path, "rb") as handle:
                 seg = 0

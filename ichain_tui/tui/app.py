@@ -86,7 +86,6 @@ class IchainApp(App[None]):
         self.preview: TaskPreview | None = None
         self.events: list[AgentEvent] = []
         self.provider_stop: threading.Event | None = None
-        self.provider_agent = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -349,26 +348,13 @@ class IchainApp(App[None]):
 
     @work(thread=True, exclusive=True, group="provider", exit_on_error=False, description="Provider")
     def run_provider(self) -> None:
-        from ..agents.provider import ProviderAgent
-        from ..commands.runtime import hardware_summary
+        from ..sandbox.runner import open_sandbox
 
         s = self.session
         if s is None or s.address is None:
             raise IchainError("unlock a wallet first (u)")
-        if self.sandbox_factory is None:
-            from ..sandbox import engine, image
-            from ..sandbox.runner import Sandbox
-
-            dc = engine.client()
-            image.ensure_image(dc, s.settings.docker_image, build=False)
-            sandbox = Sandbox(dc, s.settings.docker_image)
-        else:
-            sandbox = self.sandbox_factory()
-        s._agent()  # make sure the session's host exists
-        agent = ProviderAgent(s.market, sandbox, s.host, s.requester.work.parent / "provider",
-                              price=int(s.settings.price_eth * ETH), stake=int(s.settings.stake_eth * ETH),
-                              hardware=hardware_summary(), report=s._report, progress=s._progress)
-        self.provider_agent = agent
+        sandbox = self.sandbox_factory() if self.sandbox_factory else open_sandbox(s.settings.docker_image)
+        agent = s.provider_agent(sandbox)
         stop = self.provider_stop = threading.Event()
         agent.start_providing()
         pane = self.query_one(ProviderPane)
