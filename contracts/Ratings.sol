@@ -2,38 +2,98 @@
 pragma solidity ^0.8.24;
 
 /// @title Ratings
-/// @notice Provider ratings of the iChain market. Written only by the Marketplace that
-///         deployed it (once per finalised task), read by anyone.
+/// @notice Validated reputation of the iChain market's providers. Written only by the Marketplace
+///         that deployed it, read by anyone. Only tasks decided by a validator drawn at random
+///         (not chosen by the requester alone) count; ratings of those tasks are weighted by the
+///         payment, so a reputation costs the validator fees of real volume to build.
 contract Ratings {
     /// @notice The only writer: the Marketplace contract that created this one.
     address public immutable marketplace;
 
-    /// @dev count in the low 64 bits, sum of scores in the next 64 bits (one slot per provider).
-    mapping(address => uint256) private _packed;
+    struct Stats {
+        // slot 0
+        uint32 validated; // tasks decided by a drawn validator
+        uint32 passes;
+        uint32 fails;
+        uint32 ratings; // counted ratings
+        uint32 raters; // distinct requesters among the counted ratings
+        uint96 paidVolume; // wei paid for validated passes
+        // slot 1
+        uint96 ratedWeight; // sum of the payments of counted, rated tasks
+        uint128 weightedScore; // sum of payment * score over the same tasks
+    }
 
-    event Rated(address indexed provider, uint256 indexed taskId, address indexed rater, uint8 score);
+    mapping(address => Stats) private _stats;
+    mapping(bytes32 => bool) private _rated; // keccak(provider, rater) seen
+
+    event Rated(address indexed provider, uint256 indexed taskId, address indexed rater, uint8 score, bool counted);
 
     error OnlyMarketplace();
     error ScoreOutOfRange(uint8 score);
+    error ValueOutOfRange();
 
     constructor() {
         marketplace = msg.sender;
     }
 
-    /// @notice Record one rating. The Marketplace guarantees one call per finalised task.
-    function record(address provider, uint256 taskId, address rater, uint8 score) external {
+    modifier onlyMarketplace() {
         if (msg.sender != marketplace) revert OnlyMarketplace();
-        if (score < 1 || score > 5) revert ScoreOutOfRange(score);
-        uint256 packed = _packed[provider];
-        uint256 count = uint64(packed) + 1;
-        uint256 sum = uint64(packed >> 64) + score;
-        _packed[provider] = count | (sum << 64);
-        emit Rated(provider, taskId, rater, score);
+        _;
     }
 
-    /// @notice Number of ratings and the sum of their scores (average = sum / count).
-    function ratingOf(address provider) external view returns (uint64 count, uint64 sum) {
-        uint256 packed = _packed[provider];
-        return (uint64(packed), uint64(packed >> 64));
+    /// @notice Record the final verdict on a task (once per task, guaranteed by the Marketplace; its
+    ///         events carry the verdict).
+    function recordVerdict(address provider, uint256 taskId, bool passed, bool counted, uint256 payment)
+        external
+        onlyMarketplace
+    {
+        if (!counted) return;
+        Stats storage s = _stats[provider];
+        s.validated = _u32(uint256(s.validated) + 1);
+        if (passed) {
+            s.passes = _u32(uint256(s.passes) + 1);
+            s.paidVolume = _u96(uint256(s.paidVolume) + payment);
+        } else {
+            s.fails = _u32(uint256(s.fails) + 1);
+        }
+    }
+
+    /// @notice Record the requester's rating (once per paid task, guaranteed by the Marketplace).
+    function recordRating(address provider, uint256 taskId, address rater, uint8 score, bool counted, uint256 weight)
+        external
+        onlyMarketplace
+    {
+        if (score < 1 || score > 5) revert ScoreOutOfRange(score);
+        emit Rated(provider, taskId, rater, score, counted);
+        if (!counted) return;
+        Stats storage s = _stats[provider];
+        s.ratings = _u32(uint256(s.ratings) + 1);
+        bytes32 pair = keccak256(abi.encodePacked(provider, rater));
+        if (!_rated[pair]) {
+            _rated[pair] = true;
+            s.raters = _u32(uint256(s.raters) + 1);
+        }
+        s.ratedWeight = _u96(uint256(s.ratedWeight) + weight);
+        s.weightedScore = _u128(uint256(s.weightedScore) + weight * score);
+    }
+
+    /// @notice Everything the market knows about a provider's validated work.
+    function statsOf(address provider) external view returns (Stats memory) {
+        return _stats[provider];
+    }
+
+    function _u32(uint256 v) private pure returns (uint32) {
+        if (v > type(uint32).max) revert ValueOutOfRange();
+        return uint32(v);
+    }
+
+    function _u96(uint256 v) private pure returns (uint96) {
+        if (v > type(uint96).max) revert ValueOutOfRange();
+        return uint96(v);
+    }
+
+    function _u128(uint256 v) private pure returns (uint128) {
+        if (v > type(uint128).max) revert ValueOutOfRange();
+        return uint128(v);
     }
 }

@@ -1,49 +1,85 @@
-"""Test helpers that drive the Marketplace through its usual steps."""
+"""Test helpers that drive the Marketplace (protocol v2) through its usual steps."""
 
 from __future__ import annotations
 
+import os
+
 from conftest import FEE, PRICE, Parties
+from eth_utils import keccak
+
+from ichain_tui.chain.client import MarketClient
+from ichain_tui.chain.types import ValidatorMode
 
 TASK_ROOT = bytes.fromhex("11" * 32)
 RESULT_ROOT = bytes.fromhex("22" * 32)
+K2 = bytes.fromhex("33" * 32)
 
 
-def create(p: Parties, *, validator: bool = False, provider: bool = True, payment: int = PRICE, fee: int = FEE,
+def key_commit(task_id: int, key: bytes = K2, root: bytes = RESULT_ROOT) -> bytes:
+    return keccak(key + task_id.to_bytes(32, "big") + root)
+
+
+def create(p: Parties, *, mode: ValidatorMode = ValidatorMode.RANDOM, validator: str | None = None,
+           requester: str = "requester", provider: str = "provider", payment: int = PRICE, fee: int | None = None,
            execute_window: int = 600, review_window: int = 600) -> int:
-    tx = p.requester.create_task(
-        provider=p.provider.account.address if provider else None,
-        validator=p.validator.account.address if validator else None,
+    if fee is None:
+        fee = 0 if mode is ValidatorMode.NONE else FEE
+    if validator is not None:
+        mode = ValidatorMode.NAMED
+    client = p.as_(requester)
+    tx = client.create_task(
+        provider=p.as_(provider).account.address,
+        mode=mode,
+        validator=p.as_(validator).account.address if validator else None,
         payment=payment,
         validator_fee=fee,
         task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester),
+        requester_key=p.pub(client),
         execute_window=execute_window,
         review_window=review_window,
         provider_envelope=b"\x01" * 200,
-        validator_envelope=b"\x02" * 200 if validator else b"",
     ).send()
-    return p.requester.task_id_of(tx)
+    return client.task_id_of(tx)
 
 
-def submit(p: Parties, task_id: int) -> None:
-    p.provider.submit_result(task_id, RESULT_ROOT, b"\x03" * 200).send()
+def submit(p: Parties, task_id: int, key: bytes = K2, root: bytes = RESULT_ROOT, provider: str = "provider") -> None:
+    p.as_(provider).submit_result(task_id, root, key_commit(task_id, key, root), b"\x03" * 120, b"\x04" * 240).send()
 
 
-def name_validator(p: Parties, task_id: int, who: str = "validator") -> None:
-    p.requester.assign_validator(task_id, p.as_(who).account.address, b"\x04" * 300).send()
+def validator_of(p: Parties, task_id: int) -> MarketClient:
+    """The client of whoever validates the task now (drawn or named)."""
+    address = p.requester.task(task_id).validator
+    for name in ("provider", "validator", "validator2", "stranger", "requester", "deployer"):
+        if p.as_(name).account.address == address:
+            return p.as_(name)
+    raise AssertionError(f"validator {address} is not a test party")
 
 
-def to_validating(p: Parties) -> int:
-    task_id = create(p)
+def other_validator(p: Parties, task_id: int) -> MarketClient:
+    current = p.requester.task(task_id).validator
+    return p.validator2 if p.validator.account.address == current else p.validator
+
+
+def to_validating(p: Parties, **kw) -> int:
+    task_id = create(p, **kw)
     submit(p, task_id)
-    name_validator(p, task_id)
     return task_id
 
 
-def to_passed(p: Parties) -> int:
-    task_id = to_validating(p)
-    p.validator.submit_verdict(task_id, True).send()
+def to_passed(p: Parties, **kw) -> int:
+    task_id = to_validating(p, **kw)
+    validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send()
     return task_id
+
+
+def to_failed(p: Parties, **kw) -> int:
+    task_id = to_validating(p, **kw)
+    validator_of(p, task_id).submit_verdict(task_id, False).send()
+    return task_id
+
+
+def random_key() -> bytes:
+    return os.urandom(32)
 
 
 def balance_sheet(p: Parties, extra_accounts: list[str] = ()) -> tuple[int, int]:

@@ -16,11 +16,12 @@ from . import artifacts
 from .errors import ChainError, ContractRevert, ErrorDecoder, NodeUnreachable
 from .network import Chain
 from .transactions import PreparedCall
-from .types import Provider, Rating, Task, TaskState, TxResult
+from .types import Provider, Rating, Task, TaskState, TxResult, ValidatorMode
 
 ZERO = "0x0000000000000000000000000000000000000000"
 DEFAULT_MIN_STAKE = 10**16  # 0.01 ETH
-DEFAULT_SLASH_BPS = 5_000  # half of the payment is locked from the stake and burned on a fail
+DEFAULT_SLASH_BPS = 5_000  # half of the payment is locked from provider's and validator's stakes
+DEFAULT_MIN_FEE_BPS = 1_000  # a validated task pays its validator at least 10% of the payment
 
 
 def _opt(address: str) -> str | None:
@@ -57,11 +58,12 @@ class MarketClient:
         account: LocalAccount,
         min_stake: int = DEFAULT_MIN_STAKE,
         slash_bps: int = DEFAULT_SLASH_BPS,
+        min_fee_bps: int = DEFAULT_MIN_FEE_BPS,
     ) -> "MarketClient":
         art = artifacts.load("Marketplace")
         factory = chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
         call = PreparedCall(
-            chain, account, "deploy", factory.constructor(min_stake, slash_bps), 0,
+            chain, account, "deploy", factory.constructor(min_stake, slash_bps, min_fee_bps), 0,
             ErrorDecoder(art.abi), lambda receipt: [],
         )
         result = call.send()
@@ -93,21 +95,27 @@ class MarketClient:
     def task_count(self) -> int:
         return int(self._read(self.contract.functions.taskCount()))
 
+    @property
+    def min_fee_bps(self) -> int:
+        return int(self._read(self.contract.functions.minFeeBps()))
+
     def task(self, task_id: int) -> Task:
         raw = self._read(self.contract.functions.getTask(task_id))
-        requester, state, deadline, ex_win, rev_win, provider, payment, validator, fee, root = raw
+        requester, state, mode, flags, deadline, review, provider, payment, validator, fee, commit, first = raw
         return Task(
             task_id=task_id,
             requester=Web3.to_checksum_address(requester),
             state=TaskState(state),
+            mode=ValidatorMode(mode),
+            flags=int(flags),
             deadline=int(deadline),
-            execute_window=int(ex_win),
-            review_window=int(rev_win),
+            review_window=int(review),
             provider=_opt(provider),
             payment=int(payment),
             validator=_opt(validator),
             validator_fee=int(fee),
-            result_root=None if int.from_bytes(root, "big") == 0 else bytes(root),
+            key_commit=None if int.from_bytes(commit, "big") == 0 else bytes(commit),
+            first_validator=_opt(first),
         )
 
     def provider(self, address: str) -> Provider:
@@ -127,8 +135,12 @@ class MarketClient:
         )
 
     def rating(self, address: str) -> Rating:
-        count, total = self._read(self.ratings.functions.ratingOf(Web3.to_checksum_address(address)))
-        return Rating(count=int(count), total=int(total))
+        """The provider's validated record and payment-weighted ratings (`Ratings.statsOf`)."""
+        raw = self._read(self.ratings.functions.statsOf(Web3.to_checksum_address(address)))
+        validated, passes, fails, count, raters, volume, weight, score = raw
+        return Rating(validated=int(validated), passes=int(passes), fails=int(fails), count=int(count),
+                      raters=int(raters), paid_volume=int(volume), rated_weight=int(weight),
+                      weighted_score=int(score))
 
     def credits(self, address: str) -> int:
         return int(self._read(self.contract.functions.credits(Web3.to_checksum_address(address))))
@@ -139,9 +151,21 @@ class MarketClient:
     def lock_for(self, payment: int) -> int:
         return int(self._read(self.contract.functions.lockFor(payment)))
 
-    def is_eligible_validator(self, account: str, requester: str, provider: str) -> bool:
+    def min_fee_for(self, payment: int) -> int:
+        return int(self._read(self.contract.functions.minFeeFor(payment)))
+
+    def claim_opens_at(self, task_id: int) -> int:
+        return int(self._read(self.contract.functions.claimOpensAt(task_id)))
+
+    def pool(self) -> list[str]:
+        """Addresses that can be named or drawn as validators now (the on-chain pool)."""
+        size = int(self._read(self.contract.functions.poolSize()))
+        return [Web3.to_checksum_address(self._read(self.contract.functions.poolAt(i))) for i in range(size)]
+
+    def is_eligible_validator(self, account: str, requester: str, provider: str, payment: int) -> bool:
         fn = self.contract.functions.isEligibleValidator(
-            Web3.to_checksum_address(account), Web3.to_checksum_address(requester), Web3.to_checksum_address(provider)
+            Web3.to_checksum_address(account), Web3.to_checksum_address(requester),
+            Web3.to_checksum_address(provider), payment,
         )
         return bool(self._read(fn))
 
@@ -165,22 +189,32 @@ class MarketClient:
     def withdraw_stake(self, amount: int) -> PreparedCall:
         return self._call("withdrawStake", self.contract.functions.withdrawStake(amount))
 
+    def set_available(self, available: bool) -> PreparedCall:
+        return self._call("setAvailable", self.contract.functions.setAvailable(available))
+
     def create_task(
         self,
         *,
-        provider: str | None,
+        provider: str,
         payment: int,
         task_root: bytes,
         requester_key: bytes,
+        mode: ValidatorMode = ValidatorMode.RANDOM,
         validator: str | None = None,
         validator_fee: int = 0,
         execute_window: int = 3600,
         review_window: int = 3600,
         provider_envelope: bytes = b"",
-        validator_envelope: bytes = b"",
+        expected_id: int | None = None,
     ) -> PreparedCall:
+        """Escrow and assign. `expected_id` (default: the next id now) is the id the envelope is
+        bound to; if another task takes it first the call reverts with `TaskIdTaken`."""
+        if expected_id is None:
+            expected_id = self.task_count() + 1
         fn = self.contract.functions.createTask(
+            expected_id,
             Web3.to_checksum_address(provider or ZERO),
+            int(mode),
             Web3.to_checksum_address(validator or ZERO),
             payment,
             validator_fee,
@@ -189,25 +223,13 @@ class MarketClient:
             task_root,
             requester_key,
             provider_envelope,
-            validator_envelope,
         )
         return self._call("createTask", fn, payment + validator_fee)
 
-    def assign_provider(self, task_id: int, provider: str, envelope: bytes) -> PreparedCall:
-        fn = self.contract.functions.assignProvider(task_id, Web3.to_checksum_address(provider), envelope)
-        return self._call("assignProvider", fn)
-
-    def cancel_task(self, task_id: int) -> PreparedCall:
-        return self._call("cancelTask", self.contract.functions.cancelTask(task_id))
-
-    def assign_validator(self, task_id: int, validator: str, envelope: bytes) -> PreparedCall:
-        fn = self.contract.functions.assignValidator(task_id, Web3.to_checksum_address(validator), envelope)
-        return self._call("assignValidator", fn)
-
-    def finalize_and_rate(self, task_id: int, rating: int) -> PreparedCall:
+    def rate(self, task_id: int, rating: int) -> PreparedCall:
         if not 0 <= rating <= 255:  # does not fit uint8: refuse here, the contract refuses 0 and 6..255
             raise ContractRevert("InvalidRating", (rating,), f"rating must be 1 to 5, got {rating}")
-        return self._call("finalizeAndRate", self.contract.functions.finalizeAndRate(task_id, rating))
+        return self._call("rate", self.contract.functions.rate(task_id, rating))
 
     def refund(self, task_id: int) -> PreparedCall:
         return self._call("refund", self.contract.functions.refund(task_id))
@@ -215,17 +237,30 @@ class MarketClient:
     def decline_task(self, task_id: int) -> PreparedCall:
         return self._call("declineTask", self.contract.functions.declineTask(task_id))
 
-    def submit_result(
-        self, task_id: int, result_root: bytes, requester_envelope: bytes = b"", validator_envelope: bytes = b""
-    ) -> PreparedCall:
-        fn = self.contract.functions.submitResult(task_id, result_root, requester_envelope, validator_envelope)
+    def submit_result(self, task_id: int, result_root: bytes, key_commit: bytes, requester_envelope: bytes = b"",
+                      validator_envelope: bytes = b"") -> PreparedCall:
+        fn = self.contract.functions.submitResult(task_id, result_root, key_commit, requester_envelope,
+                                                  validator_envelope)
         return self._call("submitResult", fn)
 
-    def claim_payment(self, task_id: int) -> PreparedCall:
-        return self._call("claimPayment", self.contract.functions.claimPayment(task_id))
+    def post_envelope(self, task_id: int, envelope: bytes) -> PreparedCall:
+        return self._call("postEnvelope", self.contract.functions.postEnvelope(task_id, envelope))
 
-    def submit_verdict(self, task_id: int, passed: bool) -> PreparedCall:
-        return self._call("submitVerdict", self.contract.functions.submitVerdict(task_id, passed))
+    def claim_payment(self, task_id: int, result_root: bytes, key: bytes) -> PreparedCall:
+        return self._call("claimPayment", self.contract.functions.claimPayment(task_id, result_root, key))
+
+    def appeal(self, task_id: int, bond: int) -> PreparedCall:
+        return self._call("appeal", self.contract.functions.appeal(task_id), bond)
+
+    def submit_verdict(self, task_id: int, passed: bool, result_root: bytes = b"\0" * 32,
+                       key: bytes = b"\0" * 32) -> PreparedCall:
+        return self._call("submitVerdict", self.contract.functions.submitVerdict(task_id, passed, result_root, key))
+
+    def replace_validator(self, task_id: int) -> PreparedCall:
+        return self._call("replaceValidator", self.contract.functions.replaceValidator(task_id))
+
+    def settle(self, task_id: int) -> PreparedCall:
+        return self._call("settle", self.contract.functions.settle(task_id))
 
     def withdraw(self) -> PreparedCall:
         return self._call("withdraw", self.contract.functions.withdraw())

@@ -63,8 +63,15 @@ _TEXTS: dict[str, str] = {
     "AlreadyRegistered": "this address is already registered as a provider",
     "NotRegistered": "this address is not a registered provider",
     "ProviderUnavailable": "provider {0} is not available",
-    "ValidatorIneligible": "{0} cannot validate this task (must be an available provider, "
+    "ValidatorIneligible": "{0} cannot validate this task (must be an available provider with free stake, "
     "neither requester nor provider)",
+    "NoValidatorDrawn": "no eligible validator could be drawn for task {0} now; try again later",
+    "AlreadyReplaced": "the validator of task {0} was already replaced once",
+    "AlreadyRated": "task {0} is already rated",
+    "FeeOutOfRange": "validator fee {0} wei must be between {1} and {2} wei",
+    "TaskIdTaken": "another task took id {0} first (next is {1}); nothing was spent, send again",
+    "KeyMismatch": "the key does not match the result committed for task {0}",
+    "ValueOutOfRange": "value out of range",
     "PaymentBelowPrice": "payment {0} wei is below the provider's price {1} wei",
     "WrongValue": "expected exactly {0} wei, sent {1}",
     "StakeTooLow": "stake {0} wei is below the required {1} wei",
@@ -79,8 +86,8 @@ _TEXTS: dict[str, str] = {
 }
 
 _STATE_NAMES = (
-    "None", "Created", "Assigned", "Executed", "Validating",
-    "Passed", "Failed", "Closed", "Cancelled", "Expired",
+    "None", "Assigned", "Validating", "Executed", "Passed", "Failed",
+    "Appealed", "Closed", "Rejected", "Cancelled", "Expired",
 )
 
 

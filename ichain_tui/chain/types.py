@@ -8,16 +8,19 @@ from typing import Any
 
 
 class TaskState(IntEnum):
+    """Marketplace v2 task states (same order as `Marketplace.State`)."""
+
     NONE = 0
-    CREATED = 1
-    ASSIGNED = 2
-    EXECUTED = 3
-    VALIDATING = 4
-    PASSED = 5
-    FAILED = 6
-    CLOSED = 7
-    CANCELLED = 8
-    EXPIRED = 9
+    ASSIGNED = 1  # provider executing until the deadline
+    VALIDATING = 2  # result committed, verdict due by the deadline
+    EXECUTED = 3  # no validator: the provider claims by revealing its key
+    PASSED = 4  # validated pass: provider paid, key public, rating open
+    FAILED = 5  # fail verdict: the provider may appeal until the deadline
+    APPEALED = 6  # a drawn appeal validator decides by the deadline
+    CLOSED = 7  # provider paid
+    REJECTED = 8  # the fail stands: requester refunded
+    CANCELLED = 9  # the provider declined: requester refunded
+    EXPIRED = 10  # a deadline passed: requester refunded
 
     @property
     def label(self) -> str:
@@ -25,7 +28,28 @@ class TaskState(IntEnum):
 
     @property
     def is_final(self) -> bool:
-        return self in (TaskState.FAILED, TaskState.CLOSED, TaskState.CANCELLED, TaskState.EXPIRED)
+        """No money left in the task (a Passed task may still be rated)."""
+        return self in (TaskState.PASSED, TaskState.CLOSED, TaskState.REJECTED, TaskState.CANCELLED,
+                        TaskState.EXPIRED)
+
+    @property
+    def provider_paid(self) -> bool:
+        return self in (TaskState.PASSED, TaskState.CLOSED)
+
+
+class ValidatorMode(IntEnum):
+    """How a task's validator is chosen (same order as `Marketplace.Mode`)."""
+
+    NONE = 0  # no validator: pay on delivery of the key
+    NAMED = 1  # named by the requester; the provider consents by not declining
+    RANDOM = 2  # drawn from the available pool when the task is created
+
+    @property
+    def label(self) -> str:
+        return {0: "none", 1: "named", 2: "random"}[int(self)]
+
+
+REPLACED, RATED, COUNTED = 1, 2, 4
 
 
 @dataclass(frozen=True)
@@ -33,14 +57,29 @@ class Task:
     task_id: int
     requester: str
     state: TaskState
+    mode: ValidatorMode
+    flags: int
     deadline: int
-    execute_window: int
     review_window: int
     provider: str | None
     payment: int
     validator: str | None
     validator_fee: int
-    result_root: bytes | None
+    key_commit: bytes | None
+    first_validator: str | None
+
+    @property
+    def replaced(self) -> bool:
+        return bool(self.flags & REPLACED)
+
+    @property
+    def rated(self) -> bool:
+        return bool(self.flags & RATED)
+
+    @property
+    def counted(self) -> bool:
+        """Decided (or to be decided) by a validator drawn at random: counts toward reputation."""
+        return bool(self.flags & COUNTED)
 
 
 @dataclass(frozen=True)
@@ -61,12 +100,21 @@ class Provider:
 
 @dataclass(frozen=True)
 class Rating:
-    count: int
-    total: int
+    """A provider's validated record (`Ratings.statsOf`): only tasks decided by drawn validators."""
+
+    validated: int = 0
+    passes: int = 0
+    fails: int = 0
+    count: int = 0  # counted ratings
+    raters: int = 0  # distinct requesters among them
+    paid_volume: int = 0  # wei paid for validated passes
+    rated_weight: int = 0  # wei: sum of the payments of rated tasks
+    weighted_score: int = 0  # sum of payment x score
 
     @property
     def average(self) -> float | None:
-        return self.total / self.count if self.count else None
+        """Payment-weighted average score, None before the first counted rating."""
+        return self.weighted_score / self.rated_weight if self.rated_weight else None
 
 
 @dataclass(frozen=True)
