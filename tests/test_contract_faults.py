@@ -1,13 +1,19 @@
-"""Regression tests for every fault of the published iChain design: each must be impossible here."""
+"""Every fault of the published iChain design and every attack on protocol v1 that issue 9 lists,
+each shown impossible (or unprofitable) on the v2 contract, on eth-tester and on anvil."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import FEE, PRICE, account
-from market_flow import TASK_ROOT, balance_sheet, create, name_validator, submit, to_passed, to_validating
+from conftest import FEE, PRICE, STAKE, account
+from market_flow import (
+    K2, RESULT_ROOT, TASK_ROOT, balance_sheet, create, key_commit, other_validator, random_key, submit,
+    to_failed, to_passed, to_validating, validator_of,
+)
 
 from ichain_tui.chain.errors import ContractRevert, InsufficientFunds
-from ichain_tui.chain.types import TaskState
+from ichain_tui.chain.types import TaskState, ValidatorMode
+
+LOCK = PRICE // 2
 
 
 def reverts(name: str, call) -> ContractRevert:
@@ -17,71 +23,214 @@ def reverts(name: str, call) -> ContractRevert:
     return info.value
 
 
-def test_calling_validation_again_cannot_drain_escrow(parties):
+def stake_of(p, client) -> int:
+    return p.requester.provider(client.account.address).stake
+
+
+# --------------------------------------------------------------------------- issue 9's attacks
+
+def test_free_result_a_silent_colluding_validator_cannot_refund_the_requester(parties):
+    """v1: requester + its validator stayed silent and refunded; the provider got 0 wei. v2: the
+    requester has no refund while the provider can claim, and the provider is paid at the bound."""
+    p = parties
+    task_id = create(p, validator="validator")  # requester's friend
+    submit(p, task_id)
+    reverts("StakeLocked", p.validator.withdraw_stake(STAKE))  # its lock cannot run away
+    for wait in (601, 600):  # validator deadline, then the fixed claim bound
+        p.chain.advance_time(wait)
+        reverts("DeadlineNotReached", p.requester.refund(task_id))
+    p.chain.advance_time(1)
+    before = stake_of(p, p.provider)
+    p.provider.claim_payment(task_id, RESULT_ROOT, K2).send()
+    assert p.requester.task(task_id).state is TaskState.CLOSED
+    assert stake_of(p, p.provider) == before + PRICE + LOCK // 2  # paid, plus half the silent lock
+    assert stake_of(p, p.validator) == STAKE - LOCK
+    assert p.requester.credits(p.requester.account.address) == FEE  # only the unearned fee comes back
+    actual, expected = balance_sheet(p)
+    assert actual == expected
+
+
+def test_stake_burning_by_a_colluding_validator_is_overturned_and_costs_the_pair(parties):
+    """v1: requester + its validator failed an honest result and burned the stake for gas. v2: the
+    provider appeals, a drawn validator overturns, the first validator loses its lock."""
+    p = parties
+    pair_before = stake_of(p, p.validator) + p.chain.balance(p.requester.account.address)
+    task_id = create(p, validator="validator")
+    submit(p, task_id)
+    provider_before = stake_of(p, p.provider)
+    p.validator.submit_verdict(task_id, False).send()
+    p.provider.appeal(task_id, FEE).send()
+    second = validator_of(p, task_id)
+    assert second.account.address == p.validator2.account.address  # the only other eligible party
+    second.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+    assert stake_of(p, p.provider) == provider_before + PRICE + LOCK
+    pair_after = stake_of(p, p.validator) + p.chain.balance(p.requester.account.address)
+    assert pair_before - pair_after >= PRICE + LOCK  # paid for the work anyway and lost the lock
+
+
+def test_endless_postponement_is_impossible_the_claim_bound_is_fixed(parties):
     p = parties
     task_id = to_validating(p)
-    p.validator.submit_verdict(task_id, True).send()
+    submitted = p.chain.timestamp()
+    assert not hasattr(p.requester, "assign_validator")  # no requester call re-opens validation
+    p.chain.advance_time(601)
+    p.requester.replace_validator(task_id).send()
+    assert p.requester.task(task_id).replaced
+    reverts("DeadlineNotReached", p.requester.replace_validator(task_id))
+    p.chain.advance_time(601)
+    reverts("AlreadyReplaced", p.requester.replace_validator(task_id))
+    opens = p.requester.claim_opens_at(task_id)
+    assert submitted + 2 * 600 - 5 <= opens <= submitted + 2 * 600 + 5
+    p.provider.claim_payment(task_id, RESULT_ROOT, K2).send()
+    assert p.requester.task(task_id).state is TaskState.CLOSED
+
+
+def test_validator_has_stake_at_risk_from_assignment_to_verdict(parties):
+    p = parties
+    task_id = create(p)
+    validator = validator_of(p, task_id)
+    info = p.requester.provider(validator.account.address)
+    assert info.locked == LOCK
+    reverts("StakeLocked", validator.withdraw_stake(info.stake))
+    submit(p, task_id)
+    validator.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+    assert p.requester.provider(validator.account.address).locked == 0
+
+
+def test_result_key_is_committed_a_wrong_key_cannot_pass_or_be_claimed(parties):
+    """v1: the provider gave the requester a random key and the validator the real one. v2: the key
+    that pays is the key the requester reads, checked against the commitment."""
+    p = parties
+    task_id = to_validating(p)
+    validator = validator_of(p, task_id)
+    reverts("KeyMismatch", validator.submit_verdict(task_id, True, RESULT_ROOT, random_key()))
+    reverts("KeyMismatch", validator.submit_verdict(task_id, True, b"\x99" * 32, K2))
+    other = create(p, mode=ValidatorMode.NONE)
+    submit(p, other)
+    reverts("KeyMismatch", p.provider.claim_payment(other, RESULT_ROOT, random_key()))
+    p.provider.claim_payment(other, RESULT_ROOT, K2).send()
+
+
+def test_a_provider_committing_to_a_key_it_does_not_have_can_only_fail(parties):
+    p = parties
+    task_id = create(p)
+    commit = key_commit(task_id, random_key())  # not the key it will give anyone
+    p.provider.submit_result(task_id, RESULT_ROOT, commit, b"r", b"v").send()
+    validator = validator_of(p, task_id)
+    reverts("KeyMismatch", validator.submit_verdict(task_id, True, RESULT_ROOT, K2))
+    validator.submit_verdict(task_id, False).send()
+    assert p.requester.task(task_id).state is TaskState.FAILED
+
+
+def test_bought_ratings_do_not_count(parties):
+    """v1: price 0, own requester, 1 wei payment, 5 stars for gas. v2: a named (own) validator or
+    no validator counts nothing; a counted task pays a drawn validator at least 10 %."""
+    p = parties
+    for mode, validator in ((ValidatorMode.NONE, None), (ValidatorMode.NAMED, "validator")):
+        task_id = create(p, mode=mode, validator=validator)
+        submit(p, task_id)
+        if mode is ValidatorMode.NONE:
+            p.provider.claim_payment(task_id, RESULT_ROOT, K2).send()
+        else:
+            p.validator.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+        p.requester.rate(task_id, 5).send()
+    r = p.requester.rating(p.provider.account.address)
+    assert (r.validated, r.count, r.rated_weight) == (0, 0, 0)
+    reverts("FeeOutOfRange", p.requester.create_task(
+        provider=p.provider.account.address, payment=PRICE, validator_fee=PRICE // 10 - 1,
+        task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
+    reverts("FeeOutOfRange", p.requester.create_task(
+        provider=p.provider.account.address, payment=PRICE, validator_fee=LOCK + 1,
+        task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
+    reverts("FeeOutOfRange", p.requester.create_task(
+        provider=p.provider.account.address, mode=ValidatorMode.NONE, payment=PRICE, validator_fee=1,
+        task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
+
+
+def test_envelopes_are_bound_to_the_next_task_id(parties):
+    p = parties
+    next_id = p.requester.task_count() + 1
+    reverts("TaskIdTaken", p.requester.create_task(
+        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
+        requester_key=p.pub(p.requester), expected_id=next_id + 1))
+    assert create(p) == next_id
+
+
+# --------------------------------------------------------------------------- the seed's faults
+
+def test_calling_validation_again_cannot_drain_escrow(parties):
+    p = parties
+    task_id = to_passed(p)
+    validator = validator_of(p, task_id)
     balance = p.requester.contract_balance()
-    reverts("WrongState", p.validator.submit_verdict(task_id, True))
-    reverts("WrongState", p.validator.submit_verdict(task_id, False))
+    reverts("WrongState", validator.submit_verdict(task_id, True, RESULT_ROOT, K2))
+    reverts("WrongState", validator.submit_verdict(task_id, False))
+    reverts("WrongState", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
     assert p.requester.contract_balance() == balance
-    assert p.requester.credits(p.validator.account.address) == FEE
 
 
 def test_provider_is_not_paid_on_a_fail(parties):
     p = parties
-    task_id = to_validating(p)
-    p.validator.submit_verdict(task_id, False).send()
-    reverts("WrongState", p.provider.claim_payment(task_id))
+    task_id = to_failed(p)
+    reverts("WrongState", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
     p.chain.advance_time(10_000)
-    reverts("WrongState", p.provider.claim_payment(task_id))
-    reverts("WrongState", p.requester.finalize_and_rate(task_id, 5))
-    assert p.requester.credits(p.provider.account.address) == 0
+    reverts("WrongState", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
+    reverts("WrongState", p.requester.rate(task_id, 5))
+    reverts("DeadlinePassed", p.provider.appeal(task_id, FEE))
+    p.requester.settle(task_id).send()
+    assert stake_of(p, p.provider) == STAKE - LOCK
 
 
-def test_provider_is_not_paid_before_a_pass_or_finalise(parties):
+def test_provider_is_not_paid_before_a_pass_or_the_bound(parties):
     p = parties
     task_id = to_validating(p)
-    reverts("DeadlineNotReached", p.provider.claim_payment(task_id))
-    assert p.requester.credits(p.provider.account.address) == 0
+    reverts("DeadlineNotReached", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
+    assert stake_of(p, p.provider) == STAKE
 
 
 @pytest.mark.parametrize("who", ["requester", "provider", "stranger", "deployer"])
-def test_ineligible_validators_are_refused(parties, who):
+def test_ineligible_named_validators_are_refused(parties, who):
     p = parties
-    task_id = create(p)
-    submit(p, task_id)
-    err = reverts("ValidatorIneligible", p.requester.assign_validator(task_id, p.as_(who).account.address, b""))
+    err = reverts("ValidatorIneligible", p.requester.create_task(
+        provider=p.provider.account.address, mode=ValidatorMode.NAMED, validator=p.as_(who).account.address,
+        payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
     assert "cannot validate" in str(err)
 
 
-def test_requester_that_is_also_a_provider_cannot_validate_its_own_task(parties):
+def test_random_draw_never_picks_the_requester_or_the_provider(parties):
     p = parties
-    p.requester.register_provider(p.pub(p.requester), PRICE, "cpu=2", 10**18).send()
-    task_id = create(p)
-    submit(p, task_id)
-    reverts("ValidatorIneligible", p.requester.assign_validator(task_id, p.requester.account.address, b""))
-    reverts("ValidatorIneligible", p.requester.create_task(
-        provider=p.provider.account.address, validator=p.requester.account.address, payment=PRICE,
-        validator_fee=FEE, task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
+    p.requester.register_provider(p.pub(p.requester), PRICE, "cpu=2", STAKE).send()  # requester in the pool
+    for _ in range(6):
+        task_id = create(p)
+        assert p.requester.task(task_id).validator in (p.validator.account.address, p.validator2.account.address)
+        p.provider.decline_task(task_id).send()
+
+
+def test_no_validator_drawn_when_nobody_is_eligible(parties):
+    p = parties
+    p.validator.set_available(False).send()
+    p.validator2.set_available(False).send()
+    reverts("NoValidatorDrawn", p.requester.create_task(
+        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
+        requester_key=p.pub(p.requester)))
 
 
 def test_unavailable_provider_cannot_validate_or_be_assigned(parties):
     p = parties
     p.validator.update_provider(PRICE, False, "off").send()
-    task_id = create(p)
-    submit(p, task_id)
-    reverts("ValidatorIneligible", p.requester.assign_validator(task_id, p.validator.account.address, b""))
+    reverts("ValidatorIneligible", p.requester.create_task(
+        provider=p.provider.account.address, validator=p.validator.account.address, mode=ValidatorMode.NAMED,
+        payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
     reverts("ProviderUnavailable", p.requester.create_task(
         provider=p.validator.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
         requester_key=p.pub(p.requester)))
 
 
 @pytest.mark.parametrize("who", ["stranger", "provider", "validator"])
-def test_only_the_requester_finalises_and_rates(parties, who):
+def test_only_the_requester_rates(parties, who):
     p = parties
     task_id = to_passed(p)
-    reverts("NotRequester", p.as_(who).finalize_and_rate(task_id, 5))
+    reverts("NotRequester", p.as_(who).rate(task_id, 5))
     assert p.requester.rating(p.provider.account.address).count == 0
 
 
@@ -89,23 +238,27 @@ def test_only_the_requester_finalises_and_rates(parties, who):
 def test_rating_out_of_range_is_refused(parties, rating):
     p = parties
     task_id = to_passed(p)
-    reverts("InvalidRating", p.requester.finalize_and_rate(task_id, rating))
+    reverts("InvalidRating", p.requester.rate(task_id, rating))
 
 
-def test_rating_only_once_per_task(parties):
+def test_rating_only_once_and_only_once_paid(parties):
     p = parties
-    task_id = to_passed(p)
-    p.requester.finalize_and_rate(task_id, 5).send()
-    reverts("WrongState", p.requester.finalize_and_rate(task_id, 1))
+    task_id = to_validating(p)
+    reverts("WrongState", p.requester.rate(task_id, 5))
+    validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+    p.requester.rate(task_id, 5).send()
+    reverts("AlreadyRated", p.requester.rate(task_id, 1))
     r = p.requester.rating(p.provider.account.address)
-    assert (r.count, r.total) == (1, 5)
+    assert (r.count, r.weighted_score) == (1, 5 * PRICE)
 
 
 def test_ratings_contract_accepts_writes_only_from_the_marketplace(parties):
     p = parties
-    fn = p.stranger.ratings.functions.record(p.provider.account.address, 1, p.stranger.account.address, 5)
-    call = p.stranger._call("record", fn)
-    reverts("OnlyMarketplace", call)
+    fn = p.stranger.ratings.functions.recordRating(p.provider.account.address, 1, p.stranger.account.address, 5,
+                                                   True, 10**18)
+    reverts("OnlyMarketplace", p.stranger._call("recordRating", fn))
+    fn = p.stranger.ratings.functions.recordVerdict(p.provider.account.address, 1, True, True, 10**18)
+    reverts("OnlyMarketplace", p.stranger._call("recordVerdict", fn))
 
 
 @pytest.mark.parametrize("delta", [-1, 1, FEE])
@@ -118,6 +271,13 @@ def test_wrong_deposit_is_refused_not_kept(parties, delta):
     balance = p.requester.contract_balance()
     reverts("WrongValue", call)
     assert p.requester.contract_balance() == balance
+
+
+def test_wrong_appeal_bond_is_refused(parties):
+    p = parties
+    task_id = to_failed(p)
+    reverts("WrongValue", p.provider.appeal(task_id, FEE - 1))
+    reverts("NotProvider", p.requester.appeal(task_id, FEE))
 
 
 def test_plain_ether_sent_to_the_market_is_refused(parties):
@@ -140,23 +300,19 @@ def test_plain_ether_sent_to_the_market_is_refused(parties):
 
 def test_second_registration_is_refused_and_stake_not_kept(parties):
     p = parties
-    stake_before = p.requester.provider(p.provider.account.address).stake
+    stake_before = stake_of(p, p.provider)
     reverts("AlreadyRegistered", p.provider.register_provider(p.pub(p.provider), PRICE, "again", 10**18))
-    assert p.requester.provider(p.provider.account.address).stake == stake_before
+    assert stake_of(p, p.provider) == stake_before
 
 
 def test_duplicate_completion_is_refused(parties):
     p = parties
     task_id = create(p)
     submit(p, task_id)
-    reverts("WrongState", p.provider.submit_result(task_id, b"\x99" * 32, b""))
-    assert p.requester.task(task_id).result_root == b"\x22" * 32
-    name_validator(p, task_id)
-    reverts("DeadlineNotReached", p.requester.assign_validator(task_id, p.validator2.account.address, b""))
-    p.validator.submit_verdict(task_id, True).send()
-    p.requester.finalize_and_rate(task_id, 5).send()
-    reverts("WrongState", p.provider.claim_payment(task_id))
-    p.provider.withdraw().send()
+    reverts("WrongState", p.provider.submit_result(task_id, b"\x99" * 32, b"\x01" * 32))
+    assert p.requester.task(task_id).key_commit == key_commit(task_id)
+    validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+    reverts("WrongState", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
     reverts("NothingToWithdraw", p.provider.withdraw())
 
 
@@ -175,24 +331,37 @@ def test_stake_locked_by_an_open_task_cannot_be_withdrawn(parties):
     create(p)
     info = p.requester.provider(p.provider.account.address)
     reverts("StakeLocked", p.provider.withdraw_stake(info.stake))
-    p.provider.withdraw_stake(info.stake - info.locked).send()
+    tx = p.provider.withdraw_stake(info.stake - info.locked).send()
     after = p.requester.provider(p.provider.account.address)
     assert after.stake == info.locked and not after.available
+    assert [e["available"] for e in tx.events if e["event"] == "AvailabilityChanged"] == [False]
     actual, expected = balance_sheet(p)
     assert actual == expected
+
+
+def test_slash_below_the_minimum_stake_makes_the_provider_unavailable_with_an_event(parties):
+    p = parties
+    p.provider.withdraw_stake(STAKE - (PRICE + LOCK - 1)).send()  # min stake (= PRICE here) + a lock - 1 wei
+    task_id = to_failed(p)
+    p.chain.advance_time(601)
+    tx = p.requester.settle(task_id).send()
+    names = [e["event"] for e in tx.events]
+    assert "Slashed" in names and "AvailabilityChanged" in names
+    assert not p.requester.provider(p.provider.account.address).available
+    assert p.provider.account.address not in p.requester.pool()
 
 
 def test_provider_without_enough_free_stake_cannot_take_a_task(parties):
     p = parties
     reverts("StakeTooLow", p.requester.create_task(
-        provider=p.provider.account.address, payment=3 * 10**18, validator_fee=0, task_root=TASK_ROOT,
+        provider=p.provider.account.address, payment=3 * 10**18, validator_fee=3 * 10**17, task_root=TASK_ROOT,
         requester_key=p.pub(p.requester)))
 
 
 def test_payment_below_the_asking_price_is_refused(parties):
     p = parties
     reverts("PaymentBelowPrice", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE - 1, validator_fee=0, task_root=TASK_ROOT,
+        provider=p.provider.account.address, payment=PRICE - 1, mode=ValidatorMode.NONE, task_root=TASK_ROOT,
         requester_key=p.pub(p.requester)))
 
 
@@ -200,8 +369,24 @@ def test_payment_below_the_asking_price_is_refused(parties):
 def test_windows_are_bounded(parties, window):
     p = parties
     reverts("WindowOutOfRange", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=0, task_root=TASK_ROOT,
+        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
         requester_key=p.pub(p.requester), execute_window=window))
+
+
+def test_deadlines_cannot_wrap_their_packed_field(anvil_parties):
+    p = anvil_parties
+    snap = p.chain.snapshot()
+    try:
+        _far_future_create_reverts(p)
+    finally:
+        p.chain.revert(snap)
+
+
+def _far_future_create_reverts(p):
+    p.chain.advance_time(2**40 - p.chain.timestamp() - 100)
+    reverts("AmountTooLarge", p.requester.create_task(
+        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
+        requester_key=p.pub(p.requester), execute_window=600))
 
 
 def test_insufficient_funds_is_reported_before_anything_is_sent(parties):
@@ -210,11 +395,17 @@ def test_insufficient_funds_is_reported_before_anything_is_sent(parties):
     p.chain.fund(poor.account.address, 10**15)
     nonce = p.chain.w3.eth.get_transaction_count(poor.account.address)
     with pytest.raises((InsufficientFunds, ContractRevert)):
-        poor.create_task(provider=p.provider.account.address, payment=PRICE, validator_fee=0,
+        poor.create_task(provider=p.provider.account.address, payment=PRICE, validator_fee=FEE,
                          task_root=TASK_ROOT, requester_key=p.pub(poor)).send()
     assert p.chain.w3.eth.get_transaction_count(poor.account.address) == nonce
 
 
 def test_unknown_task_is_reported(parties):
-    reverts("UnknownTask", parties.provider.submit_result(999, b"\x01" * 32, b""))
+    reverts("UnknownTask", parties.provider.submit_result(999, b"\x01" * 32, b"\x02" * 32))
     assert parties.requester.task(999).state is TaskState.NONE
+
+
+def test_other_validator_helper_is_consistent(parties):
+    p = parties
+    task_id = create(p)
+    assert other_validator(p, task_id).account.address != p.requester.task(task_id).validator

@@ -1,12 +1,18 @@
-"""Full task lifecycles on eth-tester and on a real anvil, with the balance sheet checked at every step."""
+"""Full protocol-v2 task lifecycles on eth-tester and on a real anvil, with the balance sheet
+checked at every step: random validator, named validator, no validator, fail, appeal."""
 
 from __future__ import annotations
 
 from conftest import FEE, PRICE, STAKE
-from market_flow import RESULT_ROOT, TASK_ROOT, balance_sheet, create, name_validator, submit
+from market_flow import (
+    K2, RESULT_ROOT, TASK_ROOT, balance_sheet, create, key_commit, submit, to_failed, to_passed, to_validating,
+    validator_of,
+)
 
 from ichain_tui.chain.events import read_events
-from ichain_tui.chain.types import TaskState
+from ichain_tui.chain.types import TaskState, ValidatorMode
+
+LOCK = PRICE // 2  # slashBps 5,000
 
 
 def assert_balanced(p):
@@ -14,110 +20,176 @@ def assert_balanced(p):
     assert actual == expected
 
 
-def test_seed_flow_pays_provider_and_validator_and_records_rating(parties):
+def stake(p, client) -> tuple[int, int]:
+    info = p.requester.provider(client.account.address)
+    return info.stake, info.locked
+
+
+def test_random_validator_flow_pays_on_a_pass_that_reveals_the_key(parties):
     p = parties
     task_id = create(p)
     t = p.requester.task(task_id)
-    assert t.state is TaskState.ASSIGNED and t.provider == p.provider.account.address
-    assert t.deadline > 0 and p.requester.escrow_of(task_id) == PRICE + FEE
-    assert p.requester.provider(p.provider.account.address).locked == PRICE // 2
+    assert t.state is TaskState.ASSIGNED and t.mode is ValidatorMode.RANDOM and t.counted
+    assert t.validator in (p.validator.account.address, p.validator2.account.address)  # never requester/provider
+    validator = validator_of(p, task_id)
+    assert stake(p, p.provider) == (STAKE, LOCK)
+    assert stake(p, validator) == (STAKE, LOCK)  # the validator's stake is locked from assignment
+    assert p.requester.escrow_of(task_id) == PRICE + FEE
     assert_balanced(p)
 
     submit(p, task_id)
     t = p.requester.task(task_id)
-    assert t.state is TaskState.EXECUTED and t.result_root == RESULT_ROOT
+    assert t.state is TaskState.VALIDATING and t.key_commit == key_commit(task_id)
     assert_balanced(p)
 
-    name_validator(p, task_id)
-    assert p.requester.task(task_id).state is TaskState.VALIDATING
-    p.validator.submit_verdict(task_id, True).send()
+    validator.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
     assert p.requester.task(task_id).state is TaskState.PASSED
-    assert p.requester.credits(p.validator.account.address) == FEE
-    assert p.requester.credits(p.provider.account.address) == 0  # not before finalise or claim
-    assert_balanced(p)
-
-    p.requester.finalize_and_rate(task_id, 4).send()
-    assert p.requester.task(task_id).state is TaskState.CLOSED
-    assert p.requester.credits(p.provider.account.address) == PRICE
-    assert p.requester.provider(p.provider.account.address).locked == 0
-    rating = p.requester.rating(p.provider.account.address)
-    assert (rating.count, rating.total) == (1, 4)
+    assert stake(p, p.provider) == (STAKE + PRICE, 0)  # paid into its stake, at once and irrevocably
+    assert stake(p, validator) == (STAKE + FEE, 0)
+    released = read_events(p.requester.contract, "KeyReleased", filters={"taskId": task_id})
+    assert [(e.args["resultRoot"], e.args["key"]) for e in released] == [(RESULT_ROOT, K2)]
     assert p.requester.escrow_of(task_id) == 0
     assert_balanced(p)
 
-    before = p.chain.balance(p.provider.account.address)
-    tx = p.provider.withdraw().send()
-    after = p.chain.balance(p.provider.account.address)
-    assert after == before + PRICE - tx.fee_paid
-    assert p.requester.credits(p.provider.account.address) == 0
-    assert_balanced(p)
-
-
-def test_validator_named_at_creation_needs_two_requester_transactions(parties):
-    p = parties
-    task_id = create(p, validator=True)
-    assert p.requester.task(task_id).validator == p.validator.account.address
-    submit(p, task_id)
-    assert p.requester.task(task_id).state is TaskState.VALIDATING  # no requester step in between
-    p.validator.submit_verdict(task_id, True).send()
-    p.requester.finalize_and_rate(task_id, 5).send()
+    p.requester.rate(task_id, 4).send()
     assert p.requester.task(task_id).state is TaskState.CLOSED
-    sent = [e for e in read_events(p.requester.contract, "TaskCreated", filters={"taskId": task_id})]
-    assert sent[0].args["taskRoot"] == TASK_ROOT
+    r = p.requester.rating(p.provider.account.address)
+    assert (r.validated, r.passes, r.fails, r.count, r.raters) == (1, 1, 0, 1, 1)
+    assert (r.paid_volume, r.rated_weight, r.weighted_score) == (PRICE, PRICE, 4 * PRICE)
+    assert r.average == 4
+
+    before = p.chain.balance(p.provider.account.address)
+    tx = p.provider.withdraw_stake(PRICE).send()
+    assert p.chain.balance(p.provider.account.address) == before + PRICE - tx.fee_paid
+    assert_balanced(p)
 
 
-def test_fail_refunds_requester_slashes_provider_pays_validator(parties):
+def test_named_validator_flow_works_but_does_not_count_toward_reputation(parties):
     p = parties
-    task_id = create(p)
-    submit(p, task_id)
-    name_validator(p, task_id)
-    contract_before = p.requester.contract_balance()
-    p.validator.submit_verdict(task_id, False).send()
+    task_id = create(p, validator="validator2")
     t = p.requester.task(task_id)
-    assert t.state is TaskState.FAILED
+    assert t.mode is ValidatorMode.NAMED and t.validator == p.validator2.account.address and not t.counted
+    submit(p, task_id)
+    p.validator2.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+    tx = p.requester.rate(task_id, 5).send()
+    assert [e["counted"] for e in tx.events if e["event"] == "Rated"] in ([], [False])
+    rated = read_events(p.requester.ratings, "Rated", filters={"taskId": task_id})
+    assert [e.args["counted"] for e in rated] == [False]
+    r = p.requester.rating(p.provider.account.address)
+    assert (r.validated, r.count, r.rated_weight) == (0, 0, 0)
+    assert_balanced(p)
+
+
+def test_without_a_validator_the_provider_is_paid_when_it_reveals_the_key(parties):
+    p = parties
+    task_id = create(p, mode=ValidatorMode.NONE)
+    assert p.requester.task(task_id).validator is None
+    submit(p, task_id)
+    assert p.requester.task(task_id).state is TaskState.EXECUTED
+    assert p.requester.escrow_of(task_id) == PRICE
+    p.provider.claim_payment(task_id, RESULT_ROOT, K2).send()
+    assert p.requester.task(task_id).state is TaskState.CLOSED
+    assert stake(p, p.provider) == (STAKE + PRICE, 0)
+    p.requester.rate(task_id, 3).send()
+    assert p.requester.rating(p.provider.account.address).count == 0  # not validated: not counted
+    assert_balanced(p)
+
+
+def test_fail_without_appeal_refunds_requester_and_slashes_provider_after_the_window(parties):
+    p = parties
+    task_id = to_failed(p)
+    validator = validator_of(p, task_id)
+    t = p.requester.task(task_id)
+    assert t.state is TaskState.FAILED and t.deadline > p.chain.timestamp()
+    assert stake(p, validator) == (STAKE + FEE, LOCK)  # fee earned; lock held for a possible appeal
+    assert p.requester.escrow_of(task_id) == PRICE
+    assert_balanced(p)
+    p.chain.advance_time(601)
+    contract_before = p.requester.contract_balance()
+    p.stranger.settle(task_id).send()  # anyone may settle
+    assert p.requester.task(task_id).state is TaskState.REJECTED
     assert p.requester.credits(p.requester.account.address) == PRICE
-    assert p.requester.credits(p.validator.account.address) == FEE
-    assert p.requester.credits(p.provider.account.address) == 0
-    prov = p.requester.provider(p.provider.account.address)
-    assert prov.stake == STAKE - PRICE // 2 and prov.locked == 0
-    assert p.requester.contract_balance() == contract_before - PRICE // 2  # slashed stake is burned
+    assert stake(p, p.provider) == (STAKE - LOCK, 0)
+    assert stake(p, validator) == (STAKE + FEE, 0)
+    assert p.requester.contract_balance() == contract_before - LOCK  # the provider's slash is burned
+    r = p.requester.rating(p.provider.account.address)
+    assert (r.validated, r.passes, r.fails) == (1, 0, 1)
     assert_balanced(p)
 
 
-def test_task_created_without_provider_is_assigned_later_or_cancelled(parties):
+def test_appeal_overturns_a_fail_slashes_the_first_validator_and_pays_the_provider(parties):
     p = parties
-    first = create(p, provider=False)
-    assert p.requester.task(first).state is TaskState.CREATED
-    p.requester.assign_provider(first, p.provider.account.address, b"env").send()
-    assert p.requester.task(first).state is TaskState.ASSIGNED
-
-    second = create(p, provider=False)
-    before = p.requester.credits(p.requester.account.address)
-    p.requester.cancel_task(second).send()
-    assert p.requester.task(second).state is TaskState.CANCELLED
-    assert p.requester.credits(p.requester.account.address) == before + PRICE + FEE
+    task_id = to_failed(p)
+    first = validator_of(p, task_id)
+    p.provider.appeal(task_id, FEE).send()
+    t = p.requester.task(task_id)
+    assert t.state is TaskState.APPEALED and t.first_validator == first.account.address
+    second = validator_of(p, task_id)
+    assert second.account.address not in (first.account.address, p.provider.account.address,
+                                          p.requester.account.address)
+    assert p.requester.escrow_of(task_id) == PRICE + FEE  # payment and the provider's bond
+    assert_balanced(p)
+    second.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+    assert p.requester.task(task_id).state is TaskState.PASSED
+    assert stake(p, first) == (STAKE + FEE - LOCK, 0)  # overturned: its lock is gone
+    assert stake(p, second) == (STAKE + FEE, 0)  # its fee comes out of the first validator's lock
+    assert stake(p, p.provider) == (STAKE + PRICE + LOCK, 0)  # payment + bond back + compensation
+    assert p.requester.credits(p.requester.account.address) == 0
+    r = p.requester.rating(p.provider.account.address)
+    assert (r.validated, r.passes, r.fails) == (1, 1, 0)
     assert_balanced(p)
 
 
-def test_provider_declines_and_requester_is_refunded(parties):
+def test_appeal_confirmed_the_provider_loses_bond_and_lock(parties):
     p = parties
-    task_id = create(p)
+    task_id = to_failed(p)
+    first = validator_of(p, task_id)
+    p.provider.appeal(task_id, FEE).send()
+    second = validator_of(p, task_id)
+    second.submit_verdict(task_id, False).send()
+    assert p.requester.task(task_id).state is TaskState.REJECTED
+    assert stake(p, p.provider) == (STAKE - LOCK, 0)
+    assert stake(p, first) == (STAKE + FEE, 0)
+    assert stake(p, second) == (STAKE + FEE, 0)  # paid from the provider's bond
+    assert p.requester.credits(p.requester.account.address) == PRICE
+    assert_balanced(p)
+
+
+def test_silent_appeal_validator_voids_the_appeal_without_slashing_the_provider(parties):
+    p = parties
+    task_id = to_failed(p)
+    p.provider.appeal(task_id, FEE).send()
+    second = validator_of(p, task_id)
+    p.chain.advance_time(601)
+    p.requester.settle(task_id).send()
+    assert p.requester.task(task_id).state is TaskState.REJECTED
+    assert stake(p, p.provider) == (STAKE + FEE + LOCK // 2, 0)  # bond back + half the forfeit
+    assert stake(p, second) == (STAKE - LOCK, 0)
+    assert p.requester.credits(p.requester.account.address) == PRICE
+    assert_balanced(p)
+
+
+def test_provider_declines_for_free_and_requester_is_refunded(parties):
+    p = parties
+    task_id = create(p, validator="validator")
     p.provider.decline_task(task_id).send()
     assert p.requester.task(task_id).state is TaskState.CANCELLED
     assert p.requester.credits(p.requester.account.address) == PRICE + FEE
-    assert p.requester.provider(p.provider.account.address).locked == 0
+    assert stake(p, p.provider) == (STAKE, 0) and stake(p, p.validator) == (STAKE, 0)
     assert_balanced(p)
 
 
-def test_explicit_finalise_without_validation_pays_and_returns_the_fee(parties):
+def test_the_pool_follows_availability(parties):
     p = parties
-    task_id = create(p)
-    submit(p, task_id)
-    p.requester.finalize_and_rate(task_id, 3).send()
-    assert p.requester.task(task_id).state is TaskState.CLOSED
-    assert p.requester.credits(p.provider.account.address) == PRICE
-    assert p.requester.credits(p.requester.account.address) == FEE
-    assert_balanced(p)
+    pool = set(p.requester.pool())
+    assert pool == {p.provider.account.address, p.validator.account.address, p.validator2.account.address}
+    tx = p.validator.set_available(False).send()
+    assert [e["available"] for e in tx.events if e["event"] == "AvailabilityChanged"] == [False]
+    assert set(p.requester.pool()) == pool - {p.validator.account.address}
+    p.validator2.withdraw_stake(STAKE).send()  # below the minimum stake: leaves the pool
+    assert p.requester.pool() == [p.provider.account.address]
+    p.validator.update_provider(PRICE, True, "back").send()
+    assert set(p.requester.pool()) == {p.provider.account.address, p.validator.account.address}
 
 
 def test_provider_profile_and_key_are_on_chain(parties):
@@ -143,3 +215,19 @@ def test_gas_preview_matches_the_transaction(parties):
     tx = call.send()
     assert tx.gas_used <= preview.gas
     assert preview.gas / 1.25 <= tx.gas_used * 1.15  # the estimate is close, not a blind cap
+
+
+def test_full_validated_cycle_fits_the_gas_budget(embedded):
+    """Cold cycle on a fresh market: every slot written for the first time (bench/gas.py prints it)."""
+    p = embedded
+    client = p.requester
+    created = client.create_task(provider=p.provider.account.address, payment=PRICE, validator_fee=FEE,
+                                 task_root=TASK_ROOT, requester_key=p.pub(client),
+                                 provider_envelope=b"\x01" * 230).send()
+    task_id = client.task_id_of(created)
+    gas = [created.gas_used]
+    gas.append(p.provider.submit_result(task_id, RESULT_ROOT, key_commit(task_id), b"\x03" * 120,
+                                        b"\x04" * 300).send().gas_used)
+    gas.append(validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send().gas_used)
+    gas.append(p.requester.rate(task_id, 5).send().gas_used)
+    assert sum(gas) <= 400_000, gas

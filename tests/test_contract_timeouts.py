@@ -1,123 +1,146 @@
-"""Every state that holds money has a deadline and a timed exit: nothing waits forever."""
+"""Every state that holds money has a deadline fixed when it is entered and a timed exit; the
+exits of one state never overlap, so the order of calls cannot decide who is paid."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import FEE, PRICE
-from market_flow import balance_sheet, create, name_validator, submit, to_passed, to_validating
+from conftest import FEE, PRICE, STAKE
+from market_flow import K2, RESULT_ROOT, balance_sheet, create, submit, to_failed, to_validating, validator_of
 from test_contract_faults import reverts
 
-from ichain_tui.chain.types import TaskState
+from ichain_tui.chain.types import TaskState, ValidatorMode
 
 WINDOW = 600
+LOCK = PRICE // 2
 
 
 def later(p, seconds=WINDOW + 1):
     p.chain.advance_time(seconds)
 
 
+def balanced(p):
+    actual, expected = balance_sheet(p)
+    return actual == expected
+
+
 def test_every_money_state_has_a_deadline(parties):
     p = parties
-    created = create(p, provider=False)
     assigned = create(p)
-    executed = create(p)
-    submit(p, executed)
     validating = to_validating(p)
-    passed = to_passed(p)
-    for task_id in (created, assigned, executed, validating, passed):
+    executed = create(p, mode=ValidatorMode.NONE)
+    submit(p, executed)
+    failed = to_failed(p)
+    appealed = to_failed(p)
+    p.provider.appeal(appealed, FEE).send()
+    for task_id, state in ((assigned, TaskState.ASSIGNED), (validating, TaskState.VALIDATING),
+                           (executed, TaskState.EXECUTED), (failed, TaskState.FAILED),
+                           (appealed, TaskState.APPEALED)):
         t = p.requester.task(task_id)
+        assert t.state is state
         assert p.requester.escrow_of(task_id) > 0
         assert t.deadline > p.chain.timestamp(), t.state
 
 
-@pytest.mark.parametrize("caller", ["requester", "provider"])
+@pytest.mark.parametrize("caller", ["requester", "provider", "stranger"])
 def test_silent_provider_lets_the_requester_be_refunded(parties, caller):
     p = parties
     task_id = create(p)
+    validator = validator_of(p, task_id)
     reverts("DeadlineNotReached", p.requester.refund(task_id))
     later(p)
-    reverts("DeadlinePassed", p.provider.submit_result(task_id, b"\x01" * 32, b""))
-    reverts("NotParty", p.stranger.refund(task_id))
+    reverts("DeadlinePassed", p.provider.submit_result(task_id, RESULT_ROOT, b"\x01" * 32))
     p.as_(caller).refund(task_id).send()
     assert p.requester.task(task_id).state is TaskState.EXPIRED
     assert p.requester.credits(p.requester.account.address) == PRICE + FEE
+    assert p.requester.provider(validator.account.address).locked == 0
     assert p.requester.provider(p.provider.account.address).locked == 0
-    assert balance_sheet(p)[0] == balance_sheet(p)[1]
+    assert balanced(p)
 
 
-def test_requester_silent_after_a_result_lets_the_provider_claim(parties):
-    p = parties
-    task_id = create(p)
-    submit(p, task_id)
-    reverts("DeadlineNotReached", p.provider.claim_payment(task_id))
-    later(p)
-    reverts("DeadlinePassed", p.requester.assign_validator(task_id, p.validator.account.address, b""))
-    p.provider.claim_payment(task_id).send()
-    assert p.requester.task(task_id).state is TaskState.CLOSED
-    assert p.requester.credits(p.provider.account.address) == PRICE
-    assert p.requester.credits(p.requester.account.address) == FEE  # unused validator fee comes back
-
-
-def test_silent_validator_lets_the_requester_refund(parties):
+def test_silent_validator_is_replaced_once_and_forfeits_half_to_the_provider(parties):
     p = parties
     task_id = to_validating(p)
-    reverts("DeadlineNotReached", p.requester.refund(task_id))
+    silent = validator_of(p, task_id)
+    reverts("DeadlineNotReached", p.stranger.replace_validator(task_id))
     later(p)
-    reverts("DeadlinePassed", p.validator.submit_verdict(task_id, True))
-    reverts("NotRequester", p.provider.refund(task_id))
+    reverts("DeadlinePassed", silent.submit_verdict(task_id, True, RESULT_ROOT, K2))
+    p.stranger.replace_validator(task_id).send()
+    t = p.requester.task(task_id)
+    assert t.replaced and t.counted and t.validator not in (silent.account.address, p.provider.account.address,
+                                                              p.requester.account.address)
+    assert p.requester.provider(silent.account.address).stake == STAKE - LOCK
+    assert p.requester.provider(p.provider.account.address).stake == STAKE + LOCK // 2
+    validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send()
+    assert p.requester.task(task_id).state is TaskState.PASSED
+    assert balanced(p)
+
+
+def test_replacement_is_only_possible_within_one_window_of_the_deadline(parties):
+    p = parties
+    task_id = to_validating(p)
+    later(p, 2 * WINDOW + 1)
+    reverts("DeadlinePassed", p.requester.replace_validator(task_id))
+
+
+def test_silent_validators_let_the_provider_claim_then_the_requester_refund(parties):
+    p = parties
+    task_id = to_validating(p)
+    later(p)
+    p.provider.replace_validator(task_id).send()
+    second = validator_of(p, task_id)
+    reverts("DeadlineNotReached", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
+    reverts("DeadlineNotReached", p.requester.refund(task_id))
+    later(p)  # the fixed bound: two windows after submitResult
+    reverts("DeadlineNotReached", p.requester.refund(task_id))  # the claim window comes first
+    p.provider.claim_payment(task_id, RESULT_ROOT, K2).send()
+    assert p.requester.task(task_id).state is TaskState.CLOSED
+    assert p.requester.provider(second.account.address).stake == STAKE - LOCK
+    assert p.requester.credits(p.requester.account.address) == FEE
+    assert balanced(p)
+
+
+def test_provider_that_never_claims_lets_the_requester_refund_after_the_claim_window(parties):
+    p = parties
+    task_id = to_validating(p)
+    later(p, 2 * WINDOW + 1)
+    reverts("DeadlineNotReached", p.requester.refund(task_id))
+    later(p, WINDOW)
+    reverts("DeadlinePassed", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
     p.requester.refund(task_id).send()
     assert p.requester.task(task_id).state is TaskState.EXPIRED
     assert p.requester.credits(p.requester.account.address) == PRICE + FEE
-    assert p.requester.credits(p.validator.account.address) == 0
+    assert balanced(p)
 
 
-def test_silent_validator_can_be_replaced(parties):
+def test_without_a_validator_the_claim_window_precedes_the_refund(parties):
     p = parties
-    task_id = to_validating(p)
+    task_id = create(p, mode=ValidatorMode.NONE)
+    submit(p, task_id)
+    reverts("DeadlineNotReached", p.requester.refund(task_id))
     later(p)
-    name_validator(p, task_id, "validator2")
-    t = p.requester.task(task_id)
-    assert t.validator == p.validator2.account.address and t.deadline > p.chain.timestamp()
-    reverts("NotValidator", p.validator.submit_verdict(task_id, True))
-    p.validator2.submit_verdict(task_id, True).send()
-    assert p.requester.credits(p.validator2.account.address) == FEE
-    assert p.requester.credits(p.validator.account.address) == 0
+    reverts("DeadlinePassed", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
+    p.requester.refund(task_id).send()
+    assert p.requester.credits(p.requester.account.address) == PRICE
+    assert balanced(p)
 
 
-def test_silent_validator_and_silent_requester_let_the_provider_claim(parties):
+def test_appeal_is_possible_only_within_its_window(parties):
     p = parties
-    task_id = to_validating(p)
+    task_id = to_failed(p)
+    reverts("DeadlineNotReached", p.requester.settle(task_id))
     later(p)
-    reverts("DeadlineNotReached", p.provider.claim_payment(task_id))
-    later(p)
-    p.provider.claim_payment(task_id).send()
-    assert p.requester.credits(p.provider.account.address) == PRICE
-    assert p.requester.credits(p.requester.account.address) == FEE
+    reverts("DeadlinePassed", p.provider.appeal(task_id, FEE))
+    p.requester.settle(task_id).send()
+    assert p.requester.task(task_id).state is TaskState.REJECTED
 
 
-def test_requester_silent_after_a_pass_lets_the_provider_claim(parties):
+def test_appeal_validator_is_bound_by_its_deadline(parties):
     p = parties
-    task_id = to_passed(p)
-    reverts("DeadlineNotReached", p.provider.claim_payment(task_id))
+    task_id = to_failed(p)
+    p.provider.appeal(task_id, FEE).send()
+    second = validator_of(p, task_id)
+    reverts("DeadlineNotReached", p.requester.settle(task_id))
     later(p)
-    p.provider.claim_payment(task_id).send()
-    assert p.requester.task(task_id).state is TaskState.CLOSED
-    assert p.requester.credits(p.provider.account.address) == PRICE
-    reverts("WrongState", p.requester.finalize_and_rate(task_id, 5))
-
-
-def test_requester_may_still_finalise_late_before_the_claim(parties):
-    p = parties
-    task_id = to_passed(p)
-    later(p)
-    p.requester.finalize_and_rate(task_id, 2).send()
-    assert p.requester.rating(p.provider.account.address).count == 1
-
-
-def test_created_task_without_provider_expires_to_cancel_only(parties):
-    p = parties
-    task_id = create(p, provider=False)
-    later(p)
-    reverts("DeadlinePassed", p.requester.assign_provider(task_id, p.provider.account.address, b""))
-    p.requester.cancel_task(task_id).send()
-    assert p.requester.credits(p.requester.account.address) == PRICE + FEE
+    reverts("DeadlinePassed", second.submit_verdict(task_id, True, RESULT_ROOT, K2))
+    p.stranger.settle(task_id).send()
+    assert balanced(p)

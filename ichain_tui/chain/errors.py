@@ -137,6 +137,13 @@ class ErrorDecoder:
         if isinstance(exc, ChainError):
             return exc
         data = _revert_data(exc)
+        seen = 0
+        context = exc.__context__ or exc.__cause__
+        while data is None and context is not None and seen < 5:
+            # eth-tester: web3 can fail while formatting a revert (OverflowError on some payloads);
+            # the revert itself is the exception it was handling.
+            data = _revert_data(context)
+            context, seen = context.__context__ or context.__cause__, seen + 1
         if data is not None:
             return self.decode(data)
         text = str(exc)
