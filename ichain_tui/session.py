@@ -21,7 +21,7 @@ from .chain import deployments
 from .chain.client import MarketClient
 from .chain.errors import ChainError, WalletError
 from .chain.network import Chain, connect
-from .chain.types import GasPreview, Task, TaskState
+from .chain.types import GasPreview, Task, TaskState, ValidatorMode
 from .chain.wallet import Wallet, public_key
 from .config import Settings
 from .sandbox.taskspec import TaskSpec, load_task
@@ -106,6 +106,7 @@ class Session:
         return self.market.credits(self.address) if self.address else 0
 
     def withdraw(self) -> int:
+        """Pull refunds credited to this account; providers' earnings are in their stake."""
         amount = self.credits()
         self.market.withdraw().send()
         return amount
@@ -118,10 +119,11 @@ class Session:
         tasks = [self.market.task(i) for i in range(1, self.market.task_count() + 1)]
         by = {s: [t for t in tasks if t.state is s] for s in TaskState}
         return Pools(
-            pending=by[TaskState.CREATED] + by[TaskState.ASSIGNED],
+            pending=by[TaskState.ASSIGNED],
             executing=by[TaskState.EXECUTED],
-            validating=by[TaskState.VALIDATING] + by[TaskState.PASSED],
-            finished=by[TaskState.CLOSED] + by[TaskState.FAILED] + by[TaskState.CANCELLED] + by[TaskState.EXPIRED],
+            validating=by[TaskState.VALIDATING] + by[TaskState.FAILED] + by[TaskState.APPEALED],
+            finished=by[TaskState.PASSED] + by[TaskState.CLOSED] + by[TaskState.REJECTED] + by[TaskState.CANCELLED]
+            + by[TaskState.EXPIRED],
             providers=[c for c in self.providers() if c.provider.available],
         )
 
@@ -178,33 +180,35 @@ class Session:
         return TaskPreview(spec, sealed)
 
     def preview_create(self, preview: TaskPreview, provider: str, payment: int, fee: int,
-                       execute_window: int, review_window: int) -> GasPreview:
+                       execute_window: int, review_window: int, mode: ValidatorMode = ValidatorMode.RANDOM,
+                       validator: str | None = None) -> GasPreview:
         if self.account is None:
             raise WalletError("unlock a wallet first (u)")
         placeholder_envelope = b"\x00" * 230  # a real envelope's size; its bytes barely change the estimate
         return self.market.create_task(
-            provider=provider, payment=payment, validator_fee=fee, task_root=bytes.fromhex(preview.root),
+            provider=provider, mode=mode, validator=validator, payment=payment, validator_fee=fee,
+            task_root=bytes.fromhex(preview.root),
             requester_key=public_key(self.account), execute_window=execute_window, review_window=review_window,
             provider_envelope=placeholder_envelope,
         ).preview()
 
     def submit(self, folder: Path, provider: str, payment: int, fee: int, execute_window: int,
-               review_window: int) -> int:
-        return self._agent().submit(folder, provider, payment, validator_fee=fee,
+               review_window: int, mode: ValidatorMode = ValidatorMode.RANDOM, validator: str | None = None) -> int:
+        return self._agent().submit(folder, provider, payment, mode=mode, validator=validator, validator_fee=fee,
                                     execute_window=execute_window, review_window=review_window)
 
     def follow(self, task_id: int, stop: threading.Event | None = None) -> Outcome:
         result_dir = locations.work_dir() / "results" / f"task-{task_id}"
         return self._agent().follow(task_id, result_dir, rating=None, stop=stop)
 
-    def finalize(self, task_id: int, rating: int) -> None:
-        self._agent().finalize(task_id, rating)
-
-    def cancel(self, task_id: int) -> None:
-        self.market.cancel_task(task_id).send()
+    def rate(self, task_id: int, rating: int) -> None:
+        self._agent().rate(task_id, rating)
 
     def refund(self, task_id: int) -> None:
         self.market.refund(task_id).send()
+
+    def settle(self, task_id: int) -> None:
+        self.market.settle(task_id).send()
 
     def close(self) -> None:
         if self.host is not None:

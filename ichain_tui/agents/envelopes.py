@@ -1,50 +1,128 @@
-"""Provides the envelopes of one task as seen by one party: seal file references to a public key,
-and collect every reference addressed to me from the task's chain events."""
+"""Provides the envelopes and on-chain facts of one task as seen by one party (protocol v2).
+
+Every envelope is bound (AEAD associated data) to chain id, market, task id, the recipient's role
+and the sender's address, so one copied into another task, role or market does not open. The
+result's key is split: the provider commits K2 on chain, seals it only to the validator, and the
+requester derives the key from its own task key once K2 is revealed (`KeyReleased`).
+"""
 
 from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from eth_utils import keccak
 
 from ..chain.client import MarketClient
 from ..transfer import crypto
 from ..transfer.errors import IntegrityError
 from ..transfer.locator import FileRef, decode_refs, encode_refs
 
-
-def seal_refs(public_key: bytes, refs: list[FileRef]) -> bytes:
-    return crypto.seal_envelope(public_key, encode_refs(refs))
+NO_KEY = b"\0" * 32  # the requester's copy of the result reference carries no key
 
 
-def refs_for_me(market: MarketClient, task_id: int, from_block: int = 0) -> list[FileRef]:
-    """Every file reference in this task's envelopes that opens with my key (others are skipped)."""
-    me = market.account.address
-    key = bytes(market.account.key)
-    blobs: list[bytes] = []
-    for event in market.events("ProviderAssigned", from_block, {"taskId": task_id}):
-        if event.args["provider"] == me:
-            blobs.append(bytes(event.args["envelope"]))
-    for event in market.events("ValidatorAssigned", from_block, {"taskId": task_id}):
-        if event.args["validator"] == me:
-            blobs.append(bytes(event.args["envelope"]))
-    for event in market.events("ResultCommitted", from_block, {"taskId": task_id}):
-        blobs += [bytes(event.args["requesterEnvelope"]), bytes(event.args["validatorEnvelope"])]
-    refs: list[FileRef] = []
-    for blob in blobs:
-        if not blob:
-            continue
-        try:
-            refs += decode_refs(crypto.open_envelope(key, blob))
-        except IntegrityError:
-            continue  # addressed to someone else
-    return refs
+def _address(value: str) -> bytes:
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
 
 
-def task_facts(market: MarketClient, task_id: int) -> dict:
-    """taskRoot and the requester's public key, from the TaskCreated event."""
+def context(market: MarketClient, task_id: int, role: str, sender: str) -> bytes:
+    return crypto.envelope_context(market.chain.chain_id, _address(market.address), task_id, role, _address(sender))
+
+
+def result_context(market: MarketClient, task_id: int) -> bytes:
+    return struct.pack(">Q", market.chain.chain_id) + _address(market.address) + task_id.to_bytes(32, "big")
+
+
+def key_commit(k2: bytes, task_id: int, result_root: bytes) -> bytes:
+    """keccak256(K2 || taskId || resultRoot), as `Marketplace` checks it."""
+    return keccak(k2 + task_id.to_bytes(32, "big") + result_root)
+
+
+def result_key(market: MarketClient, task_id: int, task_key: bytes, k2: bytes) -> bytes:
+    return crypto.result_key(task_key, k2, result_context(market, task_id))
+
+
+def seal_refs(market: MarketClient, public_key: bytes, refs: list[FileRef], task_id: int, role: str) -> bytes:
+    """Seal references for the holder of `public_key`, in `role` of `task_id`, from this account."""
+    return crypto.seal_envelope(public_key, encode_refs(refs), context(market, task_id, role, market.account.address))
+
+
+def open_refs(market: MarketClient, blob: bytes, task_id: int, role: str, sender: str) -> list[FileRef]:
+    """References in `blob` if it is addressed to me in `role` by `sender`; [] otherwise."""
+    if not blob:
+        return []
+    try:
+        return decode_refs(crypto.open_envelope(bytes(market.account.key), blob,
+                                                context(market, task_id, role, sender)))
+    except IntegrityError:
+        return []
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """What `TaskCreated` says of a task (its root and the requester's key are not kept in storage)."""
+
+    task_root: str
+    requester_key: bytes
+    block: int
+
+
+def task_facts(market: MarketClient, task_id: int) -> TaskFacts:
     events = market.events("TaskCreated", 0, {"taskId": task_id})
     if not events:
         raise IntegrityError(f"no TaskCreated event for task {task_id}")
     args = events[0].args
-    return {"task_root": bytes(args["taskRoot"]).hex(), "requester_key": bytes(args["requesterKey"]),
-            "block": events[0].block}
+    return TaskFacts(bytes(args["taskRoot"]).hex(), bytes(args["requesterKey"]), events[0].block)
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """What `ResultCommitted` says: the result root and the envelopes for requester and validator."""
+
+    result_root: str
+    key_commit: bytes
+    requester_envelope: bytes
+    validator_envelope: bytes
+    block: int
+
+
+def commitment(market: MarketClient, task_id: int, from_block: int = 0) -> Commitment | None:
+    events = market.events("ResultCommitted", from_block, {"taskId": task_id})
+    if not events:
+        return None
+    a = events[-1].args
+    return Commitment(bytes(a["resultRoot"]).hex(), bytes(a["keyCommit"]), bytes(a["requesterEnvelope"]),
+                      bytes(a["validatorEnvelope"]), events[-1].block)
+
+
+def released_key(market: MarketClient, task_id: int, from_block: int = 0) -> bytes | None:
+    """K2 once a pass verdict or the provider's claim revealed it on chain."""
+    events = market.events("KeyReleased", from_block, {"taskId": task_id})
+    return bytes(events[-1].args["key"]) if events else None
+
+
+def provider_refs(market: MarketClient, task_id: int, requester: str, from_block: int = 0) -> list[FileRef]:
+    """The task references the requester sealed to me as provider."""
+    refs: list[FileRef] = []
+    for event in market.events("ProviderAssigned", from_block, {"taskId": task_id}):
+        if event.args["provider"] == market.account.address:
+            refs += open_refs(market, bytes(event.args["envelope"]), task_id, "provider", requester)
+    return refs
+
+
+def validator_refs(market: MarketClient, task_id: int, provider: str, from_block: int = 0) -> list[FileRef]:
+    """Task and result references the provider sealed to me as validator (at `submitResult`, or
+    later with `postEnvelope` after a replacement or an appeal)."""
+    blobs: list[bytes] = []
+    found = commitment(market, task_id, from_block)
+    if found:
+        blobs.append(found.validator_envelope)
+    for event in market.events("Envelope", from_block, {"taskId": task_id, "recipient": market.account.address}):
+        blobs.append(bytes(event.args["envelope"]))
+    refs: list[FileRef] = []
+    for blob in blobs:
+        refs += open_refs(market, blob, task_id, "validator", provider)
+    return refs
 
 
 def pick(refs: list[FileRef], root: str) -> FileRef | None:

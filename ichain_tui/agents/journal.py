@@ -36,6 +36,17 @@ class Journal:
         tmp.replace(self._path(task_id))
         return record
 
+    def find(self, field: str, value: Any, exclude: int | None = None) -> int | None:
+        """The id of a recorded task (other than `exclude`) whose `field` equals `value`."""
+        for path in self.dir.glob("task-*.json"):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if record.get(field) == value and record.get("task_id") != exclude:
+                return int(record["task_id"])
+        return None
+
     def open_tasks(self) -> list[int]:
         ids = []
         for path in self.dir.glob("task-*.json"):

@@ -1,13 +1,17 @@
-"""Provides `ProviderAgent`: registers, takes assigned tasks, runs them in the sandbox, hosts and
-commits results, validates other providers' results, claims payments whose windows passed.
+"""Provides `ProviderAgent`: registers, takes assigned tasks, runs them in the sandbox, checks its
+own result, seals it under the split key and commits it, validates other providers' results,
+replaces silent validators, appeals fail verdicts it does not believe, and claims when the
+protocol lets it (protocol v2).
 
 It is driven by `step()` (one pass over what the chain says is open for this address) called in a
 loop by `run()`; every pass rebuilds its view from chain state, so a restart resumes any open task
-and none is handled twice (each on-chain transition happens once; the journal records local files).
+and none is handled twice (each on-chain transition happens once; the journal records local files
+and the keys this provider chose, written before any transaction that commits to them).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -15,25 +19,30 @@ from pathlib import Path
 
 from ..chain.client import MarketClient
 from ..chain.errors import ChainError, ContractRevert
-from ..chain.types import TaskState
+from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError
 from ..sandbox.runner import Sandbox
+from ..sandbox.staging import stage_name
 from ..sandbox.taskspec import load_task
 from ..transfer.fetcher import Fetcher, ProgressCallback
+from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
-from .envelopes import pick, refs_for_me, seal_refs, task_facts
+from . import envelopes as env
 from .events import AgentEvent, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
 
-OPEN_AS_PROVIDER = (TaskState.ASSIGNED, TaskState.EXECUTED, TaskState.VALIDATING, TaskState.PASSED)
+OPEN_AS_PROVIDER = (TaskState.ASSIGNED, TaskState.VALIDATING, TaskState.EXECUTED, TaskState.FAILED,
+                    TaskState.APPEALED)
+OPEN_AS_VALIDATOR = (TaskState.VALIDATING, TaskState.APPEALED)
 
 
 class ProviderAgent:
     def __init__(self, market: MarketClient, sandbox: Sandbox, host: Host, work_dir: Path, *,
                  price: int, stake: int, hardware: str, fetcher: Fetcher | None = None,
-                 report: Reporter = ignore, progress: ProgressCallback | None = None, chunks: int = 0) -> None:
+                 report: Reporter = ignore, progress: ProgressCallback | None = None, chunks: int = 0,
+                 accept_named_validators: bool = True, appeal: bool = True) -> None:
         self.market = market
         self.me = market.account.address
         self.sandbox = sandbox
@@ -44,6 +53,8 @@ class ProviderAgent:
         self.report = report
         self.progress = progress
         self.chunks = chunks
+        self.accept_named_validators = accept_named_validators
+        self.appeal_fails = appeal
         self.journal = Journal("provider", self.me)
         self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
         self.busy_with: int | None = None
@@ -68,7 +79,7 @@ class ProviderAgent:
     def stop_providing(self) -> None:
         info = self.market.provider(self.me)
         if info.registered and info.available:
-            self.market.update_provider(info.price, False, info.hardware).send()
+            self.market.set_available(False).send()
             self._say("unavailable", None, "no new tasks will be assigned")
 
     def _rehost(self) -> None:
@@ -96,9 +107,9 @@ class ProviderAgent:
                 task = self.market.task(task_id)
                 if task.provider == self.me and task.state in OPEN_AS_PROVIDER:
                     self._as_provider(task)
-                elif task.validator == self.me and task.state is TaskState.VALIDATING and task.provider != self.me:
+                elif task.validator == self.me and task.state in OPEN_AS_VALIDATOR and task.provider != self.me:
                     self._as_validator(task)
-                elif task.state.is_final:
+                elif task.state.is_final and self._done_serving(task):
                     self._close(task_id)
             except IchainError as exc:
                 self._say("error", task_id, str(exc))
@@ -114,6 +125,18 @@ class ProviderAgent:
             self._scanned_to = latest
         return sorted(self._known | set(self.journal.open_tasks()))
 
+    def _done_serving(self, task: Task) -> bool:
+        """A paid result stays hosted until the requester rated (it rates after fetching) or one
+        review window after this provider saw it paid; other final tasks are closed at once."""
+        if task.provider != self.me or not task.state.provider_paid or task.rated:
+            return True
+        record = self.journal.get(task.task_id)
+        now = self.market.chain.timestamp()
+        if not record.get("paid_seen_at"):
+            self.journal.update(task.task_id, paid_seen_at=now)
+            return False
+        return now > record["paid_seen_at"] + task.review_window
+
     def _close(self, task_id: int) -> None:
         record = self.journal.get(task_id)
         if record and not record.get("closed"):
@@ -123,41 +146,74 @@ class ProviderAgent:
             shutil.rmtree(self.work / f"task-{task_id}", ignore_errors=True)
             state = self.market.task(task_id).state
             self._say("closed", task_id, f"task ended {state.label}")
+        shutil.rmtree(self.work / f"validate-{task_id}", ignore_errors=True)
         self._known.discard(task_id)
 
     # ------------------------------------------------------------------ provider role
-    def _as_provider(self, task) -> None:
+    def _as_provider(self, task: Task) -> None:
         now = self.market.chain.timestamp()
-        if task.state is TaskState.ASSIGNED:
+        state, task_id = task.state, task.task_id
+        record = self.journal.get(task_id)
+        if state is TaskState.ASSIGNED:
             if now > task.deadline:
                 return  # too late to deliver: the requester takes the refund
+            if record.get("k2") and Path(record.get("result_dir", "")).is_dir():
+                self._send_commit(task)  # sealed and recorded before a crash: send, never re-run
+                return
             if self.draining:
-                self._decline(task.task_id, "provider shutting down")
+                self._decline(task_id, "provider shutting down")
                 return
             self._execute(task)
-        elif task.state in (TaskState.EXECUTED, TaskState.PASSED) and now > task.deadline:
-            try:
-                self.market.claim_payment(task.task_id).send()
-                self._say("paid", task.task_id, f"claimed {task.payment / 1e18:g} ETH after the requester's window")
-            except ContractRevert as exc:
-                self._say("error", task.task_id, str(exc))
-        elif task.state is TaskState.VALIDATING and now > task.deadline + task.review_window:
-            try:
-                self.market.claim_payment(task.task_id).send()
-                self._say("paid", task.task_id, "claimed after a silent validator and requester")
-            except ContractRevert:
-                pass
+        elif state is TaskState.EXECUTED:
+            self._claim(task, "no validator: paid on revealing the key")
+        elif state is TaskState.VALIDATING:
+            opens = self.market.claim_opens_at(task_id)
+            if now > opens:
+                self._claim(task, "validators stayed silent until the bound")
+            elif now > task.deadline and not task.replaced:
+                try:
+                    self.market.replace_validator(task_id).send()
+                    self._say("replaced", task_id, "the validator was silent; another was drawn")
+                except ContractRevert as exc:
+                    if exc.name != "NoValidatorDrawn":
+                        raise
+                    return
+                self._send_envelope(self.market.task(task_id))
+            else:
+                self._send_envelope(task)
+        elif state is TaskState.FAILED:
+            if self.appeal_fails and record.get("precheck_ok") and now <= task.deadline:
+                self.market.appeal(task_id, task.validator_fee).send()
+                self._say("appealed", task_id, "my own check passed: a drawn validator decides")
+                self._send_envelope(self.market.task(task_id))
+        elif state is TaskState.APPEALED:
+            self._send_envelope(task)
 
-    def _execute(self, task) -> None:
+    def _validator_refused(self, task: Task) -> str | None:
+        if task.mode is ValidatorMode.NAMED and not self.accept_named_validators:
+            return "this provider accepts only drawn validators"
+        return None
+
+    def _execute(self, task: Task) -> None:
         task_id = task.task_id
+        refused = self._validator_refused(task)
+        if refused:
+            self._decline(task_id, refused)
+            return
         self.busy_with = task_id
         base = self.work / f"task-{task_id}"
         try:
-            facts = task_facts(self.market, task_id)
-            ref = pick(refs_for_me(self.market, task_id), facts["task_root"])
+            facts = env.task_facts(self.market, task_id)
+            ref = env.pick(env.provider_refs(self.market, task_id, task.requester, facts.block), facts.task_root)
             if ref is None:
                 self._decline(task_id, "no envelope for me with the committed task")
                 return
+            other = self.journal.find("executed_root", facts.task_root, exclude=task_id)
+            if other is not None:
+                self._decline(task_id, f"this task package was already executed for task {other}")
+                return
+            self.journal.update(task_id, task_root=facts.task_root, task_key=ref.key.hex(),
+                                task_transport=ref.transport, task_address=ref.address)
             folder = base / "task"
             if not folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
@@ -173,22 +229,78 @@ class ProviderAgent:
             if not run.ok:
                 self._decline(task_id, f"execution failed: {run.reason}")
                 return
-            sealed = seal_folder(out, base / "sealed-result", chunks=self.chunks)
-            result_ref = self.host.publish(sealed)
-            self.journal.update(task_id, result_dir=str(sealed.directory), result_key=sealed.key.hex(),
-                                result_root=sealed.root)
-            requester_env = seal_refs(facts["requester_key"], [result_ref])
-            validator_env = b""
-            if task.validator:
-                validator_env = seal_refs(self.market.provider(task.validator).public_key, [result_ref])
-            self.market.submit_result(task_id, bytes.fromhex(sealed.root), requester_env, validator_env).send()
-            self._say("submitted", task_id, f"result {sealed.root[:12]}… committed ({run.wall_s:.1f} s run)")
+            if task.mode is not ValidatorMode.NONE:
+                check = self.sandbox.check(spec, out, cancel=self.cancel, stage=self._stage(task_id))
+                if check.cancelled:
+                    return
+                if not check.ok:
+                    self._decline(task_id, f"my own check of the result failed: {check.reason}")
+                    return
+            self._commit(task, ref, out, base)
         except (ChainError, ContractRevert) as exc:
             self._say("error", task_id, str(exc))
         except IchainError as exc:
             self._decline(task_id, str(exc))
         finally:
             self.busy_with = None
+
+    def _stage(self, task_id: int) -> str:
+        return stage_name(self.market.chain.chain_id, self.market.address, task_id)
+
+    def _commit(self, task: Task, task_ref: FileRef, out: Path, base: Path) -> None:
+        """Seal the result under K = HKDF(K1 || K2), record K2 first, then commit on chain."""
+        task_id = task.task_id
+        k2 = os.urandom(32)
+        key = env.result_key(self.market, task_id, task_ref.key, k2)
+        shutil.rmtree(base / "sealed-result", ignore_errors=True)
+        sealed = seal_folder(out, base / "sealed-result", chunks=self.chunks, key=key)
+        result_ref = self.host.publish(sealed)
+        self.journal.update(task_id, result_dir=str(sealed.directory), result_key=key.hex(), result_root=sealed.root,
+                            k2=k2.hex(), executed_root=task_ref.root, precheck_ok=task.mode is not ValidatorMode.NONE,
+                            result_transport=result_ref.transport, result_address=result_ref.address)
+        self._send_commit(task)
+
+    def _send_commit(self, task: Task) -> None:
+        task_id = task.task_id
+        record = self.journal.get(task_id)
+        root, k2 = bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])
+        self.host.republish(Path(record["result_dir"]), bytes.fromhex(record["result_key"]))
+        result_ref = FileRef(record["result_root"], env.NO_KEY, self.host.transport, self.host.address)
+        self.journal.update(task_id, result_transport=result_ref.transport, result_address=result_ref.address)
+        requester_env = env.seal_refs(self.market, env.task_facts(self.market, task_id).requester_key, [result_ref],
+                                      task_id, "requester")
+        validator_env = b""
+        if task.validator:
+            validator_env = self._validator_envelope(task, task.validator)
+            self.journal.update(task_id, enveloped=task.validator)
+        self.market.submit_result(task_id, root, env.key_commit(k2, task_id, root), requester_env,
+                                  validator_env).send()
+        self._say("submitted", task_id, f"result {record['result_root'][:12]}… committed")
+
+    def _validator_envelope(self, task: Task, validator: str) -> bytes:
+        record = self.journal.get(task.task_id)
+        task_ref = FileRef(record["task_root"], bytes.fromhex(record["task_key"]), record["task_transport"],
+                           record["task_address"])
+        result_ref = FileRef(record["result_root"], bytes.fromhex(record["k2"]), record["result_transport"],
+                             record["result_address"])
+        return env.seal_refs(self.market, self.market.provider(validator).public_key, [task_ref, result_ref],
+                             task.task_id, "validator")
+
+    def _send_envelope(self, task: Task) -> None:
+        """Give the current validator (drawn after `submitResult`) the task and result references."""
+        record = self.journal.get(task.task_id)
+        if not task.validator or not record.get("k2") or record.get("enveloped") == task.validator:
+            return
+        self.market.post_envelope(task.task_id, self._validator_envelope(task, task.validator)).send()
+        self.journal.update(task.task_id, enveloped=task.validator)
+        self._say("envelope", task.task_id, f"references sealed to validator {task.validator}")
+
+    def _claim(self, task: Task, why: str) -> None:
+        record = self.journal.get(task.task_id)
+        if not record.get("k2"):
+            return
+        self.market.claim_payment(task.task_id, bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])).send()
+        self._say("paid", task.task_id, f"claimed {task.payment / 1e18:g} ETH ({why})")
 
     def _decline(self, task_id: int, why: str) -> None:
         try:
@@ -199,36 +311,55 @@ class ProviderAgent:
         self.journal.update(task_id, closed=True)
 
     # ------------------------------------------------------------------ validator role
-    def _as_validator(self, task) -> None:
+    def _as_validator(self, task: Task) -> None:
         task_id = task.task_id
-        if self.draining or self.market.chain.timestamp() > task.deadline or task.result_root is None:
+        now = self.market.chain.timestamp()
+        if self.draining or now > task.deadline or task.key_commit is None:
             return
         self.busy_with = task_id
         base = self.work / f"validate-{task_id}"
         try:
-            facts = task_facts(self.market, task_id)
-            refs = refs_for_me(self.market, task_id)
-            task_ref, result_ref = pick(refs, facts["task_root"]), pick(refs, task.result_root.hex())
+            facts = env.task_facts(self.market, task_id)
+            found = env.commitment(self.market, task_id, facts.block)
+            refs = env.validator_refs(self.market, task_id, task.provider, facts.block)
+            task_ref = env.pick(refs, facts.task_root)
+            result_ref = env.pick(refs, found.result_root) if found else None
             if task_ref is None or result_ref is None:
-                return  # envelopes not all here yet
-            for ref, name in ((task_ref, "task"), (result_ref, "result")):
+                return  # the provider's envelope is not here yet
+            k2, root = result_ref.key, bytes.fromhex(found.result_root)
+            if env.key_commit(k2, task_id, root) != task.key_commit:
+                self._verdict(task, False, root, k2, "the key sealed to me does not match the commitment")
+                return
+            key = env.result_key(self.market, task_id, task_ref.key, k2)
+            for ref, name in ((task_ref, "task"), (FileRef(result_ref.root, key, result_ref.transport,
+                                                           result_ref.address), "result")):
                 if not (base / name).is_dir():
                     self._say("fetching", task_id, f"{name} {ref.root[:12]}…", role="validator")
                     self.fetcher.fetch(ref, base / name, base / f"{name}-chunks", progress=self.progress,
                                        cancel=self.cancel)
             spec = load_task(base / "task")
-            run = self.sandbox.check(spec, base / "result", cancel=self.cancel)
+            run = self.sandbox.check(spec, base / "result", cancel=self.cancel, stage=self._stage(task_id))
             if run.cancelled:
                 return
-            passed = run.ok
-            self.market.submit_verdict(task_id, passed).send()
             last = run.stdout_tail[-1] if run.stdout_tail else run.reason
-            self._say("verdict", task_id, f"{'PASS' if passed else 'FAIL'} ({last})", role="validator", passed=passed)
+            self._verdict(task, run.ok, root, k2, last)
             shutil.rmtree(base, ignore_errors=True)
         except IchainError as exc:
             self._say("error", task_id, str(exc), role="validator")
+            remaining = task.deadline - self.market.chain.timestamp()
+            if 0 < remaining < max(30, task.review_window // 4):
+                # the provider does not serve what it committed: it cannot be passed
+                self._verdict(task, False, b"\0" * 32, b"\0" * 32, f"result unobtainable: {exc}")
         finally:
             self.busy_with = None
+
+    def _verdict(self, task: Task, passed: bool, root: bytes, k2: bytes, why: str) -> None:
+        if passed:
+            self.market.submit_verdict(task.task_id, True, root, k2).send()
+        else:
+            self.market.submit_verdict(task.task_id, False).send()
+        self._say("verdict", task.task_id, f"{'PASS' if passed else 'FAIL'} ({why})", role="validator",
+                  passed=passed)
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self, grace: float = 30.0) -> None:
@@ -244,5 +375,5 @@ class ProviderAgent:
             while self.busy_with is not None:
                 time.sleep(0.05)
             task = self.market.task(busy)
-            if task.provider == self.me and task.state is TaskState.ASSIGNED:
+            if task.provider == self.me and task.state is TaskState.ASSIGNED and not self.journal.get(busy).get("k2"):
                 self._decline(busy, "provider shutting down")

@@ -1,6 +1,7 @@
-"""Provides `RequesterAgent`: package and host a task, create it on chain naming the provider (and
-optionally the validator), follow it, name a validator once the result is committed, fetch and
-decrypt the result after a pass, finalise and rate; on a fail or a timeout take the refund.
+"""Provides `RequesterAgent`: package and host a task, create it on chain naming the provider and
+how the validator is chosen (drawn at random by default, named, or none), follow it, and once the
+provider is paid and the result key released, fetch, verify and decrypt the result and rate; on a
+rejection or a timeout take the refund (protocol v2).
 
 `follow()` is a loop over chain state, so it can be (re)started at any point of a task's life.
 """
@@ -14,18 +15,19 @@ from pathlib import Path
 
 from ..chain.client import MarketClient
 from ..chain.errors import ContractRevert
-from ..chain.types import TaskState
+from ..chain.types import TaskState, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError
 from ..sandbox.taskspec import load_task
 from ..transfer.fetcher import Fetcher, ProgressCallback
 from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
-from .envelopes import pick, refs_for_me, seal_refs
+from . import envelopes as env
 from .events import AgentEvent, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
-from .selection import choose_validator
+
+CREATE_ATTEMPTS = 3  # another requester may take the task id the envelope was bound to
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,14 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.state is TaskState.CLOSED and self.result_dir is not None
+        return self.state.provider_paid and self.result_dir is not None
+
+
+_ENDINGS = {
+    TaskState.REJECTED: "the result was rejected: refunded (the provider's stake was slashed unless its appeal was void)",
+    TaskState.EXPIRED: "refunded after a deadline",
+    TaskState.CANCELLED: "the provider declined: refunded in full",
+}
 
 
 class RequesterAgent:
@@ -57,23 +66,35 @@ class RequesterAgent:
         self.report(AgentEvent("requester", kind, task_id, message, data))
 
     # ------------------------------------------------------------------ submit
-    def submit(self, folder: Path, provider: str, payment: int, *, validator: str | None = None,
-               validator_fee: int = 0, execute_window: int = 3600, review_window: int = 3600) -> int:
+    def submit(self, folder: Path, provider: str, payment: int, *, mode: ValidatorMode = ValidatorMode.RANDOM,
+               validator: str | None = None, validator_fee: int = 0, execute_window: int = 3600,
+               review_window: int = 3600) -> int:
         load_task(folder)  # refuse a folder that is not a task before anything is paid
+        if validator:
+            mode = ValidatorMode.NAMED
         sealed = seal_folder(Path(folder), self.work / f"pending-{time.time_ns()}" / "sealed", chunks=self.chunks)
         ref = self.host.publish(sealed)
-        provider_env = seal_refs(self.market.provider(provider).public_key, [ref])
-        validator_env = seal_refs(self.market.provider(validator).public_key, [ref]) if validator else b""
-        tx = self.market.create_task(
-            provider=provider, validator=validator, payment=payment, validator_fee=validator_fee,
-            task_root=bytes.fromhex(sealed.root), requester_key=public_key(self.market.account),
-            execute_window=execute_window, review_window=review_window,
-            provider_envelope=provider_env, validator_envelope=validator_env,
-        ).send()
+        provider_key = self.market.provider(provider).public_key
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            expected = self.market.task_count() + 1
+            call = self.market.create_task(
+                provider=provider, mode=mode, validator=validator, payment=payment, validator_fee=validator_fee,
+                task_root=bytes.fromhex(sealed.root), requester_key=public_key(self.market.account),
+                execute_window=execute_window, review_window=review_window, expected_id=expected,
+                provider_envelope=env.seal_refs(self.market, provider_key, [ref], expected, "provider"),
+            )
+            try:
+                tx = call.send()
+                break
+            except ContractRevert as exc:
+                if exc.name != "TaskIdTaken" or attempt == CREATE_ATTEMPTS:
+                    raise
         task_id = self.market.task_id_of(tx)
         self.journal.update(task_id, task_dir=str(sealed.directory), task_key=sealed.key.hex(), task_root=sealed.root,
                             folder=str(folder), rating=None)
-        self._say("created", task_id, f"escrowed {(payment + validator_fee) / 1e18:g} ETH; provider {provider}",
+        validator = self.market.task(task_id).validator
+        who = f"validator {validator} ({mode.label})" if validator else "no validator"
+        self._say("created", task_id, f"escrowed {(payment + validator_fee) / 1e18:g} ETH; provider {provider}, {who}",
                   root=sealed.root)
         return task_id
 
@@ -84,13 +105,11 @@ class RequesterAgent:
 
     # ------------------------------------------------------------------ follow
     def follow(self, task_id: int, result_dir: Path, rating: int | None = 5, stop: threading.Event | None = None,
-               interval: float = 0.3, auto_validator: bool = True, reassign: bool = True) -> Outcome:
-        """Drive the task to an end: returns when it is closed, failed, expired or cancelled.
-        With `rating=None` it stops after a pass once the result is fetched (state Passed), so the
-        caller can ask for the rating and call `finalize`."""
+               interval: float = 0.3) -> Outcome:
+        """Drive the task to an end: returns once the result is in `result_dir` (and rated, unless
+        `rating` is None: then the caller rates with `rate`), or the task was refunded."""
         stop = stop or threading.Event()
         last_state = None
-        excluded: set[str] = set()
         while not stop.is_set():
             task = self.market.task(task_id)
             if task.state != last_state:
@@ -98,74 +117,61 @@ class RequesterAgent:
                 last_state = task.state
             now = self.market.chain.timestamp()
             try:
-                if task.state is TaskState.EXECUTED and auto_validator:
-                    self._name_validator(task, excluded)
-                elif task.state is TaskState.PASSED:
-                    out = self._fetch_result(task, result_dir)
-                    if rating is None:
-                        return Outcome(task_id, TaskState.PASSED, out, "result fetched; waiting for your rating")
-                    self.market.finalize_and_rate(task_id, rating).send()
-                    self._say("finalized", task_id, f"paid the provider, rated {rating}/5")
-                    self._finish(task_id)
+                if task.state.provider_paid:
+                    out = self.fetch_result(task_id, result_dir)
+                    if rating is None or task.rated:
+                        return Outcome(task_id, task.state, out, "result fetched, verified and decrypted")
+                    self.rate(task_id, rating)
                     return Outcome(task_id, TaskState.CLOSED, out, "result fetched, verified and decrypted")
-                elif task.state is TaskState.ASSIGNED and now > task.deadline:
-                    self.market.refund(task_id).send()
-                    self._say("refunded", task_id, "the provider missed its deadline")
-                elif task.state is TaskState.VALIDATING and now > task.deadline:
-                    if reassign:
-                        excluded.add(task.validator or "")
-                        self._name_validator(task, excluded, replacing=True)
-                    else:
-                        self.market.refund(task_id).send()
-                        self._say("refunded", task_id, "the validator missed its deadline")
-                elif task.state.is_final:
+                if task.state in _ENDINGS:
                     self._finish(task_id)
-                    closed_ok = task.state is TaskState.CLOSED
-                    message = {TaskState.FAILED: "the validator failed the result: refund and slash",
-                               TaskState.EXPIRED: "refunded after a deadline",
-                               TaskState.CANCELLED: "cancelled and refunded",
-                               TaskState.CLOSED: "closed (provider claimed after the window)"}[task.state]
-                    return Outcome(task_id, task.state, result_dir if closed_ok and any(result_dir.glob("*")) else None,
-                                   message)
-            except ContractRevert as exc:
-                self._say("error", task_id, str(exc))
+                    return Outcome(task_id, task.state, None, _ENDINGS[task.state])
+                self._timed_exit(task, now)
             except IchainError as exc:
                 self._say("error", task_id, str(exc))
             stop.wait(interval)
         return Outcome(task_id, self.market.task(task_id).state, None, "stopped")
 
-    def finalize(self, task_id: int, rating: int) -> None:
-        self.market.finalize_and_rate(task_id, rating).send()
-        self._say("finalized", task_id, f"paid the provider, rated {rating}/5")
+    def _timed_exit(self, task, now: int) -> None:
+        """Take the exit the contract opens to the requester once a deadline passed."""
+        state, task_id = task.state, task.task_id
+        if state in (TaskState.ASSIGNED, TaskState.EXECUTED) and now > task.deadline:
+            self.market.refund(task_id).send()
+            self._say("refunded", task_id, "the provider missed its deadline")
+        elif state is TaskState.VALIDATING and now > self.market.claim_opens_at(task_id) + task.review_window:
+            self.market.refund(task_id).send()
+            self._say("refunded", task_id, "the provider never claimed")
+        elif state in (TaskState.FAILED, TaskState.APPEALED) and now > task.deadline:
+            self.market.settle(task_id).send()
+            self._say("settled", task_id, "the fail stands" if state is TaskState.FAILED else "the appeal was void")
+
+    def rate(self, task_id: int, rating: int) -> None:
+        self.market.rate(task_id, rating).send()
+        self._say("rated", task_id, f"rated the provider {rating}/5")
         self._finish(task_id)
 
-    def _name_validator(self, task, excluded: set[str], replacing: bool = False) -> None:
-        candidate = choose_validator(self.market, self.me, task.provider, exclude=excluded)
-        if candidate is None:
-            self._say("waiting", task.task_id, "no eligible validator yet")
-            return
-        refs = refs_for_me(self.market, task.task_id)
-        result_ref = pick(refs, task.result_root.hex()) if task.result_root else None
-        if result_ref is None:
-            raise IchainError("the provider's result envelope does not open with my key")
-        task_ref = self._task_ref(task.task_id)
-        envelope = seal_refs(candidate.provider.public_key, [task_ref, result_ref])
-        self.market.assign_validator(task.task_id, candidate.address, envelope).send()
-        verb = "replaced the silent validator with" if replacing else "named validator"
-        self._say("validator", task.task_id, f"{verb} {candidate.address} (score {candidate.score:.1f})")
-
-    def _task_ref(self, task_id: int) -> FileRef:
-        record = self.journal.get(task_id)
-        return FileRef(record["task_root"], bytes.fromhex(record["task_key"]), self.host.transport, self.host.address)
-
-    def _fetch_result(self, task, result_dir: Path) -> Path:
+    def fetch_result(self, task_id: int, result_dir: Path) -> Path:
+        """Fetch the result and decrypt it with K = HKDF(K1 from my task key || K2 from the chain)."""
         if result_dir.is_dir() and any(result_dir.iterdir()):
             return result_dir
-        ref = pick(refs_for_me(self.market, task.task_id), task.result_root.hex())
-        if ref is None:
-            raise IchainError("no result envelope for me")
-        self._say("fetching", task.task_id, f"result {ref.root[:12]}… from {ref.address}")
-        self.fetcher.fetch(ref, result_dir, self.work / f"result-{task.task_id}-chunks", progress=self.progress)
+        record = self.journal.get(task_id)
+        if not record.get("task_key"):
+            raise IchainError(f"task {task_id} was not submitted from this machine: its task key is unknown")
+        facts = env.task_facts(self.market, task_id)
+        found = env.commitment(self.market, task_id, facts.block)
+        k2 = env.released_key(self.market, task_id, facts.block)
+        if found is None or k2 is None:
+            raise IchainError("the result key is not released yet")
+        task = self.market.task(task_id)
+        refs = env.open_refs(self.market, found.requester_envelope, task_id, "requester", task.provider)
+        located = env.pick(refs, found.result_root)
+        if located is None:
+            raise IchainError("the provider's result envelope does not open with my key")
+        key = env.result_key(self.market, task_id, bytes.fromhex(record["task_key"]), k2)
+        ref = FileRef(found.result_root, key, located.transport, located.address)
+        self._say("fetching", task_id, f"result {ref.root[:12]}… from {ref.address}")
+        self.fetcher.fetch(ref, result_dir, self.work / f"result-{task_id}-chunks", progress=self.progress)
+        self.journal.update(task_id, result_dir=str(result_dir))
         return result_dir
 
     def _finish(self, task_id: int) -> None:

@@ -1,5 +1,12 @@
 """Provides the provider pool as a requester sees it (registered providers from events, their
-current profile, rating and price) and the choice of a provider or validator."""
+current profile and validated record) and the choice of a provider or a named validator.
+
+The score counts only what cost real money: ratings of tasks that a randomly drawn validator
+passed, weighted by their payment, smoothed by a prior of `PRIOR_WEIGHT` wei of neutral (3/5)
+ratings, and scaled down by the share of failed validations. A handful of cheap ratings cannot
+outrank a real history: to pass a provider with W wei of 5-star validated volume, an attacker must
+buy more than W of validated volume and pay the drawn validators at least `minFeeBps` of it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,16 @@ from dataclasses import dataclass
 
 from ..chain.client import MarketClient
 from ..chain.types import Provider, Rating
+
+PRIOR_WEIGHT = 10**17  # wei of neutral ratings every provider starts with
+PRIOR_SCORE = 3
+
+
+def score_of(rating: Rating) -> float:
+    """Smoothed, payment-weighted rating (1..5) times the share of validations passed."""
+    smoothed = (rating.weighted_score + PRIOR_WEIGHT * PRIOR_SCORE) / (rating.rated_weight + PRIOR_WEIGHT)
+    reliability = (rating.passes + 1) / (rating.validated + 1)
+    return smoothed * reliability
 
 
 @dataclass(frozen=True)
@@ -20,8 +37,7 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        """Average rating, unrated providers counted as 3 of 5 with the weight of one rating."""
-        return (self.rating.total + 3.0) / (self.rating.count + 1)
+        return score_of(self.rating)
 
 
 def pool(market: MarketClient) -> list[Candidate]:
@@ -33,23 +49,26 @@ def pool(market: MarketClient) -> list[Candidate]:
     return list(seen.values())
 
 
-def choose_provider(market: MarketClient, payment: int, exclude: set[str] = frozenset()) -> Candidate | None:
-    """The best-rated available provider that accepts `payment` and has the stake to hold it."""
-    lock = market.lock_for(payment)
+def choose_provider(market: MarketClient, payment: int | None = None, exclude: set[str] = frozenset(),
+                    candidates: list[Candidate] | None = None) -> Candidate | None:
+    """The best-scored available provider that accepts `payment` (None: any price; then the
+    payment is its price) and has the free stake to hold it."""
     me = market.account.address if market.account else None
-    fits = [
-        c for c in pool(market)
-        if c.provider.available and c.provider.price <= payment and c.provider.free_stake >= lock
-        and c.address != me and c.address not in exclude
-    ]
+    fits = []
+    for c in candidates if candidates is not None else pool(market):
+        pay = c.provider.price if payment is None else payment
+        if (c.provider.available and c.provider.price <= pay and pay > 0 and c.address != me
+                and c.address not in exclude and c.provider.free_stake >= market.lock_for(pay)):
+            fits.append(c)
     return max(fits, key=lambda c: (c.score, -c.provider.price), default=None)
 
 
-def choose_validator(market: MarketClient, requester: str, provider: str | None,
-                     exclude: set[str] = frozenset()) -> Candidate | None:
+def choose_validator(market: MarketClient, requester: str, provider: str, payment: int,
+                     exclude: set[str] = frozenset(), candidates: list[Candidate] | None = None) -> Candidate | None:
+    """The best-scored provider that may be named as validator of this task."""
     fits = [
-        c for c in pool(market)
-        if c.address not in exclude and c.address != provider and c.address != requester
-        and market.is_eligible_validator(c.address, requester, provider or requester)
+        c for c in (candidates if candidates is not None else pool(market))
+        if c.address not in exclude and c.address not in (provider, requester)
+        and market.is_eligible_validator(c.address, requester, provider, payment)
     ]
     return max(fits, key=lambda c: (c.score, -c.provider.price), default=None)

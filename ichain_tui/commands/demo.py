@@ -68,7 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise IchainError("no provider accepts the payment")
         _say(f"[requester] chose provider {chosen.address} (score {chosen.score:.1f}, "
              f"price {chosen.provider.price / 1e18:g} ETH)")
-        task_id = agent.submit(args.task, chosen.address, payment, validator_fee=10**15,
+        task_id = agent.submit(args.task, chosen.address, payment, validator_fee=agent.market.min_fee_for(payment),
                                execute_window=900, review_window=600)
         outcome = agent.follow(task_id, base / "result", rating=5)
         metrics = outcome.result_dir / "metrics.json" if outcome.result_dir else None

@@ -1,4 +1,4 @@
-"""Provides `ichain task try | submit | status | list | cancel | refund | validator | finalize | withdraw`."""
+"""Provides `ichain task try | submit | status | list | refund | settle | rate | withdraw`."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = tsub.add_parser("submit", help="escrow, host and follow a task to its end (stays running)")
     s.add_argument("folder", type=Path)
     s.add_argument("--provider", default="auto", help="address, or auto: the best-rated available one")
-    s.add_argument("--validator", default="auto", help="address, auto (after the result) or none")
+    s.add_argument("--validator", default="random",
+                   help="random (drawn from the staked pool; counts toward reputation), an address "
+                        "(the provider may decline it), or none (paid when the provider reveals the key)")
     s.add_argument("--payment", type=float, help="ETH for the provider (default: its price)")
-    s.add_argument("--fee", type=float, help="ETH for the validator")
+    s.add_argument("--fee", type=float, help="ETH for the validator (at least the market's minimum share)")
     s.add_argument("--out", type=Path, default=Path("result"), help="folder for the decrypted result")
     s.add_argument("--rating", type=int, default=5, choices=range(1, 6))
     s.set_defaults(func=cmd_submit)
@@ -31,17 +33,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ls = tsub.add_parser("list", help="tasks where this account is requester, provider or validator")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
-    for name, helptext in (("cancel", "take back the escrow of a task no provider holds"),
-                           ("refund", "take the refund after a silent provider or validator"),
-                           ("claim", "provider: claim payment after the requester's window")):
+    for name, helptext in (("refund", "take the refund after a silent provider (or one that never claimed)"),
+                           ("settle", "settle a fail whose appeal window passed, or a void appeal")):
         c = tsub.add_parser(name, help=helptext)
         c.add_argument("task_id", type=int)
         c.set_defaults(func=cmd_simple, action=name)
-    f = tsub.add_parser("finalize", help="pay the provider and rate it (1-5)")
+    f = tsub.add_parser("rate", help="rate the provider of a paid task (1-5)")
     f.add_argument("task_id", type=int)
     f.add_argument("--rating", type=int, required=True)
-    f.set_defaults(func=cmd_finalize)
-    w = tsub.add_parser("withdraw", help="pull every credit (payments, fees, refunds) to the wallet")
+    f.set_defaults(func=cmd_rate)
+    w = tsub.add_parser("withdraw", help="pull refunds credited to the wallet (providers: `ichain provider "
+                                         "withdraw` takes earnings from the stake)")
     w.set_defaults(func=cmd_withdraw)
 
 
@@ -53,8 +55,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise ChainError(f"task {args.task_id} does not exist")
     emit({"task": t.task_id, "state": t.state.label, "requester": t.requester, "provider": t.provider,
           "validator": t.validator, "payment": eth(t.payment), "validator_fee": eth(t.validator_fee),
-          "escrow": eth(market.escrow_of(t.task_id)), "deadline": t.deadline,
-          "result_root": t.result_root.hex() if t.result_root else None}, args.json)
+          "mode": t.mode.label, "escrow": eth(market.escrow_of(t.task_id)), "deadline": t.deadline,
+          "key_commit": t.key_commit.hex() if t.key_commit else None, "rated": t.rated}, args.json)
     return 0
 
 
@@ -82,17 +84,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_simple(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     market = market_for(settings, chain_for(settings), unlock(settings))
-    call = {"cancel": market.cancel_task, "refund": market.refund, "claim": market.claim_payment}[args.action]
+    call = {"refund": market.refund, "settle": market.settle}[args.action]
     tx = call(args.task_id).send()
     print(f"{args.action} task {args.task_id}: {tx.tx_hash} (gas {tx.gas_used})")
     return 0
 
 
-def cmd_finalize(args: argparse.Namespace) -> int:
+def cmd_rate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     market = market_for(settings, chain_for(settings), unlock(settings))
-    tx = market.finalize_and_rate(args.task_id, args.rating).send()
-    print(f"finalized task {args.task_id}, rated {args.rating}: {tx.tx_hash}")
+    tx = market.rate(args.task_id, args.rating).send()
+    print(f"rated task {args.task_id} {args.rating}/5: {tx.tx_hash}")
     return 0
 
 
@@ -109,6 +111,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from ..agents.requester import RequesterAgent
     from ..agents.selection import choose_provider
+    from ..chain.types import ValidatorMode
     from ..errors import UsageError
     from ..sandbox.taskspec import load_task
     from .runtime import build
@@ -122,7 +125,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         market = runtime.market
         payment = int(args.payment * 10**18) if args.payment is not None else None
         if args.provider == "auto":
-            chosen = choose_provider(market, payment or 10**30)
+            chosen = choose_provider(market, payment)
             if chosen is None:
                 raise UsageError("no available provider accepts this payment")
             provider = chosen.address
@@ -130,15 +133,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
         else:
             provider = args.provider
             payment = payment or market.provider(provider).price
-        validator = None
-        if args.validator not in ("auto", "none"):
-            validator = args.validator
-        fee = int((args.fee if args.fee is not None else settings.validator_fee_eth) * 10**18)
+        mode, validator = {"random": (ValidatorMode.RANDOM, None), "none": (ValidatorMode.NONE, None)}.get(
+            args.validator, (ValidatorMode.NAMED, args.validator))
+        if mode is ValidatorMode.NONE:
+            fee = 0
+        elif args.fee is not None:
+            fee = int(args.fee * 10**18)
+        else:
+            fee = max(int(settings.validator_fee_eth * 10**18), market.min_fee_for(payment))
         agent = RequesterAgent(market, runtime.host, runtime.work, fetcher=runtime.fetcher,
                                report=lambda e: print(e.line(), flush=True), chunks=settings.chunks)
-        task_id = agent.submit(args.folder, provider, payment, validator=validator, validator_fee=fee,
+        task_id = agent.submit(args.folder, provider, payment, mode=mode, validator=validator, validator_fee=fee,
                                execute_window=settings.execute_window, review_window=settings.review_window)
-        outcome = agent.follow(task_id, args.out, rating=args.rating, auto_validator=args.validator != "none")
+        outcome = agent.follow(task_id, args.out, rating=args.rating)
         print(f"task {task_id}: {outcome.state.label}: {outcome.message}")
         return 0 if outcome.ok else 1
     finally:

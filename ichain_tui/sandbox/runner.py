@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,7 @@ from docker.types import LogConfig
 from .cgroup import CgroupWatch
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
+from .staging import staged
 from .taskspec import TaskSpec
 
 TAIL_LINES = 200
@@ -95,11 +96,18 @@ class Sandbox:
             raise SandboxError(f"output folder {out_dir} is not empty")
         return self._run(spec, "execute", out_dir, writable=True, **kw)
 
-    def check(self, spec: TaskSpec, result_dir: Path, **kw) -> RunResult:
-        """`python3 task.py check /out` with the result read-only."""
+    def check(self, spec: TaskSpec, result_dir: Path, stage: str | None = None, **kw) -> RunResult:
+        """`python3 task.py check /out` with the result read-only.
+
+        With `stage` (see `staging.stage_name`), task and result are mounted from a neutral
+        per-task path that the provider's pre-check and the validator's check share, so the two
+        runs see identical mount sources, environment, hostname and limits."""
         if not Path(result_dir).is_dir():
             raise SandboxError(f"result folder {result_dir} does not exist")
-        return self._run(spec, "check", Path(result_dir), writable=False, **kw)
+        if stage is None:
+            return self._run(spec, "check", Path(result_dir), writable=False, **kw)
+        with staged(spec.folder, Path(result_dir), stage) as (task_dir, out_dir):
+            return self._run(replace(spec, folder=task_dir), "check", out_dir, writable=False, **kw)
 
     def run_command(self, spec: TaskSpec, command: list[str], out_dir: Path, **kw) -> RunResult:
         """Any command under the same limits (benchmarks, diagnostics)."""
@@ -118,6 +126,7 @@ class Sandbox:
         return dict(
             image=spec.image or self.image,
             command=["sleep", "infinity"],
+            hostname="sandbox",
             working_dir="/task",
             user=_container_user(),
             environment=self._environment(spec, mode),

@@ -61,8 +61,31 @@ def sealed_size(plain_size: int, segment_bytes: int = SEGMENT_BYTES) -> int:
 
 
 # --------------------------------------------------------------------------- envelopes
-ENVELOPE_VERSION = 1
-_HKDF_INFO = b"ichain-envelope-v1"
+ENVELOPE_VERSION = 2
+_HKDF_INFO = b"ichain-envelope-v2"
+ROLES = ("provider", "validator", "requester")
+
+
+def envelope_context(chain_id: int, market: bytes, task_id: int, role: str, sender: bytes) -> bytes:
+    """Associated data of an envelope: version || chain id || market || task id || role || sender.
+
+    `market` and `sender` are 20-byte addresses; `role` is the recipient's role in the task."""
+    if len(market) != 20 or len(sender) != 20 or role not in ROLES:
+        raise ValueError("envelope context needs 20-byte addresses and a known role")
+    return (b"ichain-env" + bytes([ENVELOPE_VERSION]) + struct.pack(">Q", chain_id) + market
+            + task_id.to_bytes(32, "big") + bytes([ROLES.index(role)]) + sender)
+
+
+def result_key(task_key: bytes, k2: bytes, context: bytes) -> bytes:
+    """The result's file key K = HKDF(K1 || K2), K1 = HKDF(task key): the requester has K1 from its
+    own task key, K2 is committed on chain by the provider and revealed when it is paid.
+    `context` binds chain id, market and task id (same as `envelope_context` without role/sender)."""
+    if len(task_key) != KEY_BYTES or len(k2) != KEY_BYTES:
+        raise ValueError("task key and K2 must be 32 bytes")
+    k1 = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+              info=b"ichain-result-k1" + context).derive(task_key)
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=b"ichain-result-key" + context).derive(k1 + k2)
 
 
 def _public_from_eth(public_key: bytes) -> ec.EllipticCurvePublicKey:
@@ -84,8 +107,11 @@ def _kdf(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
                 info=_HKDF_INFO + ephemeral + recipient).derive(shared)
 
 
-def seal_envelope(recipient_public_key: bytes, payload: bytes) -> bytes:
-    """Encrypt `payload` so that only the holder of the recipient's private key can read it."""
+def seal_envelope(recipient_public_key: bytes, payload: bytes, context: bytes = b"") -> bytes:
+    """Encrypt `payload` so that only the holder of the recipient's private key can read it.
+
+    `context` is bound as associated data (see `envelope_context`): the envelope opens only with
+    the same context, so one copied into another task, role or market does not open."""
     recipient = _public_from_eth(recipient_public_key)
     ephemeral = ec.generate_private_key(ec.SECP256K1())
     eph_pub = ephemeral.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
@@ -93,11 +119,12 @@ def seal_envelope(recipient_public_key: bytes, payload: bytes) -> bytes:
     key = _kdf(ephemeral.exchange(ec.ECDH(), recipient), eph_pub, rec_pub)
     nonce = os.urandom(NONCE_BYTES)
     header = bytes([ENVELOPE_VERSION]) + eph_pub
-    return header + nonce + ChaCha20Poly1305(key).encrypt(nonce, payload, header)
+    return header + nonce + ChaCha20Poly1305(key).encrypt(nonce, payload, header + context)
 
 
-def open_envelope(private_key: bytes, envelope: bytes) -> bytes:
-    """Decrypt an envelope with the recipient's 32-byte private key (e.g. `LocalAccount.key`)."""
+def open_envelope(private_key: bytes, envelope: bytes, context: bytes = b"") -> bytes:
+    """Decrypt an envelope with the recipient's 32-byte private key (e.g. `LocalAccount.key`) and
+    the context it was sealed for."""
     if len(envelope) < 1 + 33 + NONCE_BYTES + TAG_BYTES or envelope[0] != ENVELOPE_VERSION:
         raise IntegrityError("not an iChain envelope")
     header, nonce, body = envelope[:34], envelope[34:34 + NONCE_BYTES], envelope[34 + NONCE_BYTES:]
@@ -109,6 +136,6 @@ def open_envelope(private_key: bytes, envelope: bytes) -> bytes:
     rec_pub = me.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
     key = _kdf(me.exchange(ec.ECDH(), eph), header[1:], rec_pub)
     try:
-        return ChaCha20Poly1305(key).decrypt(nonce, body, header)
+        return ChaCha20Poly1305(key).decrypt(nonce, body, header + context)
     except InvalidTag:
         raise IntegrityError("envelope cannot be opened with this key (not addressed to you, or altered)") from None

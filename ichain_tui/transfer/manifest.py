@@ -117,25 +117,28 @@ def default_chunks() -> int:
     return os.cpu_count() or 1
 
 
-def seal_folder(folder: Path, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES) -> SealedFile:
-    """Pack `folder` and seal it into `directory` (created, must be empty) as chunk files + manifest."""
+def seal_folder(folder: Path, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES,
+                key: bytes | None = None) -> SealedFile:
+    """Pack `folder` and seal it into `directory` (created, must be empty) as chunk files + manifest,
+    under `key` (default: a fresh random file key)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=directory) as plain:
         packaging.pack(Path(folder), plain)
         plain.flush()
         total = plain.tell()
-        return seal_stream(plain, total, directory, chunks, segment_size)
+        return seal_stream(plain, total, directory, chunks, segment_size, key)
 
 
-def seal_stream(plain, total: int, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES) -> SealedFile:
+def seal_stream(plain, total: int, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES,
+                key: bytes | None = None) -> SealedFile:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     wanted = chunks or default_chunks()
     segments = max(1, -(-total // segment_size))
     per_chunk = -(-segments // min(wanted, segments)) * segment_size
     count = max(1, -(-total // per_chunk))
-    key, file_id = crypto.new_file_key(), crypto.new_file_id()
+    key, file_id = key or crypto.new_file_key(), crypto.new_file_id()
     plain.flush()
     fd = plain.fileno()
 

@@ -159,7 +159,7 @@ class IchainApp(App[None]):
             self.query_one(ProviderPane).log_line(event.line())
         if event.kind in ("error",):
             self.notify(event.message, title=f"{event.role} · task {event.task_id}", severity="error")
-        elif event.kind in ("created", "validator", "finalized", "refunded", "withdrawn", "submitted", "verdict",
+        elif event.kind in ("created", "validator", "rated", "refunded", "settled", "withdrawn", "submitted", "verdict",
                             "paid", "registered"):
             self.notify(event.text(), title=event.role)
 
@@ -275,13 +275,17 @@ class IchainApp(App[None]):
         try:
             price = s.market.provider(pane.provider).price
             payment = int(float(values["payment"]) * ETH) if values["payment"] else price
-            fee = int(float(values["fee"] or 0) * ETH)
+            fee = int(float(values["fee"]) * ETH) if values["fee"] else s.market.min_fee_for(payment)
             ex_win, rev_win = int(values["execute-window"]), int(values["review-window"])
         except ValueError:
             raise IchainError("payment, fee and windows must be numbers") from None
+        if fee < s.market.min_fee_for(payment):
+            raise IchainError(f"the validator fee must be at least {eth(s.market.min_fee_for(payment))} "
+                              "(a share of the payment set by the market)")
         gas = s.preview_create(self.preview, pane.provider, payment, fee, ex_win, rev_win)
         lines = [f"task {pane.folder.name} → provider {short(pane.provider)}",
-                 f"payment {eth(payment)} + validator fee {eth(fee)}; windows {ex_win} s / {rev_win} s"]
+                 f"payment {eth(payment)} + fee {eth(fee)} for a validator drawn at random; "
+                 f"windows {ex_win} s / {rev_win} s"]
         folder, provider = pane.folder, pane.provider
 
         def confirmed(ok: bool) -> None:
@@ -301,17 +305,17 @@ class IchainApp(App[None]):
 
     def on_task_followed(self, message: TaskFollowed) -> None:
         self.action_refresh()
-        if message.state == "Passed":
-            self.notify(f"result in {message.result_dir}", title=f"task {message.task_id} passed")
+        if message.result_dir:
+            self.notify(f"result in {message.result_dir}", title=f"task {message.task_id}: provider paid")
             task = self.session.task(message.task_id)
             self.push_screen(RatingScreen(message.task_id, task.provider),
-                             lambda r: r and self.finalize(message.task_id, r))
+                             lambda r: r and self.rate(message.task_id, r))
         else:
             self.notify(message.message, title=f"task {message.task_id}: {message.state}")
 
-    @work(thread=True, group="finalize", exit_on_error=False, description="Finalise")
-    def finalize(self, task_id: int, rating: int) -> None:
-        self.session.finalize(task_id, rating)
+    @work(thread=True, group="rate", exit_on_error=False, description="Rate")
+    def rate(self, task_id: int, rating: int) -> None:
+        self.session.rate(task_id, rating)
         self.call_from_thread(self.action_refresh)
 
     # -- tasks ---------------------------------------------------------------------
@@ -327,7 +331,7 @@ class IchainApp(App[None]):
 
         def chosen(what: str | None) -> None:
             if what == "rate":
-                self.push_screen(RatingScreen(task_id, task.provider), lambda r: r and self.finalize(task_id, r))
+                self.push_screen(RatingScreen(task_id, task.provider), lambda r: r and self.rate(task_id, r))
             elif what:
                 self.task_action(task_id, what)
 

@@ -14,16 +14,18 @@ HELP = """\
   w  Wallet: address, balance, credits; u unlock · n new · i import · W withdraw
   s  Submit: pick a task folder, a provider (p), price and windows, preview gas, send (Enter)
   t  Transfers: a bar per chunk, total, rate and ETA
-  k  Tasks: your tasks; Enter opens one (timeline, deadlines, cancel c, refund r, rate)
+  k  Tasks: your tasks; Enter opens one (timeline, deadlines, refund r, settle s, rate f)
   v  Provider dashboard: o toggles providing on this machine
   ?  this help · q quit
 
 [b]How a task goes[/b]
   You escrow payment + validator fee. The provider fetches your encrypted task, runs it in a
-  Docker sandbox and commits to its result. You name a validator (the best-rated eligible one
-  is picked for you), who re-runs the task's check. On a pass the result is fetched, verified
-  and decrypted for you; you rate 1–5 and the provider is paid. On a fail you are refunded and
-  the provider's stake is slashed. Every step has a deadline; a silent party never keeps money.
+  Docker sandbox, checks its own result and commits to it on chain. A validator drawn at random
+  from the staked pool re-runs the task's check. A pass pays the provider and reveals the last
+  part of the result key on chain: the result is fetched, verified and decrypted for you, and
+  you rate 1–5. A fail can be appealed by the provider (another drawn validator decides); if it
+  stands you are refunded and the provider's stake is slashed. Every step has a deadline; a
+  silent party never keeps money, and nobody reads a result without paying for it.
 """
 
 

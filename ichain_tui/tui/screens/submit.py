@@ -33,7 +33,7 @@ class SubmitPane(Vertical):
                 yield Static("provider: none (a to pick)", id="provider-info")
                 for label, value, placeholder, input_id in (
                     ("payment ETH", "", "provider's price", "payment"),
-                    ("validator fee ETH", "0.001", "", "fee"),
+                    ("validator fee ETH", "", "minimum", "fee"),
                     ("execute window s", "3600", "", "execute-window"),
                     ("review window s", "3600", "", "review-window"),
                 ):

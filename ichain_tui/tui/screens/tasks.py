@@ -1,5 +1,5 @@
 """Provides `TasksPane` (your tasks) and `TaskDetailScreen` (state timeline with deadlines,
-cancel/refund when due, rate after a pass)."""
+refund or settle when due, rate once the provider is paid)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class TasksPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("Your tasks", classes="title")
         yield DataTable(id="my-tasks", cursor_type="row", zebra_stripes=True)
-        yield Label("Enter opens a task · c cancel · r refund (when due)", classes="hint")
+        yield Label("Enter opens a task: refund, settle or rate it there", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("task", "state", "provider", "validator", "payment", "due")
@@ -35,9 +35,9 @@ class TasksPane(Vertical):
 class TaskDetailScreen(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="detail.close"),
-        Binding("c", "choose('cancel')", "Cancel task", id="detail.cancel"),
         Binding("r", "choose('refund')", "Refund", id="detail.refund"),
-        Binding("f", "choose('rate')", "Rate & pay", id="detail.rate"),
+        Binding("s", "choose('settle')", "Settle", id="detail.settle"),
+        Binding("f", "choose('rate')", "Rate", id="detail.rate"),
     ]
 
     def __init__(self, task: Task, now: int, events: list[AgentEvent]) -> None:
@@ -51,10 +51,12 @@ class TaskDetailScreen(ModalScreen[str | None]):
             yield Label(f"Task {t.task_id} — {t.state.label}", classes="title")
             yield Static(
                 f"requester {t.requester}\nprovider  {t.provider or '-'}\nvalidator {t.validator or '-'}\n"
-                f"payment {eth(t.payment)} + validator fee {eth(t.validator_fee)} · deadline in {due}")
+                f"payment {eth(t.payment)} + validator fee {eth(t.validator_fee)} ({t.mode.label}) · "
+                f"deadline in {due}")
             timeline = [f"{e.kind:<10} {e.message}" for e in self.events if e.task_id == t.task_id]
             yield Static("\n".join(timeline[-10:]) or "no events seen in this session", id="timeline")
-            yield Label("c cancel (Created) · r refund (after a missed deadline) · f rate & pay (Passed) · Esc",
+            yield Label("r refund (after a missed deadline) · s settle (Failed/Appealed, after the window) · "
+                        "f rate (paid) · Esc",
                         classes="hint")
 
     def action_choose(self, what: str) -> None:

@@ -1,0 +1,58 @@
+"""Provides `staged`: the task and result folders of a `check` run laid out under one neutral,
+per-task path, so a `check` cannot tell whether the provider (its pre-check) or a validator runs
+it: both see the same mount sources in `/proc/self/mountinfo`, never a host path that names a
+role, a task id or a user's home.
+
+Files are hard-linked when the folders share a filesystem (no copy of large data), else copied;
+the mounts are read-only, so a linked file cannot be changed through them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .engine import SandboxError
+
+PREFIX = "ichain-run-"
+
+
+def stage_name(*parts: object) -> str:
+    """A name both roles derive from the same public facts (chain, market, task id, result root)."""
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:24]
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    def link(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    shutil.copytree(src, dest, symlinks=False, copy_function=link)
+    os.chmod(dest, 0o755)
+
+
+@contextlib.contextmanager
+def staged(task_folder: Path, result_folder: Path, name: str, base: Path | None = None) -> Iterator[tuple[Path, Path]]:
+    """Yield (task, out) laid out as <base>/ichain-run-<name>/{task,out}; removed afterwards."""
+    root = Path(base or tempfile.gettempdir()) / f"{PREFIX}{name}"
+    if root.is_symlink():
+        raise SandboxError(f"refusing a symlink at {root}")
+    shutil.rmtree(root, ignore_errors=True)  # a run that crashed before its cleanup
+    try:
+        os.mkdir(root, 0o755)
+    except FileExistsError:
+        raise SandboxError(f"{root} is in use by another run") from None
+    try:
+        os.chmod(root, 0o755)
+        _link_tree(Path(task_folder), root / "task")
+        _link_tree(Path(result_folder), root / "out")
+        yield root / "task", root / "out"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
