@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from ichain_tui.chain.types import TaskState
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tasks"
 PAY = 2 * 10**16
-FEE = 10**15
+FEE = PAY // 10  # the market's least validator fee (minFeeBps 1,000)
 
 
 @pytest.fixture
@@ -36,80 +37,166 @@ def test_demo_headless_prints_result_ok():
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "RESULT ok"
-    assert any("validator: named validator" in line for line in lines)
-    assert any("finalized: paid the provider" in line for line in lines)
+    assert any("(random)" in line and "created" in line for line in lines)
+    assert any("rated: rated the provider 5/5" in line for line in lines)
 
 
-def test_full_task_with_a_pass_pays_provider_and_validator(local_market, tmp_path):
+def _in_process_provider(m, key_index, sandbox, tmp_path, **kw):
+    """A provider agent in this process (to give it a tampering sandbox or a policy)."""
+    from eth_account import Account
+
+    from ichain_tui.agents.hosting import Host
+    from ichain_tui.agents.provider import ProviderAgent
+
+    market = m.market.as_account(Account.from_key(m.keys[key_index]))
+    host = Host("direct")
+    m.hosts.append(host)
+    agent = ProviderAgent(market, sandbox, host, tmp_path / f"agent-{key_index}", price=10**16, stake=5 * 10**17,
+                          hardware="cpu=1", **kw)
+    agent.start_providing()
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    thread.start()
+    return agent, stop
+
+
+class _TamperingSandbox:
+    """The real sandbox, but execute() inflates the claimed accuracy and, for a liar that skips
+    its own check, check() always says yes; for a hostile validator check() always says no."""
+
+    def __new__(cls, liar: bool = False, hostile_checker: bool = False):
+        from dataclasses import replace
+
+        from ichain_tui.sandbox import engine
+        from ichain_tui.sandbox.runner import Sandbox
+
+        class Tampering(Sandbox):
+            def execute(self, spec, out_dir, **kw):
+                result = super().execute(spec, out_dir, **kw)
+                if liar:
+                    metrics = json.loads((out_dir / "metrics.json").read_text())
+                    metrics["accuracy"] = 0.999
+                    (out_dir / "metrics.json").write_text(json.dumps(metrics))
+                return result
+
+            def check(self, spec, result_dir, **kw):
+                result = super().check(spec, result_dir, **kw)
+                if liar:
+                    return replace(result, exit_code=0)
+                if hostile_checker:
+                    return replace(result, exit_code=1)
+                return result
+
+        return Tampering(engine.client(), "ichain-runtime:bookworm", gpus=[])
+
+
+def _wait_state(m, task_id, states, timeout=240):
+    deadline = time.monotonic() + timeout
+    while m.market.task(task_id).state not in states:
+        assert time.monotonic() < deadline, m.market.task(task_id)
+        time.sleep(0.2)
+
+
+def test_full_task_with_a_pass_pays_provider_and_drawn_validator(local_market, tmp_path):
     m = local_market
     p1, p2 = m.provider(1).start(), m.provider(2).start()
     m.wait_registered(2)
+    stakes = {p.account.address: m.market.provider(p.account.address).stake for p in (p1, p2)}
     requester = m.requester(5)
     task_id = requester.submit(EXAMPLES / "mlp-numpy", p1.account.address, PAY, validator_fee=FEE,
                                execute_window=300, review_window=300)
+    assert m.market.task(task_id).validator == p2.account.address  # the only eligible party of the pool
     outcome = requester.follow(task_id, tmp_path / "result", rating=4)
     assert outcome.ok, outcome
     assert json.loads((tmp_path / "result" / "metrics.json").read_text())["accuracy"] > 0.9
     t = m.market.task(task_id)
-    assert t.state is TaskState.CLOSED and t.validator == p2.account.address
-    assert m.market.credits(p1.account.address) == PAY
-    assert m.market.credits(p2.account.address) == FEE
-    assert m.market.rating(p1.account.address).count == 1
+    assert t.state is TaskState.CLOSED and t.rated
+    assert m.market.provider(p1.account.address).stake == stakes[p1.account.address] + PAY
+    assert m.market.provider(p2.account.address).stake == stakes[p2.account.address] + FEE
+    r = m.market.rating(p1.account.address)
+    assert (r.validated, r.passes, r.count, r.rated_weight) == (1, 1, 1, PAY)
+    assert "my own check" not in p1.log()  # its pre-check passed
 
 
 def test_lying_provider_fails_validation_refund_and_slash(local_market, tmp_path):
-    """The provider below tampers with its result before sealing it; the validator (a separate
-    headless process) runs `check`, fails it; the requester is refunded, the stake slashed."""
-    from ichain_tui.agents.hosting import Host
-    from ichain_tui.agents.provider import ProviderAgent
-    from ichain_tui.sandbox import engine
-    from ichain_tui.sandbox.runner import Sandbox
-
+    """The provider below tampers with its result and skips its own check; the validator (a
+    separate headless process) runs `check` and fails it; no appeal; after the appeal window the
+    requester is refunded and the provider's lock is slashed. The requester never gets the key."""
     m = local_market
     validator = m.provider(2).start()
     m.wait_registered(1)
-    liar_market = m.market.as_account(__import__("eth_account").Account.from_key(m.keys[1]))
-
-    class LyingSandbox(Sandbox):
-        def execute(self, spec, out_dir, **kw):
-            result = super().execute(spec, out_dir, **kw)
-            metrics = json.loads((out_dir / "metrics.json").read_text())
-            metrics["accuracy"] = 0.999
-            (out_dir / "metrics.json").write_text(json.dumps(metrics))
-            return result
-
-    host = Host("direct")
-    m.hosts.append(host)
-    liar = ProviderAgent(liar_market, LyingSandbox(engine.client(), "ichain-runtime:bookworm", gpus=[]), host,
-                         tmp_path / "liar", price=10**16, stake=5 * 10**17, hardware="cpu=1")
-    liar.start_providing()
-    stake_before = m.market.provider(liar_market.account.address).stake
+    liar, stop = _in_process_provider(m, 1, _TamperingSandbox(liar=True), tmp_path, appeal=False)
+    stake_before = m.market.provider(liar.me).stake
     requester = m.requester(5)
-    task_id = requester.submit(EXAMPLES / "digits", liar_market.account.address, PAY, validator_fee=FEE,
+    task_id = requester.submit(EXAMPLES / "digits", liar.me, PAY, validator_fee=FEE,
                                execute_window=300, review_window=300)
-    stop = threading.Event()
-    worker = threading.Thread(target=liar.run, args=(stop,), daemon=True)
-    worker.start()
     try:
+        _wait_state(m, task_id, {TaskState.FAILED})
+    finally:
+        stop.set()
+    validator.wait_log("verdict: FAIL")
+    m.chain.advance_time(301)
+    outcome = requester.follow(task_id, tmp_path / "result")
+    assert outcome.state is TaskState.REJECTED and not outcome.ok
+    assert m.market.provider(liar.me).stake == stake_before - m.market.lock_for(PAY)
+    assert not m.market.events("KeyReleased", 0, {"taskId": task_id})
+    assert m.market.credits(requester.me) == 0  # refund withdrawn
+    with pytest.raises(ContractRevert, match="Rejected"):
+        requester.market.rate(task_id, 1).send()
+
+
+def test_wrong_fail_is_appealed_and_overturned(local_market, tmp_path):
+    """A validator the requester named fails an honest result; the provider (whose own check
+    passed) appeals; a drawn validator passes it; the provider is paid, the first validator slashed."""
+    m = local_market
+    p1, p3 = m.provider(1).start(), m.provider(3).start()
+    m.wait_registered(2)
+    hostile, stop = _in_process_provider(m, 2, _TamperingSandbox(hostile_checker=True), tmp_path)
+    hostile_stake = m.market.provider(hostile.me).stake
+    requester = m.requester(5)
+    try:
+        task_id = requester.submit(quick_task(tmp_path / "t"), p1.account.address, PAY, validator=hostile.me,
+                                   validator_fee=FEE, execute_window=300, review_window=300)
         outcome = requester.follow(task_id, tmp_path / "result")
     finally:
         stop.set()
-        worker.join(60)
-    assert outcome.state is TaskState.FAILED and not outcome.ok
-    assert m.market.task(task_id).validator == validator.account.address
-    slashed = m.market.lock_for(PAY)
-    assert m.market.provider(liar_market.account.address).stake == stake_before - slashed
-    assert m.market.credits(liar_market.account.address) == 0
-    assert m.market.credits(validator.account.address) == FEE
-    with pytest.raises(ContractRevert, match="Failed"):
-        requester.market.finalize_and_rate(task_id, 1).send()
-    assert "verdict: FAIL" in validator.log()
+    assert outcome.ok, outcome
+    t = m.market.task(task_id)
+    assert t.first_validator == hostile.me and t.validator == p3.account.address
+    assert m.market.provider(hostile.me).stake == hostile_stake + FEE - m.market.lock_for(PAY)
+    assert "appealed" in p1.log() and "verdict: PASS" in p3.log()
+    assert json.loads((tmp_path / "result" / "answer.json").read_text())["value"] == 332833500
+
+
+def test_a_copied_envelope_does_not_make_a_provider_run_someone_elses_task(local_market, tmp_path):
+    """Issue 9's replay: Y copies X's provider envelope and task root into a task of its own. The
+    envelope is bound to X's task id and address: it does not open, and the provider declines."""
+    m = local_market
+    p1 = m.provider(1).start()
+    m.provider(2).start()
+    m.wait_registered(2)
+    x = m.requester(5)
+    x_task = x.submit(quick_task(tmp_path / "private"), p1.account.address, PAY, validator_fee=FEE,
+                      execute_window=300, review_window=300)
+    created = m.market.events("TaskCreated", 0, {"taskId": x_task})[0].args
+    envelope = m.market.events("ProviderAssigned", 0, {"taskId": x_task})[0].args["envelope"]
+    y = m.requester(6)
+    from ichain_tui.chain.wallet import public_key
+
+    tx = y.market.create_task(provider=p1.account.address, payment=PAY, validator_fee=FEE,
+                              task_root=bytes(created["taskRoot"]), requester_key=public_key(y.market.account),
+                              execute_window=300, review_window=300, provider_envelope=bytes(envelope)).send()
+    y_task = y.market.task_id_of(tx)
+    _wait_state(m, y_task, {TaskState.CANCELLED})
+    assert "no envelope for me" in p1.log()
+    assert x.follow(x_task, tmp_path / "x-result").ok
 
 
 def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):
     m = local_market
     p1 = m.provider(1).start()
-    m.wait_registered(1)
+    m.provider(2).start()
+    m.wait_registered(2)
     requester = m.requester(5)
     balance_before = m.chain.balance(requester.me)
     task_id = requester.submit(quick_task(tmp_path / "slow", sleep=120), p1.account.address, PAY,
@@ -123,6 +210,7 @@ def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):
     spent = balance_before - m.chain.balance(requester.me)
     assert spent < 10**16  # only gas: the whole escrow came back
     assert m.market.provider(p1.account.address).locked == 0
+    assert m.market.provider(m.market.task(task_id).validator).locked == 0
 
 
 def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_path):
@@ -130,6 +218,7 @@ def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_pat
     p1 = m.provider(1).start()
     m.provider(2).start()
     m.wait_registered(2)
+    stake = m.market.provider(p1.account.address).stake
     requester = m.requester(5)
     task_id = requester.submit(quick_task(tmp_path / "t", sleep=3), p1.account.address, PAY, validator_fee=FEE,
                                execute_window=300, review_window=300)
@@ -139,25 +228,34 @@ def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_pat
     outcome = requester.follow(task_id, tmp_path / "result")
     assert outcome.ok, outcome
     assert json.loads((tmp_path / "result" / "answer.json").read_text())["value"] == 332833500
-    assert m.market.credits(p1.account.address) == PAY
+    assert m.market.provider(p1.account.address).stake == stake + PAY
     assert p1.log().count("submitted") == 1
     assert not [c for c in sandbox_containers() if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)]
 
 
-def test_requester_that_never_finalises_lets_the_provider_claim(local_market, tmp_path):
+def test_silent_validator_cannot_keep_the_provider_from_its_pay(local_market, tmp_path):
+    """The drawn validator is registered but never runs. Nobody else can be drawn to replace it;
+    at the fixed bound the provider claims by revealing the key, and the requester decrypts."""
+    from eth_account import Account
+
+    from ichain_tui.chain.wallet import public_key
+
     m = local_market
+    ghost = m.market.as_account(Account.from_key(m.keys[2]))
+    ghost.register_provider(public_key(ghost.account), 10**16, "cpu=1", 5 * 10**17).send()
     p1 = m.provider(1).start()
-    m.wait_registered(1)
+    m.wait_registered(2)
     requester = m.requester(5)
     task_id = requester.submit(quick_task(tmp_path / "t"), p1.account.address, PAY, validator_fee=FEE,
                                execute_window=120, review_window=120)
+    assert m.market.task(task_id).validator == ghost.account.address
     p1.wait_log("submitted")
-    assert m.market.task(task_id).state is TaskState.EXECUTED
-    m.chain.advance_time(121)
-    p1.wait_log("paid")
-    assert m.market.task(task_id).state is TaskState.CLOSED
-    assert m.market.credits(p1.account.address) == PAY
-    assert m.market.credits(requester.me) == FEE  # the unused validator fee
+    m.chain.advance_time(2 * 120 + 1)
+    outcome = requester.follow(task_id, tmp_path / "result", rating=3)
+    assert outcome.ok, outcome
+    assert "claimed" in p1.log()
+    assert m.market.provider(ghost.account.address).stake == 5 * 10**17 - m.market.lock_for(PAY)
+    assert m.market.rating(p1.account.address).count == 0  # not validated: not counted
 
 
 def test_two_requesters_at_once(local_market, tmp_path):
@@ -196,7 +294,8 @@ def test_sigterm_while_idle_exits_zero_and_stops_providing(local_market):
 def test_sigterm_while_busy_hands_the_task_back(local_market, tmp_path):
     m = local_market
     p1 = m.provider(1).start("--grace", "2")
-    m.wait_registered(1)
+    m.provider(2).start()
+    m.wait_registered(2)
     requester = m.requester(5)
     task_id = requester.submit(quick_task(tmp_path / "slow", sleep=120), p1.account.address, PAY,
                                validator_fee=FEE, execute_window=300, review_window=300)
@@ -245,7 +344,8 @@ def test_a_folder_that_fails_to_pack_costs_nothing(local_market, tmp_path):
 
     m = local_market
     p1 = m.provider(1).start()
-    m.wait_registered(1)
+    m.provider(2).start()
+    m.wait_registered(2)
     requester = m.requester(5)
     folder = quick_task(tmp_path / "t")
     (folder / "escape").symlink_to("/etc/passwd")
