@@ -81,11 +81,11 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
 
                 await wait_for(pilot, lambda: isinstance(app.screen, RatingScreen), 180, "a pass and the rating")
                 await pilot.press("4", "enter")
-                await wait_for(pilot, lambda: market.market.task(1).state is TaskState.CLOSED, 60, "finalise")
+                await wait_for(pilot, lambda: market.market.task(1).state is TaskState.CLOSED, 60, "the rating")
                 await idle(pilot)
 
                 rating = market.market.rating(provider)
-                assert (rating.count, rating.total) == (1, 4)
+                assert (rating.count, rating.average, rating.validated) == (1, 4, 1)
                 bars = app.query_one(TransfersPane).chunks
                 assert bars and all(p.state == "verified" for p in bars.values())
                 assert (locations.work_dir() / "results" / "task-1" / "metrics.json").exists()

@@ -37,18 +37,23 @@ def build_market():
     req = clients["requester"]
 
     def create(provider: str) -> int:
-        tx = req.create_task(provider=clients[provider].account.address, payment=ETH // 50, validator_fee=ETH // 1000,
+        tx = req.create_task(provider=clients[provider].account.address, payment=ETH // 50, validator_fee=ETH // 500,
                              task_root=b"\x11" * 32, requester_key=public_key(req.account),
                              execute_window=WINDOW, review_window=WINDOW, provider_envelope=b"\x01" * 200).send()
         return req.task_id_of(tx)
 
+    def validator_of(task_id: int):
+        address = req.task(task_id).validator
+        return next(c for c in clients.values() if c.account.address == address)
+
+    k2, root = b"\x44" * 32, b"\x22" * 32
     closed = create("alice")
-    clients["alice"].submit_result(closed, b"\x22" * 32, b"r").send()
-    req.assign_validator(closed, clients["bob"].account.address, b"v").send()
-    clients["bob"].submit_verdict(closed, True).send()
-    req.finalize_and_rate(closed, 5).send()
-    executed = create("bob")
-    clients["bob"].submit_result(executed, b"\x33" * 32, b"r").send()
+    commit = keccak(k2 + closed.to_bytes(32, "big") + root)
+    clients["alice"].submit_result(closed, root, commit, b"r", b"v").send()
+    validator_of(closed).submit_verdict(closed, True, root, k2).send()
+    req.rate(closed, 5).send()
+    validating = create("bob")
+    clients["bob"].submit_result(validating, b"\x33" * 32, b"\x55" * 32, b"r", b"v").send()
     create("carol")
     return chain, market, accounts
 

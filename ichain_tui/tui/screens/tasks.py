@@ -55,8 +55,7 @@ class TaskDetailScreen(ModalScreen[str | None]):
                 f"deadline in {due}")
             timeline = [f"{e.kind:<10} {e.message}" for e in self.events if e.task_id == t.task_id]
             yield Static("\n".join(timeline[-10:]) or "no events seen in this session", id="timeline")
-            yield Label("r refund (after a missed deadline) · s settle (Failed/Appealed, after the window) · "
-                        "f rate (paid) · Esc",
+            yield Label("r refund · s settle · f rate — when the task allows it · Esc",
                         classes="hint")
 
     def action_choose(self, what: str) -> None:
