@@ -1,8 +1,10 @@
-"""Gas of one full market cycle on eth-tester (the seed flow), as a table and a final JSON line.
+"""Gas of one full protocol-v2 market cycle on eth-tester, as a table and a final JSON line.
 
-Seed flow: requester creates the task naming the provider; provider submits its result;
-requester names the validator; validator passes; requester finalises and rates. A second run
-names the validator at creation (two requester transactions).
+Cycle: the requester creates the task naming the provider, with a validator drawn at random in
+the same call; the provider submits its result and key commitment (with real-size envelopes for
+requester and validator); the validator passes, revealing the key (the provider is paid there);
+the requester rates. Run on a fresh market, so every storage slot is written for the first time
+(the dearest case); a second cycle between the same parties is shown as the warm case.
 
     python bench/gas.py
 """
@@ -18,66 +20,60 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from eth_account import Account  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
+from ichain_tui.agents.envelopes import key_commit  # noqa: E402
 from ichain_tui.chain.client import MarketClient  # noqa: E402
 from ichain_tui.chain.network import connect  # noqa: E402
 from ichain_tui.chain.wallet import public_key  # noqa: E402
 
 ETH = 10**18
-ENVELOPE = 230  # bytes of a real envelope: ephemeral key, nonce, wrapped key + locator, tag
+ENVELOPE = 230  # bytes of a one-reference envelope: version, ephemeral key, nonce, reference, tag
+PAY = ETH // 100
+FEE = PAY // 10  # the market's least validator fee
 
 
 def _accounts():
-    return {n: Account.from_key(keccak(text=f"bench-{n}")) for n in ("deployer", "requester", "provider", "validator")}
+    names = ("deployer", "requester", "provider", "validator")
+    return {n: Account.from_key(keccak(text=f"bench-{n}")) for n in names}
 
 
-def run_cycle(validator_at_creation: bool) -> tuple[list[tuple[str, str, int]], int]:
+def main() -> None:
     chain = connect("embedded")
     accts = _accounts()
     for a in accts.values():
         chain.fund(a.address, 100 * ETH)
     market = MarketClient.deploy(chain, accts["deployer"])
     req, prov, val = (market.as_account(accts[n]) for n in ("requester", "provider", "validator"))
-    prov.register_provider(public_key(prov.account), ETH // 100, "cpu=8 ram=32G", ETH // 10).send()
-    val.register_provider(public_key(val.account), ETH // 100, "cpu=4 ram=16G", ETH // 10).send()
-    rows: list[tuple[str, str, int]] = []
-    tx = req.create_task(
-        provider=prov.account.address,
-        validator=val.account.address if validator_at_creation else None,
-        payment=ETH // 100, validator_fee=ETH // 1000, task_root=b"\x11" * 32,
-        requester_key=public_key(req.account), provider_envelope=b"\xaa" * ENVELOPE,
-        validator_envelope=b"\xbb" * ENVELOPE if validator_at_creation else b"",
-    ).send()
-    rows.append(("requester", "createTask", tx.gas_used))
-    task_id = req.task_id_of(tx)
-    tx = prov.submit_result(task_id, b"\x22" * 32, b"\xcc" * ENVELOPE,
-                            b"\xdd" * ENVELOPE if validator_at_creation else b"").send()
-    rows.append(("provider", "submitResult", tx.gas_used))
-    if not validator_at_creation:
-        tx = req.assign_validator(task_id, val.account.address, b"\xee" * (2 * ENVELOPE)).send()
-        rows.append(("requester", "assignValidator", tx.gas_used))
-    tx = val.submit_verdict(task_id, True).send()
-    rows.append(("validator", "submitVerdict(pass)", tx.gas_used))
-    tx = req.finalize_and_rate(task_id, 5).send()
-    rows.append(("requester", "finalizeAndRate", tx.gas_used))
-    assert req.rating(prov.account.address).count == 1
-    return rows, sum(1 for who, _, _ in rows if who == "requester")
-
-
-def main() -> None:
-    seed_rows, seed_txs = run_cycle(validator_at_creation=False)
-    named_rows, named_txs = run_cycle(validator_at_creation=True)
-    for title, rows in (("seed flow (validator named after the result)", seed_rows),
-                        ("validator named at creation", named_rows)):
+    prov.register_provider(public_key(prov.account), PAY, "cpu=8 ram=32G", ETH // 10).send()
+    val.register_provider(public_key(val.account), PAY, "cpu=4 ram=16G", ETH // 10).send()
+    cycles = []
+    for _ in range(2):
+        rows: list[tuple[str, str, int]] = []
+        tx = req.create_task(provider=prov.account.address, payment=PAY, validator_fee=FEE, task_root=b"\x11" * 32,
+                             requester_key=public_key(req.account), provider_envelope=b"\xaa" * ENVELOPE).send()
+        rows.append(("requester", "createTask (+ draw)", tx.gas_used))
+        task_id = req.task_id_of(tx)
+        assert req.task(task_id).validator == val.account.address
+        k2, root = os.urandom(32), os.urandom(32)
+        tx = prov.submit_result(task_id, root, key_commit(k2, task_id, root), b"\xcc" * ENVELOPE,
+                                b"\xdd" * (2 * ENVELOPE - 66)).send()
+        rows.append(("provider", "submitResult", tx.gas_used))
+        tx = val.submit_verdict(task_id, True, root, k2).send()
+        rows.append(("validator", "submitVerdict(pass)", tx.gas_used))
+        tx = req.rate(task_id, 5).send()
+        rows.append(("requester", "rate", tx.gas_used))
+        cycles.append(rows)
+    assert req.rating(prov.account.address).count == 2
+    for title, rows in zip(("first cycle on a fresh market (cold storage)", "second cycle (warm)"), cycles):
         print(f"\n{title}")
         print(f"{'party':<10} {'call':<22} {'gas':>9}")
         for who, call, gas in rows:
             print(f"{who:<10} {call:<22} {gas:>9,}")
         print(f"{'':<10} {'total':<22} {sum(g for _, _, g in rows):>9,}")
+    cold, warm = cycles
     print(json.dumps({
-        "total_gas": sum(g for _, _, g in seed_rows),
-        "requester_txs": seed_txs,
-        "total_gas_validator_at_creation": sum(g for _, _, g in named_rows),
-        "requester_txs_validator_at_creation": named_txs,
+        "total_gas": sum(g for _, _, g in cold),
+        "requester_txs": sum(1 for who, _, _ in cold if who == "requester"),
+        "total_gas_warm": sum(g for _, _, g in warm),
         "envelope_bytes": ENVELOPE,
     }))
 

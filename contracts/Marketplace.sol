@@ -607,8 +607,9 @@ contract Marketplace {
         emit ValidatorAssigned(taskId, validator, round, drawn);
     }
 
-    /// @dev Pick from the pool with `block.prevrandao`: a random start, then up to DRAW_PROBES
-    ///      consecutive entries until one is eligible. O(1) whatever the pool size.
+    /// @dev Pick from the pool with `block.prevrandao`: up to DRAW_PROBES independent uniform picks
+    ///      until one is eligible (independent, so no entry is favoured for following an ineligible
+    ///      one); a small pool is then scanned from the last pick. O(1) whatever the pool size.
     function _draw(uint256 taskId, uint256 round, address requester, address provider, address excluded, uint256 lock)
         private
         view
@@ -616,11 +617,18 @@ contract Marketplace {
     {
         uint256 n = _pool.length;
         if (n == 0) return address(0);
-        uint256 start = uint256(keccak256(abi.encode(block.prevrandao, address(this), taskId, round))) % n;
-        uint256 probes = n < DRAW_PROBES ? n : DRAW_PROBES;
-        for (uint256 i = 0; i < probes; ++i) {
-            address candidate = _pool[(start + i) % n];
+        uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, address(this), taskId, round)));
+        uint256 index;
+        for (uint256 i = 0; i < DRAW_PROBES; ++i) {
+            index = uint256(keccak256(abi.encode(seed, i))) % n;
+            address candidate = _pool[index];
             if (_eligible(candidate, requester, provider, excluded, lock)) return candidate;
+        }
+        if (n <= DRAW_PROBES) {
+            for (uint256 i = 1; i < n; ++i) {
+                address candidate = _pool[(index + i) % n];
+                if (_eligible(candidate, requester, provider, excluded, lock)) return candidate;
+            }
         }
         return address(0);
     }

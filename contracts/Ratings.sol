@@ -43,7 +43,7 @@ contract Ratings {
 
     /// @notice Record the final verdict on a task (once per task, guaranteed by the Marketplace; its
     ///         events carry the verdict).
-    function recordVerdict(address provider, uint256 taskId, bool passed, bool counted, uint256 payment)
+    function recordVerdict(address provider, uint256, /* taskId */ bool passed, bool counted, uint256 payment)
         external
         onlyMarketplace
     {
