@@ -56,6 +56,8 @@ def test_create_task_gas_does_not_grow_with_the_provider_pool(anvil_node):
         assert market.provider(many[-1].address).registered
         gas_large_pool = _create_gas(market, many[-1])
         assert market.task(2).validator not in (None, many[-1].address)
-        assert abs(gas_large_pool - gas_small_pool) <= 0.02 * gas_small_pool, (gas_small_pool, gas_large_pool)
+        # A small pool may need a few more of the (at most 7) draw probes; a large one never costs more.
+        assert gas_large_pool <= 1.02 * gas_small_pool, (gas_small_pool, gas_large_pool)
+        assert gas_small_pool <= 1.05 * gas_large_pool, (gas_small_pool, gas_large_pool)
     finally:
         chain.revert(snap)

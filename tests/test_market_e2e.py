@@ -191,6 +191,23 @@ def test_a_copied_envelope_does_not_make_a_provider_run_someone_elses_task(local
     assert "no envelope for me" in p1.log()
     assert x.follow(x_task, tmp_path / "x-result").ok
 
+    # A task root the provider already executed is refused even with a valid envelope.
+    from ichain_tui.agents import envelopes as env
+    from ichain_tui.transfer.locator import FileRef
+
+    record = x.journal.get(x_task)
+    x.resume_hosting(x_task)
+    ref = FileRef(record["task_root"], bytes.fromhex(record["task_key"]), "direct", x.host.address)
+    expected = x.market.task_count() + 1
+    sealed = env.seal_refs(x.market, x.market.provider(p1.account.address).public_key, [ref], expected, "provider")
+    tx = x.market.create_task(provider=p1.account.address, payment=PAY, validator_fee=FEE,
+                              task_root=bytes.fromhex(record["task_root"]), requester_key=public_key(x.market.account),
+                              execute_window=300, review_window=300, provider_envelope=sealed,
+                              expected_id=expected).send()
+    again = x.market.task_id_of(tx)
+    _wait_state(m, again, {TaskState.CANCELLED})
+    assert f"already executed for task {x_task}" in p1.log()
+
 
 def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):
     m = local_market

@@ -123,3 +123,29 @@ def test_sealing_twice_uses_fresh_keys(tmp_path):
     b = seal_folder(src, tmp_path / "b")
     assert a.key != b.key and a.manifest.file_id != b.manifest.file_id and a.root != b.root
     shutil.rmtree(tmp_path / "a")
+
+
+@pytest.mark.parametrize("field", ["chain_id", "market", "task_id", "role", "sender"])
+def test_an_envelope_opens_only_in_the_context_it_was_sealed_for(field):
+    """Issue 9: an envelope copied into another task, role, market, chain or from another sender
+    does not open."""
+    alice = Account.create()
+    base = {"chain_id": 31337, "market": b"\x11" * 20, "task_id": 7, "role": "provider", "sender": b"\x22" * 20}
+    changed = {"chain_id": 1, "market": b"\x33" * 20, "task_id": 8, "role": "validator", "sender": b"\x44" * 20}
+    other = dict(base, **{field: changed[field]})
+    envelope = crypto.seal_envelope(public_key(alice), b"refs", crypto.envelope_context(**base))
+    assert crypto.open_envelope(alice.key, envelope, crypto.envelope_context(**base)) == b"refs"
+    with pytest.raises(IntegrityError):
+        crypto.open_envelope(alice.key, envelope, crypto.envelope_context(**other))
+    with pytest.raises(IntegrityError):
+        crypto.open_envelope(alice.key, envelope)  # no context at all
+
+
+def test_the_result_key_needs_the_task_key_and_k2_of_this_task():
+    task_key, k2, ctx = os.urandom(32), os.urandom(32), b"chain|market|task-7"
+    key = crypto.result_key(task_key, k2, ctx)
+    assert key == crypto.result_key(task_key, k2, ctx)  # requester and provider derive the same key
+    assert key not in (task_key, k2)
+    assert crypto.result_key(os.urandom(32), k2, ctx) != key  # K2 alone (public after a pass) is useless
+    assert crypto.result_key(task_key, os.urandom(32), ctx) != key
+    assert crypto.result_key(task_key, k2, b"chain|market|task-8") != key
