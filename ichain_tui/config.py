@@ -38,9 +38,12 @@ class Settings:
     execute_window: int = 3600
     """Seconds a provider has to deliver a result."""
     review_window: int = 3600
-    """Seconds for each later step (name a validator, verdict, finalise)."""
+    """Seconds for each later step (a verdict, an appeal, a claim)."""
     validator_fee_eth: float = 0.001
-    """Fee paid to the validator, in ETH."""
+    """Fee offered to the validator, in ETH (raised to the market's minimum share of the payment)."""
+    named_validators: str = "accept"
+    """Provider policy for tasks whose validator the requester named: `accept` or `decline`
+    (declining costs nothing; drawn validators are always accepted)."""
     chunks: int = 0
     """Chunks per file (0: as many as the CPU has threads)."""
     docker_image: str = "ichain-runtime:bookworm"
@@ -75,6 +78,8 @@ class Settings:
             setattr(self, key, _coerce(key, known[key].type, raw, source))
         if self.transport not in ("direct", "tor"):
             raise ConfigError(f"transport must be direct or tor, not {self.transport!r} ({source})")
+        if self.named_validators not in ("accept", "decline"):
+            raise ConfigError(f"named_validators must be accept or decline, not {self.named_validators!r} ({source})")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

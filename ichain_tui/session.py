@@ -164,7 +164,8 @@ class Session:
         return ProviderAgent(self.market, sandbox, self._ensure_host(), self._work_dir() / "provider",
                              price=int(self.settings.price_eth * 10**18), stake=int(self.settings.stake_eth * 10**18),
                              hardware=hardware_summary(), report=self._report, progress=self._progress,
-                             chunks=self.settings.chunks)
+                             chunks=self.settings.chunks,
+                             accept_named_validators=self.settings.named_validators == "accept")
 
     def _report(self, event: AgentEvent) -> None:
         self.report(event)

@@ -371,3 +371,19 @@ def test_a_folder_that_fails_to_pack_costs_nothing(local_market, tmp_path):
         requester.submit(folder, p1.account.address, PAY, validator_fee=FEE)
     assert m.market.task_count() == 0
     assert m.chain.balance(requester.me) == balance
+
+
+def test_a_provider_that_declines_named_validators_costs_the_requester_nothing(local_market, tmp_path):
+    m = local_market
+    p1 = m.provider(1)
+    p1.env["ICHAIN_NAMED_VALIDATORS"] = "decline"
+    p1.start()
+    p2 = m.provider(2).start()
+    m.wait_registered(2)
+    requester = m.requester(5)
+    task_id = requester.submit(quick_task(tmp_path / "t"), p1.account.address, PAY, validator=p2.account.address,
+                               validator_fee=FEE, execute_window=300, review_window=300)
+    outcome = requester.follow(task_id, tmp_path / "result")
+    assert outcome.state is TaskState.CANCELLED
+    assert "accepts only drawn validators" in p1.log()
+    assert m.market.provider(p1.account.address).locked == 0 == m.market.provider(p2.account.address).locked

@@ -21,6 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price", type=float, help="asking price per task in ETH")
     p.add_argument("--stake", type=float, help="stake to deposit when registering, in ETH")
     p.add_argument("--transport", choices=["direct", "tor"])
+    p.add_argument("--named-validators", choices=["accept", "decline"],
+                   help="take tasks whose validator the requester named (default: accept)")
     p.add_argument("--grace", type=float, default=60.0, help="seconds to finish the running task on SIGTERM")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_provide)
@@ -40,6 +42,8 @@ def cmd_provide(args: argparse.Namespace) -> int:
         settings.stake_eth = args.stake
     if args.transport:
         settings.transport = args.transport
+    if args.named_validators:
+        settings.named_validators = args.named_validators
     lock = threading.Lock()
 
     def report(event: AgentEvent) -> None:
@@ -59,7 +63,7 @@ def cmd_provide(args: argparse.Namespace) -> int:
         agent = ProviderAgent(
             runtime.market, sandbox, runtime.host, runtime.work, price=int(settings.price_eth * 10**18),
             stake=int(settings.stake_eth * 10**18), hardware=hardware_summary(), fetcher=runtime.fetcher,
-            report=report, chunks=settings.chunks,
+            report=report, chunks=settings.chunks, accept_named_validators=settings.named_validators == "accept",
         )
         agent.start_providing()
         report(AgentEvent("provider", "listening", None, f"{runtime.market.account.address} serving on "

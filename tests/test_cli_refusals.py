@@ -1,0 +1,45 @@
+"""A refused market action reaches the CLI user as one named line, and costs nothing (issue 9's
+"Bad input"): the revert is caught when the call is estimated, before anything is signed."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import assert_clean_failure, ichain
+from conftest import account
+from market_flow import create
+
+from ichain_tui import locations
+from ichain_tui.chain.wallet import Wallet
+
+PASSWORD = "cli-refusal-password"
+
+
+@pytest.fixture
+def cli(anvil_parties):
+    p = anvil_parties
+    snap = p.chain.snapshot()
+    Wallet(locations.keystore_dir()).import_private_key("0x" + bytes(account("requester").key).hex(), PASSWORD)
+    url = p.chain.url
+
+    def run(*args: str):
+        return ichain("--network", url, "--market", p.requester.address, *args, env={"ICHAIN_PASSWORD": PASSWORD})
+
+    yield p, run
+    p.chain.revert(snap)
+
+
+@pytest.mark.parametrize("args, text", [
+    (("task", "rate", "999", "--rating", "5"), "task 999 does not exist"),
+    (("task", "settle", "{task}"), "is Assigned and cannot do that now"),
+    (("task", "refund", "{task}"), "still within its deadline"),
+    (("task", "rate", "{task}", "--rating", "9"), "rating must be 1 to 5"),
+    (("task", "withdraw",), "nothing to withdraw"),
+])
+def test_refused_actions_are_one_named_line_and_spend_nothing(cli, args, text):
+    p, run = cli
+    task_id = create(p)
+    nonce = p.chain.w3.eth.get_transaction_count(p.requester.account.address)
+    result = run(*(a.format(task=task_id) for a in args))
+    assert_clean_failure(result)
+    assert text in result.stderr, result.stderr
+    assert p.chain.w3.eth.get_transaction_count(p.requester.account.address) == nonce
