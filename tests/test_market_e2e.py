@@ -387,3 +387,33 @@ def test_a_provider_that_declines_named_validators_costs_the_requester_nothing(l
     assert outcome.state is TaskState.CANCELLED
     assert "accepts only drawn validators" in p1.log()
     assert m.market.provider(p1.account.address).locked == 0 == m.market.provider(p2.account.address).locked
+
+
+def test_a_task_that_raises_something_unexpected_only_fails_itself(local_market, tmp_path):
+    """Issue 10 (in part): an unexpected exception while handling one task quarantines that task
+    (handed back, full refund) and the provider goes on serving the next one."""
+    from ichain_tui.sandbox import engine
+    from ichain_tui.sandbox.runner import Sandbox
+
+    class Fragile(Sandbox):
+        def execute(self, spec, out_dir, **kw):
+            if (spec.folder / "boom").exists():
+                raise RecursionError("maximum recursion depth exceeded")
+            return super().execute(spec, out_dir, **kw)
+
+    m = local_market
+    m.provider(2).start()
+    m.wait_registered(1)
+    agent, stop = _in_process_provider(m, 1, Fragile(engine.client(), "ichain-runtime:bookworm", gpus=[]), tmp_path)
+    requester = m.requester(5)
+    try:
+        bad = quick_task(tmp_path / "bad")
+        (bad / "boom").write_text("x")
+        first = requester.submit(bad, agent.me, PAY, validator_fee=FEE, execute_window=300, review_window=300)
+        assert requester.follow(first, tmp_path / "r1").state is TaskState.CANCELLED
+        second = requester.submit(quick_task(tmp_path / "good"), agent.me, PAY, validator_fee=FEE,
+                                  execute_window=300, review_window=300)
+        assert requester.follow(second, tmp_path / "r2").ok
+    finally:
+        stop.set()
+    assert "RecursionError" in agent.journal.get(first)["quarantined"]

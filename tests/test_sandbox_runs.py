@@ -215,3 +215,18 @@ def test_task_try_bad_input_is_one_line(tmp_path):
     failing = make_task(tmp_path / "f", "import sys\nsys.exit(4)\n")
     result = ichain("task", "try", str(failing))
     assert result.returncode == 1 and "exit code 4" in result.stdout
+
+
+def test_a_task_silent_for_longer_than_the_engine_timeout_runs_to_its_end(sandbox, tmp_path):
+    """Issue 10: real training is often silent for minutes; the Docker client's 60 s read timeout
+    must not end it. 95 s of silence under a 150 s limit."""
+    folder = make_task(tmp_path, """
+        import sys, time
+        from pathlib import Path
+        time.sleep(95)
+        (Path(sys.argv[2]) / "done.txt").write_text("ok")
+    """, "time_limit = 150\n")
+    run = sandbox.execute(load_task(folder), tmp_path / "out")
+    assert run.ok, run.reason
+    assert run.wall_s >= 95
+    assert (tmp_path / "out" / "done.txt").read_text() == "ok"

@@ -104,3 +104,15 @@ def test_cli_balance_and_wrong_chain_on_anvil(anvil_node):
     wrong = ichain("--network", anvil_node.url, "wallet", "balance", env={**env, "ICHAIN_CHAIN_ID": "1"})
     assert_clean_failure(wrong)
     assert "chain id 31337" in wrong.stderr
+
+
+def test_an_empty_or_corrupt_journal_record_is_set_aside_not_fatal(tmp_path):
+    from ichain_tui.agents.journal import Journal
+
+    journal = Journal("provider", "0x" + "ab" * 20, directory=tmp_path)
+    journal.update(3, result_root="cd" * 32)
+    (journal.dir / "task-4.json").write_text("")
+    (journal.dir / "task-5.json").write_text("[[[")
+    assert journal.open_tasks() == [3]
+    assert sorted(journal.corrupt) == ["task-4.json", "task-5.json"]
+    assert (journal.dir / "task-4.corrupt").exists() and not (journal.dir / "task-4.json").exists()

@@ -16,6 +16,7 @@ class Journal:
     def __init__(self, role: str, address: str, directory: Path | None = None) -> None:
         base = directory or locations.journal_dir()
         self.dir = base / f"{role}-{address.lower()}"
+        self.corrupt: list[str] = []  # names of records set aside
         locations.ensure_private_dir(self.dir)
 
     def _path(self, task_id: int) -> Path:
@@ -50,7 +51,20 @@ class Journal:
     def open_tasks(self) -> list[int]:
         ids = []
         for path in self.dir.glob("task-*.json"):
-            record = json.loads(path.read_text())
+            try:
+                record = json.loads(path.read_text())
+                task_id = int(record["task_id"])
+            except (OSError, ValueError, TypeError, KeyError):
+                self.set_aside(path)
+                continue
             if not record.get("closed"):
-                ids.append(int(record["task_id"]))
+                ids.append(task_id)
         return sorted(ids)
+
+    def set_aside(self, path: Path) -> None:
+        """Move a corrupt or empty record out of the way (kept for inspection, never fatal)."""
+        try:
+            path.replace(path.with_suffix(".corrupt"))
+        except OSError:
+            pass
+        self.corrupt.append(path.name)

@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from ..chain.client import MarketClient
@@ -60,6 +61,7 @@ class ProviderAgent:
         self.busy_with: int | None = None
         self.draining = False  # set by shutdown(): start nothing new, hand back what has not started
         self._known: set[int] = set()  # tasks naming this address, from events read so far
+        self._quarantined: set[int] = set()  # tasks that raised something unexpected
         self._scanned_to = -1  # last block whose events were read
 
     def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data) -> None:
@@ -99,10 +101,13 @@ class ProviderAgent:
             stop.wait(interval)
 
     def step(self) -> None:
-        """One pass: every open task where this address is provider or validator."""
+        """One pass: every open task where this address is provider or validator. A task can only
+        fail itself: an unexpected error quarantines that task, and the pass goes on."""
         for task_id in self._my_tasks():
             if self.cancel.is_set():
                 return
+            if task_id in self._quarantined:
+                continue
             try:
                 task = self.market.task(task_id)
                 if task.provider == self.me and task.state in OPEN_AS_PROVIDER:
@@ -113,6 +118,23 @@ class ProviderAgent:
                     self._close(task_id)
             except IchainError as exc:
                 self._say("error", task_id, str(exc))
+            except Exception as exc:  # noqa: BLE001 - hostile input must not stop the provider
+                self._quarantine(task_id, exc)
+
+    def _quarantine(self, task_id: int, exc: BaseException) -> None:
+        """Stop handling a task that raised something unexpected: hand it back if it is still ours
+        to decline, record why, and let its timed exit settle it otherwise."""
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+        self._quarantined.add(task_id)
+        self.busy_with = None
+        self.journal.update(task_id, quarantined=reason)
+        self._say("quarantined", task_id, reason, traceback=traceback.format_exc(limit=8))
+        try:
+            task = self.market.task(task_id)
+            if task.provider == self.me and task.state is TaskState.ASSIGNED and not self.journal.get(task_id).get("k2"):
+                self._decline(task_id, f"unexpected error: {reason}")
+        except Exception:  # noqa: BLE001 - the chain may be what failed; the timed exit remains
+            pass
 
     def _my_tasks(self) -> list[int]:
         """Open tasks naming this address; only blocks not read before are scanned."""

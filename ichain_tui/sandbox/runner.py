@@ -278,6 +278,9 @@ class _Streams:
     def pump(self, sock) -> None:
         raw = getattr(sock, "_sock", sock)
         try:
+            # The engine client's read timeout must not end a task that prints nothing for a while:
+            # the stream ends when the task does (or is killed at its time limit).
+            raw.settimeout(None)
             while True:
                 header = _recv_exact(raw, 8)
                 if not header:
