@@ -25,3 +25,4 @@ def test_core_modules_do_not_import_textual():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"core imported: {result.stdout}"
+

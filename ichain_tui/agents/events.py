@@ -1,4 +1,5 @@
-"""Provides `AgentEvent`, the one message agents report through their callback."""
+"""Provides `AgentEvent`, the one message agents report through their callback, and `Repeats`,
+which keeps a recurring error from flooding that callback."""
 
 from __future__ import annotations
 
@@ -29,3 +30,26 @@ Reporter = Callable[[AgentEvent], None]
 
 def ignore(event: AgentEvent) -> None:
     """A reporter that drops everything."""
+
+
+class Repeats:
+    """Counts recurring errors by key: the first is reported, then only the 2nd, 4th, 8th, ... with
+    their count, and the caller backs off longer the more an error repeats."""
+
+    def __init__(self) -> None:
+        self._counts: dict[object, int] = {}
+
+    def seen(self, key: object) -> int:
+        """Record one more occurrence; returns how many there have been."""
+        self._counts[key] = self._counts.get(key, 0) + 1
+        return self._counts[key]
+
+    def clear(self, key: object) -> None:
+        self._counts.pop(key, None)
+
+    @staticmethod
+    def worth_reporting(count: int) -> bool:
+        return count & (count - 1) == 0  # 1, 2, 4, 8, ...
+
+    def backoff(self, key: object, base: float, cap: float = 10.0) -> float:
+        return min(cap, base * 2 ** max(0, self._counts.get(key, 1) - 1))

@@ -30,7 +30,7 @@ from ..transfer.fetcher import Fetcher, ProgressCallback
 from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
 from . import envelopes as env
-from .events import AgentEvent, Reporter, ignore
+from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
 
@@ -62,6 +62,7 @@ class ProviderAgent:
         self.draining = False  # set by shutdown(): start nothing new, hand back what has not started
         self._known: set[int] = set()  # tasks naming this address, from events read so far
         self._quarantined: set[int] = set()  # tasks that raised something unexpected
+        self._repeats = Repeats()  # the same error of the same task is reported 1, 2, 4, 8... times
         self._scanned_to = -1  # last block whose events were read
 
     def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data) -> None:
@@ -117,7 +118,9 @@ class ProviderAgent:
                 elif task.state.is_final and self._done_serving(task):
                     self._close(task_id)
             except IchainError as exc:
-                self._say("error", task_id, str(exc))
+                count = self._repeats.seen((task_id, str(exc)))
+                if self._repeats.worth_reporting(count):
+                    self._say("error", task_id, str(exc) + (f" (seen {count} times)" if count > 1 else ""))
             except Exception as exc:  # noqa: BLE001 - hostile input must not stop the provider
                 self._quarantine(task_id, exc)
 

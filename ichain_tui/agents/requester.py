@@ -23,7 +23,7 @@ from ..transfer.fetcher import Fetcher, ProgressCallback
 from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
 from . import envelopes as env
-from .events import AgentEvent, Reporter, ignore
+from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
 
@@ -110,7 +110,9 @@ class RequesterAgent:
         `rating` is None: then the caller rates with `rate`), or the task was refunded."""
         stop = stop or threading.Event()
         last_state = None
+        repeats = Repeats()
         while not stop.is_set():
+            wait = interval
             task = self.market.task(task_id)
             if task.state != last_state:
                 self._say("state", task_id, task.state.label, state=int(task.state))
@@ -128,8 +130,11 @@ class RequesterAgent:
                     return Outcome(task_id, task.state, None, _ENDINGS[task.state])
                 self._timed_exit(task, now)
             except IchainError as exc:
-                self._say("error", task_id, str(exc))
-            stop.wait(interval)
+                count = repeats.seen(str(exc))
+                if repeats.worth_reporting(count):
+                    self._say("error", task_id, str(exc) + (f" (seen {count} times)" if count > 1 else ""))
+                wait = repeats.backoff(str(exc), interval)
+            stop.wait(wait)
         return Outcome(task_id, self.market.task(task_id).state, None, "stopped")
 
     def _timed_exit(self, task, now: int) -> None:
