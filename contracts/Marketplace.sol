@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Narrow} from "./Narrow.sol";
 import {Ratings} from "./Ratings.sol";
 
 /// @title Marketplace (protocol v2)
@@ -183,8 +184,8 @@ contract Marketplace {
             revert InvalidPublicKey();
         }
         if (msg.value < minStake) revert StakeTooLow(msg.value, minStake);
-        p.stake = _u80(msg.value);
-        p.price = _u80(price);
+        p.stake = Narrow.u80(msg.value);
+        p.price = Narrow.u80(price);
         p.registered = true;
         p.keyX = bytes32(publicKey[0:32]);
         p.keyY = bytes32(publicKey[32:64]);
@@ -198,7 +199,7 @@ contract Marketplace {
     function updateProvider(uint256 price, bool available, string calldata hardware) external {
         Provider storage p = _registered(msg.sender);
         if (available && p.stake < minStake) revert StakeTooLow(p.stake, minStake);
-        p.price = _u80(price);
+        p.price = Narrow.u80(price);
         p.hardware = hardware;
         emit ProviderUpdated(msg.sender, price, hardware);
         _setAvailable(msg.sender, p, available);
@@ -213,7 +214,7 @@ contract Marketplace {
 
     function addStake() external payable {
         Provider storage p = _registered(msg.sender);
-        p.stake = _u80(uint256(p.stake) + msg.value);
+        p.stake = Narrow.u80(uint256(p.stake) + msg.value);
         emit StakeChanged(msg.sender, p.stake, p.locked);
     }
 
@@ -657,7 +658,7 @@ contract Marketplace {
         Provider storage p = _providers[account];
         p.locked -= uint80(lockFor(payment));
         if (earned > 0) {
-            p.stake = _u80(uint256(p.stake) + earned);
+            p.stake = Narrow.u80(uint256(p.stake) + earned);
             emit Credited(account, taskId, earned);
         }
         emit StakeChanged(account, p.stake, p.locked);
@@ -719,7 +720,7 @@ contract Marketplace {
 
     function _setState(Task storage t, uint256 taskId, State state, uint256 deadline) private {
         t.state = state;
-        t.deadline = _u40(deadline);
+        t.deadline = Narrow.u40(deadline);
         emit TaskStateChanged(taskId, state, deadline);
     }
 
@@ -744,16 +745,6 @@ contract Marketplace {
     function _registered(address provider) private view returns (Provider storage p) {
         p = _providers[provider];
         if (!p.registered) revert NotRegistered();
-    }
-
-    function _u80(uint256 value) private pure returns (uint80) {
-        if (value > type(uint80).max) revert AmountTooLarge();
-        return uint80(value);
-    }
-
-    function _u40(uint256 value) private pure returns (uint40) {
-        if (value > type(uint40).max) revert AmountTooLarge();
-        return uint40(value);
     }
 
     function _send(address to, uint256 amount) private {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Narrow} from "./Narrow.sol";
+
 /// @title Ratings
 /// @notice Validated reputation of the iChain market's providers. Written only by the Marketplace
 ///         that deployed it, read by anyone. Only tasks decided by a validator drawn at random
@@ -30,7 +32,6 @@ contract Ratings {
 
     error OnlyMarketplace();
     error ScoreOutOfRange(uint8 score);
-    error ValueOutOfRange();
 
     constructor() {
         marketplace = msg.sender;
@@ -49,12 +50,12 @@ contract Ratings {
     {
         if (!counted) return;
         Stats storage s = _stats[provider];
-        s.validated = _u32(uint256(s.validated) + 1);
+        s.validated = Narrow.u32(uint256(s.validated) + 1);
         if (passed) {
-            s.passes = _u32(uint256(s.passes) + 1);
-            s.paidVolume = _u96(uint256(s.paidVolume) + payment);
+            s.passes = Narrow.u32(uint256(s.passes) + 1);
+            s.paidVolume = Narrow.u96(uint256(s.paidVolume) + payment);
         } else {
-            s.fails = _u32(uint256(s.fails) + 1);
+            s.fails = Narrow.u32(uint256(s.fails) + 1);
         }
     }
 
@@ -67,33 +68,18 @@ contract Ratings {
         emit Rated(provider, taskId, rater, score, counted);
         if (!counted) return;
         Stats storage s = _stats[provider];
-        s.ratings = _u32(uint256(s.ratings) + 1);
+        s.ratings = Narrow.u32(uint256(s.ratings) + 1);
         bytes32 pair = keccak256(abi.encodePacked(provider, rater));
         if (!_rated[pair]) {
             _rated[pair] = true;
-            s.raters = _u32(uint256(s.raters) + 1);
+            s.raters = Narrow.u32(uint256(s.raters) + 1);
         }
-        s.ratedWeight = _u96(uint256(s.ratedWeight) + weight);
-        s.weightedScore = _u128(uint256(s.weightedScore) + weight * score);
+        s.ratedWeight = Narrow.u96(uint256(s.ratedWeight) + weight);
+        s.weightedScore = Narrow.u128(uint256(s.weightedScore) + weight * score);
     }
 
     /// @notice Everything the market knows about a provider's validated work.
     function statsOf(address provider) external view returns (Stats memory) {
         return _stats[provider];
-    }
-
-    function _u32(uint256 v) private pure returns (uint32) {
-        if (v > type(uint32).max) revert ValueOutOfRange();
-        return uint32(v);
-    }
-
-    function _u96(uint256 v) private pure returns (uint96) {
-        if (v > type(uint96).max) revert ValueOutOfRange();
-        return uint96(v);
-    }
-
-    function _u128(uint256 v) private pure returns (uint128) {
-        if (v > type(uint128).max) revert ValueOutOfRange();
-        return uint128(v);
     }
 }

@@ -384,7 +384,7 @@ def test_deadlines_cannot_wrap_their_packed_field(anvil_parties):
 
 def _far_future_create_reverts(p):
     p.chain.advance_time(2**40 - p.chain.timestamp() - 100)
-    reverts("AmountTooLarge", p.requester.create_task(
+    reverts("ValueOutOfRange", p.requester.create_task(
         provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
         requester_key=p.pub(p.requester), execute_window=600))
 

@@ -71,7 +71,7 @@ _TEXTS: dict[str, str] = {
     "FeeOutOfRange": "validator fee {0} wei must be between {1} and {2} wei",
     "TaskIdTaken": "another task took id {0} first (next is {1}); nothing was spent, send again",
     "KeyMismatch": "the key does not match the result committed for task {0}",
-    "ValueOutOfRange": "value out of range",
+    "ValueOutOfRange": "value {0} does not fit in {1} bits",
     "PaymentBelowPrice": "payment {0} wei is below the provider's price {1} wei",
     "WrongValue": "expected exactly {0} wei, sent {1}",
     "StakeTooLow": "stake {0} wei is below the required {1} wei",
