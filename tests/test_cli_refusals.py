@@ -43,3 +43,26 @@ def test_refused_actions_are_one_named_line_and_spend_nothing(cli, args, text):
     assert_clean_failure(result)
     assert text in result.stderr, result.stderr
     assert p.chain.w3.eth.get_transaction_count(p.requester.account.address) == nonce
+
+
+def test_a_provider_takes_its_earnings_out_of_its_stake_and_stays_available(anvil_parties):
+    from market_flow import to_passed
+
+    p = anvil_parties
+    snap = p.chain.snapshot()
+    try:
+        to_passed(p)  # the provider's payment is added to its stake
+        Wallet(locations.keystore_dir()).import_private_key("0x" + bytes(account("provider").key).hex(), PASSWORD)
+        before = p.requester.provider(p.provider.account.address)
+        env = {"ICHAIN_PASSWORD": PASSWORD}
+        base = ("--network", p.chain.url, "--market", p.requester.address, "task", "withdraw")
+        plain = ichain(*base, env=env)
+        assert_clean_failure(plain)
+        assert "--earnings" in plain.stderr
+        result = ichain(*base, "--earnings", "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        after = p.requester.provider(p.provider.account.address)
+        assert after.stake == p.requester.min_stake and after.available
+        assert before.stake - after.stake == before.free_stake - p.requester.min_stake
+    finally:
+        p.chain.revert(snap)

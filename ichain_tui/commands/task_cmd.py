@@ -42,8 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("task_id", type=int)
     f.add_argument("--rating", type=int, required=True)
     f.set_defaults(func=cmd_rate)
-    w = tsub.add_parser("withdraw", help="pull refunds credited to the wallet (providers: `ichain provider "
-                                         "withdraw` takes earnings from the stake)")
+    w = tsub.add_parser("withdraw", help="pull refunds credited to the wallet; providers and validators, "
+                                         "whose earnings are added to their stake: --earnings or --stake ETH")
+    w.add_argument("--earnings", action="store_true",
+                   help="also take out the free stake above the market's minimum (stays available)")
+    w.add_argument("--stake", type=float, help="also take out this much free stake, in ETH")
+    w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_withdraw)
 
 
@@ -99,12 +103,29 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
+    from ..errors import UsageError
+
     settings = settings_from(args)
     account = unlock(settings)
     market = market_for(settings, chain_for(settings), account)
-    amount = market.credits(account.address)
-    tx = market.withdraw().send()
-    print(f"withdrew {eth(amount)}: {tx.tx_hash}")
+    credits = market.credits(account.address)
+    info = market.provider(account.address)
+    if args.stake is not None:
+        from_stake = int(round(args.stake * 10**18))
+    elif args.earnings:
+        from_stake = max(0, info.free_stake - max(0, market.min_stake - info.locked))
+    else:
+        from_stake = 0
+    if credits == 0 and from_stake == 0:
+        hint = (f" (free stake {eth(info.free_stake)}: --earnings or --stake ETH)"
+                if info.registered and info.free_stake and not (args.earnings or args.stake) else "")
+        raise UsageError("nothing to withdraw" + hint)
+    done = {"credits": eth(credits), "stake": eth(from_stake), "tx": []}
+    if credits:
+        done["tx"].append(market.withdraw().send().tx_hash)
+    if from_stake:
+        done["tx"].append(market.withdraw_stake(from_stake).send().tx_hash)
+    emit(done, args.json)
     return 0
 
 
