@@ -154,3 +154,40 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
         await wait_for(pilot, lambda: not m.provider(me).available, 20, "the provider to stop")
         await settle(pilot, app)
         assert "off" in str(app.query_one("#provider-status").render())
+
+
+async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
+    """Protocol v2's three choices from the Submit tab: b opens the validator picker with
+    "drawn at random" and "none" first, then the eligible named validators (never the provider
+    or the requester)."""
+    chain, m, accounts = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("s")
+        pane = app.query_one("SubmitPane")
+        assert pane.validator == "random"
+        await pilot.press("b")  # no provider yet: one clear line, no picker
+        await settle(pilot, app)
+        assert not isinstance(app.screen, PickerScreen)
+        await pilot.press("a")
+        await settle(pilot, app)
+        await pilot.press("enter")  # alice, the best rated
+        await pilot.pause()
+        assert pane.provider == accounts["alice"].address
+        await pilot.press("b")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PickerScreen)
+        table = app.screen.query_one("DataTable")
+        keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(table.row_count)]
+        assert keys[:2] == ["random", "none"]
+        assert set(keys[2:]) == {accounts["bob"].address, accounts["carol"].address}
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert pane.validator == "none"
+        await pilot.press("b")
+        await settle(pilot, app)
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert pane.validator in (accounts["bob"].address, accounts["carol"].address)
+        assert "may decline" in str(pane.query_one("#validator-info").render())

@@ -106,6 +106,16 @@ async def picker(pilot):
     await settle(pilot)
 
 
+async def validator_picker(pilot):
+    await tab(pilot, "s")
+    await pilot.press("a")
+    await settle(pilot)
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press("b")
+    await settle(pilot)
+
+
 async def rating(pilot):
     await settle(pilot)
     pilot.app.push_screen(RatingScreen(1, "0x3d8C0C9bFc8E0C9A3b5cB0b4E1fC5d2a0C2C0e2b"))
@@ -145,6 +155,7 @@ async def unlock(pilot):
 
 SCREENS = {
     "pools": pools, "wallet": wallet, "submit": submit, "transfers": transfers, "tasks": tasks,
-    "provider": provider, "picker": picker, "rating": rating, "confirm": confirm, "help": help_screen,
+    "provider": provider, "picker": picker, "validator_picker": validator_picker, "rating": rating,
+    "confirm": confirm, "help": help_screen,
     "task_detail": task_detail, "unlock": unlock,
 }

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, DirectoryTree, Footer, Static, TabbedCont
 from textual.worker import Worker, WorkerState
 
 from ..agents.events import AgentEvent
+from ..chain.types import ValidatorMode
 from ..errors import IchainError
 from ..session import Session, TaskPreview
 from .format import eth, short
@@ -67,6 +68,7 @@ class IchainApp(App[None]):
         Binding("i", "import_key", "Import key", show=False, id="wallet.import"),
         Binding("W", "withdraw", "Withdraw", show=False, id="wallet.withdraw"),
         Binding("a", "pick_provider", "Provider", id="submit.pick"),
+        Binding("b", "pick_validator", "Validator", id="submit.validator"),
         Binding("ctrl+s", "submit", "Send", id="submit.send"),
         Binding("o", "toggle_providing", "Providing on/off", show=False, id="provider.toggle"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
@@ -262,6 +264,29 @@ class IchainApp(App[None]):
 
         self.call_from_thread(self.push_screen, PickerScreen(candidates, "Choose a provider", hide), chosen)
 
+    @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Validators")
+    def action_pick_validator(self) -> None:
+        s = self._need_session()
+        if s is None:
+            return
+        pane = self.query_one(SubmitPane)
+        if pane.provider is None:
+            raise IchainError("pick a provider first (a): a validator must be someone else")
+        price = s.market.provider(pane.provider).price
+        eligible = [c for c in s.providers()
+                    if s.address and s.market.is_eligible_validator(c.address, s.address, pane.provider, price)]
+        choices = [("random", "drawn at random (counts toward reputation)"),
+                   ("none", "none (paid when the provider reveals the key)")]
+
+        def chosen(choice: str | None) -> None:
+            if choice in ("random", "none"):
+                pane.show_validator(choice, dict(choices)[choice])
+            elif choice:
+                pane.show_validator(choice, f"{short(choice)} (named: the provider may decline; not counted)")
+
+        self.call_from_thread(self.push_screen, PickerScreen(eligible, "Choose how the result is validated",
+                                                             choices=choices), chosen)
+
     @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="Submit")
     def action_submit(self) -> None:
         s, pane = self.session, self.query_one(SubmitPane)
@@ -279,25 +304,31 @@ class IchainApp(App[None]):
             ex_win, rev_win = int(values["execute-window"]), int(values["review-window"])
         except ValueError:
             raise IchainError("payment, fee and windows must be numbers") from None
-        if fee < s.market.min_fee_for(payment):
+        mode = {"random": ValidatorMode.RANDOM, "none": ValidatorMode.NONE}.get(pane.validator, ValidatorMode.NAMED)
+        validator = pane.validator if mode is ValidatorMode.NAMED else None
+        if mode is ValidatorMode.NONE:
+            fee = 0
+        elif fee < s.market.min_fee_for(payment):
             raise IchainError(f"the validator fee must be at least {eth(s.market.min_fee_for(payment))} "
                               "(a share of the payment set by the market)")
-        gas = s.preview_create(self.preview, pane.provider, payment, fee, ex_win, rev_win)
+        gas = s.preview_create(self.preview, pane.provider, payment, fee, ex_win, rev_win, mode, validator)
+        who = {ValidatorMode.RANDOM: "a validator drawn at random", ValidatorMode.NONE: "no validator",
+               ValidatorMode.NAMED: f"validator {short(validator or '')}"}[mode]
         lines = [f"task {pane.folder.name} → provider {short(pane.provider)}",
-                 f"payment {eth(payment)} + fee {eth(fee)} for a validator drawn at random; "
-                 f"windows {ex_win} s / {rev_win} s"]
+                 f"payment {eth(payment)} + fee {eth(fee)} for {who}; windows {ex_win} s / {rev_win} s"]
         folder, provider = pane.folder, pane.provider
 
         def confirmed(ok: bool) -> None:
             if ok:
-                self.send_task(folder, provider, payment, fee, ex_win, rev_win)
+                self.send_task(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
 
         self.call_from_thread(self.push_screen, ConfirmScreen("Create the task?", gas, lines), confirmed)
 
     @work(thread=True, group="follow", exit_on_error=False, description="Task")
-    def send_task(self, folder: Path, provider: str, payment: int, fee: int, ex_win: int, rev_win: int) -> None:
+    def send_task(self, folder: Path, provider: str, payment: int, fee: int, ex_win: int, rev_win: int,
+                  mode: ValidatorMode = ValidatorMode.RANDOM, validator: str | None = None) -> None:
         s = self.session
-        task_id = s.submit(folder, provider, payment, fee, ex_win, rev_win)
+        task_id = s.submit(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
         self.call_from_thread(self.action_refresh)
         outcome = s.follow(task_id)
         self.post_message(TaskFollowed(task_id, outcome.state.label, outcome.message,

@@ -12,7 +12,8 @@ HELP = """\
 [b]Keys[/b] (also in the command palette: Ctrl+P)
   p  Pools: tasks by state and available providers
   w  Wallet: address, balance, credits; u unlock · n new · i import · W withdraw
-  s  Submit: pick a task folder, a provider (p), price and windows, preview gas, send (Enter)
+  s  Submit: a task folder, a provider (a), how it is validated (b), price and windows;
+     Ctrl+S previews gas and cost, Enter sends
   t  Transfers: a bar per chunk, total, rate and ETA
   k  Tasks: your tasks; Enter opens one (timeline, deadlines, refund r, settle s, rate f)
   v  Provider dashboard: o toggles providing on this machine

@@ -1,5 +1,6 @@
 """Provides `PickerScreen`: available providers in a table (address, rating, price, hardware),
-sortable and filterable by key; the same picker chooses validators and hides ineligible ones."""
+sortable and filterable by key; the same picker chooses validators (with the protocol's other
+choices, "drawn at random" and "none", as the first rows) and hides ineligible ones."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ class PickerScreen(ModalScreen[str | None]):
     ]
 
     def __init__(self, candidates: list[Candidate], title: str = "Choose a provider",
-                 hide: set[str] = frozenset()) -> None:
+                 hide: set[str] = frozenset(), choices: list[tuple[str, str]] = ()) -> None:
+        """`choices`: (key, label) rows listed before the candidates (e.g. "random", "none")."""
         super().__init__()
         self.candidates = [c for c in candidates if c.address not in hide and c.provider.available]
+        self.choices = list(choices)
         self.title_text = title
         self.sort = "rating"
         self.filter_text = ""
@@ -49,6 +52,9 @@ class PickerScreen(ModalScreen[str | None]):
         key = {"rating": lambda c: (-c.score, c.provider.price), "price": lambda c: (c.provider.price, -c.score),
                "stake": lambda c: (-c.provider.free_stake, -c.score)}[self.sort]
         text = self.filter_text.lower()
+        for choice, label in self.choices:
+            if not text:
+                table.add_row(label, "", "", "", "", key=choice)
         for c in sorted(self.candidates, key=key):
             if text and text not in c.address.lower() and text not in c.provider.hardware.lower():
                 continue

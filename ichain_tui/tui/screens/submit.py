@@ -23,6 +23,7 @@ class SubmitPane(Vertical):
         self.start = start
         self.folder: Path | None = None
         self.provider: str | None = None
+        self.validator = "random"  # "random" | "none" | an address the provider may decline
 
     def compose(self) -> ComposeResult:
         yield Label("Submit a task", classes="title")
@@ -31,6 +32,7 @@ class SubmitPane(Vertical):
             with Vertical(id="submit-form"):
                 yield Static("choose a folder with task.py (Enter)", id="task-info")
                 yield Static("provider: none (a to pick)", id="provider-info")
+                yield Static("validator: drawn at random (b to change)", id="validator-info")
                 for label, value, placeholder, input_id in (
                     ("payment ETH", "", "provider's price", "payment"),
                     ("validator fee ETH", "", "minimum", "fee"),
@@ -40,7 +42,8 @@ class SubmitPane(Vertical):
                     with Horizontal(classes="field"):
                         yield Label(label)
                         yield Input(value=value, placeholder=placeholder, id=input_id)
-        yield Label("Enter on a folder selects it · a pick provider · Ctrl+S preview gas & send", classes="hint")
+        yield Label("Enter on a folder selects it · a provider · b validator · Ctrl+S preview gas & send",
+                    classes="hint")
 
     def show_task(self, folder: Path, total: int, chunks: int, root: str, limits: str) -> None:
         self.folder = folder
@@ -55,6 +58,11 @@ class SubmitPane(Vertical):
     def show_provider(self, address: str, price: int, hardware: str) -> None:
         self.provider = address
         self.query_one("#provider-info", Static).update(f"provider {short(address)}  {eth(price)}  {hardware}")
+
+    def show_validator(self, choice: str, label: str) -> None:
+        """`choice`: "random", "none" or a validator's address."""
+        self.validator = choice
+        self.query_one("#validator-info", Static).update(f"validator: {label}")
 
     def values(self) -> dict[str, str]:
         return {i.id: i.value.strip() for i in self.query(Input)}
