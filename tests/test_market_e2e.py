@@ -417,3 +417,47 @@ def test_a_task_that_raises_something_unexpected_only_fails_itself(local_market,
     finally:
         stop.set()
     assert "RecursionError" in agent.journal.get(first)["quarantined"]
+
+
+def test_a_provider_withholding_the_validators_envelope_is_failed_not_paid(local_market, tmp_path):
+    """A provider that commits but never gives the validator the references must not make an honest
+    validator look silent (forfeiting its stake to the provider) and then claim unvalidated: the
+    validator fails the result before its deadline."""
+    from ichain_tui.agents.provider import ProviderAgent
+    from ichain_tui.sandbox import engine
+    from ichain_tui.sandbox.runner import Sandbox
+
+    class Withholding(ProviderAgent):
+        def _validator_envelope(self, task, validator):
+            return b""
+
+        def _send_envelope(self, task):
+            return None
+
+    m = local_market
+    validator = m.provider(2).start()
+    m.wait_registered(1)
+    from eth_account import Account
+
+    from ichain_tui.agents.hosting import Host
+
+    market = m.market.as_account(Account.from_key(m.keys[1]))
+    host = Host("direct")
+    m.hosts.append(host)
+    liar = Withholding(market, Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[]), host, tmp_path / "liar",
+                       price=10**16, stake=5 * 10**17, hardware="cpu=1", appeal=False)
+    liar.start_providing()
+    stop = threading.Event()
+    threading.Thread(target=liar.run, args=(stop,), daemon=True).start()
+    validator_stake = m.market.provider(validator.account.address).stake
+    requester = m.requester(5)
+    task_id = requester.submit(quick_task(tmp_path / "t"), liar.me, PAY, validator_fee=FEE,
+                               execute_window=300, review_window=120)
+    try:
+        _wait_state(m, task_id, {TaskState.VALIDATING})
+        m.chain.advance_time(100)  # into the last quarter of the verdict window
+        _wait_state(m, task_id, {TaskState.FAILED}, timeout=60)
+    finally:
+        stop.set()
+    assert "no envelope from the provider" in validator.log()
+    assert m.market.provider(validator.account.address).stake == validator_stake + FEE

@@ -350,6 +350,10 @@ class ProviderAgent:
             task_ref = env.pick(refs, facts.task_root)
             result_ref = env.pick(refs, found.result_root) if found else None
             if task_ref is None or result_ref is None:
+                if self._verdict_due(task):
+                    # A provider that withholds what the validator needs cannot make it look silent
+                    # (and so forfeit its stake, then claim unvalidated): an unverifiable result fails.
+                    self._verdict(task, False, b"\0" * 32, b"\0" * 32, "no envelope from the provider in time")
                 return  # the provider's envelope is not here yet
             k2, root = result_ref.key, bytes.fromhex(found.result_root)
             if env.key_commit(k2, task_id, root) != task.key_commit:
@@ -371,12 +375,16 @@ class ProviderAgent:
             shutil.rmtree(base, ignore_errors=True)
         except IchainError as exc:
             self._say("error", task_id, str(exc), role="validator")
-            remaining = task.deadline - self.market.chain.timestamp()
-            if 0 < remaining < max(30, task.review_window // 4):
+            if self._verdict_due(task):
                 # the provider does not serve what it committed: it cannot be passed
                 self._verdict(task, False, b"\0" * 32, b"\0" * 32, f"result unobtainable: {exc}")
         finally:
             self.busy_with = None
+
+    def _verdict_due(self, task: Task) -> bool:
+        """Whether the last part of the verdict window has come (a fail is due then, not silence)."""
+        remaining = task.deadline - self.market.chain.timestamp()
+        return 0 < remaining < max(30, task.review_window // 4)
 
     def _verdict(self, task: Task, passed: bool, root: bytes, k2: bytes, why: str) -> None:
         if passed:
