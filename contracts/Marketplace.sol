@@ -535,9 +535,11 @@ contract Marketplace {
     function escrowOf(uint256 taskId) public view returns (uint256) {
         Task storage t = _tasks[taskId];
         State s = t.state;
-        if (s == State.Assigned || s == State.Validating) return uint256(t.payment) + t.validatorFee;
+        // Appealed holds the provider's bond, equal to the fee the first validator was paid.
+        if (s == State.Assigned || s == State.Validating || s == State.Appealed) {
+            return uint256(t.payment) + t.validatorFee;
+        }
         if (s == State.Executed || s == State.Failed) return t.payment;
-        if (s == State.Appealed) return uint256(t.payment) + t.validatorFee;
         return 0;
     }
 
@@ -670,7 +672,7 @@ contract Marketplace {
     }
 
     /// @dev Take `amount` of `account`'s locked stake. reason 0: provider's fail stands (burned);
-    ///      2: overturned validator (the caller credits it onward).
+    ///      1: silent validator and 2: overturned validator (the caller pays it onward).
     function _slash(address account, uint256 taskId, uint256 amount, uint8 reason) private {
         Provider storage p = _providers[account];
         p.locked -= uint80(amount);
@@ -684,12 +686,7 @@ contract Marketplace {
     /// @dev A silent validator loses its lock: half compensates the provider, half is burned.
     function _forfeit(Task storage t, uint256 taskId, address validator) private {
         uint256 amount = lockFor(t.payment);
-        Provider storage p = _providers[validator];
-        p.locked -= uint80(amount);
-        p.stake -= uint80(amount);
-        emit Slashed(validator, taskId, amount, 1);
-        emit StakeChanged(validator, p.stake, p.locked);
-        if (p.stake < minStake) _setAvailable(validator, p, false);
+        _slash(validator, taskId, amount, 1);
         uint256 half = amount / 2;
         _release(t.provider, taskId, 0, half);
         if (amount - half > 0) _send(address(0), amount - half);

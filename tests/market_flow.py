@@ -78,6 +78,14 @@ def to_failed(p: Parties, **kw) -> int:
     return task_id
 
 
+def to_appealed(p: Parties, **kw) -> tuple[int, MarketClient, MarketClient]:
+    """A failed task the provider appealed: (task id, first validator, drawn appeal validator)."""
+    task_id = to_failed(p, **kw)
+    first = validator_of(p, task_id)
+    p.provider.appeal(task_id, p.requester.task(task_id).validator_fee).send()
+    return task_id, first, validator_of(p, task_id)
+
+
 def random_key() -> bytes:
     return os.urandom(32)
 

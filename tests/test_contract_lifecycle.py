@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from conftest import FEE, PRICE, STAKE
 from market_flow import (
-    K2, RESULT_ROOT, TASK_ROOT, balance_sheet, create, key_commit, submit, to_failed, to_passed, to_validating,
-    validator_of,
+    K2, RESULT_ROOT, TASK_ROOT, balance_sheet, create, key_commit, submit, to_appealed, to_failed, to_passed,
+    to_validating, validator_of,
 )
 
 from ichain_tui.chain.events import read_events
@@ -119,12 +119,9 @@ def test_fail_without_appeal_refunds_requester_and_slashes_provider_after_the_wi
 
 def test_appeal_overturns_a_fail_slashes_the_first_validator_and_pays_the_provider(parties):
     p = parties
-    task_id = to_failed(p)
-    first = validator_of(p, task_id)
-    p.provider.appeal(task_id, FEE).send()
+    task_id, first, second = to_appealed(p)
     t = p.requester.task(task_id)
     assert t.state is TaskState.APPEALED and t.first_validator == first.account.address
-    second = validator_of(p, task_id)
     assert second.account.address not in (first.account.address, p.provider.account.address,
                                           p.requester.account.address)
     assert p.requester.escrow_of(task_id) == PRICE + FEE  # payment and the provider's bond
@@ -142,10 +139,7 @@ def test_appeal_overturns_a_fail_slashes_the_first_validator_and_pays_the_provid
 
 def test_appeal_confirmed_the_provider_loses_bond_and_lock(parties):
     p = parties
-    task_id = to_failed(p)
-    first = validator_of(p, task_id)
-    p.provider.appeal(task_id, FEE).send()
-    second = validator_of(p, task_id)
+    task_id, first, second = to_appealed(p)
     second.submit_verdict(task_id, False).send()
     assert p.requester.task(task_id).state is TaskState.REJECTED
     assert stake(p, p.provider) == (STAKE - LOCK, 0)
@@ -157,9 +151,7 @@ def test_appeal_confirmed_the_provider_loses_bond_and_lock(parties):
 
 def test_silent_appeal_validator_voids_the_appeal_without_slashing_the_provider(parties):
     p = parties
-    task_id = to_failed(p)
-    p.provider.appeal(task_id, FEE).send()
-    second = validator_of(p, task_id)
+    task_id, _, second = to_appealed(p)
     p.chain.advance_time(601)
     p.requester.settle(task_id).send()
     assert p.requester.task(task_id).state is TaskState.REJECTED

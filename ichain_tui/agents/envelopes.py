@@ -8,10 +8,9 @@ requester derives the key from its own task key once K2 is revealed (`KeyRelease
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
-from eth_utils import keccak
+from eth_utils import keccak, to_canonical_address
 
 from ..chain.client import MarketClient
 from ..transfer import crypto
@@ -21,16 +20,9 @@ from ..transfer.locator import FileRef, decode_refs, encode_refs
 NO_KEY = b"\0" * 32  # the requester's copy of the result reference carries no key
 
 
-def _address(value: str) -> bytes:
-    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
-
-
 def context(market: MarketClient, task_id: int, role: str, sender: str) -> bytes:
-    return crypto.envelope_context(market.chain.chain_id, _address(market.address), task_id, role, _address(sender))
-
-
-def result_context(market: MarketClient, task_id: int) -> bytes:
-    return struct.pack(">Q", market.chain.chain_id) + _address(market.address) + task_id.to_bytes(32, "big")
+    return crypto.envelope_context(market.chain.chain_id, to_canonical_address(market.address), task_id, role,
+                                   to_canonical_address(sender))
 
 
 def key_commit(k2: bytes, task_id: int, result_root: bytes) -> bytes:
@@ -39,7 +31,8 @@ def key_commit(k2: bytes, task_id: int, result_root: bytes) -> bytes:
 
 
 def result_key(market: MarketClient, task_id: int, task_key: bytes, k2: bytes) -> bytes:
-    return crypto.result_key(task_key, k2, result_context(market, task_id))
+    context = crypto.task_context(market.chain.chain_id, to_canonical_address(market.address), task_id)
+    return crypto.result_key(task_key, k2, context)
 
 
 def seal_refs(market: MarketClient, public_key: bytes, refs: list[FileRef], task_id: int, role: str) -> bytes:
@@ -110,11 +103,11 @@ def provider_refs(market: MarketClient, task_id: int, requester: str, from_block
     return refs
 
 
-def validator_refs(market: MarketClient, task_id: int, provider: str, from_block: int = 0) -> list[FileRef]:
-    """Task and result references the provider sealed to me as validator (at `submitResult`, or
-    later with `postEnvelope` after a replacement or an appeal)."""
+def validator_refs(market: MarketClient, task_id: int, provider: str, found: Commitment | None,
+                   from_block: int = 0) -> list[FileRef]:
+    """Task and result references the provider sealed to me as validator (in `found`, its
+    `submitResult`, or later with `postEnvelope` after a replacement or an appeal)."""
     blobs: list[bytes] = []
-    found = commitment(market, task_id, from_block)
     if found:
         blobs.append(found.validator_envelope)
     for event in market.events("Envelope", from_block, {"taskId": task_id, "recipient": market.account.address}):

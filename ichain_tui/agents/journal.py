@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .. import locations
 
@@ -37,29 +37,26 @@ class Journal:
         tmp.replace(self._path(task_id))
         return record
 
-    def find(self, field: str, value: Any, exclude: int | None = None) -> int | None:
-        """The id of a recorded task (other than `exclude`) whose `field` equals `value`."""
+    def _records(self) -> Iterator[dict[str, Any]]:
+        """Every readable record; a corrupt or empty one is set aside."""
         for path in self.dir.glob("task-*.json"):
             try:
                 record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if record.get(field) == value and record.get("task_id") != exclude:
-                return int(record["task_id"])
-        return None
-
-    def open_tasks(self) -> list[int]:
-        ids = []
-        for path in self.dir.glob("task-*.json"):
-            try:
-                record = json.loads(path.read_text())
-                task_id = int(record["task_id"])
+                record["task_id"] = int(record["task_id"])
             except (OSError, ValueError, TypeError, KeyError):
                 self.set_aside(path)
                 continue
-            if not record.get("closed"):
-                ids.append(task_id)
-        return sorted(ids)
+            yield record
+
+    def find(self, field: str, value: Any, exclude: int | None = None) -> int | None:
+        """The id of a recorded task (other than `exclude`) whose `field` equals `value`."""
+        for record in self._records():
+            if record.get(field) == value and record["task_id"] != exclude:
+                return record["task_id"]
+        return None
+
+    def open_tasks(self) -> list[int]:
+        return sorted(r["task_id"] for r in self._records() if not r.get("closed"))
 
     def set_aside(self, path: Path) -> None:
         """Move a corrupt or empty record out of the way (kept for inspection, never fatal)."""

@@ -238,7 +238,8 @@ class ProviderAgent:
                 self._decline(task_id, f"this task package was already executed for task {other}")
                 return
             self.journal.update(task_id, task_root=facts.task_root, task_key=ref.key.hex(),
-                                task_transport=ref.transport, task_address=ref.address)
+                                task_transport=ref.transport, task_address=ref.address,
+                                requester_key=facts.requester_key.hex())
             folder = base / "task"
             if not folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
@@ -279,21 +280,20 @@ class ProviderAgent:
         key = env.result_key(self.market, task_id, task_ref.key, k2)
         shutil.rmtree(base / "sealed-result", ignore_errors=True)
         sealed = seal_folder(out, base / "sealed-result", chunks=self.chunks, key=key)
-        result_ref = self.host.publish(sealed)
         self.journal.update(task_id, result_dir=str(sealed.directory), result_key=key.hex(), result_root=sealed.root,
-                            k2=k2.hex(), executed_root=task_ref.root, precheck_ok=task.mode is not ValidatorMode.NONE,
-                            result_transport=result_ref.transport, result_address=result_ref.address)
+                            k2=k2.hex(), executed_root=task_ref.root, precheck_ok=task.mode is not ValidatorMode.NONE)
         self._send_commit(task)
 
     def _send_commit(self, task: Task) -> None:
+        """Host the sealed result and commit to it (also after a restart: the same K2, no re-run)."""
         task_id = task.task_id
         record = self.journal.get(task_id)
         root, k2 = bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])
         self.host.republish(Path(record["result_dir"]), bytes.fromhex(record["result_key"]))
         result_ref = FileRef(record["result_root"], env.NO_KEY, self.host.transport, self.host.address)
         self.journal.update(task_id, result_transport=result_ref.transport, result_address=result_ref.address)
-        requester_env = env.seal_refs(self.market, env.task_facts(self.market, task_id).requester_key, [result_ref],
-                                      task_id, "requester")
+        requester_env = env.seal_refs(self.market, bytes.fromhex(record["requester_key"]), [result_ref], task_id,
+                                      "requester")
         validator_env = b""
         if task.validator:
             validator_env = self._validator_envelope(task, task.validator)
@@ -346,18 +346,18 @@ class ProviderAgent:
         try:
             facts = env.task_facts(self.market, task_id)
             found = env.commitment(self.market, task_id, facts.block)
-            refs = env.validator_refs(self.market, task_id, task.provider, facts.block)
+            refs = env.validator_refs(self.market, task_id, task.provider, found, facts.block)
             task_ref = env.pick(refs, facts.task_root)
             result_ref = env.pick(refs, found.result_root) if found else None
             if task_ref is None or result_ref is None:
                 if self._verdict_due(task):
                     # A provider that withholds what the validator needs cannot make it look silent
                     # (and so forfeit its stake, then claim unvalidated): an unverifiable result fails.
-                    self._verdict(task, False, b"\0" * 32, b"\0" * 32, "no envelope from the provider in time")
+                    self._verdict(task, False, "no envelope from the provider in time")
                 return  # the provider's envelope is not here yet
             k2, root = result_ref.key, bytes.fromhex(found.result_root)
             if env.key_commit(k2, task_id, root) != task.key_commit:
-                self._verdict(task, False, root, k2, "the key sealed to me does not match the commitment")
+                self._verdict(task, False, "the key sealed to me does not match the commitment")
                 return
             key = env.result_key(self.market, task_id, task_ref.key, k2)
             for ref, name in ((task_ref, "task"), (FileRef(result_ref.root, key, result_ref.transport,
@@ -371,13 +371,13 @@ class ProviderAgent:
             if run.cancelled:
                 return
             last = run.stdout_tail[-1] if run.stdout_tail else run.reason
-            self._verdict(task, run.ok, root, k2, last)
+            self._verdict(task, run.ok, last, root, k2)
             shutil.rmtree(base, ignore_errors=True)
         except IchainError as exc:
             self._say("error", task_id, str(exc), role="validator")
             if self._verdict_due(task):
                 # the provider does not serve what it committed: it cannot be passed
-                self._verdict(task, False, b"\0" * 32, b"\0" * 32, f"result unobtainable: {exc}")
+                self._verdict(task, False, f"result unobtainable: {exc}")
         finally:
             self.busy_with = None
 
@@ -386,11 +386,9 @@ class ProviderAgent:
         remaining = task.deadline - self.market.chain.timestamp()
         return 0 < remaining < max(30, task.review_window // 4)
 
-    def _verdict(self, task: Task, passed: bool, root: bytes, k2: bytes, why: str) -> None:
-        if passed:
-            self.market.submit_verdict(task.task_id, True, root, k2).send()
-        else:
-            self.market.submit_verdict(task.task_id, False).send()
+    def _verdict(self, task: Task, passed: bool, why: str, root: bytes = bytes(32), k2: bytes = bytes(32)) -> None:
+        """A pass reveals the result root and K2 (checked on chain); a fail needs neither."""
+        self.market.submit_verdict(task.task_id, passed, root, k2).send()
         self._say("verdict", task.task_id, f"{'PASS' if passed else 'FAIL'} ({why})", role="validator",
                   passed=passed)
 

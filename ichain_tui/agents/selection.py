@@ -49,26 +49,41 @@ def pool(market: MarketClient) -> list[Candidate]:
     return list(seen.values())
 
 
+def _best(fits: list[Candidate]) -> Candidate | None:
+    return max(fits, key=lambda c: (c.score, -c.provider.price), default=None)
+
+
+def _lock(slash_bps: int, payment: int) -> int:
+    """`Marketplace.lockFor`: the stake a task of `payment` locks from its provider and validator."""
+    return payment * slash_bps // 10_000
+
+
 def choose_provider(market: MarketClient, payment: int | None = None, exclude: set[str] = frozenset(),
                     candidates: list[Candidate] | None = None) -> Candidate | None:
     """The best-scored available provider that accepts `payment` (None: any price; then the
     payment is its price) and has the free stake to hold it."""
     me = market.account.address if market.account else None
+    slash_bps = market.slash_bps
     fits = []
     for c in candidates if candidates is not None else pool(market):
         pay = c.provider.price if payment is None else payment
         if (c.provider.available and c.provider.price <= pay and pay > 0 and c.address != me
-                and c.address not in exclude and c.provider.free_stake >= market.lock_for(pay)):
+                and c.address not in exclude and c.provider.free_stake >= _lock(slash_bps, pay)):
             fits.append(c)
-    return max(fits, key=lambda c: (c.score, -c.provider.price), default=None)
+    return _best(fits)
+
+
+def eligible_validators(market: MarketClient, requester: str, provider: str, payment: int,
+                        candidates: list[Candidate] | None = None) -> list[Candidate]:
+    """Who may be named validator of this task (`Marketplace.isEligibleValidator`, from the
+    candidates' profiles read once): available, enough free stake, neither requester nor provider."""
+    lock = _lock(market.slash_bps, payment)
+    return [c for c in (candidates if candidates is not None else pool(market))
+            if c.address not in (provider, requester) and c.provider.available and c.provider.free_stake >= lock]
 
 
 def choose_validator(market: MarketClient, requester: str, provider: str, payment: int,
                      exclude: set[str] = frozenset(), candidates: list[Candidate] | None = None) -> Candidate | None:
     """The best-scored provider that may be named as validator of this task."""
-    fits = [
-        c for c in (candidates if candidates is not None else pool(market))
-        if c.address not in exclude and c.address not in (provider, requester)
-        and market.is_eligible_validator(c.address, requester, provider, payment)
-    ]
-    return max(fits, key=lambda c: (c.score, -c.provider.price), default=None)
+    return _best([c for c in eligible_validators(market, requester, provider, payment, candidates)
+                  if c.address not in exclude])

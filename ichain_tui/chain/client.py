@@ -95,10 +95,6 @@ class MarketClient:
     def task_count(self) -> int:
         return int(self._read(self.contract.functions.taskCount()))
 
-    @property
-    def min_fee_bps(self) -> int:
-        return int(self._read(self.contract.functions.minFeeBps()))
-
     def task(self, task_id: int) -> Task:
         raw = self._read(self.contract.functions.getTask(task_id))
         requester, state, mode, flags, deadline, review, provider, payment, validator, fee, commit, first = raw
@@ -161,13 +157,6 @@ class MarketClient:
         """Addresses that can be named or drawn as validators now (the on-chain pool)."""
         size = int(self._read(self.contract.functions.poolSize()))
         return [Web3.to_checksum_address(self._read(self.contract.functions.poolAt(i))) for i in range(size)]
-
-    def is_eligible_validator(self, account: str, requester: str, provider: str, payment: int) -> bool:
-        fn = self.contract.functions.isEligibleValidator(
-            Web3.to_checksum_address(account), Web3.to_checksum_address(requester),
-            Web3.to_checksum_address(provider), payment,
-        )
-        return bool(self._read(fn))
 
     def contract_balance(self) -> int:
         return self.chain.balance(self.address)

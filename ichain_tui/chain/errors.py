@@ -15,6 +15,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector
 
 from ..errors import IchainError
+from .types import TaskState
 
 
 class ChainError(IchainError):
@@ -85,16 +86,15 @@ _TEXTS: dict[str, str] = {
     "ScoreOutOfRange": "rating must be 1 to 5, got {0}",
 }
 
-_STATE_NAMES = (
-    "None", "Assigned", "Validating", "Executed", "Passed", "Failed",
-    "Appealed", "Closed", "Rejected", "Cancelled", "Expired",
-)
 
 
 def describe(name: str, args: tuple[Any, ...]) -> str:
     shown = list(args)
     if name == "WrongState" and len(shown) == 2 and isinstance(shown[1], int):
-        shown[1] = _STATE_NAMES[shown[1]] if shown[1] < len(_STATE_NAMES) else shown[1]
+        try:
+            shown[1] = TaskState(shown[1]).label
+        except ValueError:
+            pass
     template = _TEXTS.get(name)
     if template is None:
         return f"reverted: {name}{tuple(shown) if shown else ''}"

@@ -66,20 +66,27 @@ _HKDF_INFO = b"ichain-envelope-v2"
 ROLES = ("provider", "validator", "requester")
 
 
+def task_context(chain_id: int, market: bytes, task_id: int) -> bytes:
+    """chain id || market (20-byte address) || task id: what names one task on one deployment."""
+    if len(market) != 20:
+        raise ValueError("a task context needs a 20-byte market address")
+    return struct.pack(">Q", chain_id) + market + task_id.to_bytes(32, "big")
+
+
 def envelope_context(chain_id: int, market: bytes, task_id: int, role: str, sender: bytes) -> bytes:
     """Associated data of an envelope: version || chain id || market || task id || role || sender.
 
     `market` and `sender` are 20-byte addresses; `role` is the recipient's role in the task."""
-    if len(market) != 20 or len(sender) != 20 or role not in ROLES:
+    if len(sender) != 20 or role not in ROLES:
         raise ValueError("envelope context needs 20-byte addresses and a known role")
-    return (b"ichain-env" + bytes([ENVELOPE_VERSION]) + struct.pack(">Q", chain_id) + market
-            + task_id.to_bytes(32, "big") + bytes([ROLES.index(role)]) + sender)
+    return (b"ichain-env" + bytes([ENVELOPE_VERSION]) + task_context(chain_id, market, task_id)
+            + bytes([ROLES.index(role)]) + sender)
 
 
 def result_key(task_key: bytes, k2: bytes, context: bytes) -> bytes:
     """The result's file key K = HKDF(K1 || K2), K1 = HKDF(task key): the requester has K1 from its
     own task key, K2 is committed on chain by the provider and revealed when it is paid.
-    `context` binds chain id, market and task id (same as `envelope_context` without role/sender)."""
+    `context` binds chain id, market and task id (`task_context`)."""
     if len(task_key) != KEY_BYTES or len(k2) != KEY_BYTES:
         raise ValueError("task key and K2 must be 32 bytes")
     k1 = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,

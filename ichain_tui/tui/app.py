@@ -16,6 +16,7 @@ from textual.widgets import DataTable, DirectoryTree, Footer, Static, TabbedCont
 from textual.worker import Worker, WorkerState
 
 from ..agents.events import AgentEvent
+from ..agents.selection import eligible_validators
 from ..chain.types import ValidatorMode
 from ..errors import IchainError
 from ..session import Session, TaskPreview
@@ -273,8 +274,7 @@ class IchainApp(App[None]):
         if pane.provider is None:
             raise IchainError("pick a provider first (a): a validator must be someone else")
         price = s.market.provider(pane.provider).price
-        eligible = [c for c in s.providers()
-                    if s.address and s.market.is_eligible_validator(c.address, s.address, pane.provider, price)]
+        eligible = eligible_validators(s.market, s.address, pane.provider, price, s.providers()) if s.address else []
         choices = [("random", "drawn at random (counts toward reputation)"),
                    ("none", "none (paid when the provider reveals the key)")]
 
