@@ -41,10 +41,22 @@ def test_settings_and_comparator_are_read(tmp_path):
     ("comparator = 3", "must be a table"),
     ("image = ''", "non-empty"),
     ("gpus = true", "gpus must be an integer"),
+    ("[comparator]\nwhen = 1979-05-27T07:32:00Z", "no dates"),
+    ("[comparator]\nlimit = inf", "no inf or nan"),
+    pytest.param("[comparator]\nblob = '" + "x" * 20000 + "'", "larger than 16384 bytes", id="big-comparator"),
+    pytest.param("x = " + "[" * 60_000, "nested more than 32 levels", id="nested-arrays"),
+    pytest.param("[comparator]\n" + "a." * 30_000 + "a = 1", "nested more than 32 levels", id="dotted-keys"),
+    pytest.param("# " + "x" * 70_000, "larger than 65536 bytes", id="big-file"),
 ])
 def test_malformed_specs_are_refused_clearly(tmp_path, toml, message):
     with pytest.raises(TaskSpecError, match=message):
         load_task(folder(tmp_path, toml))
+
+
+def test_ichain_toml_that_is_a_folder_is_refused(tmp_path):
+    (folder(tmp_path) / "ichain.toml").mkdir()
+    with pytest.raises(TaskSpecError, match="not a regular file"):
+        load_task(tmp_path)
 
 
 def test_folder_without_task_py_is_refused(tmp_path):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from eth_account import Account
@@ -87,8 +90,49 @@ def test_manifest_is_bound_to_its_root(sealed):
     tampered = raw.replace(sealed.manifest.chunks[0].sha256.encode(), b"0" * 64)
     with pytest.raises(IntegrityError, match="root does not match"):
         Manifest.from_json(tampered)
-    with pytest.raises(IntegrityError, match="malformed"):
+    with pytest.raises(IntegrityError, match="not valid JSON"):
         Manifest.from_json(b"{nonsense")
+
+
+def _manifest_variant(sealed, **changes) -> bytes:
+    data = json.loads(sealed.manifest.to_json())
+    data.update(changes)
+    # a float written as the literal 1e400 (what a hostile peer sends), not as "Infinity"
+    return json.dumps(data).replace("Infinity", "1e400").encode()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"total_size": 1e400}, "total_size is not a size"),
+    ({"total_size": 2**70}, "total_size is not a size"),
+    ({"segment_size": -1}, "segment_size is not a size"),
+    ({"file_id": "zz" * 16}, "file_id is not 16 bytes of hex"),
+    ({"root": "ab"}, "root is not 32 bytes of hex"),
+    ({"chunks": [{"index": 0, "plain_size": "1", "size": 2, "sha256": "00" * 32}]}, "plain_size is not a size"),
+    ({"chunks": [[]]}, "malformed"),
+    ({"chunks": []}, "unsupported shape"),
+])
+def test_hostile_manifest_fields_are_one_integrity_error(sealed, change, message):
+    with pytest.raises(IntegrityError, match=message):
+        Manifest.from_json(_manifest_variant(sealed, **change))
+
+
+def test_deeply_nested_manifest_is_refused_even_with_the_agents_loaded(tmp_path):
+    # py_ecc (loaded with the agents) raises the recursion limit to 100,000: a recursive parse of
+    # 200 KB of "[" would overflow the C stack and kill the process instead of raising.
+    script = (
+        "import sys, ichain_tui.agents.provider\n"
+        "from ichain_tui.transfer.manifest import Manifest\n"
+        "from ichain_tui.transfer.errors import IntegrityError\n"
+        "assert sys.getrecursionlimit() >= 100000\n"
+        "for raw in (b'[' * 200_000, b'{\"a\":' * 100_000):\n"
+        "    try:\n"
+        "        Manifest.from_json(raw)\n"
+        "    except IntegrityError as exc:\n"
+        "        print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.count("nested more than 3 levels") == 2
 
 
 def test_envelopes_open_only_with_the_recipients_eth_key():

@@ -82,13 +82,26 @@ def hostile(kind: str) -> bytes:
         elif kind == "many":
             for i in range(50):
                 add(tarfile.TarInfo(f"f{i}"), b"x")
+        elif kind == "long-name":
+            add(tarfile.TarInfo("n" * 300), b"x")
+        elif kind == "deep":
+            add(tarfile.TarInfo("d/" * 100 + "f"), b"x")
     return buf.getvalue()
+
+
+def long_header_archive(header_bytes: int) -> io.BytesIO:
+    """A GNU long-name header announcing `header_bytes` (the body is never needed to refuse it)."""
+    info = tarfile.TarInfo("././@LongLink")
+    info.type = tarfile.GNUTYPE_LONGNAME
+    info.size = header_bytes
+    return io.BytesIO(info.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 4096)
 
 
 @pytest.mark.parametrize("kind, message", [
     ("absolute", "escapes"), ("dotdot", "escapes"), ("symlink", "is a link"), ("hardlink", "is a link"),
     ("device", "special file"), ("fifo", "special file"), ("duplicate", "repeats"),
     ("big", "more than 4096 bytes"), ("many", "more than 20 entries"),
+    ("long-name", "longer than 255 bytes"), ("deep", "deeper than 64"),
 ])
 def test_hostile_archives_are_refused(tmp_path, kind, message):
     with pytest.raises(UnsafeArchive, match=message):
@@ -107,3 +120,21 @@ def test_unpack_never_overwrites_a_non_empty_destination(tmp_path):
     with pytest.raises(TransferError, match="not empty"):
         unpack(io.BytesIO(packed(tree(tmp_path / "src"))), tmp_path / "out")
     assert (tmp_path / "out" / "mine").read_text() == "keep"
+
+
+def test_huge_extended_header_is_refused_before_it_is_read(tmp_path):
+    # tarfile would read a 256 MiB long-name header whole into memory
+    with pytest.raises(UnsafeArchive, match="extended header of 268435456 bytes"):
+        unpack(long_header_archive(256 << 20), tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_packing_a_tree_2100_folders_deep_is_one_clear_error(tmp_path, monkeypatch):
+    here = tmp_path / "src"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for _ in range(2100):  # deeper than the stack and than PATH_MAX allows to name
+        os.mkdir("a")
+        os.chdir("a")
+    with pytest.raises(TransferError, match="deeper than 64"):
+        packed(here)

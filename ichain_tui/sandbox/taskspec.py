@@ -14,16 +14,18 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..untrusted import UntrustedInputError, load_toml
 
 DEFAULT_IMAGE = "ichain-runtime:bookworm"
 SPEC_FILE = "ichain.toml"
 ENTRY = "task.py"
+MAX_SPEC_BYTES = 64 * 1024
+MAX_COMPARATOR_BYTES = 16 * 1024  # it travels to the container as an environment variable
 
 
 class TaskSpecError(UsageError):
@@ -70,16 +72,18 @@ def load_task(folder: str | Path) -> TaskSpec:
         raise TaskSpecError(f"{path} has no {ENTRY} (a task is a folder with task.py and its data)")
     spec_path = path / SPEC_FILE
     values: dict[str, Any] = {}
-    if spec_path.exists():
+    if spec_path.exists() or spec_path.is_symlink():
+        if spec_path.is_symlink() or not spec_path.is_file():
+            raise TaskSpecError(f"{spec_path} is not a regular file")
         try:
-            raw = tomllib.loads(spec_path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise TaskSpecError(f"{spec_path} is not valid TOML: {exc}") from None
+            raw = load_toml(spec_path.read_bytes(), str(spec_path), MAX_SPEC_BYTES)
+        except UntrustedInputError as exc:
+            raise TaskSpecError(str(exc)) from None
+        except OSError as exc:
+            raise TaskSpecError(f"cannot read {spec_path}: {exc.strerror or exc}") from None
         for key, value in raw.items():
             if key == "comparator":
-                if not isinstance(value, dict):
-                    raise TaskSpecError(f"{spec_path}: [comparator] must be a table")
-                values[key] = value
+                values[key] = _comparator(value, spec_path)
             elif key == "image":
                 if not isinstance(value, str) or not value.strip():
                     raise TaskSpecError(f"{spec_path}: image must be a non-empty string")
@@ -94,3 +98,17 @@ def load_task(folder: str | Path) -> TaskSpec:
             else:
                 raise TaskSpecError(f"{spec_path}: unknown setting {key!r}")
     return TaskSpec(folder=path.resolve(), **values)
+
+
+def _comparator(value: Any, spec_path: Path) -> dict[str, Any]:
+    """The [comparator] table as JSON the container receives: plain values only, size-capped."""
+    if not isinstance(value, dict):
+        raise TaskSpecError(f"{spec_path}: [comparator] must be a table")
+    try:
+        text = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        raise TaskSpecError(f"{spec_path}: [comparator] may hold only strings, numbers, booleans, "
+                            "arrays and tables (no dates, no inf or nan)") from None
+    if len(text) > MAX_COMPARATOR_BYTES:
+        raise TaskSpecError(f"{spec_path}: [comparator] is larger than {MAX_COMPARATOR_BYTES} bytes as JSON")
+    return value

@@ -12,16 +12,22 @@ import hashlib
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..untrusted import UntrustedInputError, load_json
 from . import crypto, packaging
 from .errors import IntegrityError, TransferError
 
 MANIFEST_VERSION = 1
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_CHUNKS = 4096
+_MAX_SIZE = (1 << 63) - 1
+_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 @dataclass(frozen=True)
@@ -52,20 +58,31 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: bytes, expected_root: str | None = None) -> "Manifest":
+        """Parse an untrusted manifest: size and depth capped, every field of its exact type and
+        range (checked before any arithmetic), then the root recomputed and compared."""
         try:
-            data = json.loads(raw)
-            chunks = tuple(ChunkInfo(int(c["index"]), int(c["plain_size"]), int(c["size"]), str(c["sha256"]))
-                           for c in data["chunks"])
-            manifest = cls(str(data["file_id"]), int(data["total_size"]), int(data["segment_size"]), chunks,
-                           str(data["root"]), int(data.get("version", 1)))
-        except (ValueError, KeyError, TypeError):
-            raise IntegrityError("manifest is malformed") from None
+            data = load_json(raw, "manifest", MAX_MANIFEST_BYTES, max_depth=3)
+        except UntrustedInputError as exc:
+            raise IntegrityError(str(exc)) from None
+        if not isinstance(data, dict) or not isinstance(data.get("chunks"), list):
+            raise IntegrityError("manifest is malformed")
+        if not 1 <= len(data["chunks"]) <= MAX_CHUNKS:
+            raise IntegrityError("manifest has an unsupported shape")
+        chunks = []
+        for c in data["chunks"]:
+            if not isinstance(c, dict):
+                raise IntegrityError("manifest is malformed")
+            chunks.append(ChunkInfo(_size(c, "index"), _size(c, "plain_size"), _size(c, "size"),
+                                    _hex(c, "sha256", 32)))
+        manifest = cls(_hex(data, "file_id", crypto.FILE_ID_BYTES), _size(data, "total_size"),
+                       _size(data, "segment_size"), tuple(chunks), _hex(data, "root", 32),
+                       _size(data, "version") if "version" in data else 1)
         manifest.validate(expected_root)
         return manifest
 
     def validate(self, expected_root: str | None = None) -> None:
         """Recompute the root; check shapes; compare with the on-chain commitment when given."""
-        if self.version != MANIFEST_VERSION or not self.chunks or len(self.chunks) > 4096:
+        if self.version != MANIFEST_VERSION or not self.chunks or len(self.chunks) > MAX_CHUNKS:
             raise IntegrityError("manifest has an unsupported shape")
         if not 1024 <= self.segment_size <= 16 * 1024 * 1024:
             raise IntegrityError("manifest has an invalid segment size")
@@ -78,6 +95,20 @@ class Manifest:
             raise IntegrityError("manifest root does not match its entries")
         if expected_root is not None and self.root != normalize_root(expected_root):
             raise IntegrityError("manifest does not match the commitment on chain")
+
+
+def _size(data: dict, name: str) -> int:
+    value = data.get(name)
+    if type(value) is not int or not 0 <= value <= _MAX_SIZE:
+        raise IntegrityError(f"manifest field {name} is not a size")
+    return value
+
+
+def _hex(data: dict, name: str, length: int) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or len(value) != 2 * length or not _HEX.match(value):
+        raise IntegrityError(f"manifest field {name} is not {length} bytes of hex")
+    return value
 
 
 def normalize_root(root: str | bytes) -> str:

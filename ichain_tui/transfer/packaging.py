@@ -3,11 +3,14 @@
 Packing: sorted names, mtime 0, uid/gid 0, no user names, modes 0644/0755, regular files and
 folders only (a link or device in the folder is an error). The same content gives the same bytes.
 Unpacking refuses absolute paths, `..`, symlinks, hard links, devices and FIFOs, and caps the
-total size and the number of entries.
+total size, the number of entries, the length and depth of names and the size of extended
+(PAX/GNU long-name) headers before they are read into memory. Neither direction recurses over the
+tree, so no folder depth can exhaust the stack.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tarfile
@@ -18,6 +21,37 @@ from .errors import TransferError, UnsafeArchive
 
 MAX_TOTAL_BYTES = 8 * 1024**3
 MAX_ENTRIES = 100_000
+MAX_NAME = 1024  # characters of a whole relative path
+MAX_COMPONENT = 255  # bytes of one name (the limit of common filesystems)
+MAX_DEPTH = 64
+MAX_HEADER = 64 * 1024  # bytes of one PAX or GNU long-name header
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses an extended header larger than MAX_HEADER before tarfile reads it whole."""
+
+    def _proc_gnulong(self, tarfile_):  # noqa: D401 - tarfile's hook
+        _bounded_header(self.size)
+        return super()._proc_gnulong(tarfile_)
+
+    def _proc_pax(self, tarfile_):
+        _bounded_header(self.size)
+        return super()._proc_pax(tarfile_)
+
+
+def _bounded_header(size: int) -> None:
+    if size > MAX_HEADER:
+        raise UnsafeArchive(f"archive has an extended header of {size} bytes (limit {MAX_HEADER})")
+
+
+def check_name(name: str) -> None:
+    """Refuse a relative name that no common filesystem could hold, or that nests too deep."""
+    parts = PurePosixPath(name).parts
+    if len(name) > MAX_NAME or len(parts) > MAX_DEPTH:
+        raise UnsafeArchive(f"entry {name[:60]!r}… is longer than {MAX_NAME} characters or deeper than {MAX_DEPTH}")
+    for part in parts:
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
+            raise UnsafeArchive(f"entry {name[:60]!r}… has a name longer than {MAX_COMPONENT} bytes")
 
 
 def pack(folder: Path, out: BinaryIO) -> int:
@@ -49,24 +83,34 @@ def pack(folder: Path, out: BinaryIO) -> int:
 
 
 def _walk(folder: Path) -> list[PurePosixPath]:
+    """Every file and folder under `folder`, sorted depth-first, without recursion."""
     found: list[PurePosixPath] = []
-
-    def visit(directory: Path, prefix: PurePosixPath) -> None:
-        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+    stack: list[tuple[Path, PurePosixPath]] = [(folder, PurePosixPath())]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            raise TransferError(f"cannot read {directory}: {exc.strerror or exc}") from None
+        subfolders = []
+        for entry in entries:
             rel = prefix / entry.name
+            try:
+                check_name(rel.as_posix())
+            except UnsafeArchive as exc:
+                raise TransferError(f"{folder}: {exc}") from None
             mode = entry.stat(follow_symlinks=False).st_mode
             if stat.S_ISLNK(mode):
                 raise TransferError(f"{folder / rel} is a symbolic link; tasks may contain only files and folders")
             if stat.S_ISDIR(mode):
                 found.append(rel)
-                visit(Path(entry.path), rel)
+                subfolders.append((Path(entry.path), rel))
             elif stat.S_ISREG(mode):
                 found.append(rel)
             else:
                 raise TransferError(f"{folder / rel} is not a regular file")
-
-    visit(folder, PurePosixPath())
-    return found
+        stack.extend(reversed(subfolders))
+    return sorted(found, key=lambda rel: rel.parts)
 
 
 def unpack(archive: BinaryIO, dest: Path, max_bytes: int = MAX_TOTAL_BYTES, max_entries: int = MAX_ENTRIES) -> int:
@@ -78,7 +122,7 @@ def unpack(archive: BinaryIO, dest: Path, max_bytes: int = MAX_TOTAL_BYTES, max_
     root = dest.resolve()
     total = entries = files = 0
     try:
-        with tarfile.open(fileobj=archive, mode="r|") as tar:
+        with tarfile.open(fileobj=archive, mode="r|", tarinfo=_BoundedTarInfo) as tar:
             for member in tar:
                 entries += 1
                 if entries > max_entries:
@@ -87,6 +131,7 @@ def unpack(archive: BinaryIO, dest: Path, max_bytes: int = MAX_TOTAL_BYTES, max_
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or PurePosixPath(name).is_absolute() or ".." in parts or "\\" in name:
                     raise UnsafeArchive(f"archive entry {name!r} escapes the destination")
+                check_name(name)
                 if member.issym() or member.islnk():
                     raise UnsafeArchive(f"archive entry {name!r} is a link")
                 if not (member.isreg() or member.isdir()):
@@ -112,4 +157,8 @@ def unpack(archive: BinaryIO, dest: Path, max_bytes: int = MAX_TOTAL_BYTES, max_
         raise UnsafeArchive(f"not a valid tar archive: {exc}") from None
     except FileExistsError as exc:
         raise UnsafeArchive(f"archive repeats the entry {exc.filename}") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.ELOOP):
+            raise UnsafeArchive(f"archive entry cannot be created: {exc.strerror}") from None
+        raise
     return files
