@@ -80,6 +80,7 @@ contract Marketplace {
     uint8 private constant RATED = 2;
     uint8 private constant COUNTED = 4;
     uint256 private constant DRAW_PROBES = 4;
+    uint256 public constant MAX_REASON = 200; // bytes of a decline reason
 
     uint256 public constant MIN_WINDOW = 60;
     uint256 public constant MAX_WINDOW = 30 days;
@@ -133,6 +134,7 @@ contract Marketplace {
     event Credited(address indexed account, uint256 indexed taskId, uint256 amount);
     event Slashed(address indexed account, uint256 indexed taskId, uint256 amount, uint8 reason);
     event Withdrawn(address indexed account, uint256 amount);
+    event TaskDeclined(uint256 indexed taskId, string reason);
 
     error UnknownTask(uint256 taskId);
     error WrongState(uint256 taskId, State state);
@@ -163,6 +165,7 @@ contract Marketplace {
     error ZeroPayment();
     error NothingToWithdraw();
     error TransferFailed();
+    error ReasonTooLong(uint256 length);
 
     constructor(uint256 minStake_, uint256 slashBps_, uint256 minFeeBps_) {
         if (slashBps_ > BPS || minFeeBps_ > slashBps_) revert AmountTooLarge();
@@ -312,12 +315,16 @@ contract Marketplace {
 
     // ----------------------------------------------------------------- provider
 
-    /// @notice Give an assigned task back before delivering (e.g. its validator is not acceptable,
-    ///         or its own run failed); the requester is refunded in full, nobody is slashed.
-    function declineTask(uint256 taskId) external {
+    /// @notice Give an assigned task back before delivering (e.g. it asks for more than the
+    ///         provider's policy allows, its validator is not acceptable, or its own run failed)
+    ///         with a short reason for the requester; the requester is refunded in full, nobody
+    ///         is slashed.
+    function declineTask(uint256 taskId, string calldata reason) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.provider) revert NotProvider(taskId);
         _expect(t, taskId, State.Assigned);
+        if (bytes(reason).length > MAX_REASON) revert ReasonTooLong(bytes(reason).length);
+        emit TaskDeclined(taskId, reason);
         _setState(t, taskId, State.Cancelled, 0);
         _releaseParties(t, taskId);
         _credit(t.requester, taskId, uint256(t.payment) + t.validatorFee);

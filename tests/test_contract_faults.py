@@ -203,7 +203,7 @@ def test_random_draw_never_picks_the_requester_or_the_provider(parties):
     for _ in range(6):
         task_id = create(p)
         assert p.requester.task(task_id).validator in (p.validator.account.address, p.validator2.account.address)
-        p.provider.decline_task(task_id).send()
+        p.provider.decline_task(task_id, "validator not acceptable").send()
 
 
 def test_no_validator_drawn_when_nobody_is_eligible(parties):

@@ -3,12 +3,14 @@ checked at every step: random validator, named validator, no validator, fail, ap
 
 from __future__ import annotations
 
+import pytest
 from conftest import FEE, PRICE, STAKE
 from market_flow import (
     K2, RESULT_ROOT, TASK_ROOT, balance_sheet, create, key_commit, submit, to_appealed, to_failed, to_passed,
     to_validating, validator_of,
 )
 
+from ichain_tui.chain.errors import ContractRevert
 from ichain_tui.chain.events import read_events
 from ichain_tui.chain.types import TaskState, ValidatorMode
 
@@ -164,11 +166,20 @@ def test_silent_appeal_validator_voids_the_appeal_without_slashing_the_provider(
 def test_provider_declines_for_free_and_requester_is_refunded(parties):
     p = parties
     task_id = create(p, validator="validator")
-    p.provider.decline_task(task_id).send()
+    p.provider.decline_task(task_id, "validator not acceptable \x1b[2J\u00e9" + "x" * 300).send()
     assert p.requester.task(task_id).state is TaskState.CANCELLED
     assert p.requester.credits(p.requester.account.address) == PRICE + FEE
     assert stake(p, p.provider) == (STAKE, 0) and stake(p, p.validator) == (STAKE, 0)
+    reason = p.requester.decline_reason(task_id)  # cut to 200 bytes, control sequences dropped
+    assert reason.startswith("validator not acceptable [2J\u00e9xxx") and len(reason.encode()) <= 200
     assert_balanced(p)
+
+
+def test_a_decline_reason_longer_than_200_bytes_is_refused_on_chain(parties):
+    p = parties
+    task_id = create(p, validator="validator")
+    with pytest.raises(ContractRevert, match="at most 200 bytes, got 201"):
+        p.provider._call("declineTask", p.provider.contract.functions.declineTask(task_id, "x" * 201)).send()
 
 
 def test_the_pool_follows_availability(parties):

@@ -329,7 +329,7 @@ class ProviderAgent:
 
     def _decline(self, task_id: int, why: str) -> None:
         try:
-            self.market.decline_task(task_id).send()
+            self.market.decline_task(task_id, why).send()
             self._say("declined", task_id, why)
         except ContractRevert as exc:
             self._say("error", task_id, f"{why}; decline refused: {exc}")

@@ -127,7 +127,7 @@ class RequesterAgent:
                     return Outcome(task_id, TaskState.CLOSED, out, "result fetched, verified and decrypted")
                 if task.state in _ENDINGS:
                     self._finish(task_id)
-                    return Outcome(task_id, task.state, None, _ENDINGS[task.state])
+                    return Outcome(task_id, task.state, None, self._ending(task))
                 self._timed_exit(task, now)
             except IchainError as exc:
                 count = repeats.seen(str(exc))
@@ -136,6 +136,14 @@ class RequesterAgent:
                 wait = repeats.backoff(str(exc), interval)
             stop.wait(wait)
         return Outcome(task_id, self.market.task(task_id).state, None, "stopped")
+
+    def _ending(self, task) -> str:
+        text = _ENDINGS[task.state]
+        if task.state is TaskState.CANCELLED:
+            reason = self.market.decline_reason(task.task_id, self.journal.get(task.task_id).get("block", 0))
+            if reason:
+                text += f" (the provider said: {reason})"
+        return text
 
     def _timed_exit(self, task, now: int) -> None:
         """Take the exit the contract opens to the requester once a deadline passed."""

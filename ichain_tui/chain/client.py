@@ -28,6 +28,9 @@ def _opt(address: str) -> str | None:
     return None if int(address, 16) == 0 else Web3.to_checksum_address(address)
 
 
+MAX_REASON_BYTES = 200
+
+
 class MarketClient:
     """The Marketplace at `address` on `chain`, acting as `account` (None: read only)."""
 
@@ -223,8 +226,18 @@ class MarketClient:
     def refund(self, task_id: int) -> PreparedCall:
         return self._call("refund", self.contract.functions.refund(task_id))
 
-    def decline_task(self, task_id: int) -> PreparedCall:
-        return self._call("declineTask", self.contract.functions.declineTask(task_id))
+    def decline_task(self, task_id: int, reason: str = "") -> PreparedCall:
+        """Give the task back with a reason for the requester (cut to the contract's 200 bytes)."""
+        short = reason.encode()[:MAX_REASON_BYTES].decode("utf-8", "ignore")
+        return self._call("declineTask", self.contract.functions.declineTask(task_id, short))
+
+    def decline_reason(self, task_id: int, from_block: int = 0) -> str | None:
+        """The reason the provider gave when it declined `task_id` (None: not declined)."""
+        events = self.events("TaskDeclined", from_block, {"taskId": task_id})
+        if not events:
+            return None
+        # written by the provider: no terminal control sequences reach the requester's screen
+        return "".join(c for c in str(events[-1].args["reason"]) if c.isprintable())
 
     def submit_result(self, task_id: int, result_root: bytes, key_commit: bytes, requester_envelope: bytes = b"",
                       validator_envelope: bytes = b"") -> PreparedCall:

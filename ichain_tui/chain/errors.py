@@ -82,6 +82,7 @@ _TEXTS: dict[str, str] = {
     "ZeroPayment": "payment must be above zero",
     "NothingToWithdraw": "nothing to withdraw",
     "TransferFailed": "the ether transfer failed",
+    "ReasonTooLong": "a decline reason may be at most 200 bytes, got {0}",
     "OnlyMarketplace": "only the Marketplace may record ratings",
     "ScoreOutOfRange": "rating must be 1 to 5, got {0}",
 }
