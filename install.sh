@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs iChain TUI on Debian 12 / Ubuntu: system packages (docker.io, tor, debootstrap, node),
+# Installs iChain TUI on Debian 12 / Ubuntu: system packages (docker.io, runsc, tor, debootstrap, node),
 # the pinned npm packages (solc, anvil) in contracts/, a virtualenv .venv with the project, and the
 # sandbox runtime image. Safe to run again; each step skips what is already there.
 #
@@ -38,6 +38,8 @@ command -v npm >/dev/null || need+=(npm)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v tmux >/dev/null || need+=(tmux)
+command -v runsc >/dev/null || need+=(runsc)  # gVisor, the stronger container runtime
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)  # per-task output filesystems
 if [ ${#need[@]} -gt 0 ]; then
   # shellcheck disable=SC2207
   need=($(printf '%s\n' "${need[@]}" | sort -u))

@@ -48,6 +48,28 @@ class Settings:
     """Chunks per file (0: as many as the CPU has threads)."""
     docker_image: str = "ichain-runtime:bookworm"
     """Runtime image for sandboxed tasks."""
+    container_runtime: str = "runc"
+    """Container runtime that isolates tasks: `runc` (Docker's default) or `runsc` (gVisor: a
+    user-space kernel between the task and the host; must be registered with dockerd)."""
+    max_memory_mb: int | None = None
+    """Provider policy: most memory a task may ask for (None: half of this host's memory)."""
+    max_cpus: float | None = None
+    """Provider policy: most CPUs a task may ask for (None: all of this host's CPUs)."""
+    max_pids: int | None = None
+    """Provider policy: most processes and threads a task may ask for (None: pid_max / 8, at most 4096)."""
+    max_time_s: int | None = None
+    """Provider policy: longest wall time a task may ask for, in seconds (None: 24 hours)."""
+    max_output_mb: int | None = None
+    """Provider policy: largest result a task may ask for (None: a quarter of the free disk, at most 16 GiB)."""
+    max_output_files: int | None = None
+    """Provider policy: most files and folders in a result (None: 20,000)."""
+    disk_reserve_mb: int | None = None
+    """Provider policy: disk kept free; a task whose output would eat into it is declined (None: 5 % of the free disk)."""
+    allowed_images: str = ""
+    """Provider policy: comma-separated runtime images tasks may name (empty: only docker_image)."""
+    max_gpus: int | None = None
+    """Provider policy: most GPUs one task may have (None: every GPU detected; 0: no GPU tasks).
+    Tasks run one at a time, so a GPU is never shared between two tasks."""
     tor_control_port: int | None = None
     """Attach to a running tor's control port (None: launch our own tor when transport is tor)."""
     tor_socks: str | None = None
@@ -78,6 +100,8 @@ class Settings:
             setattr(self, key, _coerce(key, known[key].type, raw, source))
         if self.transport not in ("direct", "tor"):
             raise ConfigError(f"transport must be direct or tor, not {self.transport!r} ({source})")
+        if self.container_runtime not in ("runc", "runsc"):
+            raise ConfigError(f"container_runtime must be runc or runsc, not {self.container_runtime!r} ({source})")
         if self.named_validators not in ("accept", "decline"):
             raise ConfigError(f"named_validators must be accept or decline, not {self.named_validators!r} ({source})")
 

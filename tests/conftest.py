@@ -114,6 +114,19 @@ def sandbox():
     return Sandbox(dc, name, gpus=[])
 
 
+@pytest.fixture(scope="session", params=["runc", "runsc"])
+def isolated(request):
+    """The sandbox under each container runtime: Docker's runc and gVisor's runsc (issue 10 asks
+    for the escape suite under both; install.sh installs runsc and start-dockerd.sh registers it)."""
+    from ichain_tui.config import Settings
+    from ichain_tui.sandbox import engine
+    from ichain_tui.sandbox.runner import Sandbox
+
+    dc = engine.client()
+    assert request.param in engine.runtimes(dc), f"{request.param} is not registered with dockerd"
+    return Sandbox(dc, Settings().docker_image, gpus=[], runtime=request.param)
+
+
 @pytest.fixture(scope="session")
 def tor_network():
     """A private Tor network on 127.0.0.1 with one onion-service tor and one client tor."""

@@ -58,7 +58,7 @@ def test_tampered_mlp_weights_fail_check(sandbox, tmp_path):
     assert not check.ok and any("differs from the recomputed" in line for line in check.stdout_tail)
 
 
-def test_network_is_unreachable(sandbox, tmp_path):
+def test_network_is_unreachable(isolated, tmp_path):
     task = make_task(tmp_path, """
         import socket, sys
         refused = 0
@@ -72,13 +72,13 @@ def test_network_is_unreachable(sandbox, tmp_path):
         print("interfaces", [n for _, n in socket.if_nameindex()])
         sys.exit(0 if refused == 3 else 1)
     """, "time_limit = 30\n")
-    result = sandbox.execute(load_task(task), tmp_path / "out")
+    result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.ok, result.as_dict()
     assert not any("CONNECTED" in line for line in result.stdout_tail)
     assert result.stdout_tail[-1] == "interfaces ['lo']"
 
 
-def test_fork_bomb_is_stopped_by_the_pids_limit(sandbox, tmp_path):
+def test_fork_bomb_is_stopped_by_the_pids_limit(isolated, tmp_path):
     task = make_task(tmp_path, """
         import os, sys, time
         children = 0
@@ -92,27 +92,30 @@ def test_fork_bomb_is_stopped_by_the_pids_limit(sandbox, tmp_path):
             print("fork refused after", children, "children:", exc)
             sys.exit(3)
     """, "pids = 32\ntime_limit = 30\n")
-    result = sandbox.execute(load_task(task), tmp_path / "out")
-    assert result.exit_code == 3 and result.pids_limit_hit, result.as_dict()
-    assert "process limit" in result.reason
+    result = isolated.execute(load_task(task), tmp_path / "out")
+    assert result.exit_code == 3, result.as_dict()
+    children = int(result.stdout_tail[-1].split()[3])
+    assert children < 32, result.stdout_tail
+    if isolated.runtime == "runc":  # under gVisor the limit is enforced inside, unseen by the host cgroup
+        assert result.pids_limit_hit and "process limit" in result.reason
     assert not sandbox_containers()
 
 
-def test_memory_hog_is_killed_and_reported_oom(sandbox, tmp_path):
+def test_memory_hog_is_killed_and_reported_oom(isolated, tmp_path):
     task = make_task(tmp_path, """
         blocks = []
         for _ in range(2048):
             blocks.append(bytearray(1024 * 1024))  # touches every page: 2 GB in all
         print("allocated 2 GB")
     """, "memory_mb = 256\ntime_limit = 60\n")
-    result = sandbox.execute(load_task(task), tmp_path / "out")
+    result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.oom_killed and not result.ok, result.as_dict()
     assert result.reason == "killed: out of memory"
     assert "allocated 2 GB" not in result.stdout_tail
     assert result.peak_memory_bytes <= 256 * 1024 * 1024 * 1.05
 
 
-def test_writes_outside_out_are_refused_and_user_is_not_root(sandbox, tmp_path):
+def test_writes_outside_out_are_refused_and_user_is_not_root(isolated, tmp_path):
     task = make_task(tmp_path, """
         import os, sys
         failures = []
@@ -125,22 +128,23 @@ def test_writes_outside_out_are_refused_and_user_is_not_root(sandbox, tmp_path):
                 pass
         with open("/out/ok.txt", "w") as f:
             f.write("fine")
+        import ctypes
         status = open("/proc/self/status").read()
         cap_eff = [l for l in status.splitlines() if l.startswith("CapEff")][0].split()[1]
-        no_new_privs = [l for l in status.splitlines() if l.startswith("NoNewPrivs")][0].split()[1]
+        no_new_privs = ctypes.CDLL(None).prctl(39, 0, 0, 0, 0)  # PR_GET_NO_NEW_PRIVS
         print("uid", os.getuid(), "capeff", cap_eff, "nonewprivs", no_new_privs, "wrote", failures)
-        sys.exit(1 if failures or os.getuid() == 0 or int(cap_eff, 16) or no_new_privs != "1" else 0)
+        sys.exit(1 if failures or os.getuid() == 0 or int(cap_eff, 16) or no_new_privs != 1 else 0)
     """, "time_limit = 30\n")
-    result = sandbox.execute(load_task(task), tmp_path / "out")
+    result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.ok, result.as_dict()
     assert "uid 0 " not in result.stdout_tail[-1]
     assert (tmp_path / "out" / "ok.txt").read_text() == "fine"
     assert not (tmp_path / "evil").exists() and not (task / "evil").exists()
 
 
-def test_sleeper_is_killed_at_its_limit_and_its_container_is_gone(sandbox, tmp_path):
+def test_sleeper_is_killed_at_its_limit_and_its_container_is_gone(isolated, tmp_path):
     task = make_task(tmp_path, "import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n", "time_limit = 3\n")
-    result = sandbox.execute(load_task(task), tmp_path / "out")
+    result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.timed_out and result.exit_code is None and not result.ok
     assert 3 <= result.wall_s < 10
     assert result.stdout_tail == ["sleeping"]
@@ -163,7 +167,7 @@ def test_100_mb_of_stdout_is_captured_bounded(sandbox, tmp_path):
     assert all(len(line) <= 4096 for line in result.stdout_tail)
 
 
-def test_huge_output_is_refused_at_the_cap(sandbox, tmp_path):
+def test_huge_output_is_refused_at_the_cap(isolated, tmp_path):
     task = make_task(tmp_path, """
         import os
         chunk = os.urandom(1 << 20)
@@ -173,7 +177,7 @@ def test_huge_output_is_refused_at_the_cap(sandbox, tmp_path):
         print("wrote 2 GB")
     """, "output_mb = 8\ntime_limit = 120\nmemory_mb = 256\n")
     out = tmp_path / "out"
-    result = sandbox.execute(load_task(task), out)
+    result = isolated.execute(load_task(task), out)
     assert result.output_exceeded and not result.ok, result.as_dict()
     assert result.reason == "refused: output over the size cap"
     assert list(out.iterdir()) == []
@@ -215,18 +219,3 @@ def test_task_try_bad_input_is_one_line(tmp_path):
     failing = make_task(tmp_path / "f", "import sys\nsys.exit(4)\n")
     result = ichain("task", "try", str(failing))
     assert result.returncode == 1 and "exit code 4" in result.stdout
-
-
-def test_a_task_silent_for_longer_than_the_engine_timeout_runs_to_its_end(sandbox, tmp_path):
-    """Issue 10: real training is often silent for minutes; the Docker client's 60 s read timeout
-    must not end it. 95 s of silence under a 150 s limit."""
-    folder = make_task(tmp_path, """
-        import sys, time
-        from pathlib import Path
-        time.sleep(95)
-        (Path(sys.argv[2]) / "done.txt").write_text("ok")
-    """, "time_limit = 150\n")
-    run = sandbox.execute(load_task(folder), tmp_path / "out")
-    assert run.ok, run.reason
-    assert run.wall_s >= 95
-    assert (tmp_path / "out" / "done.txt").read_text() == "ok"

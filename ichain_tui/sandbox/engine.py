@@ -37,6 +37,14 @@ def client(timeout: float = 60.0) -> docker.DockerClient:
     return dc
 
 
+def runtimes(dc: docker.DockerClient) -> set[str]:
+    """Names of the container runtimes the engine knows (runc, and runsc when registered)."""
+    try:
+        return set((dc.info().get("Runtimes") or {}).keys()) or {"runc"}
+    except DockerException:
+        return {"runc"}
+
+
 def reap_stale(dc: docker.DockerClient) -> int:
     """Remove sandbox containers whose starting process is gone (crashed, killed); returns how many.
 

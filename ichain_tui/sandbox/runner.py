@@ -1,15 +1,18 @@
-"""Provides `Sandbox.run`: one `execute` or `check` of a task in a locked-down container.
+"""Provides `Sandbox`: one `execute` or `check` of a task in a locked-down container.
 
 Every run: no network, read-only root, small tmpfs /tmp, non-root user, all capabilities dropped,
-no-new-privileges, memory (= memory + swap) / CPU / pids limits, a wall-clock limit that kills,
-a cap on the output folder, and the container removed whatever happens. Output lines stream
+no-new-privileges, a seccomp profile of our own (no io_uring, ptrace, namespaces...), /proc files
+that describe the host masked, memory (= memory + swap) / CPU / pids limits, a wall-clock limit
+that kills (however long the task is silent), and the container removed whatever happens. The
+container runtime is Docker's `runc` or gVisor's `runsc`. Task and output are mounted from neutral
+paths. `execute` writes into its own filesystem with a byte and an inode cap the kernel enforces
+(see `outputfs`); the result is then copied out as plain files and folders. Output lines stream
 through a callback; only a bounded tail is kept.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections import deque
@@ -19,18 +22,33 @@ from typing import Callable
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import _create_container_args
 from docker.types import LogConfig
 
+from . import outputfs, seccomp
 from .cgroup import CgroupWatch
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
-from .staging import staged
+from .staging import stage_name, staged
 from .taskspec import TaskSpec
 
 TAIL_LINES = 200
 MAX_LINE = 4096
 POLL_S = 0.05
 TMPFS_MB = 64
+MiB = 1024 * 1024
+DEFAULT_MAX_FILES = 20_000
+RUNSC_THREADS = 256  # host threads gVisor's own kernel may need beside the task
+
+# Docker's own masked and read-only paths, and the files that describe the host to a task
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    "/proc/cmdline", "/proc/config.gz", "/proc/modules", "/proc/kallsyms", "/proc/partitions",
+    "/proc/diskstats", "/proc/swaps", "/proc/vmallocinfo", "/proc/iomem", "/proc/ioports", "/proc/slabinfo",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 LineCallback = Callable[[str, str], None]  # (stream name, line)
 
@@ -51,6 +69,7 @@ class RunResult:
     stderr_bytes: int
     stdout_tail: list[str] = field(default_factory=list)
     stderr_tail: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # special files and links not copied out
 
     @property
     def ok(self) -> bool:
@@ -61,7 +80,7 @@ class RunResult:
         if self.cancelled:
             return "cancelled"
         if self.timed_out:
-            return "killed at the time limit"
+            return "killed at the time limit" + (" (process limit reached)" if self.pids_limit_hit else "")
         if self.oom_killed:
             return "killed: out of memory"
         if self.output_exceeded:
@@ -81,20 +100,23 @@ class RunResult:
 class Sandbox:
     """Runs tasks on one Docker engine with one runtime image."""
 
-    def __init__(self, dc: docker.DockerClient, image: str, gpus: list[Gpu] | None = None) -> None:
+    def __init__(self, dc: docker.DockerClient, image: str, gpus: list[Gpu] | None = None, runtime: str = "runc",
+                 max_output_files: int = DEFAULT_MAX_FILES, kernel_quota: bool | None = None) -> None:
+        """`kernel_quota` None: per-run filesystems where the host allows them (root, loop devices)."""
         self.dc = dc
         self.image = image
         self.gpus = detect_gpus() if gpus is None else gpus
+        self.runtime = runtime
+        self.max_output_files = max_output_files
+        self.kernel_quota = outputfs.kernel_quota_available() if kernel_quota is None else kernel_quota
         reap_stale(dc)
+        outputfs.sweep_stale()
 
     # -------------------------------------------------------------------- public
     def execute(self, spec: TaskSpec, out_dir: Path, **kw) -> RunResult:
-        """`python3 task.py execute /out` with /out an empty writable folder."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if any(out_dir.iterdir()):
-            raise SandboxError(f"output folder {out_dir} is not empty")
-        return self._run(spec, "execute", out_dir, writable=True, **kw)
+        """`python3 task.py execute /out` with /out an empty area under the task's caps; the
+        result is copied into `out_dir` (created, must be empty) as plain files and folders."""
+        return self._run_writable(spec, "execute", Path(out_dir), None, **kw)
 
     def check(self, spec: TaskSpec, result_dir: Path, stage: str | None = None, **kw) -> RunResult:
         """`python3 task.py check /out` with the result read-only.
@@ -111,24 +133,51 @@ class Sandbox:
 
     def run_command(self, spec: TaskSpec, command: list[str], out_dir: Path, **kw) -> RunResult:
         """Any command under the same limits (benchmarks, diagnostics)."""
+        return self._run_writable(spec, "command", Path(out_dir), command, **kw)
+
+    def _run_writable(self, spec: TaskSpec, mode: str, out_dir: Path, command: list[str] | None, **kw) -> RunResult:
         out_dir.mkdir(parents=True, exist_ok=True)
-        return self._run(spec, "command", out_dir, writable=True, command=command, **kw)
+        if any(out_dir.iterdir()):
+            raise SandboxError(f"output folder {out_dir} is not empty")
+        uid, gid = _container_ids()
+        with outputfs.OutputArea(spec.output_mb * MiB, self.max_output_files, uid, gid,
+                                 kernel=self.kernel_quota) as area, \
+                staged(spec.folder, None, stage_name(os.getpid(), id(area), time.time())) as (task_dir, _):
+            run = self._run(replace(spec, folder=task_dir), mode, area.path, writable=True, command=command,
+                            area=area, **kw)
+            if run.output_exceeded:
+                return run
+            exported = outputfs.export(area.path, out_dir, self.max_output_files)
+        run.output_bytes = exported.bytes
+        run.dropped = exported.dropped
+        return run
 
 
     # -------------------------------------------------------------------- internals
-    def create_kwargs(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool) -> dict:
+    @property
+    def _task_is_main(self) -> bool:
+        return self.runtime == "runsc"
+
+    @staticmethod
+    def _command(mode: str, command: list[str] | None) -> list[str]:
+        return command or ["python3", "/task/task.py", mode, "/out"]
+
+    def create_kwargs(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool,
+                      command: list[str] | None = None) -> dict:
         """Everything handed to `containers.create`: the whole security policy in one place.
 
-        The container's first process only sleeps; the task runs as an exec inside it, so the
-        cgroup (peak memory, OOM kills, pids-limit hits) can still be read after the task ends.
+        Under runc the container's first process only sleeps and the task runs as an exec inside
+        it, so the cgroup (peak memory, OOM kills, pids-limit hits) can still be read after the
+        task ends. Under gVisor the task is the first process itself: processes exec'd into a
+        gVisor sandbox do not get the container's seccomp profile.
         """
         memory = spec.memory_mb * 1024 * 1024
         return dict(
             image=spec.image or self.image,
-            command=["sleep", "infinity"],
+            command=self._command(mode, command) if self._task_is_main else ["sleep", "infinity"],
             hostname="sandbox",
             working_dir="/task",
-            user=_container_user(),
+            user="{}:{}".format(*_container_ids()),
             environment=self._environment(spec, mode),
             volumes={
                 str(spec.folder): {"bind": "/task", "mode": "ro"},
@@ -138,12 +187,13 @@ class Sandbox:
             read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,noexec,size={TMPFS_MB}m,mode=1777"},
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges:true"],
+            security_opt=["no-new-privileges:true", seccomp.security_opt()],
+            runtime=self.runtime,
             mem_limit=memory,
             memswap_limit=memory,
             nano_cpus=int(spec.cpus * 1e9),
-            pids_limit=spec.pids,
-            ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)],
+            pids_limit=self._host_pids(spec),
+            ulimits=self._ulimits(spec),
             ipc_mode="private",
             log_config=LogConfig(type="none"),
             device_requests=device_requests(spec.gpus, self.gpus),
@@ -152,6 +202,18 @@ class Sandbox:
             tty=False,
             detach=True,
         )
+
+    def _host_pids(self, spec: TaskSpec) -> int:
+        """The engine's pids limit. Under gVisor the host cgroup holds the sandbox kernel's own
+        threads, not the task's processes: it gets room for those, and the task's limit is the
+        RLIMIT_NPROC that gVisor enforces inside (see `_ulimits`)."""
+        return spec.pids + RUNSC_THREADS if self.runtime == "runsc" else spec.pids
+
+    def _ulimits(self, spec: TaskSpec) -> list:
+        limits = [docker.types.Ulimit(name="core", soft=0, hard=0)]
+        if self.runtime == "runsc":  # under runc the host counts RLIMIT_NPROC per uid: not used there
+            limits.append(docker.types.Ulimit(name="nproc", soft=spec.pids, hard=spec.pids))
+        return limits
 
     @staticmethod
     def _environment(spec: TaskSpec, mode: str) -> dict[str, str]:
@@ -167,13 +229,19 @@ class Sandbox:
             "ICHAIN_COMPARATOR": spec.comparator_json(),
         }
 
+    def _create(self, kwargs: dict):
+        """`containers.create` plus what the SDK has no argument for: masked and read-only paths."""
+        args = _create_container_args({**kwargs, "version": self.dc.api._version})
+        args["host_config"]["MaskedPaths"] = MASKED_PATHS
+        args["host_config"]["ReadonlyPaths"] = READONLY_PATHS
+        return self.dc.containers.get(self.dc.api.create_container(**args)["Id"])
+
     def _run(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool, command: list[str] | None = None,
-             on_line: LineCallback | None = None, cancel: threading.Event | None = None) -> RunResult:
-        kwargs = self.create_kwargs(spec, mode, out_dir, writable)
-        if writable and os.getuid() == 0:
-            os.chmod(out_dir, 0o777)  # the container user (nobody) writes here; the folder is ours
+             on_line: LineCallback | None = None, cancel: threading.Event | None = None,
+             area: outputfs.OutputArea | None = None) -> RunResult:
+        kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
         try:
-            container = self.dc.containers.create(**kwargs)
+            container = self._create(kwargs)
         except ImageNotFound:
             raise SandboxError(f"image {kwargs['image']} is missing: run `ichain image build`") from None
         except (APIError, DockerException) as exc:
@@ -181,30 +249,41 @@ class Sandbox:
         streams = _Streams(on_line)
         state = {"timed_out": False, "output_exceeded": False, "cancelled": False}
         try:
-            container.start()
-            container.reload()
-            watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
             api = self.dc.api
-            exec_id = api.exec_create(
-                container.id, command or ["python3", "/task/task.py", mode, "/out"],
-                stdout=True, stderr=True, user=kwargs["user"], environment=kwargs["environment"], workdir="/task",
-            )["Id"]
-            started = time.monotonic()
-            sock = api.exec_start(exec_id, socket=True)
+            exec_id = None
+            if self._task_is_main:
+                sock = api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
+                container.start()
+                started = time.monotonic()
+                container.reload()
+                watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
+            else:
+                container.start()
+                container.reload()
+                watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
+                exec_id = api.exec_create(
+                    container.id, self._command(mode, command),
+                    stdout=True, stderr=True, user=kwargs["user"], environment=kwargs["environment"], workdir="/task",
+                )["Id"]
+                started = time.monotonic()
+                sock = api.exec_start(exec_id, socket=True)
             reader = threading.Thread(target=streams.pump, args=(sock,), daemon=True, name="sandbox-output")
             reader.start()
-            self._supervise(container, reader, spec, out_dir if writable else None, watch, state, started, cancel)
+            polled = area if area is not None and not area.kernel else None
+            self._supervise(container, reader, spec, polled, watch, state, started, cancel, sock)
             wall = time.monotonic() - started
-            exit_code = _exit_code(api, exec_id)
+            exit_code = _exit_code(api, exec_id) if exec_id else _main_exit_code(container)
             watch.sample()  # the cgroup outlives the task: final peak, OOM and pids counters
+            if _oom_killed(container):  # gVisor: the whole sandbox is what the kernel kills
+                watch.oom_kills = max(watch.oom_kills, 1)
         finally:
             try:
                 container.remove(force=True)
             except (NotFound, DockerException):
                 pass
+        if area is not None and area.full():
+            state["output_exceeded"] = True
         output_bytes = _tree_size(out_dir) if writable else 0
-        if state["output_exceeded"]:
-            _empty(out_dir)
         stopped = state["timed_out"] or state["cancelled"]
         return RunResult(
             mode=mode, exit_code=None if stopped else exit_code,
@@ -216,10 +295,12 @@ class Sandbox:
             stdout_tail=list(streams.tails["stdout"]), stderr_tail=list(streams.tails["stderr"]),
         )
 
-    def _supervise(self, container, reader: threading.Thread, spec: TaskSpec, out_dir: Path | None,
-                   watch: CgroupWatch, state: dict, started: float, cancel: threading.Event | None) -> None:
-        """Wait for the task's output to end; kill the container at the limit, the cap or a cancel."""
-        cap = spec.output_mb * 1024 * 1024
+    def _supervise(self, container, reader: threading.Thread, spec: TaskSpec, polled: outputfs.OutputArea | None,
+                   watch: CgroupWatch, state: dict, started: float, cancel: threading.Event | None, sock) -> None:
+        """Wait for the task's output to end; kill the container at the limit, a cancel, or (where
+        the kernel does not enforce the caps) when the polled output passes them. A container
+        that ended under the task (gVisor's sandbox killed out of memory) ends the wait at once."""
+        last_state_check = started
         last_size_check = 0.0
         while reader.is_alive():
             reader.join(POLL_S)
@@ -229,10 +310,17 @@ class Sandbox:
                 state["cancelled"] = True
             elif now - started > spec.time_limit:
                 state["timed_out"] = True
-            elif out_dir is not None and now - last_size_check > 0.2:
+            elif polled is not None and now - last_size_check > 0.2:
                 last_size_check = now
-                if _tree_size(out_dir) > cap:
+                size, entries = _tree_usage(polled.path)
+                if size > polled.max_bytes or entries > polled.max_files:
                     state["output_exceeded"] = True
+            if now - last_state_check > 1.0:
+                last_state_check = now
+                if not _running(container):
+                    _shutdown(sock)  # the stream may never end by itself
+                    reader.join(10)
+                    return
             if state["cancelled"] or state["timed_out"] or state["output_exceeded"]:
                 try:
                     container.kill()
@@ -242,28 +330,68 @@ class Sandbox:
                 return
 
 
-def _container_user() -> str:
-    uid = os.getuid()
-    return "65534:65534" if uid == 0 else f"{uid}:{os.getgid()}"
+def _container_ids() -> tuple[int, int]:
+    """nobody when we are root; otherwise our own ids (the engine maps nothing for us)."""
+    return (65534, 65534) if os.getuid() == 0 else (os.getuid(), os.getgid())
+
+
+def _main_exit_code(container) -> int | None:
+    try:
+        return int(container.wait(timeout=10).get("StatusCode"))
+    except (DockerException, ValueError, TypeError, OSError):
+        return None
+
+
+def _running(container) -> bool:
+    try:
+        container.reload()
+    except NotFound:
+        return False
+    except DockerException:
+        return True  # the engine did not answer this time: ask again later
+    return container.attrs.get("State", {}).get("Status") == "running"
+
+
+def _shutdown(sock) -> None:
+    import socket
+
+    try:
+        getattr(sock, "_sock", sock).shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _oom_killed(container) -> bool:
+    try:
+        container.reload()
+    except DockerException:
+        return False
+    return bool(container.attrs.get("State", {}).get("OOMKilled"))
 
 
 def _exit_code(api, exec_id: str) -> int | None:
     deadline = time.monotonic() + 5
     while True:
-        info = api.exec_inspect(exec_id)
+        try:
+            info = api.exec_inspect(exec_id)
+        except NotFound:  # the container itself ended (killed with its sandbox)
+            return None
         if not info.get("Running") or time.monotonic() > deadline:
             code = info.get("ExitCode")
             return None if code is None else int(code)
         time.sleep(0.02)
 
 
-def open_sandbox(image_name: str) -> Sandbox:
+def open_sandbox(image_name: str, runtime: str = "runc", max_output_files: int = DEFAULT_MAX_FILES) -> Sandbox:
     """The local engine with `image_name` present (never built here), ready to run tasks."""
     from . import engine, image
 
     dc = engine.client()
     image.ensure_image(dc, image_name, build=False)
-    return Sandbox(dc, image_name)
+    if runtime not in engine.runtimes(dc):
+        raise SandboxError(f"the Docker engine has no {runtime!r} runtime (install it and register it with "
+                           "dockerd: scripts/start-dockerd.sh does this for runsc)")
+    return Sandbox(dc, image_name, runtime=runtime, max_output_files=max_output_files)
 
 
 class _Streams:
@@ -335,12 +463,18 @@ def _recv_exact(sock, n: int) -> bytes:
 
 
 def _tree_size(path: Path) -> int:
-    total = 0
+    return _tree_usage(path)[0]
+
+
+def _tree_usage(path: Path) -> tuple[int, int]:
+    """Bytes and entries under `path`, without recursion."""
+    total = entries = 0
     stack = [str(path)]
     while stack:
         try:
-            with os.scandir(stack.pop()) as entries:
-                for entry in entries:
+            with os.scandir(stack.pop()) as listing:
+                for entry in listing:
+                    entries += 1
                     try:
                         if entry.is_dir(follow_symlinks=False):
                             stack.append(entry.path)
@@ -350,12 +484,4 @@ def _tree_size(path: Path) -> int:
                         continue
         except OSError:
             continue
-    return total
-
-
-def _empty(path: Path) -> None:
-    for entry in path.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+    return total, entries

@@ -39,8 +39,10 @@ def _link_tree(src: Path, dest: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged(task_folder: Path, result_folder: Path, name: str, base: Path | None = None) -> Iterator[tuple[Path, Path]]:
-    """Yield (task, out) laid out as <base>/ichain-run-<name>/{task,out}; removed afterwards."""
+def staged(task_folder: Path, result_folder: Path | None, name: str,
+           base: Path | None = None) -> Iterator[tuple[Path, Path | None]]:
+    """Yield (task, out) laid out as <base>/ichain-run-<name>/{task,out}; removed afterwards.
+    Without `result_folder` only the task is staged (an `execute`, whose /out is its own area)."""
     root = Path(base or tempfile.gettempdir()) / f"{PREFIX}{name}"
     if root.is_symlink():
         raise SandboxError(f"refusing a symlink at {root}")
@@ -52,7 +54,10 @@ def staged(task_folder: Path, result_folder: Path, name: str, base: Path | None 
     try:
         os.chmod(root, 0o755)
         _link_tree(Path(task_folder), root / "task")
-        _link_tree(Path(result_folder), root / "out")
-        yield root / "task", root / "out"
+        if result_folder is None:
+            yield root / "task", None
+        else:
+            _link_tree(Path(result_folder), root / "out")
+            yield root / "task", root / "out"
     finally:
         shutil.rmtree(root, ignore_errors=True)
