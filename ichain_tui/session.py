@@ -159,13 +159,16 @@ class Session:
     def provider_agent(self, sandbox) -> "ProviderAgent":
         """The same provider agent `ichain provide --headless` runs, for this wallet and host."""
         from .agents.provider import ProviderAgent
+        from .sandbox import policy as policies
         from .sandbox.gpu import hardware_summary
 
-        return ProviderAgent(self.market, sandbox, self._ensure_host(), self._work_dir() / "provider",
+        work = self._work_dir() / "provider"
+        return ProviderAgent(self.market, sandbox, self._ensure_host(), work,
                              price=int(self.settings.price_eth * 10**18), stake=int(self.settings.stake_eth * 10**18),
                              hardware=hardware_summary(), report=self._report, progress=self._progress,
                              chunks=self.settings.chunks,
-                             accept_named_validators=self.settings.named_validators == "accept")
+                             accept_named_validators=self.settings.named_validators == "accept",
+                             policy=policies.from_settings(self.settings, work, len(sandbox.gpus)))
 
     def _report(self, event: AgentEvent) -> None:
         self.report(event)

@@ -461,3 +461,61 @@ def test_a_provider_withholding_the_validators_envelope_is_failed_not_paid(local
         stop.set()
     assert "no envelope from the provider" in validator.log()
     assert m.market.provider(validator.account.address).stake == validator_stake + FEE
+
+
+HOSTILE_TASKS = [
+    # (name, ichain.toml text or "FOLDER", task.py body or None, what the requester is told)
+    ("date-in-comparator", "[comparator]\nwhen = 1979-05-27T07:32:00Z\n", None, "no dates"),
+    ("spec-is-a-folder", "FOLDER", None, "not a regular file"),
+    ("200-kb-comparator", "[comparator]\nblob = '" + "x" * 200_000 + "'\n", None, "larger than 65536 bytes"),
+    ("nested-toml", "x = " + "[" * 50_000 + "\n", None, "nested more than 32 levels"),
+    ("asks-1-tib-memory", "memory_mb = 1048576\n", None, "memory 1048576 MB, this provider allows at most 2048 MB"),
+    ("asks-65536-pids", "pids = 65536\n", None, "processes 65536, this provider allows at most"),
+    ("asks-7-days", "time_limit = 604800\n", None, "wall time 604800 s, this provider allows at most"),
+    ("asks-1-tib-output", "output_mb = 1048576\n", None, "output 1048576 MB, this provider allows at most"),
+    ("tagged-image", 'image = "busybox:latest"\n', None, "image 'busybox:latest', this provider allows only"),
+    ("result-2100-deep", "", "import os\nos.chdir(os.sys.argv[2])\nfor _ in range(2100):\n"
+                             "    os.mkdir('a'); os.chdir('a')\n", "deeper than 64"),
+]
+
+
+def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_next(local_market, tmp_path,
+                                                                                 monkeypatch):
+    """Issue 10: every trigger a hostile requester used to stop a provider with, sent in a row
+    to one headless provider with a policy; each is declined before it can cost anyone (full
+    refund, the reason on the requester's side, the provider's files removed) and an honest task
+    after them completes."""
+    from ichain_tui.agents import requester as requester_module
+
+    monkeypatch.setattr(requester_module, "load_task", lambda folder: None)  # a hostile requester skips it
+    m = local_market
+    provider = m.provider(1)
+    provider.env.update(ICHAIN_MAX_MEMORY_MB="2048", ICHAIN_MAX_OUTPUT_MB="4096", ICHAIN_MAX_TIME_S="3600")
+    provider.start()
+    m.provider(2).start()
+    m.wait_registered(2)
+    requester = m.requester(5)
+    before = m.market.chain.balance(requester.me)
+    for name, toml, code, told in HOSTILE_TASKS:
+        folder = quick_task(tmp_path / name)
+        if code:
+            (folder / "task.py").write_text(code)
+        if toml == "FOLDER":
+            (folder / "ichain.toml").unlink(missing_ok=True)
+            (folder / "ichain.toml").mkdir()
+            (folder / "ichain.toml" / "x").write_text("x")
+        elif toml:
+            (folder / "ichain.toml").write_text(toml)
+        task_id = requester.submit(folder, provider.account.address, PAY, validator_fee=FEE, execute_window=300,
+                                   review_window=300)
+        outcome = requester.follow(task_id, tmp_path / f"result-{name}")
+        assert outcome.state is TaskState.CANCELLED, (name, outcome)
+        assert told in outcome.message, (name, outcome.message)
+        assert not any((provider.home / "data" / "work").glob(f"*/task-{task_id}")), name  # files removed
+    honest = requester.submit(quick_task(tmp_path / "honest"), provider.account.address, PAY, validator_fee=FEE,
+                              execute_window=300, review_window=300)
+    assert requester.follow(honest, tmp_path / "honest-result").ok
+    log = provider.log()
+    assert "Traceback" not in log and provider.proc.poll() is None, log[-2000:]
+    spent = before - m.market.chain.balance(requester.me)
+    assert spent < PAY + FEE + 10**16  # the declined tasks cost only gas; the honest one its price

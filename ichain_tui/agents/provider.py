@@ -11,6 +11,7 @@ and the keys this provider chose, written before any transaction that commits to
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -23,6 +24,8 @@ from ..chain.errors import ChainError, ContractRevert
 from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError
+from ..sandbox import policy as policies
+from ..sandbox.policy import ProviderPolicy
 from ..sandbox.runner import Sandbox
 from ..sandbox.staging import stage_name
 from ..sandbox.taskspec import load_task
@@ -34,6 +37,8 @@ from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
 
+log = logging.getLogger(__name__)
+
 OPEN_AS_PROVIDER = (TaskState.ASSIGNED, TaskState.VALIDATING, TaskState.EXECUTED, TaskState.FAILED,
                     TaskState.APPEALED)
 OPEN_AS_VALIDATOR = (TaskState.VALIDATING, TaskState.APPEALED)
@@ -43,7 +48,8 @@ class ProviderAgent:
     def __init__(self, market: MarketClient, sandbox: Sandbox, host: Host, work_dir: Path, *,
                  price: int, stake: int, hardware: str, fetcher: Fetcher | None = None,
                  report: Reporter = ignore, progress: ProgressCallback | None = None, chunks: int = 0,
-                 accept_named_validators: bool = True, appeal: bool = True) -> None:
+                 accept_named_validators: bool = True, appeal: bool = True,
+                 policy: ProviderPolicy | None = None) -> None:
         self.market = market
         self.me = market.account.address
         self.sandbox = sandbox
@@ -56,6 +62,7 @@ class ProviderAgent:
         self.chunks = chunks
         self.accept_named_validators = accept_named_validators
         self.appeal_fails = appeal
+        self.policy = policy or policies.for_host(self.work, len(sandbox.gpus), sandbox.image)
         self.journal = Journal("provider", self.me)
         self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
         self.busy_with: int | None = None
@@ -108,6 +115,7 @@ class ProviderAgent:
             if self.cancel.is_set():
                 return
             if task_id in self._quarantined:
+                self._release_quarantined(task_id)
                 continue
             try:
                 task = self.market.task(task_id)
@@ -132,11 +140,21 @@ class ProviderAgent:
         self.busy_with = None
         self.journal.update(task_id, quarantined=reason)
         self._say("quarantined", task_id, reason, traceback=traceback.format_exc(limit=8))
+        log.error("task %s quarantined: %s", task_id, reason, exc_info=exc)
         try:
             task = self.market.task(task_id)
             if task.provider == self.me and task.state is TaskState.ASSIGNED and not self.journal.get(task_id).get("k2"):
                 self._decline(task_id, f"unexpected error: {reason}")
         except Exception:  # noqa: BLE001 - the chain may be what failed; the timed exit remains
+            pass
+
+    def _release_quarantined(self, task_id: int) -> None:
+        """Once a quarantined task is final (declined, or settled by its timed exit), its files go."""
+        try:
+            if self.market.task(task_id).state.is_final:
+                self._close(task_id)
+                self._quarantined.discard(task_id)
+        except Exception:  # noqa: BLE001 - still quarantined; asked again next pass
             pass
 
     def _my_tasks(self) -> list[int]:
@@ -165,13 +183,10 @@ class ProviderAgent:
     def _close(self, task_id: int) -> None:
         record = self.journal.get(task_id)
         if record and not record.get("closed"):
-            if record.get("result_root"):
-                self.host.unpublish(record["result_root"])
             self.journal.update(task_id, closed=True)
-            shutil.rmtree(self.work / f"task-{task_id}", ignore_errors=True)
             state = self.market.task(task_id).state
             self._say("closed", task_id, f"task ended {state.label}")
-        shutil.rmtree(self.work / f"validate-{task_id}", ignore_errors=True)
+        self._remove_files(task_id)
         self._known.discard(task_id)
 
     # ------------------------------------------------------------------ provider role
@@ -246,6 +261,10 @@ class ProviderAgent:
                 self._say("fetching", task_id, f"task {ref.root[:12]}… from {ref.address}")
                 self.fetcher.fetch(ref, folder, base / "task-chunks", progress=self.progress, cancel=self.cancel)
             spec = load_task(folder)
+            refused = self.policy.refusal(spec, policies.free_disk(self.work))
+            if refused:
+                self._decline(task_id, refused)
+                return
             out = base / "result"
             shutil.rmtree(out, ignore_errors=True)
             self._say("executing", task_id, f"sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU")
@@ -328,12 +347,23 @@ class ProviderAgent:
         self._say("paid", task.task_id, f"claimed {task.payment / 1e18:g} ETH ({why})")
 
     def _decline(self, task_id: int, why: str) -> None:
+        # the requester reads this: name files relative to the task, never this host's paths
+        why = why.replace(f"{self.work / f'task-{task_id}' / 'task'}/", "").replace(str(self.work), "…")
         try:
             self.market.decline_task(task_id, why).send()
             self._say("declined", task_id, why)
         except ContractRevert as exc:
             self._say("error", task_id, f"{why}; decline refused: {exc}")
+        self._remove_files(task_id)
         self.journal.update(task_id, closed=True)
+
+    def _remove_files(self, task_id: int) -> None:
+        """Everything this provider holds for a task: hosted result, task and result folders."""
+        record = self.journal.get(task_id)
+        if record.get("result_root"):
+            self.host.unpublish(record["result_root"])
+        for name in (f"task-{task_id}", f"validate-{task_id}"):
+            shutil.rmtree(self.work / name, ignore_errors=True)
 
     # ------------------------------------------------------------------ validator role
     def _as_validator(self, task: Task) -> None:
@@ -366,7 +396,7 @@ class ProviderAgent:
                     self._say("fetching", task_id, f"{name} {ref.root[:12]}…", role="validator")
                     self.fetcher.fetch(ref, base / name, base / f"{name}-chunks", progress=self.progress,
                                        cancel=self.cancel)
-            spec = load_task(base / "task")
+            spec = policies.clamp(load_task(base / "task"), self.policy)
             run = self.sandbox.check(spec, base / "result", cancel=self.cancel, stage=self._stage(task_id))
             if run.cancelled:
                 return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -25,13 +26,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="take tasks whose validator the requester named (default: accept)")
     p.add_argument("--grace", type=float, default=60.0, help="seconds to finish the running task on SIGTERM")
     p.add_argument("--json", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug lines in the log file")
     p.set_defaults(func=cmd_provide)
 
 
 def cmd_provide(args: argparse.Namespace) -> int:
+    from .. import logs
     from ..agents.events import AgentEvent
     from ..agents.provider import ProviderAgent
-    from ..sandbox.gpu import hardware_summary
+    from ..sandbox import policy as policies
+    from ..sandbox.gpu import detect_gpus, hardware_summary
     from ..sandbox.runner import open_sandbox
     from .runtime import build
 
@@ -45,8 +49,11 @@ def cmd_provide(args: argparse.Namespace) -> int:
     if args.named_validators:
         settings.named_validators = args.named_validators
     lock = threading.Lock()
+    log_path = logs.setup("provider", verbose=args.verbose)
+    log = logging.getLogger("ichain_tui.provider")
 
     def report(event: AgentEvent) -> None:
+        log.log(logging.WARNING if event.kind in ("error", "quarantined", "declined") else logging.INFO, event.line())
         with lock:
             if args.json:
                 print(json.dumps({"role": event.role, "kind": event.kind, "task": event.task_id,
@@ -54,8 +61,9 @@ def cmd_provide(args: argparse.Namespace) -> int:
             else:
                 print(event.line(), flush=True)
 
-    sandbox = open_sandbox(settings.docker_image)
     runtime = build(settings)
+    policy = policies.from_settings(settings, runtime.work, len(detect_gpus()))
+    sandbox = open_sandbox(settings.docker_image, policy.runtime, policy.max_output_files)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -64,10 +72,12 @@ def cmd_provide(args: argparse.Namespace) -> int:
             runtime.market, sandbox, runtime.host, runtime.work, price=int(settings.price_eth * 10**18),
             stake=int(settings.stake_eth * 10**18), hardware=hardware_summary(), fetcher=runtime.fetcher,
             report=report, chunks=settings.chunks, accept_named_validators=settings.named_validators == "accept",
+            policy=policy,
         )
         agent.start_providing()
         report(AgentEvent("provider", "listening", None, f"{runtime.market.account.address} serving on "
-                                                         f"{runtime.host.address} ({settings.transport})"))
+                                                         f"{runtime.host.address} ({settings.transport}); "
+                                                         f"runtime {policy.runtime}; log {log_path}"))
         loop_stop = threading.Event()
         worker = threading.Thread(target=agent.run, args=(loop_stop,), name="provider-loop", daemon=True)
         worker.start()

@@ -48,12 +48,12 @@ class ProviderPolicy:
         ]
         for what, asked, allowed, unit in asks:
             if asked > allowed:
-                return f"task asks for {what} {asked:g}{unit}, this provider allows at most {allowed:g}{unit}"
+                return f"task asks for {what} {_n(asked)}{unit}, this provider allows at most {_n(allowed)}{unit}"
         image = spec.image or ""
         if image and image not in self.allowed_images:
             return f"task asks for image {image[:80]!r}, this provider allows only {', '.join(self.allowed_images)}"
         gpus = spec.gpus
-        if gpus and (self.max_gpus == 0 or (gpus > 0 and gpus > self.max_gpus)):
+        if gpus and (self.max_gpus == 0 or gpus > self.max_gpus):
             return f"task asks for {'all' if gpus < 0 else gpus} GPUs, this provider allows {self.max_gpus}"
         if free_disk_bytes is not None:
             # the output, its sealed copy and the task's own files must fit above the reserve
@@ -62,6 +62,10 @@ class ProviderPolicy:
                 return (f"not enough free disk for {spec.output_mb} MB of output "
                         f"({free_disk_bytes // MiB} MB free, {self.disk_reserve_mb} MB kept in reserve)")
         return None
+
+
+def _n(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def host_memory_mb() -> int:
@@ -108,3 +112,23 @@ def for_host(work_dir: Path, gpu_count: int = 0, image: str = DEFAULT_IMAGE, **o
     if policy["runtime"] not in RUNTIMES:
         raise ValueError(f"container runtime must be one of {', '.join(RUNTIMES)}, not {policy['runtime']!r}")
     return ProviderPolicy(**policy)
+
+
+def from_settings(settings: Any, work_dir: Path, gpu_count: int = 0) -> ProviderPolicy:
+    """The policy the settings describe (see `config.Settings`, the `max_*` fields)."""
+    return for_host(
+        work_dir, gpu_count, settings.docker_image,
+        max_memory_mb=settings.max_memory_mb, max_cpus=settings.max_cpus, max_pids=settings.max_pids,
+        max_time_s=settings.max_time_s, max_output_mb=settings.max_output_mb,
+        max_output_files=settings.max_output_files, disk_reserve_mb=settings.disk_reserve_mb,
+        allowed_images=settings.allowed_images, max_gpus=settings.max_gpus, runtime=settings.container_runtime,
+    )
+
+
+def clamp(spec: TaskSpec, policy: ProviderPolicy) -> TaskSpec:
+    """`spec` within `policy` (a validator runs a check under its own limits, never above them)."""
+    from dataclasses import replace
+
+    return replace(spec, memory_mb=min(spec.memory_mb, policy.max_memory_mb), cpus=min(spec.cpus, policy.max_cpus),
+                   pids=min(spec.pids, policy.max_pids), time_limit=min(spec.time_limit, policy.max_time_s),
+                   output_mb=min(spec.output_mb, policy.max_output_mb))

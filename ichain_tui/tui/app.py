@@ -388,7 +388,8 @@ class IchainApp(App[None]):
         s = self.session
         if s is None or s.address is None:
             raise IchainError("unlock a wallet first (u)")
-        sandbox = self.sandbox_factory() if self.sandbox_factory else open_sandbox(s.settings.docker_image)
+        sandbox = self.sandbox_factory() if self.sandbox_factory else open_sandbox(
+            s.settings.docker_image, s.settings.container_runtime, s.settings.max_output_files or 20_000)
         agent = s.provider_agent(sandbox)
         stop = self.provider_stop = threading.Event()
         agent.start_providing()
