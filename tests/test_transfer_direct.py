@@ -155,9 +155,12 @@ def test_destination_with_content_is_never_overwritten(sealed, tmp_path):
     assert (tmp_path / "dst" / "mine").read_text() == "keep"
 
 
-def test_disk_full_is_one_clear_error_and_keeps_what_it_has(sealed, tmp_path):
-    """A 2 MiB tmpfs as the work folder: the 20 MB fetch runs out of space."""
+def test_disk_full_is_one_clear_error_and_keeps_what_it_has(sealed, tmp_path, monkeypatch):
+    """A 2 MiB tmpfs as the work folder: the 20 MB fetch is refused before any chunk is written;
+    and when the disk fills up during a transfer, what was verified is kept."""
     import subprocess
+
+    from ichain_tui.transfer import fetcher
 
     _, s = sealed
     small = tmp_path / "small"
@@ -166,6 +169,10 @@ def test_disk_full_is_one_clear_error_and_keeps_what_it_has(sealed, tmp_path):
     try:
         with ChunkServer() as server:
             server.add(s)
+            with pytest.raises(TransferError, match=r"not enough disk in .*: 104 MiB needed, 2 MiB free"):
+                Fetcher(backoff=0.01).fetch(ref_for(s, server), tmp_path / "dst", small / "work")
+            assert list((small / "work").iterdir()) == []
+            monkeypatch.setattr(fetcher, "_check_sizes", lambda *args: None)  # the disk fills up later
             with pytest.raises(TransferError, match="disk full while writing chunk"):
                 Fetcher(backoff=0.01).fetch(ref_for(s, server), tmp_path / "dst", small / "work")
         assert sum(p.stat().st_size for p in (small / "work").iterdir()) > 1_000_000  # kept for resume

@@ -4,7 +4,13 @@ Chunks stream to `<work>/chunk-<i>.part` and become `chunk-<i>.bin` once their S
 manifest (whose root matched the commitment). After a crash, verified chunks are kept and partial
 ones resume with HTTP Range requests. A chunk that fails verification is fetched again with
 backoff. Progress per chunk goes to a callback; a `threading.Event` cancels (partials are kept).
-Memory stays bounded: bytes go from the socket to disk in 256 KiB blocks.
+
+A peer may be hostile, so every read is bounded: the manifest is streamed with a 1 MiB cap and
+a deadline, never decompressed, never redirected; its sizes are checked against the caller's caps
+and the free disk before any chunk is written; chunks come through a bounded pool of workers;
+a stream slower than MIN_RATE_BPS over RATE_WINDOW_S is dropped and retried; the whole transfer
+has a deadline; a cancel or the deadline cuts every open socket at once (`watchdog`).
+Memory stays bounded: bytes go from the socket to disk in blocks of at most 1 MiB.
 """
 
 from __future__ import annotations
@@ -21,15 +27,23 @@ from pathlib import Path
 from typing import Callable
 
 import requests
+import urllib3
 
+from . import packaging
 from .errors import Cancelled, IntegrityError, PeerUnreachable, TransferError
 from .locator import FileRef
-from .manifest import Manifest, unseal_to_folder
+from .manifest import MAX_MANIFEST_BYTES, Manifest, unseal_to_folder
+from .watchdog import SocketWatch
 
 BLOCK = 1024 * 1024
 ATTEMPTS = 6
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
+MAX_WORKERS = 16
+MANIFEST_DEADLINE_S = 60.0
+MIN_RATE_BPS = 4096
+RATE_WINDOW_S = 30.0
+DISK_MARGIN = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class Fetcher:
     def _session(self, isolation: str) -> requests.Session:
         session = requests.Session()
         session.trust_env = False  # never pick up a proxy from the environment
+        session.headers["Accept-Encoding"] = "identity"  # sizes on the wire are the sizes on disk
         if self.socks:
             # distinct SOCKS credentials per stream: tor puts each on its own circuit (IsolateSOCKSAuth)
             proxy = f"socks5h://{isolation}:x@{self.socks}"
@@ -84,23 +99,47 @@ class Fetcher:
         for attempt in range(self.attempts):
             _check(cancel)
             try:
-                with self._session(isolation or f"ichain-{uuid.uuid4().hex[:8]}-m") as s:
-                    r = s.get(self._url(ref, "manifest"), timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
-                if r.status_code == 404:
-                    raise TransferError(f"the peer at {ref.address} does not serve {ref.root[:12]}…")
-                r.raise_for_status()
-                if len(r.content) > 1 << 20:
-                    raise IntegrityError("manifest is too large")
-                return Manifest.from_json(r.content, expected_root=ref.root)
-            except requests.RequestException as exc:
+                with SocketWatch(cancel, time.monotonic() + MANIFEST_DEADLINE_S) as watch:
+                    raw = self._read_manifest(ref, isolation or f"ichain-{uuid.uuid4().hex[:8]}-m", watch)
+                return Manifest.from_json(raw, expected_root=ref.root)
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 last = exc
+                _check(cancel)
                 self._sleep(attempt, cancel)
         raise PeerUnreachable(f"cannot reach {ref.address}: {_short(last)}")
 
+    def _read_manifest(self, ref: FileRef, isolation: str, watch: SocketWatch) -> bytes:
+        """The manifest's bytes, read as they arrive: never more than its cap, never after the deadline."""
+        with self._session(isolation) as s, s.get(self._url(ref, "manifest"), stream=True, allow_redirects=False,
+                                                  timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as r:
+            watch.track(r)
+            if r.status_code == 404:
+                raise TransferError(f"the peer at {ref.address} does not serve {ref.root[:12]}…")
+            _refuse_redirect(r, ref)
+            r.raise_for_status()
+            if r.headers.get("Content-Encoding", "identity").lower() != "identity":
+                raise IntegrityError("the peer sent an encoded manifest (only identity is accepted)")
+            body = bytearray()
+            try:
+                while block := r.raw.read1(64 * 1024, decode_content=False):
+                    body += block
+                    if len(body) > MAX_MANIFEST_BYTES:
+                        raise IntegrityError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
+            except (urllib3.exceptions.HTTPError, OSError):
+                if watch.expired:
+                    raise PeerUnreachable(f"{ref.address} did not send the manifest within "
+                                          f"{MANIFEST_DEADLINE_S:g} s") from None
+                raise
+            finally:
+                watch.untrack(r)
+            return bytes(body)
+
     # -- the whole file ------------------------------------------------------------
     def fetch(self, ref: FileRef, dest: Path, work: Path, progress: ProgressCallback | None = None,
-              cancel: threading.Event | None = None, **unpack_limits) -> FetchResult:
-        """Fetch `ref` into the new folder `dest`, using `work` for chunks (kept for resume)."""
+              cancel: threading.Event | None = None, deadline_s: float | None = None, **unpack_limits) -> FetchResult:
+        """Fetch `ref` into the new folder `dest`, using `work` for chunks (kept for resume).
+        `unpack_limits` (max_bytes, max_entries) cap what is accepted before any chunk is written;
+        `deadline_s` bounds the whole transfer (default: 5 minutes plus the size at MIN_RATE_BPS)."""
         started = time.monotonic()
         dest, work = Path(dest), Path(work)
         if dest.exists() and any(dest.iterdir()):
@@ -109,12 +148,24 @@ class Fetcher:
         # one SOCKS identity (so one tor circuit) per chunk stream; chunk 0 reuses the manifest's
         prefix = f"ichain-{uuid.uuid4().hex[:8]}"
         manifest = self.fetch_manifest(ref, cancel, isolation=f"{prefix}-0")
+        _check_sizes(manifest, work, unpack_limits.get("max_bytes", packaging.MAX_TOTAL_BYTES))
+        deadline = time.monotonic() + (deadline_s if deadline_s is not None
+                                       else 300 + manifest.sealed_size / MIN_RATE_BPS)
+        with SocketWatch(cancel, deadline) as watch:
+            return self._fetch_chunks(ref, manifest, dest, work, progress, cancel, watch, prefix, started,
+                                      unpack_limits)
+
+    def _fetch_chunks(self, ref: FileRef, manifest: Manifest, dest: Path, work: Path,
+                      progress: ProgressCallback | None, cancel: threading.Event | None, watch: SocketWatch,
+                      prefix: str, started: float, unpack_limits: dict) -> FetchResult:
         report = progress or (lambda p: None)
         stats = {"downloaded": 0, "resumed": 0, "retries": 0}
         lock = threading.Lock()
         chunk_cancel = threading.Event()
 
         def cancelled() -> bool:
+            if watch.expired:
+                raise PeerUnreachable(f"the transfer from {ref.address} did not finish within its deadline")
             return chunk_cancel.is_set() or (cancel is not None and cancel.is_set())
 
         def one(index: int) -> None:
@@ -132,7 +183,7 @@ class Fetcher:
                     raise Cancelled("transfer cancelled; partial chunks kept for resume")
                 try:
                     got, resumed, digest = self._download(ref, info.index, info.size, part, report, attempt, cancelled,
-                                                          f"{prefix}-{index}")
+                                                          f"{prefix}-{index}", watch)
                     with lock:
                         stats["downloaded"] += got
                         stats["resumed"] += resumed
@@ -159,7 +210,7 @@ class Fetcher:
 
         for info in manifest.chunks:
             report(ChunkProgress(manifest.root, info.index, 0, info.size, "waiting"))
-        workers = self.workers or len(manifest.chunks)
+        workers = self.workers or min(len(manifest.chunks), MAX_WORKERS)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
             futures = [pool.submit(one, i) for i in range(len(manifest.chunks))]
             finished, pending = wait(futures, return_when=FIRST_EXCEPTION)
@@ -191,7 +242,7 @@ class Fetcher:
                            time.monotonic() - started)
 
     def _download(self, ref: FileRef, index: int, size: int, part: Path, report: ProgressCallback, attempt: int,
-                  cancelled: Callable[[], bool], isolation: str) -> tuple[int, int, str]:
+                  cancelled: Callable[[], bool], isolation: str, watch: SocketWatch) -> tuple[int, int, str]:
         """Append the rest of chunk `index` to `part`; returns (new bytes, resumed bytes, sha256 of all)."""
         have = part.stat().st_size if part.exists() else 0
         if have > size:
@@ -203,8 +254,10 @@ class Fetcher:
         headers = {"Range": f"bytes={have}-"} if have else {}
         got = 0
         with self._session(isolation) as s:
-            with s.get(self._url(ref, f"chunk/{index}"), headers=headers, stream=True,
+            with s.get(self._url(ref, f"chunk/{index}"), headers=headers, stream=True, allow_redirects=False,
                        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as r:
+                watch.track(r)
+                _refuse_redirect(r, ref)
                 if r.status_code == 200 and have:
                     have = 0  # server ignored the range: start over
                     digest = hashlib.sha256()
@@ -213,8 +266,10 @@ class Fetcher:
                     raise requests.HTTPError(f"unexpected status {r.status_code}")
                 mode = "ab" if have else "wb"
                 last_report = 0.0
+                rate = _RateFloor(index, ref.address)
                 with open(part, mode) as out:
-                    for block in r.iter_content(BLOCK):
+                    for block in _blocks(r, watch, cancelled):
+                        rate.add(len(block))
                         if cancelled():
                             raise Cancelled("transfer cancelled; partial chunks kept for resume")
                         if have + got + len(block) > size:
@@ -235,6 +290,56 @@ class Fetcher:
                 raise Cancelled("transfer cancelled")
         else:
             time.sleep(delay)
+
+
+def _blocks(r, watch: SocketWatch, cancelled: Callable[[], bool]):
+    """The body as it arrives (never waiting for a whole block); a cut socket ends it at once."""
+    try:
+        while block := r.raw.read1(BLOCK, decode_content=False):
+            yield block
+    except urllib3.exceptions.HTTPError as exc:
+        cancelled()  # raises when the deadline passed
+        if watch.stopped():
+            raise Cancelled("transfer cancelled; partial chunks kept for resume") from None
+        raise requests.ConnectionError(str(exc)) from None
+    finally:
+        watch.untrack(r)
+
+
+class _RateFloor:
+    """Drops a stream that delivers less than MIN_RATE_BPS over any RATE_WINDOW_S."""
+
+    def __init__(self, index: int, address: str) -> None:
+        self.index, self.address = index, address
+        self.window_start = time.monotonic()
+        self.window_bytes = 0
+
+    def add(self, n: int) -> None:
+        self.window_bytes += n
+        now = time.monotonic()
+        if now - self.window_start >= RATE_WINDOW_S:
+            if self.window_bytes < MIN_RATE_BPS * (now - self.window_start):
+                raise requests.ConnectionError(f"chunk {self.index} from {self.address} is slower than "
+                                               f"{MIN_RATE_BPS} bytes/s")
+            self.window_start, self.window_bytes = now, 0
+
+
+def _refuse_redirect(r, ref: FileRef) -> None:
+    if 300 <= r.status_code < 400:
+        raise IntegrityError(f"the peer at {ref.address} answered with a redirect (not followed)")
+
+
+def _check_sizes(manifest: Manifest, work: Path, max_bytes: int) -> None:
+    """Before any chunk is written: the file fits the caller's cap and the free disk."""
+    allowed = max_bytes + max_bytes // 64 + 16 * 1024 * 1024  # tar headers and padding
+    if manifest.total_size > allowed:
+        raise TransferError(f"the peer offers {manifest.total_size} bytes, more than the {allowed} "
+                            "this transfer accepts")
+    have = sum(f.stat().st_size for f in work.glob("chunk-*.bin"))
+    needed = manifest.sealed_size - have + manifest.total_size + DISK_MARGIN
+    free = shutil.disk_usage(work).free
+    if free < needed:
+        raise TransferError(f"not enough disk in {work}: {needed // 2**20} MiB needed, {free // 2**20} MiB free")
 
 
 def _hasher(path: Path):

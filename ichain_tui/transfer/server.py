@@ -5,6 +5,11 @@
 
 Only ciphertext is served; names are manifest roots. It binds where it is told (127.0.0.1 by
 default) and serves files that were added to it, nothing else.
+
+A peer may be hostile: at most MAX_CONNECTIONS are served at once (more are closed at once; the
+listen backlog matches the cap), a connection must send its request line and headers within
+HEADER_TIMEOUT_S and may sit idle between requests for at most IDLE_TIMEOUT_S, every socket read
+and write has a timeout, and a malformed or unsatisfiable range is answered 416.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from pathlib import Path
 
 from .manifest import SealedFile
 
+MAX_CONNECTIONS = 64
+HEADER_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 15.0
+SOCKET_TIMEOUT_S = 60.0
+
 _PATH = re.compile(r"^/m/([0-9a-f]{64})/(manifest|chunk/(\d{1,5}))$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -26,6 +36,7 @@ _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_S  # every read and write of this connection
 
     def log_message(self, fmt: str, *args) -> None:  # quiet; the owner reports progress
         pass
@@ -62,6 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             start = int(m.group(1))
             end = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+            if end < start:  # e.g. bytes=5-3
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         length = end - start + 1 if size else 0
         self.send_response(206 if rng else 200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -84,8 +101,20 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.server.connections.add(self.connection)
 
+    def handle_one_request(self) -> None:
+        # waiting for a request line and headers: the reaper cuts this connection if they are late
+        self.server.waiting[self.connection] = (time.monotonic(), self.server.served.get(self.connection, False))
+        super().handle_one_request()
+        self.server.served[self.connection] = True
+
+    def parse_request(self) -> bool:
+        self.server.waiting.pop(self.connection, None)
+        return super().parse_request()
+
     def finish(self) -> None:
         self.server.connections.discard(self.connection)
+        self.server.waiting.pop(self.connection, None)
+        self.server.served.pop(self.connection, None)
         super().finish()
 
     def _error(self, code: int) -> None:
@@ -97,13 +126,52 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = MAX_CONNECTIONS
 
     def __init__(self, address, files: dict[str, SealedFile], throttle_bps: int | None) -> None:
         self.files = files
         self.throttle_bps = throttle_bps
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
+        self.waiting: dict[socket.socket, tuple[float, bool]] = {}  # since when, and whether idle after a request
+        self.served: dict[socket.socket, bool] = {}
+        self.refused = 0
+        self.active = 0
+        self._count = threading.Lock()
         super().__init__(address, _Handler)
+        self._reaper = threading.Thread(target=self._reap, daemon=True, name="chunk-server-reaper")
+        self._reaper.start()
+
+    def process_request(self, request, client_address) -> None:
+        with self._count:
+            full = self.active >= MAX_CONNECTIONS
+            if full:
+                self.refused += 1
+            else:
+                self.active += 1
+        if full:
+            self.shutdown_request(request)  # closed at once, no thread
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count:
+                self.active -= 1
+
+    def _reap(self) -> None:
+        """Cut connections that are late with their headers or idle too long."""
+        while not self.stopping.wait(0.5):
+            now = time.monotonic()
+            for conn, (since, idle) in list(self.waiting.items()):
+                if now - since > (IDLE_TIMEOUT_S if idle else HEADER_TIMEOUT_S):
+                    self.waiting.pop(conn, None)
+                    try:
+                        conn.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
 
 class ChunkServer:
