@@ -4,9 +4,12 @@
     process) against a raw socket copy of the same sealed bytes to disk, in the same run;
 (b) on a private Tor network: 64 MB with 1 circuit (one chunk) vs 8 isolated circuits (8 chunks),
     alternated and repeated (medians);
-peak RSS of the sender (chunk server) and receiver processes.
+peak RSS of the sender (chunk server) and receiver processes;
+(c) a hostile peer streaming an endless manifest (512 MiB if nobody stops reading): the peak RSS
+    growth of the fetching process.
 
-Last line JSON: direct_vs_raw (target >= 0.5), tor_parallel_speedup (target >= 4), peak_rss_mb (< 200).
+Last line JSON: direct_vs_raw (target >= 0.5), tor_parallel_speedup (target >= 4), peak_rss_mb (< 200),
+hostile_manifest_rss_mb (target <= 20).
 
     python bench/transfer.py [--direct-mb 1024] [--tor-mb 64] [--skip-tor]
 """
@@ -60,6 +63,46 @@ def role_fetch(ref_hex: str, dest: str, work: str, socks: str) -> None:
     Fetcher(socks=socks or None).fetch(ref, Path(dest), Path(work))
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def role_hostile_fetch() -> None:
+    """Fetch a manifest from a peer that streams one forever; print the peak RSS growth."""
+    import threading
+
+    from ichain_tui.transfer.errors import TransferError
+    from ichain_tui.transfer.fetcher import Fetcher
+    from ichain_tui.transfer.locator import FileRef
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def endless() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+            block = b"[" * 65536
+            try:
+                for _ in range(8192):  # 512 MiB
+                    conn.sendall(block)
+            except OSError:
+                pass
+
+    threading.Thread(target=endless, daemon=True).start()
+    ref = FileRef("ab" * 32, b"k" * 32, "direct", f"127.0.0.1:{listener.getsockname()[1]}")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        Fetcher(attempts=1).fetch_manifest(ref)
+        outcome = "accepted?!"
+    except TransferError as exc:
+        outcome = str(exc)
+    growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(json.dumps({"rss_growth_mb": growth, "outcome": outcome}))
+
+
+def bench_hostile_manifest() -> dict:
+    proc = _child("hostile_fetch")
+    out, _ = proc.communicate(timeout=300)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def role_raw_server(path: str, port_file: str) -> None:
@@ -176,9 +219,16 @@ def main() -> None:
     parser.add_argument("--tor-mb", type=int, default=64)
     parser.add_argument("--tor-repeats", type=int, default=3)
     parser.add_argument("--skip-tor", action="store_true")
+    parser.add_argument("--only-hostile", action="store_true", help="just (c)")
     args = parser.parse_args()
     if args.role:
-        {"serve": role_serve, "fetch": role_fetch, "raw": role_raw_server}[args.role[0]](*args.role[1:])
+        {"serve": role_serve, "fetch": role_fetch, "raw": role_raw_server,
+         "hostile_fetch": role_hostile_fetch}[args.role[0]](*args.role[1:])
+        return
+    h = bench_hostile_manifest()
+    print(f"hostile peer streaming an endless manifest: {h['outcome']}; peak RSS growth {h['rss_growth_mb']:.1f} MiB")
+    if args.only_hostile:
+        print(json.dumps({"hostile_manifest_rss_mb": round(h["rss_growth_mb"], 1)}))
         return
     with tempfile.TemporaryDirectory(prefix="ichain-bench-") as tmp:
         d = bench_direct(args.direct_mb, Path(tmp))
@@ -189,7 +239,8 @@ def main() -> None:
         print(f"peak RSS  sender {d['sender_rss_mb']:.0f} MiB   receiver {d['receiver_rss_mb']:.0f} MiB")
         figures = {"direct_vs_raw": round(d["raw_s"] / d["direct_s"], 3), "direct_mib_s": round(mb / d["direct_s"], 1),
                    "raw_mib_s": round(mb / d["raw_s"], 1),
-                   "peak_rss_mb": round(max(d["sender_rss_mb"], d["receiver_rss_mb"]), 1)}
+                   "peak_rss_mb": round(max(d["sender_rss_mb"], d["receiver_rss_mb"]), 1),
+                   "hostile_manifest_rss_mb": round(h["rss_growth_mb"], 1)}
         if not args.skip_tor:
             t = bench_tor(args.tor_mb, Path(tmp), args.tor_repeats)
             print(f"tor     {args.tor_mb} MiB  1 circuit {t['tor_1_circuit_s']:6.2f} s   "
