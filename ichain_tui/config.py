@@ -109,6 +109,46 @@ class Settings:
         return asdict(self)
 
 
+POLICY_FIELDS = ("max_memory_mb", "max_cpus", "max_pids", "max_time_s", "max_output_mb", "max_output_files",
+                 "disk_reserve_mb", "allowed_images", "max_gpus", "container_runtime")
+
+
+def save(updates: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """Write `updates` into the config file (validated first; an empty value removes the key so
+    the default applies again); returns what the file now holds. The file is flat TOML."""
+    path = path or locations.config_file()
+    current: dict[str, Any] = {}
+    if path.exists():
+        try:
+            current = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, OSError) as exc:
+            raise ConfigError(f"config file {path} is invalid: {exc}") from None
+    probe = Settings()
+    probe._apply({**current, **{k: v for k, v in updates.items() if v not in (None, "")}}, "the new values")
+    for key, value in updates.items():
+        key = key.replace("-", "_")
+        if value in (None, ""):
+            current.pop(key, None)
+        else:
+            current[key] = getattr(probe, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{key} = {_toml_value(value)}\n" for key, value in sorted(current.items()))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return current
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    import json
+
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
 def _coerce(key: str, annotation: Any, raw: Any, source: str) -> Any:
     text = str(annotation)
     if raw is None or (isinstance(raw, str) and raw.lower() in ("", "none") and "None" in text):

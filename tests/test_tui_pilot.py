@@ -191,3 +191,31 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
         await pilot.pause()
         assert pane.validator in (accounts["bob"].address, accounts["carol"].address)
         assert "may decline" in str(pane.query_one("#validator-info").render())
+
+
+async def test_the_provider_policy_is_edited_and_saved_from_the_dashboard(market, tmp_path, monkeypatch):
+    """Issue 10: v then e opens the provider policy; Ctrl+S writes it to the config file; a bad
+    value is one clear notification and nothing is written."""
+    from ichain_tui import locations
+    from ichain_tui.tui.screens.policy import PolicyScreen
+
+    monkeypatch.setenv("ICHAIN_HOME", str(tmp_path / "home"))
+    chain, m, accounts = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("v", "e")
+        await pilot.pause()
+        assert isinstance(app.screen, PolicyScreen)
+        await pilot.press(*"2048")  # the first field: memory per task
+        app.screen.query_one("#policy-container_runtime").value = "kata"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, PolicyScreen)
+        assert not locations.config_file().exists()  # refused: nothing written
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press(*"2048")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    assert locations.config_file().read_text() == "max_memory_mb = 2048\n"

@@ -147,6 +147,17 @@ async def task_detail(pilot):
     await pilot.pause(0.1)
 
 
+async def policy(pilot):
+    from ichain_tui.tui.screens.policy import PolicyScreen
+
+    await tab(pilot, "v")
+    effective = {"max_memory_mb": 12000, "max_cpus": 2.0, "max_pids": 4096, "max_time_s": 86400.0,
+                 "max_output_mb": 16384, "max_output_files": 20000, "disk_reserve_mb": 4096,
+                 "allowed_images": "ichain-runtime:bookworm", "max_gpus": 0, "container_runtime": "runc"}
+    pilot.app.push_screen(PolicyScreen({"max_memory_mb": 2048, "container_runtime": "runsc"}, effective))
+    await pilot.pause()
+
+
 async def unlock(pilot):
     await settle(pilot)
     pilot.app.push_screen(UnlockScreen("import"))
@@ -157,5 +168,5 @@ SCREENS = {
     "pools": pools, "wallet": wallet, "submit": submit, "transfers": transfers, "tasks": tasks,
     "provider": provider, "picker": picker, "validator_picker": validator_picker, "rating": rating,
     "confirm": confirm, "help": help_screen,
-    "task_detail": task_detail, "unlock": unlock,
+    "task_detail": task_detail, "unlock": unlock, "policy": policy,
 }

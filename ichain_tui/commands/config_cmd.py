@@ -1,4 +1,5 @@
-"""Provides `ichain config show`: the effective settings and every path."""
+"""Provides `ichain config show` (the effective settings and every path) and `ichain config set`
+(write one setting into the config file, validated; an empty value restores the default)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     show = csub.add_parser("show", help="print settings (file < ICHAIN_* env < flags) and paths")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
+    setter = csub.add_parser("set", help="write a setting into the config file (empty value: back to the default)")
+    setter.add_argument("key")
+    setter.add_argument("value")
+    setter.set_defaults(func=cmd_set)
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    from ..config import save
+
+    saved = save({args.key: args.value})
+    key = args.key.replace("-", "_")
+    print(f"{key} = {json.dumps(saved[key])}" if key in saved else f"{key}: default restored")
+    return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:

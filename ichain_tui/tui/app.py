@@ -25,6 +25,7 @@ from .messages import AgentReported, ChunkMoved, TaskFollowed, WalletChanged
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.picker import PickerScreen
+from .screens.policy import PolicyScreen
 from .screens.pools import PoolsPane
 from .screens.provider import ProviderPane
 from .screens.rating import RatingScreen
@@ -72,6 +73,7 @@ class IchainApp(App[None]):
         Binding("b", "pick_validator", "Validator", id="submit.validator"),
         Binding("ctrl+s", "submit", "Send", id="submit.send"),
         Binding("o", "toggle_providing", "Providing on/off", show=False, id="provider.toggle"),
+        Binding("e", "edit_policy", "Provider policy", show=False, id="provider.policy"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -380,6 +382,41 @@ class IchainApp(App[None]):
             self.provider_stop.set()
             return
         self.run_provider()
+
+    def action_edit_policy(self) -> None:
+        """Edit what tasks this machine agrees to run (saved to the config file)."""
+        import tomllib
+
+        from .. import locations
+        from ..config import POLICY_FIELDS, Settings
+        from ..sandbox import policy as policies
+
+        path = locations.config_file()
+        try:
+            saved = tomllib.loads(path.read_text()) if path.exists() else {}
+            effective = policies.from_settings(Settings.load(), locations.work_dir()).as_dict()
+        except (IchainError, OSError, ValueError) as exc:
+            self.notify(str(exc), title="Provider policy", severity="error")
+            return
+        effective["container_runtime"] = effective.pop("runtime")
+        effective["allowed_images"] = ", ".join(effective["allowed_images"])
+        self.push_screen(PolicyScreen({k: saved.get(k) for k in POLICY_FIELDS}, effective), self._save_policy)
+
+    def _save_policy(self, values: dict | None) -> None:
+        from .. import config
+
+        if values is None:
+            return
+        try:
+            config.save(values)
+        except IchainError as exc:
+            self.notify(str(exc), title="Provider policy", severity="error")
+            return
+        if self.session is not None:
+            fresh = config.Settings.load()
+            for key in config.POLICY_FIELDS:
+                setattr(self.session.settings, key, getattr(fresh, key))
+        self.notify("saved; applies when providing starts", title="Provider policy")
 
     @work(thread=True, exclusive=True, group="provider", exit_on_error=False, description="Provider")
     def run_provider(self) -> None:

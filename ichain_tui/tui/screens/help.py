@@ -16,7 +16,7 @@ HELP = """\
      Ctrl+S previews gas and cost, Enter sends
   t  Transfers: a bar per chunk, total, rate and ETA
   k  Tasks: your tasks; Enter opens one (timeline, deadlines, refund r, settle s, rate f)
-  v  Provider dashboard: o toggles providing on this machine
+  v  Provider dashboard: o toggles providing on this machine · e edits the provider policy
   ?  this help · q quit
 
 [b]How a task goes[/b]

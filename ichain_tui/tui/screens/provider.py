@@ -14,7 +14,8 @@ class ProviderPane(Vertical):
         yield Label("Provider dashboard", classes="title")
         yield Static("providing: off", id="provider-status")
         yield RichLog(id="provider-log", max_lines=500, wrap=True)
-        yield Label("o toggles providing on this machine (Docker sandbox, direct transport)", classes="hint")
+        yield Label("o toggles providing on this machine (Docker sandbox, direct transport) · "
+                    "e edits the provider policy", classes="hint")
 
     def show(self, providing: bool, current: int | None, earned: int, stake: int) -> None:
         state = "[b green]on[/]" if providing else "[b]off[/]"
