@@ -59,3 +59,16 @@ def test_config_show_lists_the_policy(tmp_path):
     for name in ("max_memory_mb", "max_output_files", "disk_reserve_mb", "allowed_images", "container_runtime"):
         assert name in result.stdout
     assert "777" in result.stdout
+
+
+def test_config_set_writes_a_validated_value_and_an_empty_one_restores_the_default(tmp_path):
+    env = {"ICHAIN_HOME": str(tmp_path)}
+    assert ichain("config", "set", "max_pids", "512", env=env).returncode == 0
+    assert ichain("config", "set", "allowed_images", "a:1,b:2", env=env).returncode == 0
+    bad = ichain("config", "set", "container_runtime", "kata", env=env)
+    assert bad.returncode != 0 and "container_runtime must be runc or runsc" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    config = (tmp_path / "config" / "config.toml").read_text()
+    assert config == 'allowed_images = "a:1,b:2"\nmax_pids = 512\n'
+    assert ichain("config", "set", "max_pids", "", env=env).returncode == 0
+    assert (tmp_path / "config" / "config.toml").read_text() == 'allowed_images = "a:1,b:2"\n'

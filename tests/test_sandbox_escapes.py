@@ -168,3 +168,16 @@ def test_execute_and_check_silent_for_95_s_both_run_to_their_end(isolated, tmp_p
     assert (tmp_path / "out" / "done.txt").read_text() == "ok"
     assert runs["check"].ok and runs["check"].stdout_tail == ["PASS"] and runs["check"].wall_s >= 95
     assert not sandbox_containers()
+
+
+def test_output_areas_of_dead_processes_are_unmounted_and_removed(tmp_path):
+    area = outputfs.OutputArea(MiB, 100, 65534, 65534, base=tmp_path)
+    assert os.path.ismount(area.root)
+    dead = tmp_path / f"{outputfs.PREFIX}999999-deadbeef"  # left by a process that is gone
+    os.mkdir(dead)
+    (tmp_path / f"{outputfs.PREFIX}999999-deadbeef.img").write_bytes(b"x")
+    assert outputfs.sweep_stale(tmp_path) == 1  # ours is alive and stays
+    assert not dead.exists() and not (tmp_path / f"{outputfs.PREFIX}999999-deadbeef.img").exists()
+    assert os.path.ismount(area.root)
+    area.close()
+    assert not area.root.exists() and not os.path.ismount(area.root)

@@ -53,7 +53,7 @@ def reap_stale(dc: docker.DockerClient) -> int:
     removed = 0
     for container in dc.containers.list(all=True, filters={"label": LABEL}):
         owner = container.labels.get(f"{LABEL}.pid", "")
-        if owner.isdigit() and _pid_alive(int(owner)):
+        if owner.isdigit() and pid_alive(int(owner)):
             continue
         try:
             container.remove(force=True)
@@ -63,7 +63,7 @@ def reap_stale(dc: docker.DockerClient) -> int:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

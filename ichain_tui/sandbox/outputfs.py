@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from ..transfer.errors import UnsafeArchive
 from ..transfer.packaging import check_name
-from .engine import SandboxError
+from .engine import SandboxError, pid_alive
 
 PREFIX = "ichain-out-"
 MiB = 1024 * 1024
@@ -143,7 +143,7 @@ def sweep_stale(base: Path | None = None) -> int:
         if entry.suffix == ".img":
             continue
         pid = entry.name[len(PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue
         if os.path.ismount(entry):
             subprocess.run(["umount", "-l", str(entry)], capture_output=True, timeout=60)
@@ -151,16 +151,6 @@ def sweep_stale(base: Path | None = None) -> int:
         entry.with_suffix(".img").unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
