@@ -23,11 +23,20 @@ class UntrustedInputError(IchainError):
 
 
 def _bracket_depth(text: str, toml: bool) -> int:
-    """The deepest nesting of [ and { outside strings (and TOML comments)."""
-    depth = deepest = 0
+    """The deepest nesting of [ and { outside strings (and TOML comments); in TOML a dotted key
+    (`a.b.c = 1`, `[a.b.c]`) nests one level per dot, so its dots count too."""
+    depth = deepest = dots = 0
+    after_equals = False
     i, n = 0, len(text)
     while i < n:
         c = text[i]
+        if toml and c == "\n":
+            dots, after_equals = 0, False
+        elif toml and c == "=":
+            after_equals = True
+        elif toml and c == "." and not after_equals:
+            dots += 1
+            deepest = max(deepest, depth + dots + 1)
         if c in "[{":
             depth += 1
             deepest = max(deepest, depth)
