@@ -519,3 +519,55 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
     assert "Traceback" not in log and provider.proc.poll() is None, log[-2000:]
     spent = before - m.market.chain.balance(requester.me)
     assert spent < PAY + FEE + 10**16  # the declined tasks cost only gas; the honest one its price
+
+
+def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, tmp_path):
+    """The node refuses every connection for a while: the provider's loop keeps running, reports
+    the outage once (then only at 2, 4, 8... repeats) and serves a task once the node is back."""
+    from eth_account import Account
+    from rpc_proxy import SwitchableProxy
+
+    from ichain_tui.agents.events import AgentEvent
+    from ichain_tui.agents.hosting import Host
+    from ichain_tui.agents.provider import ProviderAgent
+    from ichain_tui.chain.client import MarketClient
+    from ichain_tui.chain.network import connect
+
+    m = local_market
+    host, port = m.url.removeprefix("http://").split(":")
+    proxy = SwitchableProxy(host, int(port))
+    events: list[AgentEvent] = []
+    chain = connect(proxy.url)
+    market = MarketClient(chain, m.address, Account.from_key(m.keys[1]))
+    agent_host = Host("direct")
+    m.hosts.append(agent_host)
+    agent = ProviderAgent(market, _sandbox(), agent_host, tmp_path / "agent", price=10**16, stake=5 * 10**17,
+                          hardware="cpu=1", report=events.append)
+    agent.start_providing()
+    m.provider(2).start()
+    m.wait_registered(2)
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run, args=(stop,), kwargs={"interval": 0.2}, daemon=True)
+    loop.start()
+    try:
+        proxy.take_down()
+        time.sleep(6)
+        assert loop.is_alive()
+        errors = [e for e in events if e.kind == "error"]
+        assert 1 <= len(errors) <= 4, [e.message for e in errors]  # once, then 2, 4... not every pass
+        assert proxy.refused >= 2
+        proxy.bring_back()
+        requester = m.requester(5)
+        task_id = requester.submit(quick_task(tmp_path / "t"), agent.me, PAY, validator_fee=FEE,
+                                   execute_window=300, review_window=300)
+        assert requester.follow(task_id, tmp_path / "result").ok
+    finally:
+        stop.set()
+        proxy.close()
+
+
+def _sandbox():
+    from ichain_tui.sandbox import engine
+    from ichain_tui.sandbox.runner import Sandbox
+
+    return Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[])

@@ -34,7 +34,14 @@ class Journal:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(record, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before it replaces the old record
         tmp.replace(self._path(task_id))
+        dir_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)  # and the rename itself survives a power cut
+        finally:
+            os.close(dir_fd)
         return record
 
     def _records(self) -> Iterator[dict[str, Any]]:

@@ -104,9 +104,23 @@ class ProviderAgent:
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+        """Passes until `stop`. A pass that fails as a whole (the node unreachable, say) is tried
+        again with backoff; the same error is reported once, then at 2, 4, 8... repeats."""
+        repeats = Repeats()
         while not stop.is_set():
-            self.step()
-            stop.wait(interval)
+            wait = interval
+            try:
+                self.step()
+                repeats = Repeats()
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+                text = str(exc) if isinstance(exc, IchainError) else f"{type(exc).__name__}: {exc}"
+                count = repeats.seen(text)
+                if repeats.worth_reporting(count):
+                    self._say("error", None, text + (f" (seen {count} times; retrying)" if count > 1 else
+                                                     " (retrying)"))
+                    log.warning("provider pass failed: %s", text, exc_info=not isinstance(exc, IchainError))
+                wait = repeats.backoff(text, interval, cap=30.0)
+            stop.wait(wait)
 
     def step(self) -> None:
         """One pass: every open task where this address is provider or validator. A task can only

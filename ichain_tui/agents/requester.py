@@ -113,12 +113,12 @@ class RequesterAgent:
         repeats = Repeats()
         while not stop.is_set():
             wait = interval
-            task = self.market.task(task_id)
-            if task.state != last_state:
-                self._say("state", task_id, task.state.label, state=int(task.state))
-                last_state = task.state
-            now = self.market.chain.timestamp()
-            try:
+            try:  # an unreachable node is one reported error and a retry, never the end of the task
+                task = self.market.task(task_id)
+                if task.state != last_state:
+                    self._say("state", task_id, task.state.label, state=int(task.state))
+                    last_state = task.state
+                now = self.market.chain.timestamp()
                 if task.state.provider_paid:
                     out = self.fetch_result(task_id, result_dir)
                     if rating is None or task.rated:

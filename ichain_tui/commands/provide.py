@@ -84,6 +84,10 @@ def cmd_provide(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             if not worker.is_alive():
                 print("ichain: provider loop ended unexpectedly", file=sys.stderr)
+                try:  # requesters must not keep choosing a provider that is not running
+                    agent.stop_providing()
+                except Exception:  # noqa: BLE001 - the chain may be what failed
+                    log.exception("could not mark this provider unavailable")
                 return 1
         report(AgentEvent("provider", "stopping", agent.busy_with, "SIGTERM: finishing or handing back work"))
         agent.shutdown(grace=args.grace)
