@@ -479,18 +479,79 @@ HOSTILE_TASKS = [
 ]
 
 
+class _ServedAs:
+    """A sealed file whose chunk server sends `raw` as its manifest (the root stays the real one)."""
+
+    def __init__(self, sealed, raw: bytes) -> None:
+        self.manifest = self
+        self.root, self.chunks, self.key, self.directory = sealed.root, sealed.manifest.chunks, sealed.key, sealed.directory
+        self._raw = raw
+
+    def to_json(self) -> bytes:
+        return self._raw
+
+    def chunk_path(self, index):
+        return self.directory / f"chunk-{index}.bin"
+
+
+def _manifest_served_as(transform):
+    from ichain_tui.transfer.manifest import seal_folder
+
+    def forge(folder, directory, **kw):
+        sealed = seal_folder(folder, directory, **kw)
+        return _ServedAs(sealed, transform(sealed.manifest.to_json()))
+
+    return forge
+
+
+def _archive_with_a_300_character_name(folder, directory, **kw):
+    import io
+    import tarfile
+
+    from ichain_tui.transfer.manifest import seal_stream
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (("task.py", (Path(folder) / "task.py").read_bytes()), ("n" * 300, b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0, io.SEEK_END)
+    total = buf.tell()
+    import tempfile
+
+    with tempfile.TemporaryFile() as plain:
+        plain.write(buf.getvalue())
+        return seal_stream(plain, total, directory, key=kw.get("key"))
+
+
+HOSTILE_PACKAGES = [
+    ("manifest-1e400", _manifest_served_as(lambda raw: raw.replace(b'"total_size": ', b'"total_size": 1e400, "x": ')),
+     "total_size is not a size"),
+    ("manifest-nested", _manifest_served_as(lambda raw: b"[" * 200_000), "nested more than 3 levels"),
+    ("manifest-endless", _manifest_served_as(lambda raw: b" " * (2 << 20)), "larger than 1048576 bytes"),
+    ("archive-300-character-name", _archive_with_a_300_character_name, "longer than 255 bytes"),
+]
+
+
 def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_next(local_market, tmp_path,
                                                                                  monkeypatch):
     """Issue 10: every trigger a hostile requester used to stop a provider with, sent in a row
-    to one headless provider with a policy; each is declined before it can cost anyone (full
-    refund, the reason on the requester's side, the provider's files removed) and an honest task
-    after them completes."""
+    to one headless provider with a policy and a corrupt journal: malformed ichain.toml, limits
+    above the policy, a tagged image, a result 2,100 folders deep, manifests with 1e400, 200 KB of
+    nesting or no end, an archive with a 300-character name. Each is declined before it can cost
+    anyone (full refund, the reason on the requester's side, the provider's files removed) and an
+    honest task after them completes."""
     from ichain_tui.agents import requester as requester_module
 
     monkeypatch.setattr(requester_module, "load_task", lambda folder: None)  # a hostile requester skips it
     m = local_market
     provider = m.provider(1)
     provider.env.update(ICHAIN_MAX_MEMORY_MB="2048", ICHAIN_MAX_OUTPUT_MB="4096", ICHAIN_MAX_TIME_S="3600")
+    journal = provider.home / "data" / "journal" / f"provider-{provider.account.address.lower()}"
+    journal.mkdir(parents=True)
+    (journal / "task-98.json").write_text("")  # an empty record and a corrupt one: set aside, not fatal
+    (journal / "task-99.json").write_text("{not json")
     provider.start()
     m.provider(2).start()
     m.wait_registered(2)
@@ -512,6 +573,13 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
         assert outcome.state is TaskState.CANCELLED, (name, outcome)
         assert told in outcome.message, (name, outcome.message)
         assert not any((provider.home / "data" / "work").glob(f"*/task-{task_id}")), name  # files removed
+    for name, forge, told in HOSTILE_PACKAGES:  # what a requester's own chunk server may send
+        with monkeypatch.context() as patch:
+            patch.setattr(requester_module, "seal_folder", forge)
+            task_id = requester.submit(quick_task(tmp_path / name), provider.account.address, PAY,
+                                       validator_fee=FEE, execute_window=300, review_window=300)
+        outcome = requester.follow(task_id, tmp_path / f"result-{name}")
+        assert outcome.state is TaskState.CANCELLED and told in outcome.message, (name, outcome.message)
     honest = requester.submit(quick_task(tmp_path / "honest"), provider.account.address, PAY, validator_fee=FEE,
                               execute_window=300, review_window=300)
     assert requester.follow(honest, tmp_path / "honest-result").ok
