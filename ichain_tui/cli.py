@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -29,13 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
     task_cmd.add_parser(sub)
     provide.add_parser(sub)
     demo.add_parser(sub)
+    submit = sub.add_parser("submit", help="open the TUI's Submit tab on a task folder (also: ichain PATH)")
+    submit.add_argument("folder")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    folder = _folder_argument(argv, parser)
     args = parser.parse_args(argv)
-    if args.command is None:
+    if args.command is None or args.command == "submit":
+        if folder is not None or args.command == "submit":
+            args.folder = folder if folder is not None else args.folder
+            if not Path(args.folder).expanduser().is_dir():
+                print(f"ichain: {args.folder} is not a folder", file=sys.stderr)
+                return 2
         return _run_tui(args)
     try:
         return int(args.func(args) or 0)
@@ -47,6 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+
+
+def _folder_argument(argv: list[str], parser: argparse.ArgumentParser) -> str | None:
+    """`ichain PATH` (after any global flags): open the TUI's Submit tab on that folder. The path
+    is taken out of `argv`; a word that names a command stays a command."""
+    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in ("--network", "--account", "--market") else 1
+    if i < len(argv) and argv[i] not in commands and (Path(argv[i]).expanduser().is_dir() or "/" in argv[i]):
+        return argv.pop(i)
+    return None
 
 
 def _run_tui(args: argparse.Namespace) -> int:

@@ -219,3 +219,64 @@ async def test_the_provider_policy_is_edited_and_saved_from_the_dashboard(market
         await pilot.press("ctrl+s")
         await pilot.pause()
     assert locations.config_file().read_text() == "max_memory_mb = 2048\n"
+
+
+async def test_any_folder_can_be_typed_checked_and_is_remembered(market, tmp_path):
+    """Issue 11 (in part): the user's own task folder, anywhere: typed into the path field (→
+    completes), checked before anything is sent (a bad one is one line in the form), the tree
+    climbs with Backspace, and the folder is remembered for the next session."""
+    from sandbox_helpers import make_task
+
+    from ichain_tui.recent import RecentFolders
+    from ichain_tui.tui.screens.submit import SubmitPane, TaskFolders
+
+    own = make_task(tmp_path / "work" / "mine", "print('mine')\n", "time_limit = 30\n")
+    broken = make_task(tmp_path / "work" / "broken", "print(1)\n", "memory_mb = 'lots'\n")
+    chain, m, accounts = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0, start_folder=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("s")
+        pane = app.query_one(SubmitPane)
+        field = pane.query_one("#folder-path")
+        field.focus()
+        field.value = str(tmp_path / "work" / "mi")
+        await pilot.pause(0.3)
+        await pilot.press("end", "right")  # → accepts the completion
+        assert field.value == str(own.parent) + "/"
+        await pilot.press("t")
+        await pilot.pause(0.3)
+        await pilot.press("end", "right")
+        assert field.value == str(own) + "/"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert pane.folder == own.resolve()
+        assert "limits: 30 s" in str(pane.query_one("#task-info").render())
+        field.value = str(broken)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert pane.folder is None
+        problem = str(pane.query_one("#task-info").render())
+        assert "memory_mb must be an integer" in problem and "\n" not in problem.strip()
+        field.value = str(tmp_path / "nowhere")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "no folder at" in str(pane.query_one("#task-info").render())
+        tree = pane.query_one(TaskFolders)
+        tree.focus()
+        before = tree.path
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert tree.path == before.resolve().parent
+    assert RecentFolders().load()[0] == own.resolve()
+
+
+def test_ichain_path_and_ichain_submit_path_open_the_tui_on_that_folder(tmp_path):
+    from ichain_tui.cli import _folder_argument, build_parser
+
+    parser = build_parser()
+    argv = ["--network", "embedded", str(tmp_path)]
+    assert _folder_argument(argv, parser) == str(tmp_path) and argv == ["--network", "embedded"]
+    assert _folder_argument(["task", "list"], parser) is None
+    args = parser.parse_args(["submit", str(tmp_path)])
+    assert args.command == "submit" and args.folder == str(tmp_path)

@@ -19,6 +19,7 @@ from ..agents.events import AgentEvent
 from ..agents.selection import eligible_validators
 from ..chain.types import ValidatorMode
 from ..errors import IchainError
+from ..recent import RecentFolders
 from ..session import Session, TaskPreview
 from .format import eth, short
 from .messages import AgentReported, ChunkMoved, TaskFollowed, WalletChanged
@@ -85,7 +86,13 @@ class IchainApp(App[None]):
         self.initial_folder = initial_folder
         self.session_factory = session_factory
         self.session: Session | None = None
-        self.start_folder = start_folder or (EXAMPLES if EXAMPLES.exists() else Path.cwd())
+        self.recent = RecentFolders()
+        recent = self.recent.load()
+        if start_folder is None:
+            start_folder = (initial_folder.parent if initial_folder is not None
+                            else recent[0].parent if recent else Path.cwd())
+        self.start_folder = start_folder
+        self.recent_folders = recent
         self.sandbox_factory = sandbox_factory
         self.refresh_seconds = refresh_seconds
         self.preview: TaskPreview | None = None
@@ -101,7 +108,7 @@ class IchainApp(App[None]):
             with TabPane("Wallet (w)", id="wallet"):
                 yield WalletPane()
             with TabPane("Submit (s)", id="submit"):
-                yield SubmitPane(self.start_folder)
+                yield SubmitPane(self.start_folder, self.recent_folders)
             with TabPane("Transfers (t)", id="transfers"):
                 yield TransfersPane()
             with TabPane("Tasks (k)", id="tasks"):
@@ -125,7 +132,8 @@ class IchainApp(App[None]):
         self.call_from_thread(self.action_refresh)
         if self.initial_folder is not None:
             self.call_from_thread(self.action_tab, "submit")
-            self.call_from_thread(self.preview_folder, self.initial_folder)
+            self.call_from_thread(self.query_one(SubmitPane).open_folder, self.initial_folder.resolve())
+            self.call_from_thread(self.preview_folder, self.initial_folder.resolve())
 
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
     def refresh_views(self) -> None:
@@ -239,14 +247,33 @@ class IchainApp(App[None]):
     def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
         self.preview_folder(event.path)
 
+    def on_input_submitted(self, event) -> None:
+        if event.input.id != "folder-path":
+            return
+        pane = self.query_one(SubmitPane)
+        text = event.value.strip()
+        folder = Path(text).expanduser() if text else None
+        if folder is None or not folder.is_dir():
+            pane.show_problem(f"no folder at {text!r}" if text else "type the path of a task folder")
+            return
+        folder = folder.resolve()
+        pane.open_folder(folder)
+        self.preview_folder(folder)
+
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False, description="Task folder")
     def preview_folder(self, folder: Path) -> None:
+        """Check task.py and ichain.toml and seal the folder (nothing is sent); a bad folder is
+        one line in the form."""
         pane = self.query_one(SubmitPane)
+        if self.session is None:
+            self.call_from_thread(pane.show_problem, "still connecting; choose the folder again in a moment")
+            return
         try:
             preview = self.session.preview_task(folder)
         except IchainError as exc:
-            self.call_from_thread(pane.show_problem, str(exc))
+            self.call_from_thread(pane.show_problem, str(exc).splitlines()[0][:300])
             return
+        self.recent.add(folder)
         self.preview = preview
         spec = preview.spec
         limits = f"limits: {spec.time_limit:g} s · {spec.memory_mb} MB · {spec.cpus:g} CPU · GPUs {spec.gpus}"
@@ -455,5 +482,6 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.load(network=getattr(args, "network", None), account=getattr(args, "account", None),
                              market=getattr(args, "market", None))
-    IchainApp(lambda: Session(settings)).run()
+    folder = getattr(args, "folder", None)
+    IchainApp(lambda: Session(settings), initial_folder=Path(folder).expanduser() if folder else None).run()
     return 0
