@@ -94,6 +94,8 @@ contract Marketplace {
     /// @notice Least validator fee, in basis points of the payment, of a validated task.
     uint256 public immutable minFeeBps;
     Ratings public immutable ratings;
+    /// @notice The block this market was deployed in: where readers of its events start.
+    uint256 public immutable deployBlock;
 
     uint256 private _nextTaskId;
     mapping(uint256 => Task) private _tasks;
@@ -173,6 +175,7 @@ contract Marketplace {
         slashBps = slashBps_;
         minFeeBps = minFeeBps_;
         ratings = new Ratings();
+        deployBlock = block.number;
         _nextTaskId = 1;
     }
 

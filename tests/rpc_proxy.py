@@ -70,3 +70,65 @@ class SwitchableProxy:
     def close(self) -> None:
         self.take_down()
         self.listener.close()
+
+
+class JsonRpcProxy:
+    """An HTTP JSON-RPC proxy on 127.0.0.1 in front of a node that refuses `eth_getLogs` over
+    more than `max_log_blocks` blocks with a public provider's own error message, and counts the
+    requests of every method."""
+
+    ALCHEMY = ("Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range "
+               "and no limit on the response size, or you can request any block range with a cap of 10K logs "
+               "in the response.")
+
+    def __init__(self, target_url: str, max_log_blocks: int | None = None, message: str = ALCHEMY) -> None:
+        import collections
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import requests
+
+        self.target_url = target_url
+        self.max_log_blocks = max_log_blocks
+        self.message = message
+        self.calls: collections.Counter = collections.Counter()
+        self.refused = 0
+        proxy = self
+        session = requests.Session()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = json.loads(body)
+                answer = proxy._answer(request, session)
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _answer(self, request, session):
+        if isinstance(request, list):
+            return [self._answer(r, session) for r in request]
+        self.calls[request.get("method")] += 1
+        if request.get("method") == "eth_getLogs" and self.max_log_blocks is not None:
+            params = request["params"][0]
+            low, high = int(params.get("fromBlock", "0x0"), 16), int(params.get("toBlock", "0x0"), 16)
+            if high - low + 1 > self.max_log_blocks:
+                self.refused += 1
+                return {"jsonrpc": "2.0", "id": request.get("id"),
+                        "error": {"code": -32602, "message": self.message}}
+        return session.post(self.target_url, json=request, timeout=30).json()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

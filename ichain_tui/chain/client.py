@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 
 from . import artifacts
 from .errors import ChainError, ContractRevert, ErrorDecoder, NodeUnreachable
+from .events import LogWindow
 from .network import Chain
 from .transactions import PreparedCall
 from .types import Provider, Rating, Task, TaskState, TxResult, ValidatorMode
@@ -52,6 +53,8 @@ class MarketClient:
         self.ratings_address = Web3.to_checksum_address(self.contract.functions.ratings().call())
         self.ratings = w3.eth.contract(address=self.ratings_address, abi=ratings.abi)
         self._event_names = [e["name"] for e in market.abi if e["type"] == "event"]
+        self._deploy_block: int | None = None
+        self.log_window = LogWindow()
 
     # ------------------------------------------------------------------ deployment
     @classmethod
@@ -276,12 +279,25 @@ class MarketClient:
                 found.append((int(log["logIndex"]), {"event": name, **dict(log["args"])}))
         return [item for _, item in sorted(found, key=lambda pair: pair[0])]
 
+    @property
+    def deploy_block(self) -> int:
+        """The block the market was deployed in (read once; no event of it is older)."""
+        if self._deploy_block is None:
+            try:
+                self._deploy_block = int(self._read(self.contract.functions.deployBlock()))
+            except ChainError:
+                return 0  # not answered now (or a market from before deployBlock): read from 0
+        return self._deploy_block
+
     def events(self, name: str, from_block: int = 0, filters: dict[str, Any] | None = None,
                to_block: int | None = None) -> list:
-        """Decoded `name` events (Marketplace) read with eth_getLogs over block ranges."""
+        """Decoded `name` events (Marketplace) read with eth_getLogs over block ranges, never
+        from before the market's deployment, in ranges the node accepts."""
         from .events import read_events
 
-        return read_events(self.contract, name, from_block=from_block, to_block=to_block, filters=filters)
+        start = max(from_block, self.deploy_block)
+        return read_events(self.contract, name, from_block=start, to_block=to_block, filters=filters,
+                           window=self.log_window)
 
     @staticmethod
     def task_id_of(result: TxResult) -> int:

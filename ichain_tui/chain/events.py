@@ -1,17 +1,46 @@
 """Provides contract events read with `eth_getLogs` over bounded block ranges.
 
 Node-side filters die when a node restarts; block-range reads do not, and a reader can resume
-from the last block it saw.
+from the last block it saw. Public nodes cap the range or the number of results of one
+`eth_getLogs`; when a node refuses a range with one of the messages such providers send, the
+range is halved and the read goes on, and the `LogWindow` remembers the size that worked.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from .errors import NodeUnreachable
 from .types import ChainEvent
 
 DEFAULT_STEP = 2_000  # many public RPCs cap eth_getLogs ranges
+
+# What public nodes answer to a range or result set they will not serve (Infura, Alchemy,
+# QuickNode, Ankr, BlastAPI, Cloudflare, geth/erigon/reth limits), lower-cased.
+RANGE_REFUSALS = (
+    "query returned more than", "log response size exceeded", "block range", "blocks range",
+    "range is too", "range too", "too many", "exceed maximum block range", "exceeds max results",
+    "max results", "limited to", "maximum allowed number of requested blocks", "response size",
+    "query timeout exceeded", "result window",
+)
+
+
+@dataclass
+class LogWindow:
+    """The widest block range a node has served; shrinks when a node refuses a range."""
+
+    step: int = DEFAULT_STEP
+    requests: int = 0  # eth_getLogs calls made through this window
+
+
+def refuses_range(exc: BaseException) -> bool:
+    """Whether `exc` is a node's answer that the range or result set was too large (not a
+    transport failure: those are retried by the caller, never answered with smaller ranges)."""
+    if isinstance(exc, OSError):  # connection errors, timeouts (requests' are OSErrors too)
+        return False
+    text = str(exc).lower()
+    return any(marker in text for marker in RANGE_REFUSALS)
 
 
 def read_events(
@@ -20,10 +49,10 @@ def read_events(
     from_block: int = 0,
     to_block: int | None = None,
     filters: dict[str, Any] | None = None,
-    step: int = DEFAULT_STEP,
+    window: LogWindow | None = None,
 ) -> list[ChainEvent]:
     """All `name` events of `contract` in [from_block, to_block] (latest when None), in chain order."""
-    return list(iter_events(contract, name, from_block, to_block, filters, step))
+    return list(iter_events(contract, name, from_block, to_block, filters, window))
 
 
 def iter_events(
@@ -32,8 +61,9 @@ def iter_events(
     from_block: int = 0,
     to_block: int | None = None,
     filters: dict[str, Any] | None = None,
-    step: int = DEFAULT_STEP,
+    window: LogWindow | None = None,
 ) -> Iterator[ChainEvent]:
+    window = window or LogWindow()
     event = getattr(contract.events, name)()
     try:
         last = int(contract.w3.eth.block_number) if to_block is None else to_block
@@ -41,11 +71,16 @@ def iter_events(
         raise NodeUnreachable(f"cannot read events: {exc}") from None
     start = max(0, from_block)
     while start <= last:
-        end = min(last, start + step - 1)
+        end = min(last, start + window.step - 1)
+        window.requests += 1
         try:
             logs = event.get_logs(argument_filters=filters, from_block=start, to_block=end)
         except Exception as exc:
-            raise NodeUnreachable(f"cannot read {name} events in blocks {start}..{end}: {exc}") from None
+            if refuses_range(exc) and end > start:
+                window.step = max(1, (end - start + 1) // 2)  # the node wants less: halve, same start
+                continue
+            raise NodeUnreachable(f"cannot read {name} events in blocks {start}..{end}: "
+                                  f"{str(exc).splitlines()[0][:200]}") from None
         for log in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
             yield ChainEvent(
                 name=name,
