@@ -3,6 +3,7 @@ which keeps a recurring error from flooding that callback."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,6 +27,7 @@ class AgentEvent:
 
 
 Reporter = Callable[[AgentEvent], None]
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
 
 def ignore(event: AgentEvent) -> None:
@@ -40,16 +42,24 @@ class Repeats:
         self._counts: dict[object, int] = {}
 
     def seen(self, key: object) -> int:
-        """Record one more occurrence; returns how many there have been."""
+        """Record one more occurrence; returns how many there have been. Texts that differ only
+        in numbers or addresses (object ids, ports, block numbers) count as the same error."""
+        key = self._normal(key)
         self._counts[key] = self._counts.get(key, 0) + 1
         return self._counts[key]
 
+    @staticmethod
+    def _normal(key: object) -> object:
+        if isinstance(key, tuple):
+            return tuple(Repeats._normal(part) for part in key)
+        return _NUMBERS.sub("#", key) if isinstance(key, str) else key
+
     def clear(self, key: object) -> None:
-        self._counts.pop(key, None)
+        self._counts.pop(self._normal(key), None)
 
     @staticmethod
     def worth_reporting(count: int) -> bool:
         return count & (count - 1) == 0  # 1, 2, 4, 8, ...
 
     def backoff(self, key: object, base: float, cap: float = 10.0) -> float:
-        return min(cap, base * 2 ** max(0, self._counts.get(key, 1) - 1))
+        return min(cap, base * 2 ** max(0, self._counts.get(self._normal(key), 1) - 1))

@@ -439,7 +439,7 @@ class _Streams:
         self.sizes[name] += len(chunk)
         data = self._partial[name] + chunk
         lines = data.split(b"\n")
-        self._partial[name] = lines.pop()[-MAX_LINE:]
+        self._partial[name] = lines.pop()[:MAX_LINE]  # a line longer than MAX_LINE keeps its start
         if self.on_line is None and len(lines) > TAIL_LINES:
             lines = lines[-TAIL_LINES:]
         for line in lines:
