@@ -7,6 +7,8 @@ from __future__ import annotations
 import socket
 import threading
 
+from ichain_tui.transfer.watchdog import shut_down
+
 
 class SwitchableProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -58,11 +60,7 @@ class SwitchableProxy:
         self.down.set()
         with self._lock:
             sockets = list(self._open)
-        for s in sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_down(sockets)
 
     def bring_back(self) -> None:
         self.down.clear()

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .manifest import SealedFile
+from .watchdog import shut_down
 
 MAX_CONNECTIONS = 64
 HEADER_TIMEOUT_S = 10.0
@@ -212,11 +213,7 @@ class ChunkServer:
     def stop(self) -> None:
         """Stop listening and cut every open connection (what a crash looks like to peers)."""
         self._httpd.stopping.set()
-        for conn in list(self._httpd.connections):
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_down(self._httpd.connections)
         if self._thread.is_alive():
             self._httpd.shutdown()
         self._httpd.server_close()

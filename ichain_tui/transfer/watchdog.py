@@ -7,6 +7,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Iterable
+
+
+def shut_down(sockets: Iterable[socket.socket]) -> None:
+    """Shut every socket down for reading and writing: a thread blocked on one wakes at once."""
+    for sock in list(sockets):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def socket_of(response) -> socket.socket | None:
@@ -62,8 +72,4 @@ class SocketWatch:
     def _cut(self) -> None:
         with self._lock:
             sockets = list(self._open)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_down(sockets)
