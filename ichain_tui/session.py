@@ -202,7 +202,7 @@ class Session:
                                     execute_window=execute_window, review_window=review_window)
 
     def follow(self, task_id: int, stop: threading.Event | None = None) -> Outcome:
-        result_dir = locations.work_dir() / "results" / f"task-{task_id}"
+        result_dir = locations.work_dir() / "results" / self.market.scope / f"task-{task_id}"
         return self._agent().follow(task_id, result_dir, rating=None, stop=stop)
 
     def rate(self, task_id: int, rating: int) -> None:

@@ -557,7 +557,8 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
     m = local_market
     provider = m.provider(1)
     provider.env.update(ICHAIN_MAX_MEMORY_MB="2048", ICHAIN_MAX_OUTPUT_MB="4096", ICHAIN_MAX_TIME_S="3600")
-    journal = provider.home / "data" / "journal" / f"provider-{provider.account.address.lower()}"
+    journal = (provider.home / "data" / "journal" / f"provider-{provider.account.address.lower()}"
+               / m.market.scope)
     journal.mkdir(parents=True)
     (journal / "task-98.json").write_text("")  # an empty record and a corrupt one: set aside, not fatal
     (journal / "task-99.json").write_text("{not json")
@@ -581,7 +582,7 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
         outcome = requester.follow(task_id, tmp_path / f"result-{name}")
         assert outcome.state is TaskState.CANCELLED, (name, outcome)
         assert told in outcome.message, (name, outcome.message)
-        _wait_gone(provider.home / "data" / "work", f"*/task-{task_id}", name)  # the provider's files removed
+        _wait_gone(provider.home / "data" / "work", f"*/{m.market.scope}/task-{task_id}", name)  # files removed
     for name, forge, told in HOSTILE_PACKAGES:  # what a requester's own chunk server may send
         with monkeypatch.context() as patch:
             patch.setattr(requester_module, "seal_folder", forge)
@@ -651,3 +652,59 @@ def _sandbox():
     from ichain_tui.sandbox.runner import Sandbox
 
     return Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[])
+
+
+def test_a_redeployed_market_never_gets_the_old_markets_result_for_its_task_1(local_market, tmp_path):
+    """Issue 14 (in part): task ids restart at 1 on a new market. A provider that left market A's
+    task 1 open (result committed, journal and folders on disk) then serves market B's task 1
+    from the same folders: it must run B's task, not commit A's result (which B's validator would
+    fail, slashing an honest provider)."""
+    from eth_account import Account
+
+    from ichain_tui.agents.hosting import Host
+    from ichain_tui.agents.provider import ProviderAgent
+    from ichain_tui.chain.wallet import public_key
+
+    a = local_market
+    me = Account.from_key(a.keys[1])
+    silent = Account.from_key(a.keys[2])  # A's validator never runs: A's task 1 stays open
+    a.market.as_account(silent).register_provider(public_key(silent), 10**16, "cpu=1", 5 * 10**17).send()
+    work = tmp_path / "provider-work"
+
+    def agent_on(market):
+        host = Host("direct")
+        a.hosts.append(host)
+        agent = ProviderAgent(market.as_account(me), _sandbox(), host, work, price=10**16, stake=5 * 10**17,
+                              hardware="cpu=1")
+        agent.start_providing()
+        return agent
+
+    agent_a = agent_on(a.market)
+    first = a.requester(5).submit(quick_task(tmp_path / "a-task"), me.address, PAY, validator_fee=FEE,
+                                  execute_window=300, review_window=300)
+    deadline = time.monotonic() + 120
+    while a.market.task(first).state is not TaskState.VALIDATING:
+        assert time.monotonic() < deadline, a.market.task(first)
+        agent_a.step()
+        time.sleep(0.2)
+    assert first == 1
+
+    b = LocalMarket(a.devnet, tmp_path / "b")  # a new deployment on the same chain
+    try:
+        b.provider(3).start()
+        b.wait_registered(1)
+        agent_b = agent_on(b.market)
+        stop = threading.Event()
+        threading.Thread(target=agent_b.run, args=(stop,), daemon=True).start()
+        other = quick_task(tmp_path / "b-task")
+        (other / "task.py").write_text((other / "task.py").read_text().replace("range(1000)", "range(2000)"))
+        task_id = b.requester(6).submit(other, me.address, PAY, validator_fee=FEE, execute_window=300,
+                                        review_window=300)
+        assert task_id == 1
+        outcome = b.requester(6).follow(task_id, tmp_path / "b-result")
+        stop.set()
+        assert outcome.ok, outcome
+        assert json.loads((tmp_path / "b-result" / "answer.json").read_text())["value"] == sum(i * i for i in range(2000))
+        assert b.market.provider(me.address).stake == 5 * 10**17 + PAY  # paid, never slashed
+    finally:
+        b.close()

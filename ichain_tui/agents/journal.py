@@ -13,9 +13,13 @@ from .. import locations
 
 
 class Journal:
-    def __init__(self, role: str, address: str, directory: Path | None = None) -> None:
+    def __init__(self, role: str, address: str, directory: Path | None = None, scope: str = "") -> None:
+        """`scope` (`MarketClient.scope`: chain id and market) keeps the records of each
+        deployment apart: task ids restart at 1 on a new market."""
         base = directory or locations.journal_dir()
         self.dir = base / f"{role}-{address.lower()}"
+        if scope:
+            self.dir = self.dir / scope
         self.corrupt: list[str] = []  # names of records set aside
         locations.ensure_private_dir(self.dir)
 

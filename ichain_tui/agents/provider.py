@@ -54,7 +54,7 @@ class ProviderAgent:
         self.me = market.account.address
         self.sandbox = sandbox
         self.host = host
-        self.work = Path(work_dir)
+        self.work = Path(work_dir) / market.scope  # task ids are unique only within one market
         self.price, self.stake, self.hardware = price, stake, hardware
         self.fetcher = fetcher or Fetcher()
         self.report = report
@@ -63,7 +63,7 @@ class ProviderAgent:
         self.accept_named_validators = accept_named_validators
         self.appeal_fails = appeal
         self.policy = policy or policies.for_host(self.work, len(sandbox.gpus), sandbox.image)
-        self.journal = Journal("provider", self.me)
+        self.journal = Journal("provider", self.me, scope=market.scope)
         self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
         self.busy_with: int | None = None
         self.draining = False  # set by shutdown(): start nothing new, hand back what has not started

@@ -55,12 +55,12 @@ class RequesterAgent:
         self.market = market
         self.me = market.account.address
         self.host = host
-        self.work = Path(work_dir)
+        self.work = Path(work_dir) / market.scope  # task ids are unique only within one market
         self.fetcher = fetcher or Fetcher()
         self.report = report
         self.progress = progress
         self.chunks = chunks
-        self.journal = Journal("requester", self.me)
+        self.journal = Journal("requester", self.me, scope=market.scope)
 
     def _say(self, kind: str, task_id: int | None, message: str, **data) -> None:
         self.report(AgentEvent("requester", kind, task_id, message, data))

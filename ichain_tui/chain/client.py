@@ -280,6 +280,12 @@ class MarketClient:
         return [item for _, item in sorted(found, key=lambda pair: pair[0])]
 
     @property
+    def scope(self) -> str:
+        """`<chain id>-<market address>`: what makes a task id unique beyond this market, so
+        folders and journals of another chain or deployment are never taken for this one's."""
+        return f"{self.chain.chain_id}-{self.address.lower()}"
+
+    @property
     def deploy_block(self) -> int:
         """The block the market was deployed in (read once; no event of it is older)."""
         if self._deploy_block is None:
