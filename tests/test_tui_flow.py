@@ -88,7 +88,7 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 assert (rating.count, rating.average, rating.validated) == (1, 4, 1)
                 bars = app.query_one(TransfersPane).chunks
                 assert bars and all(p.state == "verified" for p in bars.values())
-                assert (locations.work_dir() / "results" / "task-1" / "metrics.json").exists()
+                assert (locations.work_dir() / "results" / market.market.scope / "task-1" / "metrics.json").exists()
                 app.exit()
         finally:
             market.close()
