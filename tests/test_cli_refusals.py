@@ -66,3 +66,18 @@ def test_a_provider_takes_its_earnings_out_of_its_stake_and_stays_available(anvi
         assert before.stake - after.stake == before.free_stake - p.requester.min_stake
     finally:
         p.chain.revert(snap)
+
+
+@pytest.mark.parametrize("args, text", [
+    (("task", "submit", "{folder}", "--payment", "-1"), "--payment cannot be negative"),
+    (("task", "submit", "{folder}", "--payment", "1e400"), "--payment is larger than any market can hold"),
+    (("task", "submit", "{folder}", "--payment", "0.01", "--fee", "lots"), "--fee must be an amount in ETH"),
+    (("task", "withdraw", "--stake", "0.0000000000000000001"), "--stake has more than 18 decimals"),
+])
+def test_bad_amounts_are_one_named_line(cli, tmp_path, args, text):
+    p, run = cli
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "task.py").write_text("print(1)\n")
+    result = run(*(a.replace("{folder}", str(tmp_path / "t")) for a in args))
+    assert_clean_failure(result)
+    assert text in result.stderr

@@ -252,12 +252,15 @@ async def test_any_folder_can_be_typed_checked_and_is_remembered(market, tmp_pat
         await settle(pilot, app)
         assert pane.folder == own.resolve()
         assert "limits: 30 s" in str(pane.query_one("#task-info").render())
+        assert app.focused is pane.query_one(TaskFolders)  # the keys act again after Enter
+        field.focus()
         field.value = str(broken)
         await pilot.press("enter")
         await settle(pilot, app)
         assert pane.folder is None
         problem = str(pane.query_one("#task-info").render())
         assert "memory_mb must be an integer" in problem and "\n" not in problem.strip()
+        field.focus()
         field.value = str(tmp_path / "nowhere")
         await pilot.press("enter")
         await pilot.pause()
@@ -280,3 +283,40 @@ def test_ichain_path_and_ichain_submit_path_open_the_tui_on_that_folder(tmp_path
     assert _folder_argument(["task", "list"], parser) is None
     args = parser.parse_args(["submit", str(tmp_path)])
     assert args.command == "submit" and args.folder == str(tmp_path)
+
+
+async def test_bad_amounts_in_the_submit_form_are_one_clear_line(market, tmp_path):
+    """Issue 11 (in part): a payment of -1 or 1e400, or a window that is not a number, is one
+    line naming the field, never a library dump."""
+    from sandbox_helpers import make_task
+
+    from ichain_tui.tui.screens.submit import SubmitPane
+
+    own = make_task(tmp_path / "mine", "print('mine')\n", "time_limit = 30\n")
+    chain, m, accounts = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0, start_folder=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("s")
+        pane = app.query_one(SubmitPane)
+        pane.query_one("#folder-path").value = str(own)
+        pane.query_one("#folder-path").focus()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        await pilot.press("a")
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await pilot.pause()
+        for field, value, told in (("#payment", "-1", "payment cannot be negative"),
+                                   ("#payment", "1e400", "payment is larger than any market can hold"),
+                                   ("#payment", "0.02", None),
+                                   ("#execute-window", "soon", "execute window must be a whole number")):
+            pane.query_one(field).value = value
+            if told is None:
+                continue
+            app._notifications.clear()
+            await pilot.press("ctrl+s")
+            await settle(pilot, app)
+            messages = [n.message for n in app._notifications]
+            assert any(told in msg for msg in messages), messages
+            assert all("\n" not in msg and len(msg) < 200 for msg in messages), messages

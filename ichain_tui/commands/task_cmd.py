@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..amounts import parse_eth
 from ..chain.errors import ChainError
 from .common import chain_for, emit, eth, market_for, settings_from, unlock
 from .sandbox_cmd import add_try_parser
@@ -21,8 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--validator", default="random",
                    help="random (drawn from the staked pool; counts toward reputation), an address "
                         "(the provider may decline it), or none (paid when the provider reveals the key)")
-    s.add_argument("--payment", type=float, help="ETH for the provider (default: its price)")
-    s.add_argument("--fee", type=float, help="ETH for the validator (at least the market's minimum share)")
+    s.add_argument("--payment", help="ETH for the provider (default: its price)")
+    s.add_argument("--fee", help="ETH for the validator (at least the market's minimum share)")
     s.add_argument("--out", type=Path, default=Path("result"), help="folder for the decrypted result")
     s.add_argument("--rating", type=int, default=5, choices=range(1, 6))
     s.set_defaults(func=cmd_submit)
@@ -46,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                          "whose earnings are added to their stake: --earnings or --stake ETH")
     w.add_argument("--earnings", action="store_true",
                    help="also take out the free stake above the market's minimum (stays available)")
-    w.add_argument("--stake", type=float, help="also take out this much free stake, in ETH")
+    w.add_argument("--stake", help="also take out this much free stake, in ETH")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_withdraw)
 
@@ -111,7 +112,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     credits = market.credits(account.address)
     info = market.provider(account.address)
     if args.stake is not None:
-        from_stake = int(round(args.stake * 10**18))
+        from_stake = parse_eth(args.stake, "--stake")
     elif args.earnings:
         from_stake = max(0, info.free_stake - max(0, market.min_stake - info.locked))
     else:
@@ -140,11 +141,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     load_task(args.folder)
     if args.out.exists() and any(args.out.iterdir()):
         raise UsageError(f"output folder {args.out} is not empty")
+    # every amount is checked before anything touches the chain
+    payment = parse_eth(args.payment, "--payment") if args.payment is not None else None
+    fee_given = parse_eth(args.fee, "--fee") if args.fee is not None else None
     settings = settings_from(args)
     runtime = build(settings)
     try:
         market = runtime.market
-        payment = int(args.payment * 10**18) if args.payment is not None else None
         if args.provider == "auto":
             chosen = choose_provider(market, payment)
             if chosen is None:
@@ -158,8 +161,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             args.validator, (ValidatorMode.NAMED, args.validator))
         if mode is ValidatorMode.NONE:
             fee = 0
-        elif args.fee is not None:
-            fee = int(args.fee * 10**18)
+        elif fee_given is not None:
+            fee = fee_given
         else:
             fee = max(int(settings.validator_fee_eth * 10**18), market.min_fee_for(payment))
         agent = RequesterAgent(market, runtime.host, runtime.work, fetcher=runtime.fetcher,

@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from ..agents.events import AgentEvent
 from ..agents.selection import eligible_validators
 from ..chain.types import ValidatorMode
+from ..amounts import parse_eth, parse_seconds
 from ..errors import IchainError
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
@@ -37,7 +38,6 @@ from .screens.unlock import Credentials, UnlockScreen
 from .screens.wallet import WalletPane
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tasks"
-ETH = 10**18
 
 
 class ActionCommands(Provider):
@@ -258,6 +258,7 @@ class IchainApp(App[None]):
             return
         folder = folder.resolve()
         pane.open_folder(folder)
+        pane.query_one("#folders").focus()  # out of the field, so the keys (a, b, Ctrl+S...) act again
         self.preview_folder(folder)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False, description="Task folder")
@@ -326,13 +327,13 @@ class IchainApp(App[None]):
         if pane.provider is None:
             raise IchainError("pick a provider first (a)")
         values = pane.values()
-        try:
-            price = s.market.provider(pane.provider).price
-            payment = int(float(values["payment"]) * ETH) if values["payment"] else price
-            fee = int(float(values["fee"]) * ETH) if values["fee"] else s.market.min_fee_for(payment)
-            ex_win, rev_win = int(values["execute-window"]), int(values["review-window"])
-        except ValueError:
-            raise IchainError("payment, fee and windows must be numbers") from None
+        payment = parse_eth(values["payment"], "payment") if values["payment"] else \
+            s.market.provider(pane.provider).price
+        if payment == 0:
+            raise IchainError("payment must be above zero")
+        fee = parse_eth(values["fee"], "validator fee") if values["fee"] else s.market.min_fee_for(payment)
+        ex_win = parse_seconds(values["execute-window"], "execute window", 60, 30 * 86400)
+        rev_win = parse_seconds(values["review-window"], "review window", 60, 30 * 86400)
         mode = {"random": ValidatorMode.RANDOM, "none": ValidatorMode.NONE}.get(pane.validator, ValidatorMode.NAMED)
         validator = pane.validator if mode is ValidatorMode.NAMED else None
         if mode is ValidatorMode.NONE:

@@ -1,0 +1,41 @@
+"""Provides `parse_eth` and `parse_seconds`: amounts and durations typed by a user, parsed once,
+exactly (`Decimal`, never `float`), into wei and whole seconds, or one clear error line."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from .errors import UsageError
+
+WEI_PER_ETH = 10**18
+MAX_WEI = 2**96 - 1  # what the market stores for a payment
+
+
+def parse_eth(text: str, what: str) -> int:
+    """'0.01' → 10**16 wei. Refuses negatives, non-numbers, inf/nan, more than 18 decimals and
+    amounts no market could hold."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise UsageError(f"{what} must be an amount in ETH like 0.01, not {text.strip()[:40]!r}") from None
+    if not value.is_finite():
+        raise UsageError(f"{what} must be a finite amount in ETH")
+    if value < 0:
+        raise UsageError(f"{what} cannot be negative")
+    wei = value * WEI_PER_ETH
+    if wei != wei.to_integral_value():
+        raise UsageError(f"{what} has more than 18 decimals (1 wei is 0.000000000000000001 ETH)")
+    if wei > MAX_WEI:
+        raise UsageError(f"{what} is larger than any market can hold")
+    return int(wei)
+
+
+def parse_seconds(text: str, what: str, low: int = 1, high: int = 10**9) -> int:
+    """A whole number of seconds within [low, high]."""
+    stripped = text.strip()
+    if not stripped.isdigit():
+        raise UsageError(f"{what} must be a whole number of seconds, not {stripped[:40]!r}")
+    seconds = int(stripped)
+    if not low <= seconds <= high:
+        raise UsageError(f"{what} must be between {low} and {high} seconds")
+    return seconds
