@@ -320,3 +320,31 @@ async def test_bad_amounts_in_the_submit_form_are_one_clear_line(market, tmp_pat
             messages = [n.message for n in app._notifications]
             assert any(told in msg for msg in messages), messages
             assert all("\n" not in msg and len(msg) < 200 for msg in messages), messages
+
+
+async def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(market, tmp_path):
+    import logging
+
+    from ichain_tui import logs
+
+    path = logs.setup("tui", directory=tmp_path / "logs")
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+
+        def broken():
+            raise KeyError("boom\nsecond line")
+
+        app.run_worker(broken, thread=True, exit_on_error=False, description="Broken")
+        await settle(pilot, app)
+        messages = [n.message for n in app._notifications]
+        assert any(msg.startswith("unexpected KeyError") and "\n" not in msg for msg in messages), messages
+    root = logging.getLogger("ichain_tui")
+    for handler in list(root.handlers):
+        handler.flush()
+        if getattr(handler, "ichain_log", False):
+            root.removeHandler(handler)
+            handler.close()
+    text = path.read_text()
+    assert "Broken failed" in text and "Traceback" in text and "KeyError" in text

@@ -5,6 +5,7 @@ and agents as the headless commands; results come back as typed messages."""
 from __future__ import annotations
 
 import argparse
+import logging
 import threading
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from .screens.unlock import Credentials, UnlockScreen
 from .screens.wallet import WalletPane
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tasks"
+log = logging.getLogger(__name__)
 
 
 class ActionCommands(Provider):
@@ -184,9 +186,14 @@ class IchainApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        text = str(error) if isinstance(error, IchainError) else f"unexpected {type(error).__name__}: {error}"
+        if isinstance(error, IchainError):
+            text = str(error)
+            log.warning("%s: %s", event.worker.description, text)
+        else:  # the traceback goes to the log file, the user sees one line
+            text = f"unexpected {type(error).__name__}: {error} (details in the log)"
+            log.error("%s failed", event.worker.description, exc_info=error)
         title = getattr(error, "title", None) or event.worker.description or "error"
-        self.notify(text, title=title, severity="error", timeout=8)
+        self.notify(text.splitlines()[0][:300] if text else title, title=title, severity="error", timeout=8)
 
     # ------------------------------------------------------------------ actions
     def action_tab(self, name: str) -> None:
@@ -483,6 +490,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.load(network=getattr(args, "network", None), account=getattr(args, "account", None),
                              market=getattr(args, "market", None))
+    from .. import logs
+
+    logs.setup("tui", verbose=getattr(args, "verbose", False))
     folder = getattr(args, "folder", None)
     IchainApp(lambda: Session(settings), initial_folder=Path(folder).expanduser() if folder else None).run()
     return 0
