@@ -582,6 +582,7 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
         outcome = requester.follow(task_id, tmp_path / f"result-{name}")
         assert outcome.state is TaskState.CANCELLED, (name, outcome)
         assert told in outcome.message, (name, outcome.message)
+        assert str(provider.home) not in outcome.message, outcome.message  # no host path goes on chain
         _wait_gone(provider.home / "data" / "work", f"*/{m.market.scope}/task-{task_id}", name)  # files removed
     for name, forge, told in HOSTILE_PACKAGES:  # what a requester's own chunk server may send
         with monkeypatch.context() as patch:
@@ -590,6 +591,7 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
                                        validator_fee=FEE, execute_window=300, review_window=300)
         outcome = requester.follow(task_id, tmp_path / f"result-{name}")
         assert outcome.state is TaskState.CANCELLED and told in outcome.message, (name, outcome.message)
+        assert str(provider.home) not in outcome.message, outcome.message
     honest = requester.submit(quick_task(tmp_path / "honest"), provider.account.address, PAY, validator_fee=FEE,
                               execute_window=300, review_window=300)
     assert requester.follow(honest, tmp_path / "honest-result").ok
