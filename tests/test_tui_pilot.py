@@ -10,6 +10,7 @@ from tui_screens import settle as settle_workers
 from tui_screens import wait_for
 
 from ichain_tui.tui.app import IchainApp
+from ichain_tui.tui.screens.confirm import ConfirmScreen
 from ichain_tui.tui.screens.picker import PickerScreen
 from ichain_tui.tui.screens.pools import PoolsPane
 
@@ -143,7 +144,18 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
                     sandbox_factory=lambda: sandbox)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
+        await pilot.press("o")  # not on the Provider tab: nothing happens but a hint
+        await settle(pilot, app)
+        assert any("on the Provider tab" in n.message for n in app._notifications)
         await pilot.press("v", "o")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ConfirmScreen) and not m.provider(me).registered  # stake moves only now
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert not m.provider(me).registered
+        await pilot.press("o")
+        await settle(pilot, app)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: m.provider(me).registered
                        and "on" in str(app.query_one("#provider-status").render()), 20, "the provider to start")
         info = m.provider(me)

@@ -413,10 +413,39 @@ class IchainApp(App[None]):
 
     # -- provider dashboard ----------------------------------------------------------
     def action_toggle_providing(self) -> None:
+        if self.query_one(TabbedContent).active != "provider":
+            self.notify("o starts or stops providing on the Provider tab (v)", title="Provider")
+            return
         if self.provider_stop is not None:
             self.provider_stop.set()
             return
-        self.run_provider()
+        self.confirm_providing()
+
+    @work(thread=True, exclusive=True, group="provider", exit_on_error=False, description="Provider")
+    def confirm_providing(self) -> None:
+        """Providing for the first time registers and stakes: that value moves only after a
+        confirmation showing the stake and the gas."""
+        from ..chain.wallet import public_key
+        from ..sandbox.gpu import hardware_summary
+
+        s = self.session
+        if s is None or s.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        if s.market.provider(s.address).registered:
+            self.call_from_thread(self.run_provider)
+            return
+        price, stake = int(s.settings.price_eth * 10**18), int(s.settings.stake_eth * 10**18)
+        hardware = hardware_summary()
+        gas = s.market.register_provider(public_key(s.account), price, hardware, stake).preview()
+        lines = [f"stake {eth(stake)} from this wallet (locked while you hold tasks; W withdraws it later)",
+                 f"asking {eth(price)} per task · {hardware}",
+                 "then tasks assigned to you run in this machine's Docker sandbox"]
+
+        def confirmed(ok: bool) -> None:
+            if ok:
+                self.run_provider()
+
+        self.call_from_thread(self.push_screen, ConfirmScreen("Register as a provider?", gas, lines), confirmed)
 
     def action_edit_policy(self) -> None:
         """Edit what tasks this machine agrees to run (saved to the config file)."""
