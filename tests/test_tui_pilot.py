@@ -360,3 +360,24 @@ async def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log
             handler.close()
     text = path.read_text()
     assert "Broken failed" in text and "Traceback" in text and "KeyError" in text
+
+
+async def test_a_new_user_can_create_a_wallet_before_any_node_answers(tmp_path):
+    """Issue 11 (in part): with no chain reachable, w then n still creates a keystore."""
+    from ichain_tui import locations
+    from ichain_tui.chain.errors import NodeUnreachable
+    from ichain_tui.chain.wallet import Wallet
+
+    def unreachable():
+        raise NodeUnreachable("node unreachable at http://127.0.0.1:9")
+
+    app = IchainApp(unreachable, refresh_seconds=0, start_folder=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        assert app.session is None
+        await pilot.press("w", "n")
+        await pilot.pause()
+        await pilot.press(*"a-long-password", "enter")
+        await wait_for(pilot, lambda: len(Wallet(locations.keystore_dir()).entries()) == 1, 60, "the keystore")
+    account = Wallet(locations.keystore_dir()).unlock("a-long-password")
+    assert account.address == Wallet(locations.keystore_dir()).entries()[0].address

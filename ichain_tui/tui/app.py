@@ -222,16 +222,25 @@ class IchainApp(App[None]):
                          lambda c: c and self.wallet_job("unlock", c))
 
     def action_new_account(self) -> None:
-        if self._need_session():
-            self.push_screen(UnlockScreen("new"), lambda c: c and self.wallet_job("new", c))
+        # a wallet needs no chain: a new user can create one before any node answers
+        self.push_screen(UnlockScreen("new"), lambda c: c and self.wallet_job("new", c))
 
     def action_import_key(self) -> None:
-        if self._need_session():
-            self.push_screen(UnlockScreen("import"), lambda c: c and self.wallet_job("import", c))
+        self.push_screen(UnlockScreen("import"), lambda c: c and self.wallet_job("import", c))
 
     @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Wallet")
     def wallet_job(self, what: str, creds: Credentials) -> None:
         s = self.session
+        if s is None:  # not connected: the keystore is written now, unlocked once connected (u)
+            from .. import locations
+            from ..chain.wallet import Wallet
+
+            wallet = Wallet(locations.keystore_dir())
+            entry = (wallet.create(creds.password) if what == "new"
+                     else wallet.import_private_key(creds.private_key or "", creds.password))
+            self.call_from_thread(self.notify, f"keystore for {entry.address} saved; u unlocks it once connected",
+                                  title="Wallet")
+            return
         if what == "unlock":
             address = s.unlock(creds.password)
         elif what == "new":
