@@ -498,8 +498,14 @@ class IchainApp(App[None]):
         s = self.session
         if s is None or s.address is None:
             raise IchainError("unlock a wallet first (u)")
-        sandbox = self.sandbox_factory() if self.sandbox_factory else open_sandbox(
-            s.settings.docker_image, s.settings.container_runtime, s.settings.max_output_files or 20_000)
+        if self.sandbox_factory:
+            sandbox = self.sandbox_factory()
+        else:  # runtime and file cap as the provider policy says (as `ichain provide` does)
+            from .. import locations
+            from ..sandbox import policy as policies
+
+            policy = policies.from_settings(s.settings, locations.work_dir())
+            sandbox = open_sandbox(s.settings.docker_image, policy.runtime, policy.max_output_files)
         agent = s.provider_agent(sandbox)
         stop = self.provider_stop = threading.Event()
         agent.start_providing()
