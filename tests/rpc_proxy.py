@@ -36,7 +36,11 @@ class SwitchableProxy:
             except OSError:
                 client.close()
                 continue
-            with self._lock:
+            with self._lock:  # taken down while connecting: this connection must not outlive it
+                if self.down.is_set():
+                    self.refused += 1
+                    shut_down([client, upstream])
+                    continue
                 self._open |= {client, upstream}
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -57,8 +61,8 @@ class SwitchableProxy:
                 self._open -= {src, dst}
 
     def take_down(self) -> None:
-        self.down.set()
         with self._lock:
+            self.down.set()
             sockets = list(self._open)
         shut_down(sockets)
 
