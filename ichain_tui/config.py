@@ -21,6 +21,14 @@ class Settings:
     """`embedded` (in-process eth-tester), `local` (anvil on 127.0.0.1:8545) or an http(s) JSON-RPC URL."""
     chain_id: int | None = None
     """Expected chain id; the node's must match (None: accept what the node reports)."""
+    rpc_fallbacks: str = ""
+    """Other JSON-RPC URLs of the same chain, comma-separated: used in turn when `network` fails."""
+    rpc_patience_s: float = 30.0
+    """How long one node request is retried (connection errors, timeouts, HTTP 429/5xx) before it fails."""
+    confirmations: int | None = None
+    """Blocks an event must be under before an agent acts on it (None: 0 on a development chain, 2 otherwise)."""
+    max_fee_gwei: float | None = None
+    """Fee cap: most gwei per gas a transaction may offer, replacements included (None: no cap)."""
     market: str | None = None
     """Marketplace address (None: the one recorded by `ichain chain deploy` for this chain id)."""
     account: str | None = None

@@ -20,7 +20,8 @@ from .agents.selection import Candidate, pool
 from .chain import deployments
 from .chain.client import MarketClient
 from .chain.errors import ChainError, WalletError
-from .chain.network import Chain, connect
+from .chain.network import Chain
+from .connection import open_chain
 from .chain.types import GasPreview, Task, TaskState, ValidatorMode
 from .chain.wallet import Wallet, public_key
 from .config import Settings
@@ -64,7 +65,7 @@ class Session:
                  wallet: Wallet | None = None) -> None:
         self.settings = settings
         self.wallet = wallet or Wallet()
-        self.chain = chain or connect(settings.network, settings.chain_id)
+        self.chain = chain or open_chain(settings)
         address = market_address or settings.market or deployments.recorded(self.chain.chain_id)
         if not address:
             raise ChainError(f"no Marketplace known for chain {self.chain.chain_id}: run `ichain chain deploy`")

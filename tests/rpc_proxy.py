@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from ichain_tui.transfer.watchdog import shut_down
 
@@ -95,6 +96,10 @@ class JsonRpcProxy:
         self.message = message
         self.calls: collections.Counter = collections.Counter()
         self.refused = 0
+        self.throttle_until = 0.0  # answer HTTP 429 (Retry-After: 1) until this time.monotonic()
+        self.drop_raw = 0  # eth_sendRawTransaction: answer the hash, never forward (a mempool drop)
+        self.lose_raw_answer = 0  # eth_sendRawTransaction: forward, then answer 502 (the answer is lost)
+        self.dropped: list[str] = []
         proxy = self
         session = requests.Session()
 
@@ -105,7 +110,19 @@ class JsonRpcProxy:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = json.loads(body)
+                if time.monotonic() < proxy.throttle_until:
+                    proxy.calls["429"] += 1
+                    self.send_response(429)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 answer = proxy._answer(request, session)
+                if answer is None:  # forwarded, but the answer is lost on the way back
+                    self.send_response(502)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -122,6 +139,17 @@ class JsonRpcProxy:
         if isinstance(request, list):
             return [self._answer(r, session) for r in request]
         self.calls[request.get("method")] += 1
+        if request.get("method") == "eth_sendRawTransaction" and self.drop_raw > 0:
+            from eth_utils import keccak
+
+            self.drop_raw -= 1
+            tx_hash = "0x" + keccak(bytes.fromhex(request["params"][0][2:])).hex()
+            self.dropped.append(tx_hash)
+            return {"jsonrpc": "2.0", "id": request.get("id"), "result": tx_hash}
+        if request.get("method") == "eth_sendRawTransaction" and self.lose_raw_answer > 0:
+            self.lose_raw_answer -= 1
+            session.post(self.target_url, json=request, timeout=30)
+            return None
         if request.get("method") == "eth_getLogs" and self.max_log_blocks is not None:
             params = request["params"][0]
             low, high = int(params.get("fromBlock", "0x0"), 16), int(params.get("toBlock", "0x0"), 16)

@@ -5,11 +5,11 @@ or restarts can pick up where it was; chain state stays the truth, the journal a
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
 from .. import locations
+from ..durable import write_json
 
 
 class Journal:
@@ -34,19 +34,20 @@ class Journal:
 
     def update(self, task_id: int, **values: Any) -> dict[str, Any]:
         record = {**self.get(task_id), **values, "task_id": task_id}
-        tmp = self._path(task_id).with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())  # on disk before it replaces the old record
-        tmp.replace(self._path(task_id))
-        dir_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)  # and the rename itself survives a power cut
-        finally:
-            os.close(dir_fd)
+        write_json(self._path(task_id), record)
         return record
+
+    @property
+    def cursor(self) -> int:
+        """The last block whose events this agent has read and recorded (-1: none yet)."""
+        try:
+            return int(json.loads((self.dir / "cursor.json").read_text())["block"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return -1
+
+    @cursor.setter
+    def cursor(self, block: int) -> None:
+        write_json(self.dir / "cursor.json", {"block": int(block)})
 
     def _records(self) -> Iterator[dict[str, Any]]:
         """Every readable record; a corrupt or empty one is set aside."""

@@ -305,6 +305,22 @@ class MarketClient:
         return read_events(self.contract, name, from_block=start, to_block=to_block, filters=filters,
                            window=self.log_window)
 
+    def tasks_naming(self, address: str, from_block: int, to_block: int) -> set[int]:
+        """Ids of tasks that named `address` as provider or validator in [from_block, to_block]:
+        one `eth_getLogs` per range for both events (the address is their second indexed topic)."""
+        from .events import read_logs
+
+        topics = [[self._topic("ProviderAssigned"), self._topic("ValidatorAssigned")], None,
+                  "0x" + "00" * 12 + Web3.to_checksum_address(address)[2:].lower()]
+        logs = read_logs(self.chain.w3, self.address, topics, max(from_block, self.deploy_block), to_block,
+                         self.log_window)
+        return {int.from_bytes(bytes(log["topics"][1]), "big") for log in logs}
+
+    def _topic(self, name: str) -> str:
+        abi = next(e for e in self.contract.abi if e.get("type") == "event" and e["name"] == name)
+        signature = f"{name}({','.join(i['type'] for i in abi['inputs'])})"
+        return "0x" + Web3.keccak(text=signature).hex().removeprefix("0x")
+
     @staticmethod
     def task_id_of(result: TxResult) -> int:
         for event in result.events:

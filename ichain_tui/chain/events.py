@@ -90,3 +90,26 @@ def iter_events(
                 args=dict(log["args"]),
             )
         start = end + 1
+
+
+def read_logs(w3: Any, address: str, topics: list[Any], from_block: int, to_block: int,
+              window: LogWindow | None = None) -> list[Any]:
+    """Raw logs of `address` matching `topics` in [from_block, to_block] with one `eth_getLogs`
+    per range the node accepts (topic 0 may list several events: one request covers them all)."""
+    window = window or LogWindow()
+    found: list[Any] = []
+    start = max(0, from_block)
+    while start <= to_block:
+        end = min(to_block, start + window.step - 1)
+        window.requests += 1
+        try:
+            logs = w3.eth.get_logs({"address": address, "topics": topics, "fromBlock": start, "toBlock": end})
+        except Exception as exc:
+            if refuses_range(exc) and end > start:
+                window.step = max(1, (end - start + 1) // 2)
+                continue
+            raise NodeUnreachable(f"cannot read logs in blocks {start}..{end}: "
+                                  f"{str(exc).splitlines()[0][:200]}") from None
+        found.extend(logs)
+        start = end + 1
+    return sorted(found, key=lambda item: (item["blockNumber"], item["logIndex"]))

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3 import EthereumTesterProvider, Web3
-from web3.providers.rpc import HTTPProvider
 
 from .errors import ChainError, NodeUnreachable, WrongChain
+from .rpc import ResilientProvider, RpcStatus
+from .txjournal import TxJournal
 
 LOCAL_URL = "http://127.0.0.1:8545"
 
@@ -58,6 +59,12 @@ class Chain:
         self.url = url
         self._chain_id: int | None = None
         self.nonces = NonceManager(w3)
+        self.tx_journal: TxJournal | None = None  # set by whoever owns a data folder
+        self.fee_cap: int | None = None  # most wei per gas a transaction may offer (None: no cap)
+        self.bump_after = 30.0 if kind == "rpc" else 10.0  # seconds unmined before a fee replacement
+        self.poll_interval = 1.0 if kind == "rpc" else 0.05  # receipt polling
+        self.confirmations = 2 if kind == "rpc" else 0  # blocks an event must be under before agents act
+        self._head = 0
 
     # -- identity -------------------------------------------------------------
     @property
@@ -68,6 +75,12 @@ class Chain:
             except Exception as exc:  # connection refused, timeout, bad JSON
                 raise NodeUnreachable(f"cannot reach the node at {self.url or self.kind}: {_first_line(exc)}")
         return self._chain_id
+
+    @property
+    def rpc_status(self) -> RpcStatus | None:
+        """Where the node connection stands (None for the in-process chain, which cannot fail)."""
+        provider = self.w3.provider
+        return provider.status if isinstance(provider, ResilientProvider) else None
 
     @property
     def is_dev(self) -> bool:
@@ -90,6 +103,16 @@ class Chain:
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
+
+    def settled_block(self) -> int:
+        """The newest block agents act on: `confirmations` under the highest head seen. It never
+        goes backwards, even when a lagging replica answers a lower head than an earlier one."""
+        try:
+            head = int(self.w3.eth.block_number)
+        except Exception as exc:
+            raise NodeUnreachable(f"cannot read the block number from {self.label}: {_first_line(exc)}") from None
+        self._head = max(self._head, head)
+        return max(0, self._head - self.confirmations)
 
     def timestamp(self) -> int:
         """Timestamp of the latest block (the contract's notion of now)."""
@@ -149,17 +172,29 @@ class Chain:
         self.nonces.forget()
 
 
-def connect(network: str, expected_chain_id: int | None = None, timeout: float = 10.0) -> Chain:
-    """`embedded`, `local` (anvil on 127.0.0.1:8545) or an http(s):// JSON-RPC URL."""
+def connect(
+    network: str,
+    expected_chain_id: int | None = None,
+    timeout: float = 10.0,
+    fallbacks: list[str] | tuple[str, ...] = (),
+    patience: float = 30.0,
+) -> Chain:
+    """`embedded`, `local` (anvil on 127.0.0.1:8545) or an http(s):// JSON-RPC URL, with optional
+    fallback URLs of the same chain. Node connections retry, fail over and re-check the chain id
+    after every reconnect (`rpc.ResilientProvider`)."""
     if network == "embedded":
         chain = Chain(Web3(EthereumTesterProvider()), "embedded")
     else:
         url = LOCAL_URL if network == "local" else network
-        if not url.startswith(("http://", "https://")):
-            raise ChainError(f"unknown network {network!r}: use embedded, local or an http(s):// URL")
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        urls = [url, *[u for u in fallbacks if u and u != url]]
+        for candidate in urls:
+            if not candidate.startswith(("http://", "https://")):
+                raise ChainError(f"unknown network {candidate!r}: use embedded, local or an http(s):// URL")
+        provider = ResilientProvider(urls, timeout=timeout, patience=patience)
+        w3 = Web3(provider)
         kind = "local" if network == "local" or _is_anvil(w3) else "rpc"
         chain = Chain(w3, kind, url)
+        provider.expected_chain_id = chain.chain_id
     chain.check_chain_id(expected_chain_id)
     return chain
 

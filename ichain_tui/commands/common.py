@@ -11,7 +11,8 @@ from typing import Any
 from ..chain import deployments
 from ..chain.client import MarketClient
 from ..chain.errors import ChainError, WalletError
-from ..chain.network import Chain, connect
+from ..chain.network import Chain
+from ..connection import open_chain
 from ..chain.wallet import PASSWORD_ENV, Wallet
 from ..config import Settings
 
@@ -42,7 +43,7 @@ def unlock(settings: Settings):  # -> LocalAccount
 
 
 def chain_for(settings: Settings) -> Chain:
-    return connect(settings.network, settings.chain_id)
+    return open_chain(settings)
 
 
 def market_for(settings: Settings, chain: Chain, account: Any = None) -> MarketClient:

@@ -1,0 +1,261 @@
+"""Provides `ResilientProvider`: a web3 HTTP provider over one or more JSON-RPC endpoints that
+survives the way public nodes fail.
+
+- Connection errors, timeouts, HTTP 429/5xx and JSON-RPC rate-limit answers are retried with
+  jittered exponential backoff; a `Retry-After` header is honoured (capped).
+- After `failover_after` failures in a row the next endpoint is tried; endpoints rotate.
+- A request gives up after `patience` seconds with one `NodeUnreachable` line; the circuit then
+  stays open for a growing cool-down (2 s doubling to 60 s), so callers fail fast instead of
+  hammering a dead node, and the first request after the cool-down probes it.
+- After every reconnect (an outage ended, or another endpoint took over) the chain id is read
+  again; a different chain id opens the circuit for good (`WrongChain` on every request) until a
+  node of the right chain answers.
+- `status` tells agents and the TUI where the connection stands (connected / retrying since /
+  down since / wrong chain) and how many requests were made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import requests
+from web3.providers.rpc import HTTPProvider
+
+from .errors import NodeUnreachable, WrongChain
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = {429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
+# JSON-RPC error codes and texts public providers use for "slow down" (Infura -32005, Alchemy 429,
+# QuickNode -32007, Ankr/BlastAPI texts); anything else is an answer and is returned as is.
+RATE_LIMIT_CODES = {-32005, -32007, -32029, 429}
+RATE_LIMIT_TEXTS = ("rate limit", "too many requests", "exceeded the quota", "request limit", "capacity exceeded",
+                    "throughput", "daily request count exceeded")
+MAX_RETRY_AFTER = 60.0
+MAX_COOLDOWN = 60.0
+FIRST_CONNECT_PATIENCE = 3.0
+
+CONNECTED, RETRYING, DOWN, WRONG_CHAIN = "connected", "retrying", "down", "wrong chain"
+
+
+@dataclass(frozen=True)
+class RpcStatus:
+    """Where the connection stands. `since` is a wall-clock time (time.time())."""
+
+    state: str
+    endpoint: str
+    since: float
+    detail: str = ""
+    requests: int = 0
+    reconnects: int = 0
+
+    def describe(self) -> str:
+        age = max(0, int(time.time() - self.since))
+        if self.state == CONNECTED:
+            return f"connected to {self.endpoint}"
+        if self.state == WRONG_CHAIN:
+            return f"stopped: {self.detail}"
+        return f"{self.state} since {age} s ({self.detail})" if self.detail else f"{self.state} since {age} s"
+
+
+class _Retry(Exception):
+    """One failed attempt worth retrying; `wait` is the server's Retry-After if it sent one."""
+
+    def __init__(self, text: str, wait: float | None = None) -> None:
+        super().__init__(text)
+        self.wait = wait
+
+
+class ResilientProvider(HTTPProvider):
+    """HTTPProvider over `endpoints` (tried in order, failing over) with retries, a circuit and a
+    chain-id check after every reconnect. Thread-safe: agents share one provider across threads."""
+
+    def __init__(
+        self,
+        endpoints: list[str],
+        timeout: float = 10.0,
+        patience: float = 30.0,
+        failover_after: int = 2,
+        base_delay: float = 0.25,
+        max_delay: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("at least one endpoint")
+        super().__init__(endpoints[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+        self.endpoints = list(endpoints)
+        self.patience = patience
+        self.failover_after = max(1, failover_after)
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._index = 0
+        self._state = CONNECTED
+        self._since = time.time()
+        self._detail = ""
+        self._requests = 0
+        self._reconnects = 0
+        self._ever_connected = False
+        self._cooldown = 0.0
+        self._open_until = 0.0
+        self.expected_chain_id: int | None = None
+        self.listeners: list[Callable[[RpcStatus], None]] = []
+
+    # ------------------------------------------------------------------ status
+    @property
+    def status(self) -> RpcStatus:
+        with self._lock:
+            return RpcStatus(self._state, self.endpoint_uri, self._since, self._detail, self._requests,
+                             self._reconnects)
+
+    @property
+    def requests_made(self) -> int:
+        return self._requests
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        changed = False
+        with self._lock:
+            if state != self._state:
+                self._state, self._since, changed = state, time.time(), True
+            self._detail = detail
+        if changed:
+            status = self.status
+            log.info("rpc %s", status.describe())
+            for listener in list(self.listeners):
+                listener(status)
+
+    # ------------------------------------------------------------------ requests
+    def _make_request(self, method: str, request_data: bytes) -> bytes:
+        now = time.monotonic()
+        if self._state == WRONG_CHAIN and now < self._open_until:
+            raise WrongChain(self._detail)
+        if self._state == DOWN and now < self._open_until:
+            raise NodeUnreachable(f"the node is down ({self._detail}); next try in {self._open_until - now:.0f} s")
+        probing = self._state in (DOWN, WRONG_CHAIN)
+        # a node that never answered is most likely a wrong URL or not started: say so quickly
+        patience = self.patience if self._ever_connected else min(self.patience, FIRST_CONNECT_PATIENCE)
+        deadline = now + (0 if probing else patience)
+        failures = 0
+        while True:
+            endpoint = self.endpoint_uri
+            try:
+                raw = self._attempt(endpoint, request_data)
+            except _Retry as exc:
+                failures += 1
+                if failures % self.failover_after == 0 or probing:
+                    self._next_endpoint(endpoint)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and (not probing or failures >= len(self.endpoints)):
+                    self._open_circuit(str(exc))
+                    raise NodeUnreachable(f"cannot reach the node at {endpoint}: {exc}") from None
+                if remaining > 0:
+                    self._set_state(RETRYING, str(exc))
+                    delay = exc.wait if exc.wait is not None else random.uniform(
+                        0, min(self.max_delay, self.base_delay * 2 ** min(failures, 16)))
+                    self._sleep(max(0.0, min(delay, remaining, MAX_RETRY_AFTER)))
+                continue
+            if self._state != CONNECTED or endpoint != getattr(self, "_last_good", endpoint):
+                self._reconnected(endpoint, method)
+            self._last_good = endpoint
+            self._ever_connected = True
+            return raw
+
+    def _attempt(self, endpoint: str, request_data: bytes) -> bytes:
+        with self._lock:
+            self._requests += 1
+        try:
+            session = self._request_session_manager.cache_and_return_session(
+                endpoint, request_timeout=self._request_kwargs.get("timeout"))
+            response = session.post(endpoint, data=request_data, **self.get_request_kwargs())
+        except (requests.ConnectionError, requests.Timeout, OSError) as exc:
+            raise _Retry(_short(exc)) from None
+        with response:
+            if response.status_code in RETRY_STATUS:
+                raise _Retry(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
+            response.raise_for_status()
+            raw = response.content
+        if b'"error"' in raw and _rate_limited(raw):
+            raise _Retry("rate limited", _retry_after(response.headers.get("Retry-After")))
+        return raw
+
+    def _next_endpoint(self, failed: str) -> None:
+        with self._lock:
+            if self.endpoint_uri == failed and len(self.endpoints) > 1:
+                self._index = (self._index + 1) % len(self.endpoints)
+                self.endpoint_uri = self.endpoints[self._index]
+
+    def _open_circuit(self, detail: str) -> None:
+        with self._lock:
+            self._cooldown = min(MAX_COOLDOWN, max(2.0, self._cooldown * 2))
+            self._open_until = time.monotonic() + self._cooldown
+        self._set_state(DOWN, detail)
+
+    def _reconnected(self, endpoint: str, method: str) -> None:
+        """An endpoint answers after an outage or a failover: it must still be the same chain."""
+        if self.expected_chain_id is not None and method != "eth_chainId":
+            try:
+                raw = self._attempt(endpoint, self.encode_rpc_request("eth_chainId", []))
+                chain_id = int(json.loads(raw)["result"], 16)
+            except (_Retry, ValueError, KeyError, TypeError) as exc:
+                raise NodeUnreachable(f"cannot read the chain id from {endpoint}: {exc}") from None
+            if chain_id != self.expected_chain_id:
+                detail = (f"the node at {endpoint} now reports chain id {chain_id}, not {self.expected_chain_id}; "
+                          "nothing more is sent until it is the right chain again")
+                with self._lock:
+                    self._open_until = time.monotonic() + 10.0
+                self._set_state(WRONG_CHAIN, detail)
+                raise WrongChain(detail)
+        with self._lock:
+            was = self._state
+            self._cooldown = 0.0
+            if was != CONNECTED:
+                self._reconnects += 1
+        self._set_state(CONNECTED)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, min(MAX_RETRY_AFTER, float(value)))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _rate_limited(raw: bytes) -> bool:
+    """Whether an answer says "slow down" (a range or result-size refusal is an answer, not this)."""
+    from .events import RANGE_REFUSALS
+
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return False
+    for item in answer if isinstance(answer, list) else [answer]:
+        error = item.get("error") if isinstance(item, dict) else None
+        if isinstance(error, dict):
+            text = str(error.get("message", "")).lower()
+            if any(marker in text for marker in RANGE_REFUSALS) and "rate" not in text:
+                continue
+            if error.get("code") in RATE_LIMIT_CODES and not text.startswith("execution reverted"):
+                return True
+            if any(marker in text for marker in RATE_LIMIT_TEXTS):
+                return True
+    return False
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    if "Connection refused" in text or "Failed to establish" in text:
+        return "connection refused"
+    if "timed out" in text.lower() or isinstance(exc, requests.Timeout):
+        return "timed out"
+    if "Connection aborted" in text or "reset by peer" in text or "RemoteDisconnected" in text:
+        return "connection lost"
+    return text.splitlines()[0][:160] if text else type(exc).__name__
