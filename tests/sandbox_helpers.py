@@ -20,3 +20,11 @@ def make_task(root: Path, code: str, toml: str = "") -> Path:
 
 def sandbox_containers() -> list:
     return engine.client().containers.list(all=True, filters={"label": LABEL})
+
+
+def runtime_sandbox():
+    """A Sandbox on the local engine with the runtime image, no GPU (for in-process agents)."""
+    from ichain_tui.sandbox import engine
+    from ichain_tui.sandbox.runner import Sandbox
+
+    return Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import ichain
 from market_helpers import LocalMarket, quick_task
-from sandbox_helpers import sandbox_containers
+from sandbox_helpers import runtime_sandbox, sandbox_containers
 
 from ichain_tui.chain.devnet import Devnet
 from ichain_tui.chain.errors import ContractRevert
@@ -621,7 +621,7 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
     market = MarketClient(chain, m.address, Account.from_key(m.keys[1]))
     agent_host = Host("direct")
     m.hosts.append(agent_host)
-    agent = ProviderAgent(market, _sandbox(), agent_host, tmp_path / "agent", price=10**16, stake=5 * 10**17,
+    agent = ProviderAgent(market, runtime_sandbox(), agent_host, tmp_path / "agent", price=10**16, stake=5 * 10**17,
                           hardware="cpu=1", report=events.append)
     agent.start_providing()
     m.provider(2).start()
@@ -652,13 +652,6 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
         proxy.close()
 
 
-def _sandbox():
-    from ichain_tui.sandbox import engine
-    from ichain_tui.sandbox.runner import Sandbox
-
-    return Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[])
-
-
 def test_a_redeployed_market_never_gets_the_old_markets_result_for_its_task_1(local_market, tmp_path):
     """Issue 14 (in part): task ids restart at 1 on a new market. A provider that left market A's
     task 1 open (result committed, journal and folders on disk) then serves market B's task 1
@@ -679,7 +672,7 @@ def test_a_redeployed_market_never_gets_the_old_markets_result_for_its_task_1(lo
     def agent_on(market):
         host = Host("direct")
         a.hosts.append(host)
-        agent = ProviderAgent(market.as_account(me), _sandbox(), host, work, price=10**16, stake=5 * 10**17,
+        agent = ProviderAgent(market.as_account(me), runtime_sandbox(), host, work, price=10**16, stake=5 * 10**17,
                               hardware="cpu=1")
         agent.start_providing()
         return agent

@@ -129,3 +129,61 @@ def test_429_with_retry_after_is_waited_out(proxied):
     result = _create(client, provider).send()
     assert market.task_count() == before + 1 and result.block > 0
     assert 2 <= proxy.calls["429"] <= 6  # about one retry per Retry-After second, not a storm
+
+
+def test_a_provider_stops_acting_when_the_chain_id_changes_or_the_market_vanishes(tmp_path):
+    """Under a running provider loop the node comes back as another chain id, then as a chain
+    without the market: each is one clear error (rate-limited), nothing is sent, the loop lives."""
+    import threading
+
+    from rpc_proxy import SwitchableProxy
+    from sandbox_helpers import runtime_sandbox
+
+    from ichain_tui.agents.hosting import Host
+    from ichain_tui.agents.provider import ProviderAgent
+
+    with Devnet(accounts=3) as first, Devnet(accounts=3) as second:
+        keys = first.dev_keys()
+        proxy = SwitchableProxy("127.0.0.1", first.port)
+        chain = connect(proxy.url)
+        chain.w3.provider.recheck_every = 1.0  # (300 s in real use)
+        market = MarketClient.deploy(chain, Account.from_key(keys[0]), min_stake=10**16)
+        events = []
+        host = Host("direct")
+        agent = ProviderAgent(market.as_account(Account.from_key(keys[1])), runtime_sandbox(), host,
+                              tmp_path / "agent", price=PAY, stake=10**17, hardware="cpu=1", report=events.append)
+        agent.start_providing()
+        sent = chain.w3.eth.get_transaction_count(agent.me)
+        stop = threading.Event()
+        loop = threading.Thread(target=agent.run, args=(stop,), kwargs={"interval": 0.2}, daemon=True)
+        loop.start()
+
+        def wait_error(text: str) -> list[str]:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                found = [e.message for e in events if e.kind == "error" and text in e.message]
+                if found:
+                    return found
+                time.sleep(0.2)
+            raise AssertionError([e.message for e in events])
+
+        try:
+            connect(first.url).w3.provider.make_request("anvil_setChainId", [777])
+            proxy.take_down()
+            time.sleep(0.5)
+            proxy.bring_back()
+            assert wait_error("chain id 777")
+            time.sleep(3)
+            assert len([e for e in events if "chain id 777" in e.message]) <= 3  # once, then at 2, 4, 8...
+            assert chain.rpc_status.state == "wrong chain"
+
+            proxy.take_down()
+            proxy.target = ("127.0.0.1", second.port)  # the same chain id, but not this chain's history
+            proxy.bring_back()
+            assert wait_error("no Marketplace")
+            assert loop.is_alive()
+            assert connect(first.url).w3.eth.get_transaction_count(agent.me) == sent  # nothing was sent
+        finally:
+            stop.set()
+            proxy.close()
+            host.stop()

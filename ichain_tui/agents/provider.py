@@ -132,6 +132,7 @@ class ProviderAgent:
     def step(self) -> None:
         """One pass: every open task where this address is provider or validator. A task can only
         fail itself: an unexpected error quarantines that task, and the pass goes on."""
+        self.market.ensure_still_here()
         for task_id in self._my_tasks():
             if self.cancel.is_set():
                 return

@@ -105,10 +105,14 @@ class RequesterAgent:
 
     # ------------------------------------------------------------------ follow
     def follow(self, task_id: int, result_dir: Path, rating: int | None = 5, stop: threading.Event | None = None,
-               interval: float = 0.3) -> Outcome:
+               interval: float | None = None) -> Outcome:
         """Drive the task to an end: returns once the result is in `result_dir` (and rated, unless
-        `rating` is None: then the caller rates with `rate`), or the task was refunded."""
+        `rating` is None: then the caller rates with `rate`), or the task was refunded. On a public
+        chain the task is read once per block (12 s) and the chain's clock only near a deadline."""
         stop = stop or threading.Event()
+        public = self.market.chain.kind == "rpc"
+        if interval is None:
+            interval = 12.0 if public else 0.3
         last_state = None
         repeats = Repeats()
         while not stop.is_set():
@@ -118,7 +122,6 @@ class RequesterAgent:
                 if task.state != last_state:
                     self._say("state", task_id, task.state.label, state=int(task.state))
                     last_state = task.state
-                now = self.market.chain.timestamp()
                 if task.state.provider_paid:
                     out = self.fetch_result(task_id, result_dir)
                     if rating is None or task.rated:
@@ -128,7 +131,8 @@ class RequesterAgent:
                 if task.state in _ENDINGS:
                     self._finish(task_id)
                     return Outcome(task_id, task.state, None, self._ending(task))
-                self._timed_exit(task, now)
+                if not public or time.time() > task.deadline - 60 or task.state is TaskState.VALIDATING:
+                    self._timed_exit(task, self.market.chain.timestamp())  # a public chain's clock is the wall's
             except IchainError as exc:
                 count = repeats.seen(str(exc))
                 if repeats.worth_reporting(count):

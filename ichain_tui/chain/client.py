@@ -76,6 +76,22 @@ class MarketClient:
         receipt = chain.w3.eth.get_transaction_receipt(result.tx_hash)
         return cls(chain, receipt["contractAddress"], account)
 
+    def ensure_still_here(self) -> None:
+        """After the node connection came back (an outage, another endpoint), check once that the
+        market's code is still at its address: a node of another network, or a chain reset under
+        the same id, stops the agents with one line instead of letting them act on nothing."""
+        status = self.chain.rpc_status
+        if status is None or status.reconnects == getattr(self, "_checked_reconnects", 0):
+            return
+        try:
+            code = self.chain.w3.eth.get_code(self.address)
+        except Exception as exc:
+            raise NodeUnreachable(f"cannot reach the node at {self.chain.label}: {exc}") from None
+        if not code:
+            raise ChainError(f"the node at {status.endpoint} has no Marketplace at {self.address} any more "
+                             "(another network, or the chain was reset); nothing is sent until it has")
+        self._checked_reconnects = status.reconnects
+
     def as_account(self, account: LocalAccount | None) -> "MarketClient":
         """The same contract, acting as another account (shares no mutable state)."""
         other = object.__new__(MarketClient)

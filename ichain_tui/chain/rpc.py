@@ -7,8 +7,8 @@ survives the way public nodes fail.
 - A request gives up after `patience` seconds with one `NodeUnreachable` line; the circuit then
   stays open for a growing cool-down (2 s doubling to 60 s), so callers fail fast instead of
   hammering a dead node, and the first request after the cool-down probes it.
-- After every reconnect (an outage ended, or another endpoint took over) the chain id is read
-  again; a different chain id opens the circuit for good (`WrongChain` on every request) until a
+- After every reconnect (an outage ended, or another endpoint took over), and every 5 minutes in
+  case a node was swapped without an error, the chain id is read again; a different chain id opens the circuit for good (`WrongChain` on every request) until a
   node of the right chain answers.
 - `status` tells agents and the TUI where the connection stands (connected / retrying since /
   down since / wrong chain) and how many requests were made.
@@ -106,6 +106,10 @@ class ResilientProvider(HTTPProvider):
         self._cooldown = 0.0
         self._open_until = 0.0
         self.expected_chain_id: int | None = None
+        # a node swapped behind a load balancer shows no error at all: the chain id is also
+        # re-read every few minutes (288 requests a day at 300 s)
+        self.recheck_every = 300.0
+        self._checked_at = time.monotonic()
         self.listeners: list[Callable[[RpcStatus], None]] = []
 
     # ------------------------------------------------------------------ status
@@ -161,7 +165,8 @@ class ResilientProvider(HTTPProvider):
                         0, min(self.max_delay, self.base_delay * 2 ** min(failures, 16)))
                     self._sleep(max(0.0, min(delay, remaining, MAX_RETRY_AFTER)))
                 continue
-            if self._state != CONNECTED or endpoint != getattr(self, "_last_good", endpoint):
+            due = time.monotonic() - self._checked_at > self.recheck_every
+            if self._state != CONNECTED or endpoint != getattr(self, "_last_good", endpoint) or due:
                 self._reconnected(endpoint, method)
             self._last_good = endpoint
             self._ever_connected = True
@@ -198,7 +203,9 @@ class ResilientProvider(HTTPProvider):
         self._set_state(DOWN, detail)
 
     def _reconnected(self, endpoint: str, method: str) -> None:
-        """An endpoint answers after an outage or a failover: it must still be the same chain."""
+        """An endpoint answers after an outage, a failover or `recheck_every`: it must still be
+        the same chain."""
+        self._checked_at = time.monotonic()
         if self.expected_chain_id is not None and method != "eth_chainId":
             try:
                 raw = self._attempt(endpoint, self.encode_rpc_request("eth_chainId", []))
