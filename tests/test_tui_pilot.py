@@ -381,3 +381,61 @@ async def test_a_new_user_can_create_a_wallet_before_any_node_answers(tmp_path):
         await wait_for(pilot, lambda: len(Wallet(locations.keystore_dir()).entries()) == 1, 60, "the keystore")
     account = Wallet(locations.keystore_dir()).unlock("a-long-password")
     assert account.address == Wallet(locations.keystore_dir()).entries()[0].address
+
+
+async def test_the_status_bar_says_when_the_node_is_away_and_r_reconnects(tmp_path):
+    """Issues 11 and 14: not connected says why and that r retries; a node going away mid-session
+    shows in the status bar (with the time of the last balance), not as a toast every refresh."""
+    from eth_account import Account
+    from rpc_proxy import SwitchableProxy
+    from textual.widgets import Static
+
+    from ichain_tui.chain.client import MarketClient
+    from ichain_tui.chain.devnet import Devnet
+    from ichain_tui.chain.errors import NodeUnreachable
+    from ichain_tui.chain.network import connect
+    from ichain_tui.chain.wallet import Wallet
+    from ichain_tui.config import Settings
+    from ichain_tui.session import Session
+
+    with Devnet(accounts=2) as devnet:
+        keys = devnet.dev_keys()
+        market = MarketClient.deploy(connect(devnet.url), Account.from_key(keys[0]))
+        proxy = SwitchableProxy("127.0.0.1", devnet.port)
+        attempts = []
+
+        def factory():
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise NodeUnreachable(f"cannot reach the node at {proxy.url}: connection refused")
+            chain = connect(proxy.url, patience=1.5)
+            wallet = Wallet(tmp_path / "keystores")
+            wallet.import_private_key(keys[1], PASSWORD)
+            session = Session(Settings(network=proxy.url), chain=chain, market_address=market.address,
+                              wallet=wallet)
+            session.unlock(PASSWORD)
+            return session
+
+        app = IchainApp(factory, refresh_seconds=0, start_folder=tmp_path)
+        try:
+            async with app.run_test(size=(120, 30)) as pilot:
+                status = app.query_one("#status", Static)
+                await wait_for(pilot, lambda: "not connected" in str(status.render()), 20, "not connected")
+                assert "r retries" in str(status.render())
+                await pilot.press("r")
+                await wait_for(pilot, lambda: app.session is not None and "ETH" in str(status.render()), 30,
+                               "connected")
+                proxy.take_down()
+                await pilot.press("r")
+                await wait_for(pilot, lambda: "⚠ node" in str(status.render()), 30, "the node away")
+                assert "balance as of" in str(status.render())
+                await settle(pilot, app)
+                await pilot.press("r")
+                await settle(pilot, app)
+                assert not [n for n in app._notifications if "reach" in n.message]  # the bar says it, no toasts
+                proxy.bring_back()
+                await pilot.press("r")
+                await wait_for(pilot, lambda: "⚠" not in str(status.render()) and "ETH" in str(status.render()),
+                               30, "back")
+        finally:
+            proxy.close()

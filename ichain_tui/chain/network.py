@@ -62,7 +62,7 @@ class Chain:
         self.tx_journal: TxJournal | None = None  # set by whoever owns a data folder
         self.fee_cap: int | None = None  # most wei per gas a transaction may offer (None: no cap)
         self.bump_after = 30.0 if kind == "rpc" else 10.0  # seconds unmined before a fee replacement
-        self.poll_interval = 1.0 if kind == "rpc" else 0.05  # receipt polling
+        self.poll_interval = 3.0 if kind == "rpc" else 0.05  # receipt polling (a block is ~2-12 s)
         self.confirmations = 2 if kind == "rpc" else 0  # blocks an event must be under before agents act
         self._head = 0
 
@@ -81,6 +81,18 @@ class Chain:
         """Where the node connection stands (None for the in-process chain, which cannot fail)."""
         provider = self.w3.provider
         return provider.status if isinstance(provider, ResilientProvider) else None
+
+    def on_status(self, listener) -> None:
+        """Call `listener(RpcStatus)` from the requesting thread whenever the connection changes state."""
+        provider = self.w3.provider
+        if isinstance(provider, ResilientProvider):
+            provider.listeners.append(listener)
+
+    def retry_now(self) -> None:
+        """After an outage: try the node at the next request instead of waiting out the cool-down."""
+        provider = self.w3.provider
+        if isinstance(provider, ResilientProvider):
+            provider.retry_now()
 
     @property
     def is_dev(self) -> bool:

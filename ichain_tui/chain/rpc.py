@@ -88,7 +88,10 @@ class ResilientProvider(HTTPProvider):
     ) -> None:
         if not endpoints:
             raise ValueError("at least one endpoint")
-        super().__init__(endpoints[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+        # eth_chainId is asked by web3 before every call and send: it is answered from a cache
+        # (the chain id is re-checked by this provider itself, after reconnects and every 5 minutes)
+        super().__init__(endpoints[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None,
+                         cache_allowed_requests=True, cacheable_requests={"eth_chainId"})
         self.endpoints = list(endpoints)
         self.patience = patience
         self.failover_after = max(1, failover_after)
@@ -134,6 +137,11 @@ class ResilientProvider(HTTPProvider):
             log.info("rpc %s", status.describe())
             for listener in list(self.listeners):
                 listener(status)
+
+    def retry_now(self) -> None:
+        """Let the next request probe the node at once (a user pressed retry)."""
+        with self._lock:
+            self._open_until = 0.0
 
     # ------------------------------------------------------------------ requests
     def _make_request(self, method: str, request_data: bytes) -> bytes:

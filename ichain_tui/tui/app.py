@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+import time
 from pathlib import Path
 
 from textual import work
@@ -18,13 +19,15 @@ from textual.worker import Worker, WorkerState
 
 from ..agents.events import AgentEvent
 from ..agents.selection import eligible_validators
+from ..chain.errors import NodeUnreachable
+from ..chain.rpc import RpcStatus
 from ..chain.types import ValidatorMode
 from ..amounts import parse_eth, parse_seconds
 from ..errors import IchainError
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
 from .format import eth, short
-from .messages import AgentReported, ChunkMoved, TaskFollowed, WalletChanged
+from .messages import AgentReported, ChunkMoved, NodeStatusChanged, TaskFollowed, WalletChanged
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.picker import PickerScreen
@@ -122,12 +125,20 @@ class IchainApp(App[None]):
     def on_mount(self) -> None:
         self.connect()
         if self.refresh_seconds:
-            self.set_interval(self.refresh_seconds, self.action_refresh)
+            self.set_interval(self.refresh_seconds, self._refresh_quietly)
 
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False, description="connecting")
     def connect(self) -> None:
-        session = self.session_factory()
+        self.call_from_thread(self._show_status)
+        try:
+            session = self.session_factory()
+        except IchainError as exc:
+            self._not_connected = str(exc).splitlines()[0][:160]
+            self.call_from_thread(self._show_status)
+            raise
+        self._not_connected = None
+        session.chain.on_status(lambda status: self.post_message(NodeStatusChanged(status)))
         session.report = lambda event: self.post_message(AgentReported(event))
         session.progress = lambda p: self.post_message(ChunkMoved(p))
         self.session = session
@@ -158,14 +169,40 @@ class IchainApp(App[None]):
 
     _balance = 0
     _credits = 0
+    _last_toast: tuple = ((None, None), 0.0)
+
+    _address: str | None = None
+    _balance_at: float | None = None
+    _not_connected: str | None = None
+    _node: RpcStatus | None = None
 
     def on_wallet_changed(self, message: WalletChanged) -> None:
-        self._balance, self._credits = message.balance, message.credits
+        self._address, self._balance, self._credits = message.address, message.balance, message.credits
+        self._balance_at = time.time()
+        self._show_status()
+
+    def on_node_status_changed(self, message: NodeStatusChanged) -> None:
+        self._node = message.status
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """The status bar says what is true now: not connected (and why), the node retrying or
+        down (and since when), and a balance marked with its time when it may be stale."""
+        status = self.query_one("#status", Static)
         s = self.session
-        who = short(message.address) if message.address else "locked"
-        network = f"{s.chain.label} ({s.chain.chain_id})" if s else "not connected"
-        self.query_one("#status", Static).update(
-            f"{who} · {network} · {eth(message.balance)} · credits {eth(message.credits)}")
+        if s is None:
+            status.update(f"not connected: {self._not_connected} · r retries" if self._not_connected
+                          else "connecting…")
+            return
+        who = short(self._address) if self._address else "locked"
+        network = f"{s.chain.label} ({s.chain.chain_id})"
+        money = f"{eth(self._balance)} · credits {eth(self._credits)}"
+        node = self._node
+        if node is not None and node.state != "connected":
+            when = time.strftime("%H:%M:%S", time.localtime(self._balance_at)) if self._balance_at else "never"
+            status.update(f"⚠ node {node.describe()} · {who} · balance as of {when}: {money}")
+        else:
+            status.update(f"{who} · {network} · {money}")
 
     def on_agent_reported(self, message: AgentReported) -> None:
         event = message.event
@@ -193,15 +230,32 @@ class IchainApp(App[None]):
             text = f"unexpected {type(error).__name__}: {error} (details in the log)"
             log.error("%s failed", event.worker.description, exc_info=error)
         title = getattr(error, "title", None) or event.worker.description or "error"
+        node_away = self._node is not None and self._node.state != "connected"
+        if isinstance(error, NodeUnreachable) and (node_away or self.session is None):
+            return  # the status bar already says it, and keeps saying it: no toast every refresh
+        key = (title, text.splitlines()[0][:300] if text else "")
+        if key == self._last_toast[0] and time.monotonic() - self._last_toast[1] < 30:
+            return  # the same failure again within 30 s: once is enough
+        self._last_toast = (key, time.monotonic())
         self.notify(text.splitlines()[0][:300] if text else title, title=title, severity="error", timeout=8)
 
     # ------------------------------------------------------------------ actions
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
 
-    def action_refresh(self) -> None:
+    def _refresh_quietly(self) -> None:
+        """The periodic refresh: while the node is down it waits out the cool-down (no retry storm)."""
         if self.session is not None:
             self.refresh_views()
+
+    def action_refresh(self) -> None:
+        """r: refresh the views, or try to connect again when not connected."""
+        if self.session is not None:
+            self.session.chain.retry_now()
+            self.refresh_views()
+        elif self._not_connected is not None:
+            self._not_connected = None
+            self.connect()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from ..agents.events import AgentEvent
+from ..chain.rpc import RpcStatus
 from ..transfer.fetcher import ChunkProgress
 
 
@@ -38,3 +39,11 @@ class TaskFollowed(Message):
     def __init__(self, task_id: int, state: str, message: str, result_dir: str | None) -> None:
         super().__init__()
         self.task_id, self.state, self.message, self.result_dir = task_id, state, message, result_dir
+
+
+class NodeStatusChanged(Message):
+    """The node connection changed state (connected, retrying, down, wrong chain)."""
+
+    def __init__(self, status: RpcStatus) -> None:
+        super().__init__()
+        self.status = status
