@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=180.0)
     parser.add_argument("--block-time", type=float, default=12.0)
     args = parser.parse_args()
+    os.environ["ICHAIN_HOME"] = tempfile.mkdtemp(prefix="ichain-rpc-bench-home-")  # no journal of earlier runs
 
     from eth_account import Account
     from market_helpers import quick_task

@@ -144,7 +144,9 @@ class Session:
         with self._lock:
             if self.host is None:
                 # the TUI hosts directly; Tor hosting is the headless commands' (`--transport tor`)
-                self.host = Host("direct", self.settings.bind_host, self.settings.advertise_host)
+                identity = (locations.data_dir() / f"host-direct-{self.account.address.lower()}.json"
+                            if self.account is not None else None)
+                self.host = Host("direct", self.settings.bind_host, self.settings.advertise_host, identity=identity)
             return self.host
 
     def _agent(self) -> RequesterAgent:

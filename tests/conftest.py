@@ -139,3 +139,18 @@ def tor_network():
         yield net
     finally:
         net.stop()
+
+
+@pytest.fixture
+def local_market(tmp_path, sandbox):
+    """A fresh anvil with the market deployed; provider processes and requesters on demand."""
+    from market_helpers import LocalMarket
+
+    from ichain_tui.chain.devnet import Devnet
+
+    with Devnet(accounts=10) as devnet:
+        market = LocalMarket(devnet, tmp_path)
+        try:
+            yield market
+        finally:
+            market.close()

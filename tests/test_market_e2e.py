@@ -23,16 +23,6 @@ PAY = 2 * 10**16
 FEE = PAY // 10  # the market's least validator fee (minFeeBps 1,000)
 
 
-@pytest.fixture
-def local_market(tmp_path, sandbox):
-    with Devnet(accounts=10) as devnet:
-        market = LocalMarket(devnet, tmp_path)
-        try:
-            yield market
-        finally:
-            market.close()
-
-
 def test_demo_headless_prints_result_ok():
     result = ichain("demo", "--headless", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr

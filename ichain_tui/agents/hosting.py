@@ -3,8 +3,11 @@ through an onion service, and the `FileRef` that tells a peer where to fetch eac
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+from ..durable import write_json
 from ..transfer.locator import FileRef
 from ..transfer.manifest import SealedFile
 from ..transfer.server import ChunkServer, load_sealed
@@ -12,15 +15,25 @@ from ..transfer.server import ChunkServer, load_sealed
 
 class Host:
     def __init__(self, transport: str = "direct", bind_host: str = "127.0.0.1", advertise_host: str | None = None,
-                 port: int = 0, tor=None) -> None:
-        """`tor` is a `transfer.tor.Tor` controller when transport is `tor`."""
+                 port: int = 0, tor=None, identity: Path | None = None) -> None:
+        """`tor` is a `transfer.tor.Tor` controller when transport is `tor`. `identity` is a file
+        that keeps the port and the onion key across restarts, so the addresses already sent to
+        peers in envelopes on chain stay valid after a crash or a reboot."""
         self.transport = transport
-        self.server = ChunkServer(bind_host, port, advertise_host).start()
+        saved = _load(identity)
+        try:
+            self.server = ChunkServer(bind_host, port or int(saved.get("port", 0)), advertise_host).start()
+        except OSError:  # the old port is taken now: a new one (peers holding the old address retry)
+            self.server = ChunkServer(bind_host, port, advertise_host).start()
         self.address = self.server.address
+        onion_key = saved.get("onion_key") or None
         if transport == "tor":
             if tor is None:
                 raise ValueError("tor transport needs a tor controller")
-            self.address = tor.create_onion(self.server.port)
+            self.address = tor.create_onion(self.server.port, key=onion_key)
+            onion_key = tor.onion_keys.get(self.address.split(".onion")[0]) or onion_key
+        if identity is not None:
+            write_json(identity, {"port": self.server.port, "onion_key": onion_key})
 
     def publish(self, sealed: SealedFile) -> FileRef:
         self.server.add(sealed)
@@ -34,3 +47,13 @@ class Host:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def _load(identity: Path | None) -> dict[str, Any]:
+    if identity is None:
+        return {}
+    try:
+        saved = json.loads(identity.read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}

@@ -29,6 +29,7 @@ from ..sandbox.policy import ProviderPolicy
 from ..sandbox.runner import Sandbox
 from ..sandbox.staging import stage_name
 from ..sandbox.taskspec import load_task
+from ..transfer.errors import PeerUnreachable
 from ..transfer.fetcher import Fetcher, ProgressCallback
 from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
@@ -142,6 +143,10 @@ class ProviderAgent:
                 continue
             try:
                 task = self.market.task(task_id)
+                if task.state is TaskState.NONE:  # a record of a chain reset under the same id and address
+                    self.journal.update(task_id, closed=True, gone=True)
+                    self._known.discard(task_id)
+                    continue
                 if task.provider == self.me and task.state in OPEN_AS_PROVIDER:
                     self._as_provider(task)
                 elif task.validator == self.me and task.state in OPEN_AS_VALIDATOR and task.provider != self.me:
@@ -317,10 +322,29 @@ class ProviderAgent:
             self._commit(task, ref, out, base)
         except (ChainError, ContractRevert) as exc:
             self._say("error", task_id, str(exc))
+        except PeerUnreachable as exc:
+            self._requester_away(task, str(exc))
         except IchainError as exc:
             self._decline(task_id, str(exc))
         finally:
             self.busy_with = None
+
+    def _requester_away(self, task: Task, why: str) -> None:
+        """The requester's chunk server does not answer (it may be restarting: its address is kept
+        across restarts). Try again on later passes for a grace period — a quarter of the time
+        left, between 1 and 10 minutes — then decline, which refunds the requester in full."""
+        record = self.journal.get(task.task_id)
+        now = time.time()
+        since = record.get("requester_away_since") or now
+        if not record.get("requester_away_since"):
+            self.journal.update(task.task_id, requester_away_since=now)
+        grace = min(600.0, max(60.0, (task.deadline - self.market.chain.timestamp()) / 4))
+        if now - since >= grace:
+            self._decline(task.task_id, f"{why} (for {now - since:.0f} s)")
+            return
+        count = self._repeats.seen((task.task_id, "away"))
+        if self._repeats.worth_reporting(count):
+            self._say("waiting", task.task_id, f"{why}; trying again for up to {grace - (now - since):.0f} s")
 
     def _stage(self, task_id: int) -> str:
         return stage_name(self.market.chain.chain_id, self.market.address, task_id)

@@ -55,7 +55,8 @@ def build(settings: Settings, account=None) -> Runtime:
             socks = socks or f"127.0.0.1:{proc.socks_port}"
         if socks is None:
             socks = tor.controller.get_info("net/listeners/socks").split()[0].strip('"')
-    host = Host(settings.transport, settings.bind_host, settings.advertise_host, tor=tor)
+    host = Host(settings.transport, settings.bind_host, settings.advertise_host, tor=tor,
+                identity=locations.data_dir() / f"host-{settings.transport}-{account.address.lower()}.json")
     closers.append(host.stop)
     work = locations.work_dir() / market.account.address.lower()
     work.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Provides `ichain task try | submit | status | list | refund | settle | rate | withdraw`."""
+"""Provides `ichain task try | submit | resume | status | list | refund | settle | rate | withdraw`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", type=Path, default=Path("result"), help="folder for the decrypted result")
     s.add_argument("--rating", type=int, default=5, choices=range(1, 6))
     s.set_defaults(func=cmd_submit)
+    r = tsub.add_parser("resume", help="pick up a task submitted from this machine (after a crash, a "
+                                       "reboot or Ctrl+C): host its files again, follow it, fetch the result")
+    r.add_argument("task_id", type=int)
+    r.add_argument("--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)")
+    r.add_argument("--rating", type=int, default=5, choices=range(1, 6))
+    r.set_defaults(func=cmd_resume)
     st = tsub.add_parser("status", help="one task's state, parties, money and deadline")
     st.add_argument("task_id", type=int)
     st.add_argument("--json", action="store_true")
@@ -171,6 +177,33 @@ def cmd_submit(args: argparse.Namespace) -> int:
                                execute_window=settings.execute_window, review_window=settings.review_window)
         outcome = agent.follow(task_id, args.out, rating=args.rating)
         print(f"task {task_id}: {outcome.state.label}: {outcome.message}")
+        return 0 if outcome.ok else 1
+    finally:
+        runtime.close()
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from ..agents.requester import RequesterAgent
+    from ..errors import UsageError
+    from .runtime import build
+
+    settings = settings_from(args)
+    runtime = build(settings)
+    try:
+        market = runtime.market
+        agent = RequesterAgent(market, runtime.host, runtime.work, fetcher=runtime.fetcher,
+                               report=lambda e: print(e.line(), flush=True), chunks=settings.chunks)
+        task = market.task(args.task_id)
+        if task.state.name == "NONE":
+            raise ChainError(f"task {args.task_id} does not exist")
+        if task.requester != market.account.address:
+            raise UsageError(f"task {args.task_id} was submitted by {task.requester}, not by this wallet")
+        if not agent.journal.get(args.task_id).get("task_key"):
+            raise UsageError(f"task {args.task_id} was not submitted from this machine: its keys are not here")
+        out = args.out or Path(f"result-{args.task_id}")
+        agent.resume_hosting(args.task_id)
+        outcome = agent.follow(args.task_id, out, rating=args.rating)
+        print(f"task {args.task_id}: {outcome.state.label}: {outcome.message}")
         return 0 if outcome.ok else 1
     finally:
         runtime.close()

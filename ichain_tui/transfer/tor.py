@@ -129,6 +129,7 @@ class Tor:
 
     def __init__(self, controller) -> None:
         self.controller = controller
+        self.onion_keys: dict[str, str] = {}  # service id -> "TYPE:key" of the onions created here
 
     @classmethod
     def attach(cls, control_port: int, password: str | None = None) -> "Tor":
@@ -169,10 +170,11 @@ class Tor:
             return {}
 
     def create_onion(self, target_port: int, virtual_port: int = 80, timeout: float = 30.0, attempts: int = 3,
-                     target_host: str = "127.0.0.1") -> str:
+                     target_host: str = "127.0.0.1", key: str | None = None) -> str:
         """An ephemeral v3 onion service in front of `target_host:target_port`, published to the
         HSDirs. A publication not confirmed within `timeout` is removed and created anew (tor can
-        sit on an upload forever). Returns "<id>.onion:<virtual_port>"."""
+        sit on an upload forever). `key` ("ED25519-V3:<blob>", from `onion_keys`) brings back the
+        same address after a restart. Returns "<id>.onion:<virtual_port>"."""
         from stem import ControllerError
         from stem.control import EventType
 
@@ -181,11 +183,15 @@ class Tor:
             events: queue.Queue = queue.Queue()
             self.controller.add_event_listener(events.put, EventType.HS_DESC)
             try:
+                key_type, key_content = key.split(":", 1) if key else ("NEW", "ED25519-V3")
                 response = self.controller.create_ephemeral_hidden_service(
-                    {virtual_port: f"{target_host}:{target_port}"}, key_type="NEW", key_content="ED25519-V3",
+                    {virtual_port: f"{target_host}:{target_port}"}, key_type=key_type, key_content=key_content,
                     await_publication=False, detached=False,
                 )
                 service_id = response.service_id
+                if response.private_key:
+                    key = f"{response.private_key_type}:{response.private_key}"
+                self.onion_keys[service_id] = key or ""
                 if _await_upload(events, service_id, timeout):
                     return f"{service_id}.onion:{virtual_port}"
                 last = f"descriptor not published within {timeout:.0f} s"

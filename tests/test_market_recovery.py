@@ -1,0 +1,61 @@
+"""Issue 14: a requester that dies mid-task loses nothing — `ichain task resume ID` hosts the
+task's files again, follows the task and fetches the result (real processes on anvil + Docker)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from market_helpers import quick_task
+
+from ichain_tui.agents.localnet import PASSWORD
+from ichain_tui.chain.types import TaskState
+from ichain_tui.chain.wallet import Wallet
+
+
+def _requester_env(m, home, key):
+    Wallet(home / "data" / "keystores").import_private_key(key, PASSWORD)
+    return {**os.environ, "ICHAIN_HOME": str(home), "ICHAIN_PASSWORD": PASSWORD, "ICHAIN_NETWORK": m.url,
+            "ICHAIN_MARKET": m.address, "ICHAIN_CHUNKS": "2"}
+
+
+def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result(local_market, tmp_path):
+    m = local_market
+    m.provider(1).start()
+    m.provider(2).start()
+    m.wait_registered(2)
+    env = _requester_env(m, tmp_path / "requester", m.keys[5])
+    folder = quick_task(tmp_path / "task")
+    submit = subprocess.Popen([sys.executable, "-m", "ichain_tui.cli", "task", "submit", str(folder),
+                               "--out", str(tmp_path / "lost")], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    task_id = None
+    deadline = time.monotonic() + 120
+    for line in submit.stdout:  # killed the moment the escrow is on chain: its chunk server dies with it
+        if " created: " in line:
+            task_id = int(line.split("task ", 1)[1].split()[0])
+            submit.send_signal(signal.SIGKILL)
+            break
+        assert time.monotonic() < deadline, line
+    submit.wait(30)
+    assert task_id is not None
+    assert m.market.task(task_id).state is TaskState.ASSIGNED
+    out = tmp_path / "resumed"
+    result = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "task", "resume", str(task_id), "--out",
+                             str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"task {task_id}: Closed" in result.stdout
+    assert (out / "answer.json").exists()
+    assert m.market.task(task_id).rated
+
+
+def test_resume_refuses_a_task_this_machine_did_not_submit(local_market, tmp_path):
+    m = local_market
+    env = _requester_env(m, tmp_path / "someone", m.keys[6])
+    result = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "task", "resume", "1"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr, result.stderr
