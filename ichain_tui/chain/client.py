@@ -297,9 +297,18 @@ class MarketClient:
 
     @property
     def scope(self) -> str:
-        """`<chain id>-<market address>`: what makes a task id unique beyond this market, so
-        folders and journals of another chain or deployment are never taken for this one's."""
-        return f"{self.chain.chain_id}-{self.address.lower()}"
+        """`<chain id>-<market address>-<deployment block hash, 8 hex>`: what makes a task id
+        unique beyond this market, so folders and journals of another chain, another deployment,
+        or a development chain reset under the same id and address are never taken for this one's."""
+        if getattr(self, "_scope", None) is None:
+            if self._deploy_block is None:
+                self._deploy_block = int(self._read(self.contract.functions.deployBlock()))
+            try:
+                block = self.chain.w3.eth.get_block(self._deploy_block)
+            except Exception as exc:
+                raise NodeUnreachable(f"cannot read the market's deployment block: {exc}") from None
+            self._scope = f"{self.chain.chain_id}-{self.address.lower()}-{bytes(block['hash']).hex()[:8]}"
+        return self._scope
 
     @property
     def deploy_block(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from .errors import NodeUnreachable
+from .errors import ChainError, NodeUnreachable
 from .types import ChainEvent
 
 DEFAULT_STEP = 2_000  # many public RPCs cap eth_getLogs ranges
@@ -67,6 +67,8 @@ def iter_events(
     event = getattr(contract.events, name)()
     try:
         last = int(contract.w3.eth.block_number) if to_block is None else to_block
+    except ChainError:
+        raise
     except Exception as exc:
         raise NodeUnreachable(f"cannot read events: {exc}") from None
     start = max(0, from_block)
@@ -75,6 +77,8 @@ def iter_events(
         window.requests += 1
         try:
             logs = event.get_logs(argument_filters=filters, from_block=start, to_block=end)
+        except ChainError:
+            raise
         except Exception as exc:
             if refuses_range(exc) and end > start:
                 window.step = max(1, (end - start + 1) // 2)  # the node wants less: halve, same start
@@ -104,6 +108,8 @@ def read_logs(w3: Any, address: str, topics: list[Any], from_block: int, to_bloc
         window.requests += 1
         try:
             logs = w3.eth.get_logs({"address": address, "topics": topics, "fromBlock": start, "toBlock": end})
+        except ChainError:
+            raise  # the connection's own verdict (node down, wrong chain): said once, as it is
         except Exception as exc:
             if refuses_range(exc) and end > start:
                 window.step = max(1, (end - start + 1) // 2)

@@ -110,6 +110,8 @@ class Chain:
     def balance(self, address: str) -> int:
         try:
             return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+        except ChainError:
+            raise
         except Exception as exc:
             raise NodeUnreachable(f"cannot read balance from {self.label}: {_first_line(exc)}")
 
@@ -121,6 +123,8 @@ class Chain:
         goes backwards, even when a lagging replica answers a lower head than an earlier one."""
         try:
             head = int(self.w3.eth.block_number)
+        except ChainError:
+            raise
         except Exception as exc:
             raise NodeUnreachable(f"cannot read the block number from {self.label}: {_first_line(exc)}") from None
         self._head = max(self._head, head)
