@@ -100,6 +100,7 @@ class JsonRpcProxy:
         self.drop_raw = 0  # eth_sendRawTransaction: answer the hash, never forward (a mempool drop)
         self.lose_raw_answer = 0  # eth_sendRawTransaction: forward, then answer 502 (the answer is lost)
         self.dropped: list[str] = []
+        self.lag = 0  # answer as a read replica `lag` blocks behind the node would
         proxy = self
         session = requests.Session()
 
@@ -139,6 +140,10 @@ class JsonRpcProxy:
         if isinstance(request, list):
             return [self._answer(r, session) for r in request]
         self.calls[request.get("method")] += 1
+        if self.lag:
+            lagged = self._lagged(request, session)
+            if lagged is not None:
+                return lagged
         if request.get("method") == "eth_sendRawTransaction" and self.drop_raw > 0:
             from eth_utils import keccak
 
@@ -158,6 +163,37 @@ class JsonRpcProxy:
                 return {"jsonrpc": "2.0", "id": request.get("id"),
                         "error": {"code": -32602, "message": self.message}}
         return session.post(self.target_url, json=request, timeout=30).json()
+
+    # methods whose last parameter is a block tag, and where it sits
+    _BLOCK_PARAM = {"eth_call": 1, "eth_getBalance": 1, "eth_getTransactionCount": 1, "eth_getCode": 1,
+                    "eth_estimateGas": 1, "eth_getBlockByNumber": 0, "eth_getStorageAt": 2}
+
+    def _lagged(self, request, session):
+        """A replica `lag` blocks behind: its head, its state and its receipts are older."""
+        method, rid = request.get("method"), request.get("id")
+        head = int(session.post(self.target_url, json={"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber",
+                                                       "params": []}, timeout=30).json()["result"], 16)
+        behind = max(0, head - self.lag)
+        if method == "eth_blockNumber":
+            return {"jsonrpc": "2.0", "id": rid, "result": hex(behind)}
+        params = list(request.get("params") or [])
+        if method in self._BLOCK_PARAM:
+            index = self._BLOCK_PARAM[method]
+            while len(params) <= index:
+                params.append("latest")
+            if params[index] in ("latest", "pending", "safe", "finalized"):
+                params[index] = hex(behind)
+            request = {**request, "params": params}
+        elif method == "eth_getLogs":
+            query = dict(params[0])
+            if query.get("toBlock") in (None, "latest", "pending") or int(query["toBlock"], 16) > behind:
+                query["toBlock"] = hex(behind)
+            request = {**request, "params": [query]}
+        answer = session.post(self.target_url, json=request, timeout=30).json()
+        if method == "eth_getTransactionReceipt" and answer.get("result"):
+            if int(answer["result"]["blockNumber"], 16) > behind:
+                answer = {"jsonrpc": "2.0", "id": rid, "result": None}
+        return answer
 
     def close(self) -> None:
         self.server.shutdown()

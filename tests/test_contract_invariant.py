@@ -226,7 +226,7 @@ def test_random_call_sequences_keep_the_books_balanced(request, backend):
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=25, stateful_step_count=25, deadline=None,
+            max_examples=20, stateful_step_count=25, deadline=None,
             suppress_health_check=list(HealthCheck), derandomize=True, database=None,
         ),
     )

@@ -1,5 +1,7 @@
 """Issue 14: a requester that dies mid-task loses nothing — `ichain task resume ID` hosts the
-task's files again, follows the task and fetches the result (real processes on anvil + Docker)."""
+task's files again, follows the task and fetches the result; a market seen through a read
+replica that lags behind the head still finishes its task, run and committed once (real processes on
+anvil + Docker)."""
 
 from __future__ import annotations
 
@@ -59,3 +61,49 @@ def test_resume_refuses_a_task_this_machine_did_not_submit(local_market, tmp_pat
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr, result.stderr
+
+
+def test_tasks_finish_once_through_a_lagging_read_replica(tmp_path, sandbox):
+    """Every party reads through a replica 3 blocks behind (head, state, receipts and logs): stale
+    reads must not make anyone act twice or give up."""
+    from eth_account import Account
+    from market_helpers import LocalMarket
+    from rpc_proxy import JsonRpcProxy
+
+    from ichain_tui.agents.hosting import Host
+    from ichain_tui.agents.requester import RequesterAgent
+    from ichain_tui.chain.client import MarketClient
+    from ichain_tui.chain.devnet import Devnet
+    from ichain_tui.chain.network import connect
+    from ichain_tui.chain.txjournal import TxJournal
+
+    with Devnet(accounts=8, block_time=1) as devnet:
+        m = LocalMarket(devnet, tmp_path)
+        proxy = JsonRpcProxy(devnet.url)
+        proxy.lag = 3
+        m.url = proxy.url  # the providers' node is the lagging one
+        time.sleep(5)  # the replica has the deployment (a market is deployed long before anyone uses it)
+        host = Host("direct")
+        try:
+            p1 = m.provider(1).start()
+            m.provider(2).start()
+            m.wait_registered(2)
+            time.sleep(4)  # and the replica has seen the registrations
+            chain = connect(proxy.url)
+            chain.tx_journal = TxJournal(tmp_path / "requester-tx")
+            requester = RequesterAgent(MarketClient(chain, m.address, Account.from_key(m.keys[5])), host,
+                                       tmp_path / "requester", chunks=2)
+            for index in range(1):
+                task_id = requester.submit(quick_task(tmp_path / f"task-{index}"), p1.account.address, 2 * 10**16,
+                                           validator_fee=2 * 10**15, execute_window=300, review_window=300)
+                outcome = requester.follow(task_id, tmp_path / f"result-{index}")
+                assert outcome.ok, outcome
+                assert m.market.task(task_id).rated
+                log = p1.log()
+                assert log.count(f"task {task_id} executing") == 1, log[-3000:]
+                assert log.count(f"task {task_id} submitted") == 1, log[-3000:]
+            assert "Traceback" not in p1.log()
+        finally:
+            host.stop()
+            proxy.close()
+            m.close()

@@ -261,7 +261,7 @@ class ProviderAgent:
                 self._send_envelope(task)
         elif state is TaskState.FAILED:
             if self.appeal_fails and record.get("precheck_ok") and now <= task.deadline:
-                self.market.appeal(task_id, task.validator_fee).send()
+                self.market.appeal(task_id, task.validator_fee).send(intent=f"appeal:{self.market.address}:{task_id}")
                 self._say("appealed", task_id, "my own check passed: a drawn validator decides")
                 self._send_envelope(self.market.task(task_id))
         elif state is TaskState.APPEALED:
@@ -400,14 +400,15 @@ class ProviderAgent:
         record = self.journal.get(task.task_id)
         if not record.get("k2"):
             return
-        self.market.claim_payment(task.task_id, bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])).send()
+        self.market.claim_payment(task.task_id, bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])).send(
+            intent=f"claim:{self.market.address}:{task.task_id}")
         self._say("paid", task.task_id, f"claimed {task.payment / 1e18:g} ETH ({why})")
 
     def _decline(self, task_id: int, why: str) -> None:
         # the requester reads this: name files relative to the task, never this host's paths
         why = why.replace(f"{self.work / f'task-{task_id}' / 'task'}/", "").replace(str(self.work), "…")
         try:
-            self.market.decline_task(task_id, why).send()
+            self.market.decline_task(task_id, why).send(intent=f"decline:{self.market.address}:{task_id}")
             self._say("declined", task_id, why)
         except ContractRevert as exc:
             self._say("error", task_id, f"{why}; decline refused: {exc}")
@@ -475,7 +476,8 @@ class ProviderAgent:
 
     def _verdict(self, task: Task, passed: bool, why: str, root: bytes = bytes(32), k2: bytes = bytes(32)) -> None:
         """A pass reveals the result root and K2 (checked on chain); a fail needs neither."""
-        self.market.submit_verdict(task.task_id, passed, root, k2).send()
+        self.market.submit_verdict(task.task_id, passed, root, k2).send(
+            intent=f"verdict:{self.market.address}:{task.task_id}:{task.state.name}")
         self._say("verdict", task.task_id, f"{'PASS' if passed else 'FAIL'} ({why})", role="validator",
                   passed=passed)
 

@@ -72,9 +72,12 @@ class RequesterAgent:
         load_task(folder)  # refuse a folder that is not a task before anything is paid
         if validator:
             mode = ValidatorMode.NAMED
+        info = self.market.provider(provider)
+        if not info.registered:
+            raise IchainError(f"{provider} is not a registered provider (on the node's view of the chain)")
         sealed = seal_folder(Path(folder), self.work / f"pending-{time.time_ns()}" / "sealed", chunks=self.chunks)
         ref = self.host.publish(sealed)
-        provider_key = self.market.provider(provider).public_key
+        provider_key = info.public_key
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             expected = self.market.task_count() + 1
             call = self.market.create_task(
