@@ -101,6 +101,8 @@ class JsonRpcProxy:
         self.lose_raw_answer = 0  # eth_sendRawTransaction: forward, then answer 502 (the answer is lost)
         self.dropped: list[str] = []
         self.lag = 0  # answer as a read replica `lag` blocks behind the node would
+        self.client_version: str | None = None  # answer web3_clientVersion with this (look like a public node)
+        self.latency = 0.0  # seconds added to every answer
         proxy = self
         session = requests.Session()
 
@@ -140,6 +142,10 @@ class JsonRpcProxy:
         if isinstance(request, list):
             return [self._answer(r, session) for r in request]
         self.calls[request.get("method")] += 1
+        if self.latency:
+            time.sleep(self.latency)
+        if request.get("method") == "web3_clientVersion" and self.client_version:
+            return {"jsonrpc": "2.0", "id": request.get("id"), "result": self.client_version}
         if self.lag:
             lagged = self._lagged(request, session)
             if lagged is not None:

@@ -278,8 +278,12 @@ class PreparedCall:
         )
 
     def _replay_failure(self, block: int) -> ChainError:
-        try:
-            self.function.call({"from": self._sender(), "value": self.value}, block_identifier=block - 1)
-        except Exception as exc:
-            return self.errors.from_exception(exc)
+        """Why a mined transaction failed: replayed on the state after its block (a transaction
+        before it in the same block, say another requester's `createTask`, is often the cause),
+        then on the state before it."""
+        for at in (block, block - 1):
+            try:
+                self.function.call({"from": self._sender(), "value": self.value}, block_identifier=at)
+            except Exception as exc:
+                return self.errors.from_exception(exc)
         return ChainError(f"{self.action}: transaction failed (out of gas?)")
