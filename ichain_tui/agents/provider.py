@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from ..chain.client import MarketClient
 from ..chain.errors import ChainError, ContractRevert
@@ -109,7 +110,8 @@ class ProviderAgent:
                     continue
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stop: threading.Event, interval: float | None = None) -> None:
+    def run(self, stop: threading.Event, interval: float | None = None,
+            after_pass: Callable[[], None] | None = None) -> None:
         """Passes until `stop` (every 12 s on a public chain, 0.5 s on a development chain). A
         pass that fails as a whole (the node unreachable, say) is tried again with backoff; the
         same error is reported once, then at 2, 4, 8... repeats."""
@@ -129,6 +131,11 @@ class ProviderAgent:
                                                      " (retrying)"))
                     log.warning("provider pass failed: %s", text, exc_info=not isinstance(exc, IchainError))
                 wait = repeats.backoff(text, interval, cap=30.0)
+            if after_pass is not None:
+                try:
+                    after_pass()
+                except Exception:  # noqa: BLE001 - a display hook must not stop the provider
+                    log.debug("after_pass failed", exc_info=True)
             stop.wait(wait)
 
     def step(self) -> None:

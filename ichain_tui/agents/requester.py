@@ -121,6 +121,7 @@ class RequesterAgent:
         while not stop.is_set():
             wait = interval
             try:  # an unreachable node is one reported error and a retry, never the end of the task
+                self.market.ensure_still_here()
                 task = self.market.task(task_id)
                 if task.state != last_state:
                     self._say("state", task_id, task.state.label, state=int(task.state))

@@ -564,12 +564,13 @@ class IchainApp(App[None]):
         stop = self.provider_stop = threading.Event()
         agent.start_providing()
         pane = self.query_one(ProviderPane)
-        try:
-            while not stop.is_set():
-                agent.step()
-                info = s.market.provider(s.address)
-                self.call_from_thread(pane.show, True, agent.busy_with, s.credits(), info.stake)
-                stop.wait(1.0)
+
+        def show() -> None:
+            info = s.market.provider(s.address)
+            self.call_from_thread(pane.show, True, agent.busy_with, s.credits(), info.stake)
+
+        try:  # the same loop as `ichain provide --headless`: it outlives any failing pass
+            agent.run(stop, interval=1.0 if s.chain.kind != "rpc" else None, after_pass=show)
         finally:
             agent.shutdown(grace=5)
             self.provider_stop = None
