@@ -71,3 +71,22 @@ def test_a_node_with_a_tiny_range_is_still_read_completely(deep_market):
 def test_range_refusals_of_public_providers_are_recognised(text, refused):
     assert refuses_range(ValueError({"code": -32602, "message": text})) is refused
     assert refuses_range(ConnectionError(text)) is False  # a transport failure is never a range answer
+
+
+def test_a_deep_history_is_read_in_widening_ranges_and_only_once(deep_market):
+    """Issue 14: on a node without caps the range doubles after every answer (a deep history is a
+    handful of requests), and settled blocks are never read again by the same client."""
+    devnet, market = deep_market
+    proxy = JsonRpcProxy(devnet.url)
+    try:
+        remote = MarketClient(connect(proxy.url), market.address)
+        remote.log_window.step = 100  # as if a node had capped it once: it widens again while served
+        remote.log_window.ceiling = 100_000
+        assert len(remote.events("ProviderRegistered")) == 2
+        first = proxy.calls["eth_getLogs"]
+        assert first <= 5, proxy.calls  # 1,500 blocks: 100, 200, 400, 800 (not 15 reads of 100)
+        assert remote.log_window.step >= 1_600
+        assert len(remote.events("ProviderRegistered")) == 2
+        assert proxy.calls["eth_getLogs"] - first <= 1  # only blocks mined since, if any
+    finally:
+        proxy.close()

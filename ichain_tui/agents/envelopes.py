@@ -60,8 +60,12 @@ class TaskFacts:
     block: int
 
 
-def task_facts(market: MarketClient, task_id: int) -> TaskFacts:
-    events = market.events("TaskCreated", 0, {"taskId": task_id})
+def task_facts(market: MarketClient, task_id: int, from_block: int = 0) -> TaskFacts:
+    """`from_block`: a block at or before the task's creation (its assignment's, as the agent saw
+    it): the read starts there instead of at the market's deployment."""
+    events = market.events("TaskCreated", from_block, {"taskId": task_id})
+    if not events and from_block:
+        events = market.events("TaskCreated", 0, {"taskId": task_id})
     if not events:
         raise IntegrityError(f"no TaskCreated event for task {task_id}")
     args = events[0].args

@@ -205,9 +205,11 @@ class ProviderAgent:
         start = self._scanned_to + 1
         settled = self.market.chain.settled_block()
         if settled >= start:
-            for task_id in sorted(self.market.tasks_naming(self.me, start, settled) - self._known):
+            for task_id, block in sorted(self.market.tasks_naming(self.me, start, settled).items()):
+                if task_id in self._known:
+                    continue
                 if not self.journal.get(task_id):
-                    self.journal.update(task_id, seen_at_block=settled)
+                    self.journal.update(task_id, assigned_block=block)
                 self._known.add(task_id)
             self._scanned_to = settled
             self.journal.cursor = settled
@@ -288,7 +290,7 @@ class ProviderAgent:
         self.busy_with = task_id
         base = self.work / f"task-{task_id}"
         try:
-            facts = env.task_facts(self.market, task_id)
+            facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
             ref = env.pick(env.provider_refs(self.market, task_id, task.requester, facts.block), facts.task_root)
             if ref is None:
                 self._decline(task_id, "no envelope for me with the committed task")
@@ -439,7 +441,7 @@ class ProviderAgent:
         self.busy_with = task_id
         base = self.work / f"validate-{task_id}"
         try:
-            facts = env.task_facts(self.market, task_id)
+            facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
             found = env.commitment(self.market, task_id, facts.block)
             refs = env.validator_refs(self.market, task_id, task.provider, found, facts.block)
             task_ref = env.pick(refs, facts.task_root)

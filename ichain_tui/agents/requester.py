@@ -93,7 +93,7 @@ class RequesterAgent:
                 if exc.name != "TaskIdTaken" or attempt == CREATE_ATTEMPTS:
                     raise
         task_id = self.market.task_id_of(tx)
-        self.journal.update(task_id, task_dir=str(sealed.directory), task_key=sealed.key.hex(), task_root=sealed.root,
+        self.journal.update(task_id, block=tx.block, task_dir=str(sealed.directory), task_key=sealed.key.hex(), task_root=sealed.root,
                             folder=str(folder), rating=None)
         validator = self.market.task(task_id).validator
         who = f"validator {validator} ({mode.label})" if validator else "no validator"
@@ -178,7 +178,7 @@ class RequesterAgent:
         record = self.journal.get(task_id)
         if not record.get("task_key"):
             raise IchainError(f"task {task_id} was not submitted from this machine: its task key is unknown")
-        facts = env.task_facts(self.market, task_id)
+        facts = env.task_facts(self.market, task_id, record.get("block", 0))
         found = env.commitment(self.market, task_id, facts.block)
         k2 = env.released_key(self.market, task_id, facts.block)
         if found is None or k2 is None:

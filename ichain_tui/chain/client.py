@@ -55,6 +55,7 @@ class MarketClient:
         self._event_names = [e["name"] for e in market.abi if e["type"] == "event"]
         self._deploy_block: int | None = None
         self.log_window = LogWindow()
+        self._event_cache: dict[tuple, tuple[int, list]] = {}  # (name, filters) -> (last block read, events)
 
     # ------------------------------------------------------------------ deployment
     @classmethod
@@ -327,19 +328,37 @@ class MarketClient:
         from .events import read_events
 
         start = max(from_block, self.deploy_block)
-        return read_events(self.contract, name, from_block=start, to_block=to_block, filters=filters,
-                           window=self.log_window)
+        if start > self.deploy_block or to_block is not None:
+            return read_events(self.contract, name, from_block=start, to_block=to_block, filters=filters,
+                               window=self.log_window)
+        # the whole history: settled blocks are read once and kept; only newer ones are asked for
+        key = (name, tuple(sorted((filters or {}).items())))
+        cached_to, cached = self._event_cache.get(key, (start - 1, []))
+        settled = self.chain.settled_block()
+        if settled > cached_to:
+            cached = cached + read_events(self.contract, name, from_block=cached_to + 1, to_block=settled,
+                                          filters=filters, window=self.log_window)
+            cached_to = settled
+            self._event_cache[key] = (cached_to, cached)
+        if not self.chain.confirmations:
+            return list(cached)
+        return cached + read_events(self.contract, name, from_block=cached_to + 1, filters=filters,
+                                    window=self.log_window)
 
-    def tasks_naming(self, address: str, from_block: int, to_block: int) -> set[int]:
-        """Ids of tasks that named `address` as provider or validator in [from_block, to_block]:
-        one `eth_getLogs` per range for both events (the address is their second indexed topic)."""
+    def tasks_naming(self, address: str, from_block: int, to_block: int) -> dict[int, int]:
+        """Ids of tasks that named `address` as provider or validator in [from_block, to_block],
+        with the block of the first such event: one `eth_getLogs` per range for both events (the
+        address is their second indexed topic)."""
         from .events import read_logs
 
         topics = [[self._topic("ProviderAssigned"), self._topic("ValidatorAssigned")], None,
                   "0x" + "00" * 12 + Web3.to_checksum_address(address)[2:].lower()]
         logs = read_logs(self.chain.w3, self.address, topics, max(from_block, self.deploy_block), to_block,
                          self.log_window)
-        return {int.from_bytes(bytes(log["topics"][1]), "big") for log in logs}
+        found: dict[int, int] = {}
+        for log in logs:
+            found.setdefault(int.from_bytes(bytes(log["topics"][1]), "big"), int(log["blockNumber"]))
+        return found
 
     def _topic(self, name: str) -> str:
         abi = next(e for e in self.contract.abi if e.get("type") == "event" and e["name"] == name)

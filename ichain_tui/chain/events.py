@@ -3,7 +3,8 @@
 Node-side filters die when a node restarts; block-range reads do not, and a reader can resume
 from the last block it saw. Public nodes cap the range or the number of results of one
 `eth_getLogs`; when a node refuses a range with one of the messages such providers send, the
-range is halved and the read goes on, and the `LogWindow` remembers the size that worked.
+range is halved and the read goes on, and the `LogWindow` remembers the size that worked (and
+widens the range while a node serves it).
 """
 
 from __future__ import annotations
@@ -26,12 +27,25 @@ RANGE_REFUSALS = (
 )
 
 
+MAX_STEP = 100_000
+
+
 @dataclass
 class LogWindow:
-    """The widest block range a node has served; shrinks when a node refuses a range."""
+    """The block range to ask a node for: it doubles after every range served, up to the widest a
+    node has not refused (a refusal halves it and lowers that ceiling for good), so a deep history
+    takes a handful of requests on a node without caps and stays within a capping node's limit."""
 
     step: int = DEFAULT_STEP
     requests: int = 0  # eth_getLogs calls made through this window
+    ceiling: int = MAX_STEP
+
+    def served(self) -> None:
+        self.step = min(self.ceiling, self.step * 2)
+
+    def refused(self, tried: int) -> None:
+        self.ceiling = max(1, min(self.ceiling, tried // 2))
+        self.step = self.ceiling
 
 
 def refuses_range(exc: BaseException) -> bool:
@@ -81,10 +95,11 @@ def iter_events(
             raise
         except Exception as exc:
             if refuses_range(exc) and end > start:
-                window.step = max(1, (end - start + 1) // 2)  # the node wants less: halve, same start
+                window.refused(end - start + 1)  # the node wants less: halve, same start
                 continue
             raise NodeUnreachable(f"cannot read {name} events in blocks {start}..{end}: "
                                   f"{str(exc).splitlines()[0][:200]}") from None
+        window.served()
         for log in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
             yield ChainEvent(
                 name=name,
@@ -112,10 +127,11 @@ def read_logs(w3: Any, address: str, topics: list[Any], from_block: int, to_bloc
             raise  # the connection's own verdict (node down, wrong chain): said once, as it is
         except Exception as exc:
             if refuses_range(exc) and end > start:
-                window.step = max(1, (end - start + 1) // 2)
+                window.refused(end - start + 1)
                 continue
             raise NodeUnreachable(f"cannot read logs in blocks {start}..{end}: "
                                   f"{str(exc).splitlines()[0][:200]}") from None
         found.extend(logs)
+        window.served()
         start = end + 1
     return sorted(found, key=lambda item: (item["blockNumber"], item["logIndex"]))

@@ -40,6 +40,9 @@ RATE_LIMIT_TEXTS = ("rate limit", "too many requests", "exceeded the quota", "re
 MAX_RETRY_AFTER = 60.0
 MAX_COOLDOWN = 60.0
 FIRST_CONNECT_PATIENCE = 3.0
+# development-node methods that change state and are not safe to send twice (eth_sendRawTransaction
+# is: a second copy of a signed transaction is refused as known)
+NOT_REPEATABLE = ("anvil_", "evm_", "hardhat_", "debug_", "eth_sendTransaction")
 
 CONNECTED, RETRYING, DOWN, WRONG_CHAIN = "connected", "retrying", "down", "wrong chain"
 
@@ -67,9 +70,10 @@ class RpcStatus:
 class _Retry(Exception):
     """One failed attempt worth retrying; `wait` is the server's Retry-After if it sent one."""
 
-    def __init__(self, text: str, wait: float | None = None) -> None:
+    def __init__(self, text: str, wait: float | None = None, maybe_delivered: bool = False) -> None:
         super().__init__(text)
         self.wait = wait
+        self.maybe_delivered = maybe_delivered
 
 
 class ResilientProvider(HTTPProvider):
@@ -160,6 +164,8 @@ class ResilientProvider(HTTPProvider):
             try:
                 raw = self._attempt(endpoint, request_data)
             except _Retry as exc:
+                if exc.maybe_delivered and method.startswith(NOT_REPEATABLE):
+                    raise NodeUnreachable(f"{method} at {endpoint}: {exc} (not repeated: it may have run)") from None
                 failures += 1
                 if failures % self.failover_after == 0 or probing:
                     self._next_endpoint(endpoint)
@@ -188,7 +194,8 @@ class ResilientProvider(HTTPProvider):
                 endpoint, request_timeout=self._request_kwargs.get("timeout"))
             response = session.post(endpoint, data=request_data, **self.get_request_kwargs())
         except (requests.ConnectionError, requests.Timeout, OSError) as exc:
-            raise _Retry(_short(exc)) from None
+            # a refused connection never delivered the request; a timeout or a cut answer may have
+            raise _Retry(_short(exc), maybe_delivered=not _refused(exc)) from None
         with response:
             if response.status_code in RETRY_STATUS:
                 raise _Retry(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
@@ -274,3 +281,8 @@ def _short(exc: BaseException) -> str:
     if "Connection aborted" in text or "reset by peer" in text or "RemoteDisconnected" in text:
         return "connection lost"
     return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _refused(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Connection refused" in text or "Failed to establish a new connection" in text
