@@ -303,10 +303,12 @@ class ProviderAgent:
                                 task_transport=ref.transport, task_address=ref.address,
                                 requester_key=facts.requester_key.hex())
             folder = base / "task"
-            if not folder.is_dir():
+            # a folder left by an earlier pass is used only if it is this task's, fetched whole
+            if not (folder.is_dir() and self.journal.get(task_id).get("fetched_root") == facts.task_root):
                 shutil.rmtree(folder, ignore_errors=True)
                 self._say("fetching", task_id, f"task {ref.root[:12]}… from {ref.address}")
                 self.fetcher.fetch(ref, folder, base / "task-chunks", progress=self.progress, cancel=self.cancel)
+                self.journal.update(task_id, fetched_root=facts.task_root)
             spec = load_task(folder)
             refused = self.policy.refusal(spec, policies.free_disk(self.work))
             if refused:
@@ -459,10 +461,12 @@ class ProviderAgent:
             key = env.result_key(self.market, task_id, task_ref.key, k2)
             for ref, name in ((task_ref, "task"), (FileRef(result_ref.root, key, result_ref.transport,
                                                            result_ref.address), "result")):
-                if not (base / name).is_dir():
+                if not ((base / name).is_dir() and self.journal.get(task_id).get(f"fetched_{name}") == ref.root):
+                    shutil.rmtree(base / name, ignore_errors=True)
                     self._say("fetching", task_id, f"{name} {ref.root[:12]}…", role="validator")
                     self.fetcher.fetch(ref, base / name, base / f"{name}-chunks", progress=self.progress,
                                        cancel=self.cancel)
+                    self.journal.update(task_id, **{f"fetched_{name}": ref.root})
             spec = policies.clamp(load_task(base / "task"), self.policy)
             run = self.sandbox.check(spec, base / "result", cancel=self.cancel, stage=self._stage(task_id))
             if run.cancelled:
