@@ -5,8 +5,10 @@ Precedence: flags > environment > config file > defaults. `ichain config show` p
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -105,7 +107,7 @@ class Settings:
             key = key.replace("-", "_")
             if key not in known:
                 raise ConfigError(f"unknown setting {key!r} in {source}")
-            setattr(self, key, _coerce(key, known[key].type, raw, source))
+            setattr(self, key, _coerce(key, _HINTS[key], raw, source))
         if self.transport not in ("direct", "tor"):
             raise ConfigError(f"transport must be direct or tor, not {self.transport!r} ({source})")
         if self.container_runtime not in ("runc", "runsc"):
@@ -115,6 +117,9 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_HINTS = typing.get_type_hints(Settings)
 
 
 POLICY_FIELDS = ("max_memory_mb", "max_cpus", "max_pids", "max_time_s", "max_output_mb", "max_output_files",
@@ -157,15 +162,40 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
-def _coerce(key: str, annotation: Any, raw: Any, source: str) -> Any:
-    text = str(annotation)
-    if raw is None or (isinstance(raw, str) and raw.lower() in ("", "none") and "None" in text):
-        return None
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _coerce(key: str, hint: Any, raw: Any, source: str) -> Any:
+    """`raw` (from TOML, the environment or a flag) as the setting's declared type: int, float,
+    bool or str, or None where the type allows it ("" and "none" mean None there)."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if raw is None or (optional and isinstance(raw, str) and raw.strip().lower() in ("", "none")):
+        if optional:
+            return None
+        raise ConfigError(f"setting {key} in {source} needs a value")
+    name = getattr(base, "__name__", str(base))
+    problem = ConfigError(f"setting {key} in {source} must be {name}, got {raw!r}")
+    if base is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise problem
+    if isinstance(raw, bool):  # TOML true is not the number 1
+        raise problem
     try:
-        if text.startswith("int"):
-            return int(raw)
-        if text.startswith("float"):
-            return float(raw)
+        if base is int:
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError
+            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+        if base is float:
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
         return str(raw)
     except (TypeError, ValueError):
-        raise ConfigError(f"setting {key} in {source} must be {text.split(' ')[0]}, got {raw!r}") from None
+        raise problem from None
