@@ -19,9 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="ichain", description="Peer-to-peer ML compute market on Ethereum.")
     parser.add_argument("--version", action="version", version=f"ichain {__version__}")
-    parser.add_argument("--network", help="embedded, local or an http(s) JSON-RPC URL")
-    parser.add_argument("--account", help="address of the keystore to use")
-    parser.add_argument("--market", help="Marketplace contract address")
+    for flag, text in GLOBAL_FLAGS:
+        parser.add_argument(flag, help=text)
     sub = parser.add_subparsers(dest="command")
     wallet.add_parser(sub)
     chain.add_parser(sub)
@@ -32,7 +31,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     submit = sub.add_parser("submit", help="open the TUI's Submit tab on a task folder (also: ichain PATH)")
     submit.add_argument("folder")
+    _global_flags_everywhere(parser)
     return parser
+
+
+GLOBAL_FLAGS = (
+    ("--network", "embedded, local or an http(s) JSON-RPC URL"),
+    ("--account", "address of the keystore to use"),
+    ("--market", "Marketplace contract address"),
+)
+
+
+def _global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`ichain config show --network embedded` works as `ichain --network embedded config show`
+    does: every subcommand also takes the global flags (given after it, they win)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                taken = {opt for a in child._actions for opt in a.option_strings}
+                for flag, text in GLOBAL_FLAGS:
+                    if flag not in taken:
+                        child.add_argument(flag, default=argparse.SUPPRESS, help=text)
+                _global_flags_everywhere(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,3 +38,14 @@ def test_a_toml_boolean_is_not_a_number_and_booleans_parse_words():
     assert _coerce("flag", bool, "off", "environment") is False
     with pytest.raises(ConfigError, match="must be bool"):
         _coerce("flag", bool, "maybe", "environment")
+
+
+def test_global_flags_work_before_or_after_the_subcommand():
+    from ichain_tui.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["config", "show", "--network", "embedded"]).network == "embedded"
+    assert parser.parse_args(["--network", "embedded", "task", "list"]).network == "embedded"
+    after = parser.parse_args(["--network", "local", "task", "status", "3", "--network", "embedded"])
+    assert after.network == "embedded" and after.task_id == 3
+    assert parser.parse_args(["task", "list"]).network is None
