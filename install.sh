@@ -80,7 +80,7 @@ if [ ! -f "$stamp" ]; then
   if [ $DEV = 1 ]; then
     .venv/bin/python -m pip install -q -e ".[dev]"
   else
-    .venv/bin/python -m pip install -q -e .
+    .venv/bin/python -m pip install -q -e ".[embedded]"
   fi
   rm -f .venv/.installed-*
   touch "$stamp"

@@ -199,7 +199,11 @@ def connect(
     fallback URLs of the same chain. Node connections retry, fail over and re-check the chain id
     after every reconnect (`rpc.ResilientProvider`)."""
     if network == "embedded":
-        chain = Chain(Web3(EthereumTesterProvider()), "embedded")
+        try:
+            provider = EthereumTesterProvider()
+        except ImportError:
+            raise ChainError("the embedded chain needs eth-tester: pip install 'ichain-tui[embedded]'") from None
+        chain = Chain(Web3(provider), "embedded")
     else:
         url = LOCAL_URL if network == "local" else network
         urls = [url, *[u for u in fallbacks if u and u != url]]
