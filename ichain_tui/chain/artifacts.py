@@ -1,4 +1,5 @@
-"""Provides the compiled contract artifacts (ABI + bytecode) committed in contracts/build/."""
+"""Provides the compiled contract artifacts (ABI + bytecode) committed in contracts/build/ (shipped
+inside the package by a wheel)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..bundled import contracts_dir
 from ..errors import ConfigError
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
-BUILD_DIR = CONTRACTS_DIR / "build"
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"  # sources and node tools (checkout only)
+BUILD_DIR = contracts_dir()
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     chain = chain_for(settings)
+    node = {"network": chain.label, "chain_id": chain.chain_id, "block": chain.block_number()}
+    if not (settings.market or deployments.recorded(chain.chain_id)):
+        emit({**node, "market": "none known for this chain (`ichain chain deploy`, or set `market`)"}, args.json)
+        return 0
     market = market_for(settings, chain)
     emit(
         {
-            "network": chain.label,
-            "chain_id": chain.chain_id,
-            "block": chain.block_number(),
+            **node,
             "market": market.address,
             "ratings": market.ratings_address,
             "tasks": market.task_count(),

@@ -16,9 +16,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..bundled import examples_dir
 from ..errors import IchainError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tasks" / "digits"
+EXAMPLE = examples_dir() / "tasks" / "digits"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

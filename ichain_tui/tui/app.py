@@ -23,6 +23,7 @@ from ..chain.errors import NodeUnreachable
 from ..chain.rpc import RpcStatus
 from ..chain.types import ValidatorMode
 from ..amounts import parse_eth, parse_seconds
+from ..bundled import examples_dir
 from ..errors import IchainError
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
@@ -41,7 +42,7 @@ from .screens.transfers import TransfersPane
 from .screens.unlock import Credentials, UnlockScreen
 from .screens.wallet import WalletPane
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tasks"
+EXAMPLES = examples_dir() / "tasks"
 log = logging.getLogger(__name__)
 
 
