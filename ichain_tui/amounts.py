@@ -1,5 +1,6 @@
-"""Provides `parse_eth` and `parse_seconds`: amounts and durations typed by a user, parsed once,
-exactly (`Decimal`, never `float`), into wei and whole seconds, or one clear error line."""
+"""Provides `parse_eth`, `format_eth` and `parse_seconds`: amounts and durations typed by a user,
+parsed once, exactly (`Decimal`, never `float`), into wei and whole seconds, or one clear error
+line; and the one way wei is written for people."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ def parse_seconds(text: str, what: str, low: int = 1, high: int = 10**9) -> int:
     if not low <= seconds <= high:
         raise UsageError(f"{what} must be between {low} and {high} seconds")
     return seconds
+
+
+def format_eth(wei: int, digits: int | None = None) -> str:
+    """10**16 → '0.01 ETH' (exact, trailing zeros dropped); with `digits`, rounded to that many
+    decimals and padded ('0.0100 ETH'), for columns."""
+    value = Decimal(int(wei)) / WEI_PER_ETH
+    if digits is not None:
+        return f"{value.quantize(Decimal(1).scaleb(-digits)):f} ETH"
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} ETH"

@@ -10,11 +10,13 @@ import os
 import tomllib
 import typing
 from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from . import locations
-from .errors import ConfigError
+from .amounts import WEI_PER_ETH, parse_eth
+from .errors import ConfigError, UsageError
 
 
 @dataclass
@@ -41,15 +43,15 @@ class Settings:
     """Address the chunk server listens on."""
     advertise_host: str | None = None
     """Address peers are told to fetch from (None: bind_host)."""
-    price_eth: float = 0.01
+    price_eth: Decimal = Decimal("0.01")
     """Provider asking price per task, in ETH."""
-    stake_eth: float = 0.05
+    stake_eth: Decimal = Decimal("0.05")
     """Stake a provider deposits when registering, in ETH."""
     execute_window: int = 3600
     """Seconds a provider has to deliver a result."""
     review_window: int = 3600
     """Seconds for each later step (a verdict, an appeal, a claim)."""
-    validator_fee_eth: float = 0.001
+    validator_fee_eth: Decimal = Decimal("0.001")
     """Fee offered to the validator, in ETH (raised to the market's minimum share of the payment)."""
     named_validators: str = "accept"
     """Provider policy for tasks whose validator the requester named: `accept` or `decline`
@@ -118,6 +120,19 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    # amounts in wei, exact: settings hold ETH as Decimal, never float
+    @property
+    def price_wei(self) -> int:
+        return int(self.price_eth * WEI_PER_ETH)
+
+    @property
+    def stake_wei(self) -> int:
+        return int(self.stake_eth * WEI_PER_ETH)
+
+    @property
+    def validator_fee_wei(self) -> int:
+        return int(self.validator_fee_eth * WEI_PER_ETH)
+
 
 _HINTS = typing.get_type_hints(Settings)
 
@@ -153,6 +168,8 @@ def save(updates: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return f'"{value:f}"'  # a TOML float would round an amount with 18 decimals
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -186,6 +203,11 @@ def _coerce(key: str, hint: Any, raw: Any, source: str) -> Any:
         raise problem
     if isinstance(raw, bool):  # TOML true is not the number 1
         raise problem
+    if base is Decimal:  # an amount of ETH: exact, at most 18 decimals, never negative
+        try:
+            return Decimal(parse_eth(str(raw), f"setting {key} in {source}")) / WEI_PER_ETH
+        except UsageError as exc:
+            raise ConfigError(str(exc)) from None
     try:
         if base is int:
             if isinstance(raw, float) and not raw.is_integer():

@@ -167,7 +167,7 @@ class Session:
 
         work = self._work_dir() / "provider"
         return ProviderAgent(self.market, sandbox, self._ensure_host(), work,
-                             price=int(self.settings.price_eth * 10**18), stake=int(self.settings.stake_eth * 10**18),
+                             price=self.settings.price_wei, stake=self.settings.stake_wei,
                              hardware=hardware_summary(), report=self._report, progress=self._progress,
                              chunks=self.settings.chunks,
                              accept_named_validators=self.settings.named_validators == "accept",

@@ -29,3 +29,28 @@ def test_bad_durations_are_one_line(text, message):
     with pytest.raises(UsageError, match=message):
         parse_seconds(text, "window", 60, 100)
     assert parse_seconds("75", "window", 60, 100) == 75
+
+
+def test_an_amount_with_18_decimals_round_trips_exactly_through_settings_config_file_cli_and_tui(tmp_path):
+    """Issue 13: wei are ints everywhere; ETH typed by a user is parsed once, exactly, and written
+    back by one formatter — 0.123456789012345678 ETH stays 123456789012345678 wei."""
+    import subprocess
+    import sys
+
+    from ichain_tui import config
+    from ichain_tui.amounts import format_eth, parse_eth
+    from ichain_tui.config import Settings
+    from ichain_tui.tui.format import eth
+
+    text, wei = "0.123456789012345678", 123456789012345678
+    assert parse_eth(text, "payment") == wei
+    assert format_eth(wei) == f"{text} ETH" and eth(wei, 18) == f"{text} ETH"
+    assert Settings.load(env={"ICHAIN_PRICE_ETH": text}).price_wei == wei
+    path = tmp_path / "config.toml"
+    config.save({"validator_fee_eth": text}, path)
+    assert Settings.load(path, env={}).validator_fee_wei == wei  # through the TOML file
+    shown = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "config", "set", "stake_eth", text],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and text in shown.stdout, shown.stderr
+    assert Settings.load(env={}).stake_wei == wei  # what the CLI wrote, read back
+    assert format_eth(10**16) == "0.01 ETH" and format_eth(0) == "0 ETH" and format_eth(10**18) == "1 ETH"

@@ -12,13 +12,14 @@ from ichain_tui.errors import ConfigError
 def test_values_take_the_declared_type_and_empty_means_default_only_where_allowed():
     s = Settings.load(env={"ICHAIN_MAX_GPUS": "2", "ICHAIN_CONFIRMATIONS": "", "ICHAIN_PRICE_ETH": "0.02",
                            "ICHAIN_MAX_FEE_GWEI": "none", "ICHAIN_RPC_FALLBACKS": "http://127.0.0.1:1"})
-    assert (s.max_gpus, s.confirmations, s.price_eth, s.max_fee_gwei) == (2, None, 0.02, None)
+    assert (s.max_gpus, s.confirmations, s.price_wei, s.max_fee_gwei) == (2, None, 2 * 10**16, None)
     assert s.rpc_fallbacks == "http://127.0.0.1:1"
 
 
 @pytest.mark.parametrize("env, told", [
     ({"ICHAIN_MAX_GPUS": "1.5"}, "max_gpus in environment must be int"),
-    ({"ICHAIN_PRICE_ETH": "nan"}, "price_eth in environment must be float"),
+    ({"ICHAIN_PRICE_ETH": "nan"}, "price_eth in environment must be a finite amount"),
+    ({"ICHAIN_PRICE_ETH": "-1"}, "price_eth in environment cannot be negative"),
     ({"ICHAIN_RPC_PATIENCE_S": "inf"}, "rpc_patience_s in environment must be float"),
     ({"ICHAIN_CHUNKS": ""}, "chunks in environment must be int"),
     ({"ICHAIN_NOPE": "1"}, None),  # unknown environment names are not settings: ignored

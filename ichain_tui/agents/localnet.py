@@ -25,7 +25,7 @@ PASSWORD = "ichain-local-market"  # throwaway keystores of public dev keys
 
 
 class ProviderProcess:
-    def __init__(self, market: "LocalMarket", index: int, key: str, price_eth: float = 0.01) -> None:
+    def __init__(self, market: "LocalMarket", index: int, key: str, price_eth: str | float = "0.01") -> None:
         self.home = market.base / f"provider-{index}"
         self.account = Account.from_key(key)
         if not (self.home / "data" / "keystores").exists():
@@ -79,7 +79,7 @@ class LocalMarket:
         self.providers: list[ProviderProcess] = []
         self.hosts: list[Host] = []
 
-    def provider(self, index: int, price_eth: float = 0.01) -> ProviderProcess:
+    def provider(self, index: int, price_eth: str | float = "0.01") -> ProviderProcess:
         p = ProviderProcess(self, index, self.keys[index], price_eth)
         self.providers.append(p)
         return p

@@ -38,6 +38,7 @@ from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
+from ..amounts import format_eth
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,10 @@ class ProviderAgent:
         info = self.market.provider(self.me)
         if not info.registered:
             self.market.register_provider(public_key(self.market.account), self.price, self.hardware, self.stake).send()
-            self._say("registered", None, f"price {self.price / 1e18:g} ETH, stake {self.stake / 1e18:g} ETH, {self.hardware}")
+            self._say("registered", None, f"price {format_eth(self.price)}, stake {format_eth(self.stake)}, {self.hardware}")
         elif not info.available or info.price != self.price or info.hardware != self.hardware:
             self.market.update_provider(self.price, True, self.hardware).send()
-            self._say("available", None, f"price {self.price / 1e18:g} ETH, {self.hardware}")
+            self._say("available", None, f"price {format_eth(self.price)}, {self.hardware}")
         self._rehost()
 
     def stop_providing(self) -> None:
@@ -413,7 +414,7 @@ class ProviderAgent:
             return
         self.market.claim_payment(task.task_id, bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])).send(
             intent=f"claim:{self.market.address}:{task.task_id}")
-        self._say("paid", task.task_id, f"claimed {task.payment / 1e18:g} ETH ({why})")
+        self._say("paid", task.task_id, f"claimed {format_eth(task.payment)} ({why})")
 
     def _decline(self, task_id: int, why: str) -> None:
         # the requester reads this: name files relative to the task, never this host's paths

@@ -26,6 +26,7 @@ from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
+from ..amounts import format_eth
 
 CREATE_ATTEMPTS = 3  # another requester may take the task id the envelope was bound to
 
@@ -97,7 +98,7 @@ class RequesterAgent:
                             folder=str(folder), rating=None)
         validator = self.market.task(task_id).validator
         who = f"validator {validator} ({mode.label})" if validator else "no validator"
-        self._say("created", task_id, f"escrowed {(payment + validator_fee) / 1e18:g} ETH; provider {provider}, {who}",
+        self._say("created", task_id, f"escrowed {format_eth(payment + validator_fee)}; provider {provider}, {who}",
                   root=sealed.root)
         return task_id
 
@@ -203,4 +204,4 @@ class RequesterAgent:
         amount = self.market.credits(self.me)
         if amount > 0:
             self.market.withdraw().send()
-            self._say("withdrawn", task_id, f"{amount / 1e18:g} ETH back in the wallet")
+            self._say("withdrawn", task_id, f"{format_eth(amount)} back in the wallet")

@@ -23,6 +23,7 @@ from .errors import ChainError, ErrorDecoder, InsufficientFunds, NodeUnreachable
 from .network import Chain
 from .txjournal import DONE, VOID, TxJournal
 from .types import GasPreview, TxResult
+from ..amounts import format_eth
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class PreparedCall:
     def estimate_gas(self) -> int:
         sender = self._sender()
         if self.value and self.chain.balance(sender) < self.value:
-            raise InsufficientFunds(f"{self.action} sends {self.value / 1e18:.6f} ETH, {sender} has less")
+            raise InsufficientFunds(f"{self.action} sends {format_eth(self.value)}, {sender} has less")
         try:
             return int(self.function.estimate_gas({"from": sender, "value": self.value}))
         except ChainError:
@@ -104,8 +105,8 @@ class PreparedCall:
         balance = self.chain.balance(sender)
         if balance < preview.value + preview.gas * fees[0]:
             raise InsufficientFunds(
-                f"{self.action} needs up to {(preview.value + preview.gas * fees[0]) / 1e18:.6f} ETH, "
-                f"{sender} has {balance / 1e18:.6f} ETH"
+                f"{self.action} needs up to {format_eth(preview.value + preview.gas * fees[0])}, "
+                f"{sender} has {format_eth(balance)}"
             )
         nonce = self.chain.nonces.reserve(sender)
         receipt = self._send_until_mined(sender, intent, nonce, preview.gas, fees, [], timeout)

@@ -14,6 +14,7 @@ from ..chain.errors import ChainError, WalletError
 from ..chain.network import Chain
 from ..connection import open_chain
 from ..chain.wallet import PASSWORD_ENV, Wallet
+from ..amounts import format_eth
 from ..config import Settings
 
 
@@ -65,4 +66,4 @@ def emit(data: dict[str, Any], as_json: bool) -> None:
 
 
 def eth(wei: int) -> str:
-    return f"{wei / 10**18:.6f} ETH"
+    return format_eth(wei, 6)

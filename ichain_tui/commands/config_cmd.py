@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from decimal import Decimal
 
 from .. import locations
 from .common import settings_from
@@ -27,7 +28,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
     saved = save({args.key: args.value})
     key = args.key.replace("-", "_")
-    print(f"{key} = {json.dumps(saved[key])}" if key in saved else f"{key}: default restored")
+    print(f"{key} = {_json(saved[key])}" if key in saved else f"{key}: default restored")
     return 0
 
 
@@ -35,12 +36,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     paths = {k: str(v) for k, v in locations.all_paths().items()}
     if args.json:
-        print(json.dumps({"settings": settings.as_dict(), "paths": paths}))
+        print(_json({"settings": settings.as_dict(), "paths": paths}))
         return 0
     print("[settings]")
     for key, value in settings.as_dict().items():
-        print(f"{key} = {json.dumps(value)}")
+        print(f"{key} = {_json(value)}")
     print("\n[paths]")
     for key, value in paths.items():
-        print(f"{key} = {json.dumps(value)}")
+        print(f"{key} = {_json(value)}")
     return 0
+
+
+def _json(value) -> str:
+    """A setting as TOML/JSON text; amounts (Decimal) exactly, as strings."""
+    return json.dumps(value, default=lambda v: f"{v:f}" if isinstance(v, Decimal) else str(v))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..bundled import examples_dir
 from ..errors import IchainError
+from ..amounts import format_eth
 
 EXAMPLE = examples_dir() / "tasks" / "digits"
 
@@ -52,7 +53,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         market = LocalMarket(devnet, base)
         _say(f"[chain]     anvil {devnet.url}, chain id {market.chain.chain_id}, Marketplace {market.address}")
         for i in range(1, args.providers + 1):
-            provider = market.provider(i, price_eth=round(0.01 + 0.002 * (i - 1), 3)).start()
+            provider = market.provider(i, price_eth=f"{0.010 + 0.002 * (i - 1):.3f}").start()
             _say(f"[provider]  #{i} {provider.account.address} starting (log {provider.log_path})")
         market.wait_registered(args.providers, timeout=120)
         _say(f"[market]    {args.providers} providers registered")
@@ -68,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if chosen is None:
             raise IchainError("no provider accepts the payment")
         _say(f"[requester] chose provider {chosen.address} (score {chosen.score:.1f}, "
-             f"price {chosen.provider.price / 1e18:g} ETH)")
+             f"price {format_eth(chosen.provider.price)})")
         task_id = agent.submit(args.task, chosen.address, payment, validator_fee=agent.market.min_fee_for(payment),
                                execute_window=900, review_window=600)
         outcome = agent.follow(task_id, base / "result", rating=5)

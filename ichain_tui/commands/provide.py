@@ -12,15 +12,17 @@ import logging
 import signal
 import sys
 import threading
+from decimal import Decimal
 
+from ..amounts import WEI_PER_ETH, parse_eth
 from .common import settings_from
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("provide", help="offer this machine's compute (headless provider)")
     p.add_argument("--headless", action="store_true", help="no TUI: log lines until SIGTERM")
-    p.add_argument("--price", type=float, help="asking price per task in ETH")
-    p.add_argument("--stake", type=float, help="stake to deposit when registering, in ETH")
+    p.add_argument("--price", help="asking price per task in ETH")
+    p.add_argument("--stake", help="stake to deposit when registering, in ETH")
     p.add_argument("--transport", choices=["direct", "tor"])
     p.add_argument("--named-validators", choices=["accept", "decline"],
                    help="take tasks whose validator the requester named (default: accept)")
@@ -41,9 +43,9 @@ def cmd_provide(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     if args.price is not None:
-        settings.price_eth = args.price
+        settings.price_eth = Decimal(parse_eth(args.price, "--price")) / WEI_PER_ETH
     if args.stake is not None:
-        settings.stake_eth = args.stake
+        settings.stake_eth = Decimal(parse_eth(args.stake, "--stake")) / WEI_PER_ETH
     if args.transport:
         settings.transport = args.transport
     if args.named_validators:
@@ -69,8 +71,8 @@ def cmd_provide(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         agent = ProviderAgent(
-            runtime.market, sandbox, runtime.host, runtime.work, price=int(settings.price_eth * 10**18),
-            stake=int(settings.stake_eth * 10**18), hardware=hardware_summary(), fetcher=runtime.fetcher,
+            runtime.market, sandbox, runtime.host, runtime.work, price=settings.price_wei,
+            stake=settings.stake_wei, hardware=hardware_summary(), fetcher=runtime.fetcher,
             report=report, chunks=settings.chunks, accept_named_validators=settings.named_validators == "accept",
             policy=policy,
         )

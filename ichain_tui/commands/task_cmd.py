@@ -170,7 +170,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         elif fee_given is not None:
             fee = fee_given
         else:
-            fee = max(int(settings.validator_fee_eth * 10**18), market.min_fee_for(payment))
+            fee = max(settings.validator_fee_wei, market.min_fee_for(payment))
         agent = RequesterAgent(market, runtime.host, runtime.work, fetcher=runtime.fetcher,
                                report=lambda e: print(e.line(), flush=True), chunks=settings.chunks)
         task_id = agent.submit(args.folder, provider, payment, mode=mode, validator=validator, validator_fee=fee,

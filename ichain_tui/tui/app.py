@@ -498,7 +498,7 @@ class IchainApp(App[None]):
         if s.market.provider(s.address).registered:
             self.call_from_thread(self.run_provider)
             return
-        price, stake = int(s.settings.price_eth * 10**18), int(s.settings.stake_eth * 10**18)
+        price, stake = s.settings.price_wei, s.settings.stake_wei
         hardware = hardware_summary()
         gas = s.market.register_provider(public_key(s.account), price, hardware, stake).preview()
         lines = [f"stake {eth(stake)} from this wallet (locked while you hold tasks; W withdraws it later)",

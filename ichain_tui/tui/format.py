@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ..amounts import format_eth
+
 
 def eth(wei: int, digits: int = 4) -> str:
-    return f"{wei / 10**18:.{digits}f} ETH"
+    return format_eth(wei, digits)
 
 
 def short(address: str | None) -> str:
