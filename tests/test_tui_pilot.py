@@ -439,3 +439,21 @@ async def test_the_status_bar_says_when_the_node_is_away_and_r_reconnects(tmp_pa
                                30, "back")
         finally:
             proxy.close()
+
+
+async def test_the_palette_lists_every_action_before_anything_is_typed_each_name_once(tmp_path):
+    """Issue 11: Ctrl+P shows every action at once; no two entries share a name."""
+    from textual.command import CommandList, CommandPalette
+
+    chain, market, _ = build_market()
+    app = IchainApp(lambda: make_session(tmp_path, chain, market), refresh_seconds=0, start_folder=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette)
+                       and app.screen.query_one(CommandList).option_count >= 15, 20, "the palette's entries")
+        options = app.screen.query_one(CommandList)
+        names = [str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)]
+        ours = [n for n in names if "tab" in n or n.startswith(("Pick", "Send", "Unlock", "Provider policy"))]
+        assert {"Provider tab", "Pick provider", "Pick validator", "Send task (gas preview first)"} <= set(ours), names
+        assert len(ours) == len(set(ours)), names

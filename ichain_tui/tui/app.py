@@ -13,7 +13,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import DataTable, DirectoryTree, Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -47,16 +47,28 @@ log = logging.getLogger(__name__)
 
 
 class ActionCommands(Provider):
-    """Command-palette entries for every binding of the app."""
+    """Command-palette entries for every binding of the app: all listed before anything is typed
+    (`discover`), matched as one types (`search`)."""
+
+    # the footer's short labels, spelled out where the palette lists everything side by side
+    NAMES = {"wallet.unlock": "Unlock wallet", "submit.pick": "Pick provider", "submit.validator": "Pick validator",
+             "submit.send": "Send task (gas preview first)"}
+
+    def _entries(self) -> list[tuple[str, Binding]]:
+        return [(self.NAMES.get(b.id or "", b.description), b) for b in self.app.BINDINGS
+                if isinstance(b, Binding) and b.description]
+
+    async def discover(self) -> Hits:
+        for name, binding in self._entries():
+            yield DiscoveryHit(name, lambda action=binding.action: self.app.run_action(action),
+                               help=f"key: {binding.key}")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for binding in self.app.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.description:
-                continue
-            score = matcher.match(binding.description)
+        for name, binding in self._entries():
+            score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(binding.description),
+                yield Hit(score, matcher.highlight(name),
                           lambda action=binding.action: self.app.run_action(action),
                           help=f"key: {binding.key}")
 
@@ -66,12 +78,12 @@ class IchainApp(App[None]):
     TITLE = "iChain"
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = [
-        Binding("p", "tab('pools')", "Pools", show=False, id="tab.pools"),
-        Binding("w", "tab('wallet')", "Wallet", show=False, id="tab.wallet"),
-        Binding("s", "tab('submit')", "Submit", show=False, id="tab.submit"),
-        Binding("t", "tab('transfers')", "Transfers", show=False, id="tab.transfers"),
-        Binding("k", "tab('tasks')", "Tasks", show=False, id="tab.tasks"),
-        Binding("v", "tab('provider')", "Provider", show=False, id="tab.provider"),
+        Binding("p", "tab('pools')", "Pools tab", show=False, id="tab.pools"),
+        Binding("w", "tab('wallet')", "Wallet tab", show=False, id="tab.wallet"),
+        Binding("s", "tab('submit')", "Submit tab", show=False, id="tab.submit"),
+        Binding("t", "tab('transfers')", "Transfers tab", show=False, id="tab.transfers"),
+        Binding("k", "tab('tasks')", "Tasks tab", show=False, id="tab.tasks"),
+        Binding("v", "tab('provider')", "Provider tab", show=False, id="tab.provider"),
         Binding("u", "unlock", "Unlock", id="wallet.unlock"),
         Binding("n", "new_account", "New account", show=False, id="wallet.new"),
         Binding("i", "import_key", "Import key", show=False, id="wallet.import"),

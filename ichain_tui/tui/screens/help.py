@@ -17,7 +17,7 @@ HELP = """\
   t  Transfers: a bar per chunk, total, rate and ETA
   k  Tasks: your tasks; Enter opens one (timeline, deadlines, refund r, settle s, rate f)
   v  Provider dashboard: o toggles providing on this machine · e edits the provider policy
-  ?  this help · q quit
+  r  refresh now (and retry a node that is away) · ?  this help · q quit
 
 [b]How a task goes[/b]
   You escrow payment + validator fee. The provider fetches your encrypted task, runs it in a
