@@ -120,7 +120,10 @@ class JsonRpcProxy:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                answer = proxy._answer(request, session)
+                try:
+                    answer = proxy._answer(request, session)
+                except (OSError, ValueError):  # the node behind is away: what a gateway answers
+                    answer = None
                 if answer is None:  # forwarded, but the answer is lost on the way back
                     self.send_response(502)
                     self.send_header("Content-Length", "0")
