@@ -457,3 +457,28 @@ async def test_the_palette_lists_every_action_before_anything_is_typed_each_name
         ours = [n for n in names if "tab" in n or n.startswith(("Pick", "Send", "Unlock", "Provider policy"))]
         assert {"Provider tab", "Pick provider", "Pick validator", "Send task (gas preview first)"} <= set(ours), names
         assert len(ours) == len(set(ours)), names
+
+
+async def test_u_unlocks_the_keystore_picked_not_always_the_first(market, tmp_path):
+    """Issue 11: with two keystores, u offers both; the second one picked is the one unlocked."""
+    from textual.widgets import Select
+    from tui_harness import key
+
+    from ichain_tui.chain.wallet import Wallet
+
+    chain, m, accounts = market
+    wallet = Wallet(tmp_path / "keystores")
+    wallet.import_private_key("0x" + key("requester").hex(), PASSWORD)
+    wallet.import_private_key("0x" + key("bob").hex(), PASSWORD)
+    second = accounts["bob"].address
+    app = IchainApp(lambda: make_session(tmp_path, chain, m, unlocked=False), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("u")
+        await pilot.pause()
+        picker = app.screen.query_one("#keystore", Select)
+        assert {str(v) for _, v in picker._options} >= {accounts["requester"].address, second}
+        picker.value = second
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot, app)
+        assert app.session.address == second

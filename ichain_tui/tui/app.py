@@ -285,7 +285,7 @@ class IchainApp(App[None]):
         if not s.keystores():
             self.notify("no keystore yet: n creates one, i imports a key", severity="warning")
             return
-        self.push_screen(UnlockScreen("unlock", s.settings.account or s.keystores()[0]),
+        self.push_screen(UnlockScreen("unlock", s.settings.account or s.keystores()[0], s.keystores()),
                          lambda c: c and self.wallet_job("unlock", c))
 
     def action_new_account(self) -> None:
@@ -309,7 +309,7 @@ class IchainApp(App[None]):
                                   title="Wallet")
             return
         if what == "unlock":
-            address = s.unlock(creds.password)
+            address = s.unlock(creds.password, creds.address)
         elif what == "new":
             address = s.create_account(creds.password)
         else:
