@@ -482,3 +482,27 @@ async def test_u_unlocks_the_keystore_picked_not_always_the_first(market, tmp_pa
         await pilot.press(*PASSWORD, "enter")
         await settle(pilot, app)
         assert app.session.address == second
+
+
+async def test_a_modal_asked_for_while_another_is_open_waits_its_turn_and_comes_once(market, tmp_path):
+    """Issue 11: a background worker's rating prompt does not land on top of the picker the user
+    is in (and eat its Esc); it comes after, once, however often it was asked for."""
+    from ichain_tui.tui.screens.rating import RatingScreen
+
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("s", "a")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PickerScreen)
+        app.open_modal(RatingScreen(7, None))
+        app.open_modal(RatingScreen(7, None))
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen) and len(app.screen_stack) == 2
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RatingScreen), 10, "the rating prompt")
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.pause()
+        assert len(app.screen_stack) == 1  # the second request was the same prompt: shown once

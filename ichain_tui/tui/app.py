@@ -14,6 +14,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, DirectoryTree, Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -252,6 +253,35 @@ class IchainApp(App[None]):
         self._last_toast = (key, time.monotonic())
         self.notify(text.splitlines()[0][:300] if text else title, title=title, severity="error", timeout=8)
 
+    # ------------------------------------------------------------------ modals
+    _modal_queue: list = []
+
+    @staticmethod
+    def _modal_key(screen) -> tuple:
+        return type(screen), getattr(screen, "task_id", None)
+
+    def open_modal(self, screen, callback=None) -> None:
+        """One modal at a time: one asked for while another is open (a worker's rating prompt
+        over the picker, say) waits its turn; the same one asked for twice is shown once."""
+        key = self._modal_key(screen)
+        if self._modal_key(self.screen) == key or any(self._modal_key(s) == key for s, _ in self._modal_queue):
+            return
+        if isinstance(self.screen, ModalScreen):
+            self._modal_queue = [*self._modal_queue, (screen, callback)]
+            return
+
+        def done(result) -> None:
+            if callback is not None:
+                callback(result)
+            self.call_after_refresh(self._next_modal)
+
+        self.push_screen(screen, done)
+
+    def _next_modal(self) -> None:
+        if self._modal_queue and not isinstance(self.screen, ModalScreen):
+            (screen, callback), *self._modal_queue = self._modal_queue
+            self.open_modal(screen, callback)
+
     # ------------------------------------------------------------------ actions
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
@@ -271,7 +301,7 @@ class IchainApp(App[None]):
             self.connect()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.open_modal(HelpScreen())
 
     def _need_session(self) -> Session | None:
         if self.session is None:
@@ -285,15 +315,15 @@ class IchainApp(App[None]):
         if not s.keystores():
             self.notify("no keystore yet: n creates one, i imports a key", severity="warning")
             return
-        self.push_screen(UnlockScreen("unlock", s.settings.account or s.keystores()[0], s.keystores()),
+        self.open_modal(UnlockScreen("unlock", s.settings.account or s.keystores()[0], s.keystores()),
                          lambda c: c and self.wallet_job("unlock", c))
 
     def action_new_account(self) -> None:
         # a wallet needs no chain: a new user can create one before any node answers
-        self.push_screen(UnlockScreen("new"), lambda c: c and self.wallet_job("new", c))
+        self.open_modal(UnlockScreen("new"), lambda c: c and self.wallet_job("new", c))
 
     def action_import_key(self) -> None:
-        self.push_screen(UnlockScreen("import"), lambda c: c and self.wallet_job("import", c))
+        self.open_modal(UnlockScreen("import"), lambda c: c and self.wallet_job("import", c))
 
     @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Wallet")
     def wallet_job(self, what: str, creds: Credentials) -> None:
@@ -376,7 +406,7 @@ class IchainApp(App[None]):
                 c = next(c for c in candidates if c.address == address)
                 self.query_one(SubmitPane).show_provider(address, c.provider.price, c.provider.hardware)
 
-        self.call_from_thread(self.push_screen, PickerScreen(candidates, "Choose a provider", hide), chosen)
+        self.call_from_thread(self.open_modal, PickerScreen(candidates, "Choose a provider", hide), chosen)
 
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Validators")
     def action_pick_validator(self) -> None:
@@ -397,7 +427,7 @@ class IchainApp(App[None]):
             elif choice:
                 pane.show_validator(choice, f"{short(choice)} (named: the provider may decline; not counted)")
 
-        self.call_from_thread(self.push_screen, PickerScreen(eligible, "Choose how the result is validated",
+        self.call_from_thread(self.open_modal, PickerScreen(eligible, "Choose how the result is validated",
                                                              choices=choices), chosen)
 
     @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="Submit")
@@ -435,7 +465,7 @@ class IchainApp(App[None]):
             if ok:
                 self.send_task(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
 
-        self.call_from_thread(self.push_screen, ConfirmScreen("Create the task?", gas, lines), confirmed)
+        self.call_from_thread(self.open_modal, ConfirmScreen("Create the task?", gas, lines), confirmed)
 
     @work(thread=True, group="follow", exit_on_error=False, description="Task")
     def send_task(self, folder: Path, provider: str, payment: int, fee: int, ex_win: int, rev_win: int,
@@ -452,7 +482,7 @@ class IchainApp(App[None]):
         if message.result_dir:
             self.notify(f"result in {message.result_dir}", title=f"task {message.task_id}: provider paid")
             task = self.session.task(message.task_id)
-            self.push_screen(RatingScreen(message.task_id, task.provider),
+            self.open_modal(RatingScreen(message.task_id, task.provider),
                              lambda r: r and self.rate(message.task_id, r))
         else:
             self.notify(message.message, title=f"task {message.task_id}: {message.state}")
@@ -475,11 +505,11 @@ class IchainApp(App[None]):
 
         def chosen(what: str | None) -> None:
             if what == "rate":
-                self.push_screen(RatingScreen(task_id, task.provider), lambda r: r and self.rate(task_id, r))
+                self.open_modal(RatingScreen(task_id, task.provider), lambda r: r and self.rate(task_id, r))
             elif what:
                 self.task_action(task_id, what)
 
-        self.call_from_thread(self.push_screen, TaskDetailScreen(task, now, list(self.events)), chosen)
+        self.call_from_thread(self.open_modal, TaskDetailScreen(task, now, list(self.events)), chosen)
 
     @work(thread=True, group="task-action", exit_on_error=False, description="Task")
     def task_action(self, task_id: int, what: str) -> None:
@@ -521,7 +551,7 @@ class IchainApp(App[None]):
             if ok:
                 self.run_provider()
 
-        self.call_from_thread(self.push_screen, ConfirmScreen("Register as a provider?", gas, lines), confirmed)
+        self.call_from_thread(self.open_modal, ConfirmScreen("Register as a provider?", gas, lines), confirmed)
 
     def action_edit_policy(self) -> None:
         """Edit what tasks this machine agrees to run (saved to the config file)."""
@@ -540,7 +570,7 @@ class IchainApp(App[None]):
             return
         effective["container_runtime"] = effective.pop("runtime")
         effective["allowed_images"] = ", ".join(effective["allowed_images"])
-        self.push_screen(PolicyScreen({k: saved.get(k) for k in POLICY_FIELDS}, effective), self._save_policy)
+        self.open_modal(PolicyScreen({k: saved.get(k) for k in POLICY_FIELDS}, effective), self._save_policy)
 
     def _save_policy(self, values: dict | None) -> None:
         from .. import config
