@@ -83,6 +83,10 @@ async def transfers(pilot):
     await tab(pilot, "t")
     pane = pilot.app.query_one(TransfersPane)
     root = "ab" * 32
+    pane.name_transfer("cd" * 32, "task 2 · result")
+    pane.update_chunk(ChunkProgress("cd" * 32, 0, 0, 1_048_576, "waiting"), now=95.0)
+    pane.update_chunk(ChunkProgress("cd" * 32, 0, 1_048_576, 1_048_576, "verified"), now=95.5)
+    pane.name_transfer(root, "task 3 · result")
     states = [(0, 4_194_360, "verified"), (1, 3_100_000, "downloading"), (2, 1_200_000, "retrying"), (3, 0, "waiting")]
     for index, _, _ in states:
         pane.update_chunk(ChunkProgress(root, index, 0, 4_194_360, "waiting"), now=100.0)

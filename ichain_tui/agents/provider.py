@@ -307,7 +307,7 @@ class ProviderAgent:
             # a folder left by an earlier pass is used only if it is this task's, fetched whole
             if not (folder.is_dir() and self.journal.get(task_id).get("fetched_root") == facts.task_root):
                 shutil.rmtree(folder, ignore_errors=True)
-                self._say("fetching", task_id, f"task {ref.root[:12]}… from {ref.address}")
+                self._say("fetching", task_id, f"task {ref.root[:12]}… from {ref.address}", root=ref.root, what="task")
                 self.fetcher.fetch(ref, folder, base / "task-chunks", progress=self.progress, cancel=self.cancel)
                 self.journal.update(task_id, fetched_root=facts.task_root)
             spec = load_task(folder)
@@ -464,7 +464,7 @@ class ProviderAgent:
                                                            result_ref.address), "result")):
                 if not ((base / name).is_dir() and self.journal.get(task_id).get(f"fetched_{name}") == ref.root):
                     shutil.rmtree(base / name, ignore_errors=True)
-                    self._say("fetching", task_id, f"{name} {ref.root[:12]}…", role="validator")
+                    self._say("fetching", task_id, f"{name} {ref.root[:12]}…", role="validator", root=ref.root, what=name)
                     self.fetcher.fetch(ref, base / name, base / f"{name}-chunks", progress=self.progress,
                                        cancel=self.cancel)
                     self.journal.update(task_id, **{f"fetched_{name}": ref.root})

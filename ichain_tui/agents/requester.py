@@ -191,7 +191,7 @@ class RequesterAgent:
             raise IchainError("the provider's result envelope does not open with my key")
         key = env.result_key(self.market, task_id, bytes.fromhex(record["task_key"]), k2)
         ref = FileRef(found.result_root, key, located.transport, located.address)
-        self._say("fetching", task_id, f"result {ref.root[:12]}… from {ref.address}")
+        self._say("fetching", task_id, f"result {ref.root[:12]}… from {ref.address}", root=ref.root, what="result")
         self.fetcher.fetch(ref, result_dir, self.work / f"result-{task_id}-chunks", progress=self.progress)
         self.journal.update(task_id, result_dir=str(result_dir))
         return result_dir

@@ -223,6 +223,10 @@ class IchainApp(App[None]):
         self.events.append(event)
         if event.role != "requester":
             self.query_one(ProviderPane).log_line(event.line())
+        if event.kind == "fetching" and event.data.get("root"):
+            what = event.data.get("what", "file")
+            self.query_one(TransfersPane).name_transfer(event.data["root"], f"task {event.task_id} · {what}"
+                                                        + ("" if event.role == "requester" else f" ({event.role})"))
         if event.kind in ("error",):
             self.notify(event.message, title=f"{event.role} · task {event.task_id}", severity="error")
         elif event.kind in ("created", "validator", "rated", "refunded", "settled", "withdrawn", "submitted", "verdict",
