@@ -18,6 +18,7 @@ from eth_account import Account
 from ..chain.client import MarketClient
 from ..chain.network import connect
 from ..chain.wallet import Wallet
+from ..errors import IchainError
 from .hosting import Host
 from .requester import RequesterAgent
 
@@ -56,7 +57,8 @@ class ProviderProcess:
             time.sleep(0.1)
 
     def terminate(self, timeout: float = 90) -> int:
-        assert self.proc is not None
+        if self.proc is None:
+            raise IchainError("the provider process was never started")
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
@@ -97,7 +99,8 @@ class LocalMarket:
             for p in self.providers:
                 if p.proc is not None and p.proc.poll() is not None:
                     raise AssertionError(f"provider exited:\n{p.log()}")
-            assert time.monotonic() < deadline, "providers did not register"
+            if time.monotonic() >= deadline:
+                raise IchainError(f"{count} providers did not register within {timeout:.0f} s")
             time.sleep(0.2)
 
     def close(self) -> None:
