@@ -19,6 +19,9 @@ from .amounts import WEI_PER_ETH, parse_eth
 from .errors import ConfigError, UsageError
 
 
+RUNTIME_IMAGE = "ichain-runtime:bookworm"  # the sandbox image install.sh builds offline
+
+
 @dataclass
 class Settings:
     network: str = "local"
@@ -58,7 +61,7 @@ class Settings:
     (declining costs nothing; drawn validators are always accepted)."""
     chunks: int = 0
     """Chunks per file (0: as many as the CPU has threads)."""
-    docker_image: str = "ichain-runtime:bookworm"
+    docker_image: str = RUNTIME_IMAGE
     """Runtime image for sandboxed tasks."""
     container_runtime: str = "runc"
     """Container runtime that isolates tasks: `runc` (Docker's default) or `runsc` (gVisor: a

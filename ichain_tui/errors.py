@@ -25,3 +25,18 @@ class ConfigError(IchainError):
 class UsageError(IchainError):
     title = "Invalid input"
     exit_code = 2
+
+
+def one_line(exc: BaseException | None, limit: int = 200) -> str:
+    """What went wrong, in a few words fit for a user: the usual network failures by name, else
+    the first line of the message (a library's multi-line dump never reaches the screen)."""
+    if exc is None:
+        return "no answer"
+    text = str(exc).strip()
+    if "Connection refused" in text or "Failed to establish" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    if "Connection aborted" in text or "reset by peer" in text or "RemoteDisconnected" in text:
+        return "connection lost"
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..netutil import free_port
 from .artifacts import CONTRACTS_DIR
 from .errors import ChainError
 
@@ -29,12 +30,6 @@ def anvil_binary() -> str:
     if on_path:
         return on_path
     raise ChainError("anvil not found: run ./install.sh (npm install in contracts/)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Devnet:

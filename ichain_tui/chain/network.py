@@ -13,6 +13,7 @@ from typing import Any
 
 from web3 import EthereumTesterProvider, Web3
 
+from ..errors import one_line
 from .errors import ChainError, NodeUnreachable, WrongChain
 from .rpc import ResilientProvider, RpcStatus
 from .txjournal import TxJournal
@@ -73,7 +74,7 @@ class Chain:
             try:
                 self._chain_id = int(self.w3.eth.chain_id)
             except Exception as exc:  # connection refused, timeout, bad JSON
-                raise NodeUnreachable(f"cannot reach the node at {self.url or self.kind}: {_first_line(exc)}")
+                raise NodeUnreachable(f"cannot reach the node at {self.url or self.kind}: {one_line(exc)}")
         return self._chain_id
 
     @property
@@ -113,7 +114,7 @@ class Chain:
         except ChainError:
             raise
         except Exception as exc:
-            raise NodeUnreachable(f"cannot read balance from {self.label}: {_first_line(exc)}")
+            raise NodeUnreachable(f"cannot read balance from {self.label}: {one_line(exc)}")
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
@@ -126,7 +127,7 @@ class Chain:
         except ChainError:
             raise
         except Exception as exc:
-            raise NodeUnreachable(f"cannot read the block number from {self.label}: {_first_line(exc)}") from None
+            raise NodeUnreachable(f"cannot read the block number from {self.label}: {one_line(exc)}") from None
         self._head = max(self._head, head)
         return max(0, self._head - self.confirmations)
 
@@ -223,13 +224,4 @@ def _is_anvil(w3: Web3) -> bool:
     try:
         return str(w3.client_version).lower().startswith("anvil")
     except Exception as exc:
-        raise NodeUnreachable(f"cannot reach the node at {w3.provider.endpoint_uri}: {_first_line(exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if "Failed to establish a new connection" in text or "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+        raise NodeUnreachable(f"cannot reach the node at {w3.provider.endpoint_uri}: {one_line(exc)}")

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import requests
 from web3.providers.rpc import HTTPProvider
 
+from ..errors import one_line
 from .errors import NodeUnreachable, WrongChain
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class ResilientProvider(HTTPProvider):
             response = session.post(endpoint, data=request_data, **self.get_request_kwargs())
         except (requests.ConnectionError, requests.Timeout, OSError) as exc:
             # a refused connection never delivered the request; a timeout or a cut answer may have
-            raise _Retry(_short(exc), maybe_delivered=not _refused(exc)) from None
+            raise _Retry(one_line(exc), maybe_delivered=not _refused(exc)) from None
         with response:
             if response.status_code in RETRY_STATUS:
                 raise _Retry(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
@@ -270,17 +271,6 @@ def _rate_limited(raw: bytes) -> bool:
             if any(marker in text for marker in RATE_LIMIT_TEXTS):
                 return True
     return False
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    if "Connection refused" in text or "Failed to establish" in text:
-        return "connection refused"
-    if "timed out" in text.lower() or isinstance(exc, requests.Timeout):
-        return "timed out"
-    if "Connection aborted" in text or "reset by peer" in text or "RemoteDisconnected" in text:
-        return "connection lost"
-    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def _refused(exc: BaseException) -> bool:

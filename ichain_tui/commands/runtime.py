@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import locations
 from ..chain.client import MarketClient
 from ..config import Settings
+from ..netutil import free_port
 from ..transfer.fetcher import Fetcher
 from .common import chain_for, market_for, unlock
 
@@ -47,8 +48,8 @@ def build(settings: Settings, account=None) -> Runtime:
             tor = tor_mod.Tor.attach(settings.tor_control_port)
             closers.append(tor.close)
         else:
-            proc = tor_mod.launch({"SocksPort": f"127.0.0.1:{tor_mod.free_port()} IsolateSOCKSAuth",
-                                   "ControlPort": str(tor_mod.free_port()), "Log": "notice stdout"},
+            proc = tor_mod.launch({"SocksPort": f"127.0.0.1:{free_port()} IsolateSOCKSAuth",
+                                   "ControlPort": str(free_port()), "Log": "notice stdout"},
                                   locations.data_dir() / "tor", completion_percent=100, timeout=120)
             tor = proc.controller()
             closers.append(proc.stop)

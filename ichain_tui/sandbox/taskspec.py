@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import RUNTIME_IMAGE
 from ..errors import UsageError
 from ..untrusted import UntrustedInputError, load_toml
 
-DEFAULT_IMAGE = "ichain-runtime:bookworm"
+DEFAULT_IMAGE = RUNTIME_IMAGE
 SPEC_FILE = "ichain.toml"
 ENTRY = "task.py"
 MAX_SPEC_BYTES = 64 * 1024

@@ -30,6 +30,7 @@ import requests
 import urllib3
 
 from . import packaging
+from ..errors import one_line
 from .errors import Cancelled, IntegrityError, PeerUnreachable, TransferError
 from .locator import FileRef
 from .manifest import MAX_MANIFEST_BYTES, Manifest, unseal_to_folder
@@ -106,7 +107,7 @@ class Fetcher:
                 last = exc
                 _check(cancel)
                 self._sleep(attempt, cancel)
-        raise PeerUnreachable(f"cannot reach {ref.address}: {_short(last)}")
+        raise PeerUnreachable(f"cannot reach {ref.address}: {one_line(last)}")
 
     def _read_manifest(self, ref: FileRef, isolation: str, watch: SocketWatch) -> bytes:
         """The manifest's bytes, read as they arrive: never more than its cap, never after the deadline."""
@@ -206,7 +207,7 @@ class Fetcher:
             report(ChunkProgress(manifest.root, index, 0, info.size, "failed", self.attempts))
             if isinstance(error, IntegrityError):
                 raise error
-            raise PeerUnreachable(f"chunk {index} from {ref.address}: {_short(error)}")
+            raise PeerUnreachable(f"chunk {index} from {ref.address}: {one_line(error)}")
 
         for info in manifest.chunks:
             report(ChunkProgress(manifest.root, info.index, 0, info.size, "waiting"))
@@ -359,12 +360,3 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled("transfer cancelled")
 
 
-def _short(exc: BaseException | None) -> str:
-    if exc is None:
-        return "no answer"
-    text = str(exc)
-    if "Connection refused" in text or "Failed to establish" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    return text.splitlines()[0][:160] if text else type(exc).__name__

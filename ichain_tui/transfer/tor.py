@@ -8,7 +8,6 @@ from __future__ import annotations
 import queue
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..netutil import free_port
 from .errors import TransferError
 
 
@@ -50,12 +50,6 @@ def tor_binary() -> str:
     if not exe:
         raise TorError("tor is not installed (apt-get install tor; ./install.sh does it)")
     return exe
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -17,7 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tor import TorError, TorProcess, free_port, launch, tor_binary
+from ..netutil import free_port
+from .tor import TorError, TorProcess, launch, tor_binary
 
 AUTHORITIES = 5
 

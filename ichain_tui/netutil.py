@@ -1,0 +1,12 @@
+"""Provides `free_port`: a TCP port on 127.0.0.1 nobody listens on right now (for the local
+chain, tor's ports and test servers)."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
