@@ -11,6 +11,18 @@ import time
 from ichain_tui.transfer.watchdog import shut_down
 
 
+def send_json(handler, answer) -> None:
+    """Answer an HTTP request (a BaseHTTPRequestHandler) with a JSON body."""
+    import json
+
+    data = json.dumps(answer).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class SwitchableProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -129,12 +141,7 @@ class JsonRpcProxy:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, answer)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -11,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from rpc_proxy import send_json
 from web3 import Web3
 
 from ichain_tui.chain.errors import NodeUnreachable, WrongChain
@@ -47,12 +48,7 @@ class ScriptedNode:
                 else:
                     result = hex(node.chain_id) if request["method"] == "eth_chainId" else hex(7)
                     answer = {"jsonrpc": "2.0", "id": request["id"], "result": result}
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, answer)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
