@@ -179,3 +179,26 @@ def test_disk_full_is_one_clear_error_and_keeps_what_it_has(sealed, tmp_path, mo
         assert not (tmp_path / "dst").exists()
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_host_keeps_its_port_across_restarts_so_addresses_on_chain_stay_valid(tmp_path):
+    """Issue 14: a provider or requester restarted mid-task serves on the port its envelopes name."""
+    from ichain_tui.agents.hosting import Host
+
+    identity = tmp_path / "host.json"
+    first = Host("direct", identity=identity)
+    address = first.address
+    first.stop()
+    second = Host("direct", identity=identity)
+    try:
+        assert second.address == address
+    finally:
+        second.stop()
+    taken = Host("direct", identity=identity)  # the port is busy now: a new one, remembered
+    other = Host("direct", identity=identity)
+    try:
+        assert other.address != taken.address
+        assert str(other.server.port) in identity.read_text()
+    finally:
+        taken.stop()
+        other.stop()
