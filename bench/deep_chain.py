@@ -1,9 +1,10 @@
 """`task list` and the pools view on a market deployed `--blocks` blocks ago.
 
-anvil: deploy, two providers, three tasks, then `--blocks` empty blocks mined (anvil mines about
-a thousand a second, so 200,000 take a few minutes to prepare); the reads go through a proxy on
-127.0.0.1 that refuses `eth_getLogs` over more than `--cap` blocks with Alchemy's message, as a
-public endpoint would.
+anvil: deploy, two providers, three tasks, then `--blocks` empty blocks mined (anvil here mines
+only about 100 blocks a second, slower as the chain grows: 200,000 take over half an hour to
+prepare); the reads go through a proxy on 127.0.0.1 that refuses `eth_getLogs` over more than
+`--cap` blocks with Alchemy's message, as a public endpoint would. `task list` reads every role
+with one `eth_getLogs` per range, so its requests grow as blocks / cap.
 
 Last line JSON: task_list_s (target <= 5), task_list_get_logs, pool_s (target <= 5), pool_get_logs.
 

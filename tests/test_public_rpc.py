@@ -90,3 +90,40 @@ def test_a_deep_history_is_read_in_widening_ranges_and_only_once(deep_market):
         assert proxy.calls["eth_getLogs"] - first <= 1  # only blocks mined since, if any
     finally:
         proxy.close()
+
+
+def test_task_list_finds_every_role_with_one_log_read_per_range(deep_market, tmp_path):
+    """`ichain task list` reads the tasks naming an address as requester, provider or validator
+    with one `eth_getLogs` per range for all three events, from the deployment block."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from ichain_tui.agents.localnet import PASSWORD
+    from ichain_tui.chain.types import ValidatorMode
+    from ichain_tui.chain.wallet import Wallet
+
+    devnet, market = deep_market
+    keys = devnet.dev_keys()
+    requester = market.as_account(Account.from_key(keys[3]))
+    provider = Account.from_key(keys[1]).address
+    tx = requester.create_task(provider=provider, payment=10**16, mode=ValidatorMode.NONE, task_root=b"\x07" * 32,
+                               requester_key=public_key(requester.account)).send()
+    task_id = requester.task_id_of(tx)
+    proxy = JsonRpcProxy(devnet.url, max_log_blocks=1000)
+    try:
+        for index, role in ((3, "requester"), (1, "provider")):
+            home = tmp_path / f"home-{index}"
+            Wallet(home / "data" / "keystores").import_private_key(keys[index], PASSWORD)
+            env = {**os.environ, "ICHAIN_HOME": str(home), "ICHAIN_PASSWORD": PASSWORD, "ICHAIN_NETWORK": proxy.url,
+                   "ICHAIN_MARKET": market.address}
+            before = proxy.calls["eth_getLogs"]
+            listed = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "task", "list", "--json"], env=env,
+                                    capture_output=True, text=True, timeout=120)
+            assert listed.returncode == 0, listed.stderr
+            rows = json.loads(listed.stdout)
+            assert {"task": task_id, "role": role} in [{"task": r["task"], "role": r["role"]} for r in rows], rows
+            assert proxy.calls["eth_getLogs"] - before <= 4, proxy.calls  # ~1,500 blocks in <= 1,000-block reads
+    finally:
+        proxy.close()

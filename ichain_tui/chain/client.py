@@ -345,13 +345,18 @@ class MarketClient:
         return cached + read_events(self.contract, name, from_block=cached_to + 1, filters=filters,
                                     window=self.log_window)
 
-    def tasks_naming(self, address: str, from_block: int, to_block: int) -> dict[int, int]:
-        """Ids of tasks that named `address` as provider or validator in [from_block, to_block],
-        with the block of the first such event: one `eth_getLogs` per range for both events (the
-        address is their second indexed topic)."""
+    def tasks_naming(self, address: str, from_block: int, to_block: int | None = None,
+                     as_requester: bool = False) -> dict[int, int]:
+        """Ids of tasks that named `address` as provider or validator (and, with `as_requester`,
+        that it created) in [from_block, to_block], with the block of the first such event: one
+        `eth_getLogs` per range for all these events (the address is the second indexed topic of
+        each of them)."""
         from .events import read_logs
 
-        topics = [[self._topic("ProviderAssigned"), self._topic("ValidatorAssigned")], None,
+        if to_block is None:
+            to_block = self.chain.block_number()
+        names = ["ProviderAssigned", "ValidatorAssigned"] + (["TaskCreated"] if as_requester else [])
+        topics = [[self._topic(name) for name in names], None,
                   "0x" + "00" * 12 + Web3.to_checksum_address(address)[2:].lower()]
         logs = read_logs(self.chain.w3, self.address, topics, max(from_block, self.deploy_block), to_block,
                          self.log_window)

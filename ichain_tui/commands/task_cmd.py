@@ -76,9 +76,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     account = unlock(settings)
     market = market_for(settings, chain_for(settings), account)
     me = account.address
-    ids = {e.args["taskId"] for e in market.events("TaskCreated", 0, {"requester": me})}
-    ids |= {e.args["taskId"] for e in market.events("ProviderAssigned", 0, {"provider": me})}
-    ids |= {e.args["taskId"] for e in market.events("ValidatorAssigned", 0, {"validator": me})}
+    ids = set(market.tasks_naming(me, 0, as_requester=True))  # one eth_getLogs per range for every role
     rows = []
     for task_id in sorted(ids):
         t = market.task(task_id)
