@@ -607,7 +607,7 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
     host, port = m.url.removeprefix("http://").split(":")
     proxy = SwitchableProxy(host, int(port))
     events: list[AgentEvent] = []
-    chain = connect(proxy.url)
+    chain = connect(proxy.url, patience=3)  # (`rpc_patience_s`: each request retries 3 s, then one error)
     market = MarketClient(chain, m.address, Account.from_key(m.keys[1]))
     agent_host = Host("direct")
     m.hosts.append(agent_host)
@@ -621,8 +621,8 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
     loop.start()
     try:
         proxy.take_down()
-        deadline = time.monotonic() + 40  # web3 retries a refused connection with backoff first
-        while time.monotonic() < deadline and (proxy.refused < 8 or not any(e.kind == "error" for e in events)):
+        deadline = time.monotonic() + 40  # each request retries a refused connection for 3 s first
+        while time.monotonic() < deadline and (proxy.refused < 4 or not any(e.kind == "error" for e in events)):
             time.sleep(0.2)
         time.sleep(2)
         assert loop.is_alive()

@@ -64,7 +64,7 @@ def test_resume_refuses_a_task_this_machine_did_not_submit(local_market, tmp_pat
 
 
 def test_tasks_finish_once_through_a_lagging_read_replica(tmp_path, sandbox):
-    """Every party reads through a replica 3 blocks behind (head, state, receipts and logs): stale
+    """Every party reads through a replica 2 blocks behind (head, state, receipts and logs): stale
     reads must not make anyone act twice or give up."""
     from eth_account import Account
     from market_helpers import LocalMarket
@@ -80,15 +80,15 @@ def test_tasks_finish_once_through_a_lagging_read_replica(tmp_path, sandbox):
     with Devnet(accounts=8, block_time=1) as devnet:
         m = LocalMarket(devnet, tmp_path)
         proxy = JsonRpcProxy(devnet.url)
-        proxy.lag = 3
+        proxy.lag = 2
         m.url = proxy.url  # the providers' node is the lagging one
-        time.sleep(5)  # the replica has the deployment (a market is deployed long before anyone uses it)
+        _wait_until_the_replica_has(proxy, m.market.chain.block_number())  # the deployment, long before use
         host = Host("direct")
         try:
             p1 = m.provider(1).start()
             m.provider(2).start()
             m.wait_registered(2)
-            time.sleep(4)  # and the replica has seen the registrations
+            _wait_until_the_replica_has(proxy, m.market.chain.block_number())  # and the registrations
             chain = connect(proxy.url)
             chain.tx_journal = TxJournal(tmp_path / "requester-tx")
             requester = RequesterAgent(MarketClient(chain, m.address, Account.from_key(m.keys[5])), host,
@@ -104,6 +104,19 @@ def test_tasks_finish_once_through_a_lagging_read_replica(tmp_path, sandbox):
                 assert log.count(f"task {task_id} submitted") == 1, log[-3000:]
             assert "Traceback" not in p1.log()
         finally:
+            for p in m.providers:  # the test is over: no graceful goodbye through a lagging node
+                if p.proc is not None:
+                    p.proc.kill()
             host.stop()
             proxy.close()
             m.close()
+
+
+def _wait_until_the_replica_has(proxy, block: int) -> None:
+    from ichain_tui.chain.network import connect
+
+    replica = connect(proxy.url)
+    deadline = time.monotonic() + 30
+    while replica.block_number() < block:
+        assert time.monotonic() < deadline, "the replica never caught up"
+        time.sleep(0.2)
