@@ -55,7 +55,7 @@ def main() -> None:
     from ichain_tui.agents.requester import RequesterAgent
     from ichain_tui.chain.client import MarketClient
     from ichain_tui.chain.devnet import Devnet
-    from ichain_tui.chain.types import TaskState, ValidatorMode
+    from ichain_tui.chain.types import ValidatorMode
     from ichain_tui.connection import configure
     from ichain_tui.chain.network import connect
     from ichain_tui.config import Settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 from pathlib import Path
 
 from ichain_tui.agents.localnet import LocalMarket, ProviderProcess  # noqa: F401  (re-exported for tests)
@@ -27,3 +28,22 @@ def quick_task(root: Path, sleep: float = 0.0) -> Path:
     """))
     (root / "ichain.toml").write_text("time_limit = 120\nmemory_mb = 256\n")
     return root
+
+
+def in_process_provider(m, key_index, sandbox, tmp_path, **kw):
+    """A provider agent in this process (to give it a tampering sandbox or a policy)."""
+    from eth_account import Account
+
+    from ichain_tui.agents.hosting import Host
+    from ichain_tui.agents.provider import ProviderAgent
+
+    market = m.market.as_account(Account.from_key(m.keys[key_index]))
+    host = Host("direct")
+    m.hosts.append(host)
+    agent = ProviderAgent(market, sandbox, host, tmp_path / f"agent-{key_index}", price=10**16, stake=5 * 10**17,
+                          hardware="cpu=1", **kw)
+    agent.start_providing()
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    thread.start()
+    return agent, stop

@@ -30,10 +30,10 @@ from ..recent import RecentFolders
 from ..session import Session, TaskPreview
 from .format import eth, short
 from .messages import AgentReported, ChunkMoved, NodeStatusChanged, TaskFollowed, WalletChanged
+from .provider_actions import ProviderActions
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.picker import PickerScreen
-from .screens.policy import PolicyScreen
 from .screens.pools import PoolsPane
 from .screens.provider import ProviderPane
 from .screens.rating import RatingScreen
@@ -74,7 +74,7 @@ class ActionCommands(Provider):
                           help=f"key: {binding.key}")
 
 
-class IchainApp(App[None]):
+class IchainApp(ProviderActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "iChain"
     COMMANDS = App.COMMANDS | {ActionCommands}
@@ -520,109 +520,6 @@ class IchainApp(App[None]):
         getattr(self.session, what)(task_id)
         self.call_from_thread(self.notify, f"task {task_id}: {what} sent", title="Task")
         self.call_from_thread(self.action_refresh)
-
-    # -- provider dashboard ----------------------------------------------------------
-    def action_toggle_providing(self) -> None:
-        if self.query_one(TabbedContent).active != "provider":
-            self.notify("o starts or stops providing on the Provider tab (v)", title="Provider")
-            return
-        if self.provider_stop is not None:
-            self.provider_stop.set()
-            return
-        self.confirm_providing()
-
-    @work(thread=True, exclusive=True, group="provider", exit_on_error=False, description="Provider")
-    def confirm_providing(self) -> None:
-        """Providing for the first time registers and stakes: that value moves only after a
-        confirmation showing the stake and the gas."""
-        from ..chain.wallet import public_key
-        from ..sandbox.gpu import hardware_summary
-
-        s = self.session
-        if s is None or s.address is None:
-            raise IchainError("unlock a wallet first (u)")
-        if s.market.provider(s.address).registered:
-            self.call_from_thread(self.run_provider)
-            return
-        price, stake = s.settings.price_wei, s.settings.stake_wei
-        hardware = hardware_summary()
-        gas = s.market.register_provider(public_key(s.account), price, hardware, stake).preview()
-        lines = [f"stake {eth(stake)} from this wallet (locked while you hold tasks; W withdraws it later)",
-                 f"asking {eth(price)} per task · {hardware}",
-                 "then tasks assigned to you run in this machine's Docker sandbox"]
-
-        def confirmed(ok: bool) -> None:
-            if ok:
-                self.run_provider()
-
-        self.call_from_thread(self.open_modal, ConfirmScreen("Register as a provider?", gas, lines), confirmed)
-
-    def action_edit_policy(self) -> None:
-        """Edit what tasks this machine agrees to run (saved to the config file)."""
-        import tomllib
-
-        from .. import locations
-        from ..config import POLICY_FIELDS, Settings
-        from ..sandbox import policy as policies
-
-        path = locations.config_file()
-        try:
-            saved = tomllib.loads(path.read_text()) if path.exists() else {}
-            effective = policies.from_settings(Settings.load(), locations.work_dir()).as_dict()
-        except (IchainError, OSError, ValueError) as exc:
-            self.notify(str(exc), title="Provider policy", severity="error")
-            return
-        effective["container_runtime"] = effective.pop("runtime")
-        effective["allowed_images"] = ", ".join(effective["allowed_images"])
-        self.open_modal(PolicyScreen({k: saved.get(k) for k in POLICY_FIELDS}, effective), self._save_policy)
-
-    def _save_policy(self, values: dict | None) -> None:
-        from .. import config
-
-        if values is None:
-            return
-        try:
-            config.save(values)
-        except IchainError as exc:
-            self.notify(str(exc), title="Provider policy", severity="error")
-            return
-        if self.session is not None:
-            fresh = config.Settings.load()
-            for key in config.POLICY_FIELDS:
-                setattr(self.session.settings, key, getattr(fresh, key))
-        self.notify("saved; applies when providing starts", title="Provider policy")
-
-    @work(thread=True, exclusive=True, group="provider", exit_on_error=False, description="Provider")
-    def run_provider(self) -> None:
-        from ..sandbox.runner import open_sandbox
-
-        s = self.session
-        if s is None or s.address is None:
-            raise IchainError("unlock a wallet first (u)")
-        if self.sandbox_factory:
-            sandbox = self.sandbox_factory()
-        else:  # runtime and file cap as the provider policy says (as `ichain provide` does)
-            from .. import locations
-            from ..sandbox import policy as policies
-
-            policy = policies.from_settings(s.settings, locations.work_dir())
-            sandbox = open_sandbox(s.settings.docker_image, policy.runtime, policy.max_output_files)
-        agent = s.provider_agent(sandbox)
-        stop = self.provider_stop = threading.Event()
-        agent.start_providing()
-        pane = self.query_one(ProviderPane)
-
-        def show() -> None:
-            info = s.market.provider(s.address)
-            self.call_from_thread(pane.show, True, agent.busy_with, s.credits(), info.stake)
-
-        try:  # the same loop as `ichain provide --headless`: it outlives any failing pass
-            agent.run(stop, interval=1.0 if s.chain.kind != "rpc" else None, after_pass=show)
-        finally:
-            agent.shutdown(grace=5)
-            self.provider_stop = None
-            info = s.market.provider(s.address)
-            self.call_from_thread(pane.show, False, None, s.credits(), info.stake)
 
     def on_unmount(self) -> None:
         if self.provider_stop is not None:
