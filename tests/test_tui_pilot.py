@@ -60,20 +60,21 @@ async def test_keys_switch_tabs_and_open_the_picker(market, tmp_path):
         assert app.query_one("SubmitPane").provider == accounts["carol"].address
 
 
+async def _unlock_with(pilot, app, password: str) -> None:
+    await pilot.press("u")
+    await pilot.pause()
+    await pilot.press(*password, "enter")
+    await settle(pilot, app)
+
+
 async def test_wrong_password_is_a_notification_and_the_app_keeps_running(market, tmp_path):
     chain, m, _ = market
     app = IchainApp(lambda: make_session(tmp_path, chain, m, unlocked=False), refresh_seconds=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        await pilot.press("u")
-        await pilot.pause()
-        await pilot.press(*"notthepassword", "enter")
-        await settle(pilot, app)
+        await _unlock_with(pilot, app, "notthepassword")
         assert any("wrong password" in n.message for n in app._notifications), [n.message for n in app._notifications]
-        await pilot.press("u")
-        await pilot.pause()
-        await pilot.press(*PASSWORD, "enter")
-        await settle(pilot, app)
+        await _unlock_with(pilot, app, PASSWORD)
         assert app.session.address is not None
 
 

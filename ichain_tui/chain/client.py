@@ -56,6 +56,8 @@ class MarketClient:
         self._deploy_block: int | None = None
         self.log_window = LogWindow()
         self._event_cache: dict[tuple, tuple[int, list]] = {}  # (name, filters) -> (last block read, events)
+        self._scope: str | None = None
+        self._checked_reconnects = 0  # the reconnect count the market's code was last checked at
 
     # ------------------------------------------------------------------ deployment
     @classmethod
@@ -82,7 +84,7 @@ class MarketClient:
         market's code is still at its address: a node of another network, or a chain reset under
         the same id, stops the agents with one line instead of letting them act on nothing."""
         status = self.chain.rpc_status
-        if status is None or status.reconnects == getattr(self, "_checked_reconnects", 0):
+        if status is None or status.reconnects == self._checked_reconnects:
             return
         try:
             code = self.chain.w3.eth.get_code(self.address)
@@ -301,7 +303,7 @@ class MarketClient:
         """`<chain id>-<market address>-<deployment block hash, 8 hex>`: what makes a task id
         unique beyond this market, so folders and journals of another chain, another deployment,
         or a development chain reset under the same id and address are never taken for this one's."""
-        if getattr(self, "_scope", None) is None:
+        if self._scope is None:
             if self._deploy_block is None:
                 self._deploy_block = int(self._read(self.contract.functions.deployBlock()))
             try:

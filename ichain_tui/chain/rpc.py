@@ -111,6 +111,7 @@ class ResilientProvider(HTTPProvider):
         self._requests = 0
         self._reconnects = 0
         self._ever_connected = False
+        self._last_good = endpoints[0]  # the endpoint that answered last
         self._cooldown = 0.0
         self._open_until = 0.0
         self.expected_chain_id: int | None = None
@@ -181,7 +182,7 @@ class ResilientProvider(HTTPProvider):
                     self._sleep(max(0.0, min(delay, remaining, MAX_RETRY_AFTER)))
                 continue
             due = time.monotonic() - self._checked_at > self.recheck_every
-            if self._state != CONNECTED or endpoint != getattr(self, "_last_good", endpoint) or due:
+            if self._state != CONNECTED or endpoint != self._last_good or due:
                 self._reconnected(endpoint, method)
             self._last_good = endpoint
             self._ever_connected = True
