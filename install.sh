@@ -73,14 +73,15 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-dev$DEV"
+stamp=".venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)-dev$DEV"
 if [ ! -f "$stamp" ]; then
   say "pip install the project$([ $DEV = 1 ] && echo ' with test dependencies')"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   if [ $DEV = 1 ]; then
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    # the exact versions CI tested (requirements.lock; regenerate with scripts/lock.sh)
+    .venv/bin/python -m pip install -q -c requirements.lock -e ".[dev]"
   else
-    .venv/bin/python -m pip install -q -e ".[embedded]"
+    .venv/bin/python -m pip install -q -c requirements.lock -e ".[embedded]"
   fi
   rm -f .venv/.installed-*
   touch "$stamp"

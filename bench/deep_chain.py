@@ -55,31 +55,50 @@ def main() -> None:
             market.as_account(account).register_provider(public_key(account), 10**16, "cpu=1", 10**17).send()
         requester = market.as_account(Account.from_key(keys[3]))
         for _ in range(3):
-            requester.create_task(provider=Account.from_key(keys[1]).address, payment=10**16, mode=ValidatorMode.NONE,
-                                  task_root=os.urandom(32), requester_key=public_key(requester.account)).send()
+            requester.create_task(
+                provider=Account.from_key(keys[1]).address,
+                payment=10**16,
+                mode=ValidatorMode.NONE,
+                task_root=os.urandom(32),
+                requester_key=public_key(requester.account),
+            ).send()
         started = time.monotonic()
         left = args.blocks
         while left > 0:
             step = min(5_000, left)
             chain.w3.provider.make_request("anvil_mine", [hex(step)])
             left -= step
-        print(f"mined {args.blocks} blocks in {time.monotonic() - started:.0f} s; head {chain.block_number()}",
-              flush=True)
+        print(
+            f"mined {args.blocks} blocks in {time.monotonic() - started:.0f} s; head {chain.block_number()}",
+            flush=True,
+        )
 
         proxy = JsonRpcProxy(devnet.url, max_log_blocks=args.cap)
         Wallet(home / "data" / "keystores").import_private_key(keys[3], PASSWORD)
-        env = {**os.environ, "ICHAIN_PASSWORD": PASSWORD, "ICHAIN_NETWORK": proxy.url,
-               "ICHAIN_MARKET": market.address}
+        env = {
+            **os.environ,
+            "ICHAIN_PASSWORD": PASSWORD,
+            "ICHAIN_NETWORK": proxy.url,
+            "ICHAIN_MARKET": market.address,
+        }
         started = time.monotonic()
-        listed = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "task", "list", "--json"], env=env,
-                                capture_output=True, text=True, timeout=600)
+        listed = subprocess.run(
+            [sys.executable, "-m", "ichain_tui.cli", "task", "list", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         task_list_s = time.monotonic() - started
         if listed.returncode != 0:
             raise SystemExit(listed.stderr)
         rows = json.loads(listed.stdout)
         list_logs = proxy.calls["eth_getLogs"]
-        print(f"task list: {len(rows)} tasks in {task_list_s:.2f} s, {list_logs} eth_getLogs "
-              f"({proxy.refused} refused)", flush=True)
+        print(
+            f"task list: {len(rows)} tasks in {task_list_s:.2f} s, {list_logs} eth_getLogs "
+            f"({proxy.refused} refused)",
+            flush=True,
+        )
 
         proxy.calls.clear()
         started = time.monotonic()
@@ -88,9 +107,19 @@ def main() -> None:
         pool_logs = proxy.calls["eth_getLogs"]
         print(f"pool: {len(found)} providers in {pool_s:.2f} s, {pool_logs} eth_getLogs", flush=True)
         proxy.close()
-    print(json.dumps({"blocks": args.blocks, "cap": args.cap, "task_list_s": round(task_list_s, 2),
-                      "task_list_get_logs": list_logs, "pool_s": round(pool_s, 2), "pool_get_logs": pool_logs,
-                      "tasks_listed": len(rows)}))
+    print(
+        json.dumps(
+            {
+                "blocks": args.blocks,
+                "cap": args.cap,
+                "task_list_s": round(task_list_s, 2),
+                "task_list_get_logs": list_logs,
+                "pool_s": round(pool_s, 2),
+                "pool_get_logs": pool_logs,
+                "tasks_listed": len(rows),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

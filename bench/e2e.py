@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ichain_tui.agents.localnet import LocalMarket  # noqa: E402
-from ichain_tui.chain.devnet import Devnet  # noqa: E402
-from ichain_tui.chain.transactions import PreparedCall  # noqa: E402
-from ichain_tui.sandbox import engine  # noqa: E402
-from ichain_tui.sandbox.runner import Sandbox  # noqa: E402
-from ichain_tui.sandbox.taskspec import load_task  # noqa: E402
+from ichain_tui.agents.localnet import LocalMarket
+from ichain_tui.chain.devnet import Devnet
+from ichain_tui.chain.transactions import PreparedCall
+from ichain_tui.sandbox import engine
+from ichain_tui.sandbox.runner import Sandbox
+from ichain_tui.sandbox.taskspec import load_task
 
 DIGITS = ROOT / "examples" / "tasks" / "digits"
 PAY, FEE = 2 * 10**16, 2 * 10**15
@@ -67,8 +67,14 @@ def market_run(tmp: Path, block_time: float | None) -> dict:
 
             PreparedCall.send = timed_send
             t0 = time.perf_counter()
-            task_id = agent.submit(DIGITS, market.providers[0].account.address, PAY, validator_fee=FEE,
-                                   execute_window=900, review_window=900)
+            task_id = agent.submit(
+                DIGITS,
+                market.providers[0].account.address,
+                PAY,
+                validator_fee=FEE,
+                execute_window=900,
+                review_window=900,
+            )
             created_block = market.market.events("TaskCreated", 0, {"taskId": task_id})[0].block
             outcome = agent.follow(task_id, tmp / "result", rating=None, interval=0.2)
             result_block = market.chain.block_number()
@@ -90,9 +96,14 @@ def main() -> None:
         bare_s = bare(Path(tmp))
         fast = market_run(Path(tmp) / "automine", None)
         print(f"bare execute + 2 checks in the sandbox {bare_s:6.2f} s")
-        print(f"market end to end (automine, direct)  {fast['seconds']:6.2f} s   overhead {fast['seconds'] - bare_s:5.2f} s")
-        figures = {"overhead_s": round(fast["seconds"] - bare_s, 2), "e2e_s": round(fast["seconds"], 2),
-                   "bare_s": round(bare_s, 2)}
+        print(
+            f"market end to end (automine, direct)  {fast['seconds']:6.2f} s   overhead {fast['seconds'] - bare_s:5.2f} s"
+        )
+        figures = {
+            "overhead_s": round(fast["seconds"] - bare_s, 2),
+            "e2e_s": round(fast["seconds"], 2),
+            "bare_s": round(bare_s, 2),
+        }
         if not args.skip_block_time:
             slow = market_run(Path(tmp) / "blocktime", 12)
             print(f"market end to end (--block-time 12)   {slow['seconds']:6.2f} s")

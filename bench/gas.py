@@ -17,13 +17,13 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from eth_account import Account  # noqa: E402
-from eth_utils import keccak  # noqa: E402
+from eth_account import Account
+from eth_utils import keccak
 
-from ichain_tui.agents.envelopes import key_commit  # noqa: E402
-from ichain_tui.chain.client import MarketClient  # noqa: E402
-from ichain_tui.chain.network import connect  # noqa: E402
-from ichain_tui.chain.wallet import public_key  # noqa: E402
+from ichain_tui.agents.envelopes import key_commit
+from ichain_tui.chain.client import MarketClient
+from ichain_tui.chain.network import connect
+from ichain_tui.chain.wallet import public_key
 
 ETH = 10**18
 ENVELOPE = 230  # bytes of a one-reference envelope: version, ephemeral key, nonce, reference, tag
@@ -48,14 +48,21 @@ def main() -> None:
     cycles = []
     for _ in range(2):
         rows: list[tuple[str, str, int]] = []
-        tx = req.create_task(provider=prov.account.address, payment=PAY, validator_fee=FEE, task_root=b"\x11" * 32,
-                             requester_key=public_key(req.account), provider_envelope=b"\xaa" * ENVELOPE).send()
+        tx = req.create_task(
+            provider=prov.account.address,
+            payment=PAY,
+            validator_fee=FEE,
+            task_root=b"\x11" * 32,
+            requester_key=public_key(req.account),
+            provider_envelope=b"\xaa" * ENVELOPE,
+        ).send()
         rows.append(("requester", "createTask (+ draw)", tx.gas_used))
         task_id = req.task_id_of(tx)
         assert req.task(task_id).validator == val.account.address
         k2, root = os.urandom(32), os.urandom(32)
-        tx = prov.submit_result(task_id, root, key_commit(k2, task_id, root), b"\xcc" * ENVELOPE,
-                                b"\xdd" * (2 * ENVELOPE - 66)).send()
+        tx = prov.submit_result(
+            task_id, root, key_commit(k2, task_id, root), b"\xcc" * ENVELOPE, b"\xdd" * (2 * ENVELOPE - 66)
+        ).send()
         rows.append(("provider", "submitResult", tx.gas_used))
         tx = val.submit_verdict(task_id, True, root, k2).send()
         rows.append(("validator", "submitVerdict(pass)", tx.gas_used))
@@ -63,19 +70,25 @@ def main() -> None:
         rows.append(("requester", "rate", tx.gas_used))
         cycles.append(rows)
     assert req.rating(prov.account.address).count == 2
-    for title, rows in zip(("first cycle on a fresh market (cold storage)", "second cycle (warm)"), cycles):
+    for title, rows in zip(
+        ("first cycle on a fresh market (cold storage)", "second cycle (warm)"), cycles, strict=False
+    ):
         print(f"\n{title}")
         print(f"{'party':<10} {'call':<22} {'gas':>9}")
         for who, call, gas in rows:
             print(f"{who:<10} {call:<22} {gas:>9,}")
         print(f"{'':<10} {'total':<22} {sum(g for _, _, g in rows):>9,}")
     cold, warm = cycles
-    print(json.dumps({
-        "total_gas": sum(g for _, _, g in cold),
-        "requester_txs": sum(1 for who, _, _ in cold if who == "requester"),
-        "total_gas_warm": sum(g for _, _, g in warm),
-        "envelope_bytes": ENVELOPE,
-    }))
+    print(
+        json.dumps(
+            {
+                "total_gas": sum(g for _, _, g in cold),
+                "requester_txs": sum(1 for who, _, _ in cold if who == "requester"),
+                "total_gas_warm": sum(g for _, _, g in warm),
+                "envelope_bytes": ENVELOPE,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

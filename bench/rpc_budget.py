@@ -40,7 +40,9 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=180.0)
     parser.add_argument("--block-time", type=float, default=12.0)
     args = parser.parse_args()
-    os.environ["ICHAIN_HOME"] = tempfile.mkdtemp(prefix="ichain-rpc-bench-home-")  # no journal of earlier runs
+    os.environ["ICHAIN_HOME"] = tempfile.mkdtemp(
+        prefix="ichain-rpc-bench-home-"
+    )  # no journal of earlier runs
 
     from eth_account import Account
     from market_helpers import quick_task
@@ -53,6 +55,7 @@ def main() -> None:
     from ichain_tui.chain.client import MarketClient
     from ichain_tui.chain.devnet import Devnet
     from ichain_tui.chain.network import connect
+    from ichain_tui.hardware import HardwareProfile
 
     work = Path(tempfile.mkdtemp(prefix="ichain-rpc-bench-"))
     with Devnet(accounts=5, block_time=args.block_time) as devnet:
@@ -64,11 +67,17 @@ def main() -> None:
             proxy = JsonRpcProxy(devnet.url)
             proxies.append(proxy)
             chain = public(connect(proxy.url))
-            host = Host("direct")
+            host = Host()
             hosts.append(host)
-            agent = ProviderAgent(MarketClient(chain, market.address, Account.from_key(keys[index])),
-                                  runtime_sandbox(), host, work / f"provider-{index}", price=10**16,
-                                  stake=10**17, hardware="cpu=1")
+            agent = ProviderAgent(
+                MarketClient(chain, market.address, Account.from_key(keys[index])),
+                runtime_sandbox(),
+                host,
+                work / f"provider-{index}",
+                price=10**16,
+                stake=10**17,
+                hardware=HardwareProfile(cpus=1),
+            )
             agent.start_providing()
             agents.append(agent)
         time.sleep(2 * args.block_time)  # registrations settled
@@ -83,23 +92,40 @@ def main() -> None:
         time.sleep(args.idle_s)
         idle_calls = dict(idle.calls)
         per_day = sum(idle_calls.values()) * 86_400 / args.idle_s
-        print(f"idle provider: {sum(idle_calls.values())} requests in {args.idle_s:.0f} s -> {per_day:,.0f} a day "
-              f"{idle_calls}", flush=True)
+        print(
+            f"idle provider: {sum(idle_calls.values())} requests in {args.idle_s:.0f} s -> {per_day:,.0f} a day "
+            f"{idle_calls}",
+            flush=True,
+        )
 
         requester_proxy = JsonRpcProxy(devnet.url)
         chain = public(connect(requester_proxy.url))
-        host = Host("direct")
+        host = Host()
         hosts.append(host)
-        requester = RequesterAgent(MarketClient(chain, market.address, Account.from_key(keys[3])), host,
-                                   work / "requester", report=lambda e: print("  ", e.line(), flush=True), chunks=2)
+        requester = RequesterAgent(
+            MarketClient(chain, market.address, Account.from_key(keys[3])),
+            host,
+            work / "requester",
+            report=lambda e: print("  ", e.line(), flush=True),
+            chunks=2,
+        )
         requester_proxy.calls.clear()
         started = time.monotonic()
-        task_id = requester.submit(quick_task(work / "task"), agents[0].me, 10**16, validator_fee=10**15,
-                                   execute_window=3600, review_window=3600)
+        task_id = requester.submit(
+            quick_task(work / "task"),
+            agents[0].me,
+            10**16,
+            validator_fee=10**15,
+            execute_window=3600,
+            review_window=3600,
+        )
         outcome = requester.follow(task_id, work / "result")
         task_calls = dict(requester_proxy.calls)
-        print(f"task {task_id}: {outcome.state.label} in {time.monotonic() - started:.0f} s; requester made "
-              f"{sum(task_calls.values())} requests {task_calls}", flush=True)
+        print(
+            f"task {task_id}: {outcome.state.label} in {time.monotonic() - started:.0f} s; requester made "
+            f"{sum(task_calls.values())} requests {task_calls}",
+            flush=True,
+        )
         for stop in stops:
             stop.set()
         for thread in threads:
@@ -108,12 +134,16 @@ def main() -> None:
             host.stop()
         for proxy in [*proxies, requester_proxy]:
             proxy.close()
-    print(json.dumps({
-        "rpc_requests_per_idle_provider_day": round(per_day),
-        "requester_requests_per_task": sum(task_calls.values()),
-        "task_ok": outcome.ok,
-        "idle_methods": idle_calls,
-    }))
+    print(
+        json.dumps(
+            {
+                "rpc_requests_per_idle_provider_day": round(per_day),
+                "requester_requests_per_task": sum(task_calls.values()),
+                "task_ok": outcome.ok,
+                "idle_methods": idle_calls,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

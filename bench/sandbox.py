@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from ichain_tui.config import Settings  # noqa: E402
-from ichain_tui.sandbox import engine, image  # noqa: E402
-from ichain_tui.sandbox.runner import Sandbox  # noqa: E402
-from ichain_tui.sandbox.taskspec import load_task  # noqa: E402
+from ichain_tui.config import Settings
+from ichain_tui.sandbox import engine, image
+from ichain_tui.sandbox.runner import Sandbox
+from ichain_tui.sandbox.taskspec import load_task
 
 WRITER = """
 import os, sys
@@ -69,8 +69,12 @@ def overhead(dc, name: str, runtime: str, runs: int, tmp: Path) -> dict:
         if i:
             runner_times.append(t1 - t0)
             bare_times.append(t2 - t1)
-    return {"runner": statistics.median(runner_times), "bare": statistics.median(bare_times),
-            "runner_min": min(runner_times), "runner_max": max(runner_times)}
+    return {
+        "runner": statistics.median(runner_times),
+        "bare": statistics.median(bare_times),
+        "runner_min": min(runner_times),
+        "runner_max": max(runner_times),
+    }
 
 
 def overshoot(dc, name: str, tmp: Path) -> float:
@@ -82,8 +86,10 @@ def overshoot(dc, name: str, tmp: Path) -> float:
     run = sandbox.execute(load_task(task), tmp / "writer-out")
     words = run.stdout_tail[-1].split()
     on_disk = max(int(words[1]), int(words[3]))
-    print(f"fast writer with output_mb = 16: wrote {int(words[1]) / 2**20:.2f} MiB, {int(words[3]) / 2**20:.2f} MiB "
-          f"on disk with the 2 GiB fallocate; kernel caps: {sandbox.kernel_quota}; refused: {run.output_exceeded}")
+    print(
+        f"fast writer with output_mb = 16: wrote {int(words[1]) / 2**20:.2f} MiB, {int(words[3]) / 2**20:.2f} MiB "
+        f"on disk with the 2 GiB fallocate; kernel caps: {sandbox.kernel_quota}; refused: {run.output_exceeded}"
+    )
     return max(0.0, (on_disk - 16 * 2**20) / 2**20)
 
 
@@ -104,7 +110,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for runtime in (r for r in wanted if r not in missing):
             o = overhead(dc, name, runtime, args.runs, Path(tmp))
-            print(f"{'runner, ' + runtime:<34}{o['runner']:>10.3f}{o['runner_min']:>10.3f}{o['runner_max']:>10.3f}")
+            print(
+                f"{'runner, ' + runtime:<34}{o['runner']:>10.3f}{o['runner_min']:>10.3f}{o['runner_max']:>10.3f}"
+            )
             print(f"{'docker run python3 -c pass, ' + runtime:<34}{o['bare']:>10.3f}")
             figures["overhead_s"][runtime] = round(o["runner"] - o["bare"], 3)
             figures[f"runner_s_{runtime}"] = round(o["runner"], 3)

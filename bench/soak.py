@@ -55,10 +55,10 @@ def main() -> None:
     from ichain_tui.agents.requester import RequesterAgent
     from ichain_tui.chain.client import MarketClient
     from ichain_tui.chain.devnet import Devnet
-    from ichain_tui.chain.types import ValidatorMode
-    from ichain_tui.connection import configure
     from ichain_tui.chain.network import connect
+    from ichain_tui.chain.types import ValidatorMode
     from ichain_tui.config import Settings
+    from ichain_tui.connection import configure
 
     base = Path(tempfile.mkdtemp(prefix="ichain-soak-"))
     with Devnet(accounts=10, block_time=2) as devnet:
@@ -92,19 +92,30 @@ def main() -> None:
         def requester_loop(index: int) -> None:
             chain = connect(gate.url, patience=60)
             configure(chain, Settings())
-            host = Host("direct")
-            agent = RequesterAgent(MarketClient(chain, market.address, Account.from_key(market.keys[index])), host,
-                                   base / f"requester-{index}", chunks=2)
+            host = Host()
+            agent = RequesterAgent(
+                MarketClient(chain, market.address, Account.from_key(market.keys[index])),
+                host,
+                base / f"requester-{index}",
+                chunks=2,
+            )
             n = 0
             try:
                 while not stop.is_set():
                     n += 1
                     provider, validator = rng.sample([p.account.address for p in providers], 2)
                     try:
-                        task_id = agent.submit(quick_task(base / f"r{index}-task-{n}"), provider, PAY,
-                                               mode=ValidatorMode.NAMED, validator=validator, validator_fee=FEE,
-                                               execute_window=600, review_window=600)
-                    except Exception as exc:  # noqa: BLE001 - counted: a create that failed cleanly
+                        task_id = agent.submit(
+                            quick_task(base / f"r{index}-task-{n}"),
+                            provider,
+                            PAY,
+                            mode=ValidatorMode.NAMED,
+                            validator=validator,
+                            validator_fee=FEE,
+                            execute_window=600,
+                            review_window=600,
+                        )
+                    except Exception as exc:
                         with lock:
                             counts["create_failed"] += 1
                         print(f"requester {index}: submit failed: {str(exc)[:160]}", flush=True)
@@ -117,7 +128,7 @@ def main() -> None:
                         with lock:
                             counts["done" if outcome.ok else "refunded"] += 1
                         print(f"requester {index}: task {task_id} {outcome.state.label}", flush=True)
-                    except Exception as exc:  # noqa: BLE001 - the follow must not end on a fault
+                    except Exception as exc:
                         with lock:
                             counts["requester_deaths"] += 1
                         print(f"requester {index}: follow of {task_id} died: {exc!r}", flush=True)
@@ -180,18 +191,22 @@ def main() -> None:
             proxy.close()
         gate.close()
         market.close()
-    print(json.dumps({
-        "minutes": args.minutes,
-        "tasks_created": len(created),
-        "tasks_done": counts["done"],
-        "tasks_refunded": counts["refunded"],
-        "tasks_lost": len(open_tasks),
-        "wei_unaccounted": before - after - gas,
-        "agent_deaths": deaths,
-        "rpc_requests_per_idle_provider_day": round(idle_requests * 86_400 / idle_seconds),
-        "create_failed": counts["create_failed"],
-        "faults": {k.removeprefix("fault_"): v for k, v in counts.items() if k.startswith("fault_")},
-    }))
+    print(
+        json.dumps(
+            {
+                "minutes": args.minutes,
+                "tasks_created": len(created),
+                "tasks_done": counts["done"],
+                "tasks_refunded": counts["refunded"],
+                "tasks_lost": len(open_tasks),
+                "wei_unaccounted": before - after - gas,
+                "agent_deaths": deaths,
+                "rpc_requests_per_idle_provider_day": round(idle_requests * 86_400 / idle_seconds),
+                "create_failed": counts["create_failed"],
+                "faults": {k.removeprefix("fault_"): v for k, v in counts.items() if k.startswith("fault_")},
+            }
+        )
+    )
 
 
 def direct_market(chain, market):

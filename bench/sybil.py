@@ -20,15 +20,15 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from eth_account import Account  # noqa: E402
-from eth_utils import keccak  # noqa: E402
+from eth_account import Account
+from eth_utils import keccak
 
-from ichain_tui.agents.envelopes import key_commit  # noqa: E402
-from ichain_tui.agents.selection import choose_provider  # noqa: E402
-from ichain_tui.chain.client import MarketClient  # noqa: E402
-from ichain_tui.chain.network import connect  # noqa: E402
-from ichain_tui.chain.types import ValidatorMode  # noqa: E402
-from ichain_tui.chain.wallet import public_key  # noqa: E402
+from ichain_tui.agents.envelopes import key_commit
+from ichain_tui.agents.selection import choose_provider
+from ichain_tui.chain.client import MarketClient
+from ichain_tui.chain.network import connect
+from ichain_tui.chain.types import ValidatorMode
+from ichain_tui.chain.wallet import public_key
 
 ETH = 10**18
 GENUINE = ETH // 10
@@ -58,19 +58,36 @@ class Market:
     def by_address(self, address: str) -> MarketClient:
         return next(c for c in self.clients.values() if c.account.address == address)
 
-    def task(self, requester: MarketClient, provider: MarketClient, payment: int, rating: int,
-             mode: ValidatorMode = ValidatorMode.RANDOM, validator: MarketClient | None = None) -> tuple[int, str, int]:
+    def task(
+        self,
+        requester: MarketClient,
+        provider: MarketClient,
+        payment: int,
+        rating: int,
+        mode: ValidatorMode = ValidatorMode.RANDOM,
+        validator: MarketClient | None = None,
+    ) -> tuple[int, str, int]:
         """One honest-to-the-protocol task: create, submit, pass, rate. Returns (fee, validator, gas)."""
         fee = 0 if mode is ValidatorMode.NONE else requester.min_fee_for(payment)
         gas = 0
-        tx = requester.create_task(provider=provider.account.address, mode=mode, payment=payment, validator_fee=fee,
-                                   validator=validator.account.address if validator else None,
-                                   task_root=os.urandom(32), requester_key=public_key(requester.account),
-                                   provider_envelope=b"\x01" * 230).send()
+        tx = requester.create_task(
+            provider=provider.account.address,
+            mode=mode,
+            payment=payment,
+            validator_fee=fee,
+            validator=validator.account.address if validator else None,
+            task_root=os.urandom(32),
+            requester_key=public_key(requester.account),
+            provider_envelope=b"\x01" * 230,
+        ).send()
         gas += tx.gas_used
         task_id = requester.task_id_of(tx)
         k2, root = os.urandom(32), os.urandom(32)
-        gas += provider.submit_result(task_id, root, key_commit(k2, task_id, root), b"r" * 230, b"v" * 400).send().gas_used
+        gas += (
+            provider.submit_result(task_id, root, key_commit(k2, task_id, root), b"r" * 230, b"v" * 400)
+            .send()
+            .gas_used
+        )
         if mode is ValidatorMode.NONE:
             gas += provider.claim_payment(task_id, root, k2).send().gas_used
             drawn = ""
@@ -119,27 +136,42 @@ def attack(keep_accomplice: bool) -> dict:
         if drawn not in controlled:
             paid_to_others += fee
         assert tasks < 200, "the attacker never overtook"
-    return {"cost": paid_to_others, "tasks": tasks, "gas": gas, "free_counted": free_counted,
-            "after_free": after_free}
+    return {
+        "cost": paid_to_others,
+        "tasks": tasks,
+        "gas": gas,
+        "free_counted": free_counted,
+        "after_free": after_free,
+    }
 
 
 def main() -> None:
     alone = attack(keep_accomplice=False)
-    print(f"24 free 5-star ratings (own validator / none): counted {alone['free_counted']}, "
-          f"preferred after them: {alone['after_free']}")
-    print(f"attacker = provider + requester: {alone['tasks']} validated 5-star tasks of {STEP / ETH:g} ETH, "
-          f"fees to drawn validators {alone['cost'] / ETH:.4f} ETH, gas {alone['gas']:,} "
-          f"({alone['gas'] * GAS_PRICE / ETH:.4f} ETH at 10 gwei)")
+    print(
+        f"24 free 5-star ratings (own validator / none): counted {alone['free_counted']}, "
+        f"preferred after them: {alone['after_free']}"
+    )
+    print(
+        f"attacker = provider + requester: {alone['tasks']} validated 5-star tasks of {STEP / ETH:g} ETH, "
+        f"fees to drawn validators {alone['cost'] / ETH:.4f} ETH, gas {alone['gas']:,} "
+        f"({alone['gas'] * GAS_PRICE / ETH:.4f} ETH at 10 gwei)"
+    )
     diluted = attack(keep_accomplice=True)
-    print(f"... plus its own staked validator in a pool of 5 honest ones: {diluted['tasks']} tasks, "
-          f"fees to others {diluted['cost'] / ETH:.4f} ETH (the draws that picked its own validator cost nothing)")
-    print(json.dumps({
-        "sybil_cost_eth": round(alone["cost"] / ETH, 6),
-        "tasks_bought": alone["tasks"],
-        "gas_eth_at_10_gwei": round(alone["gas"] * GAS_PRICE / ETH, 6),
-        "free_ratings_counted": alone["free_counted"],
-        "sybil_cost_eth_with_own_validator_in_pool": round(diluted["cost"] / ETH, 6),
-    }))
+    print(
+        f"... plus its own staked validator in a pool of 5 honest ones: {diluted['tasks']} tasks, "
+        f"fees to others {diluted['cost'] / ETH:.4f} ETH (the draws that picked its own validator cost nothing)"
+    )
+    print(
+        json.dumps(
+            {
+                "sybil_cost_eth": round(alone["cost"] / ETH, 6),
+                "tasks_bought": alone["tasks"],
+                "gas_eth_at_10_gwei": round(alone["gas"] * GAS_PRICE / ETH, 6),
+                "free_ratings_counted": alone["free_counted"],
+                "sybil_cost_eth_with_own_validator_in_pool": round(diluted["cost"] / ETH, 6),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

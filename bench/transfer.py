@@ -38,7 +38,7 @@ def make_folder(path: Path, megabytes: int) -> None:
     block = os.urandom(1 << 20)
     with open(path / "data.bin", "wb") as f:
         for i in range(megabytes):
-            f.write(block[i % 7:] + block[: i % 7])
+            f.write(block[i % 7 :] + block[: i % 7])
 
 
 # ---------------------------------------------------------------- roles run in child processes
@@ -62,7 +62,9 @@ def role_fetch(ref_hex: str, dest: str, work: str, socks: str) -> None:
     t0 = time.perf_counter()
     Fetcher(socks=socks or None).fetch(ref, Path(dest), Path(work))
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    )
 
 
 def role_hostile_fetch() -> None:
@@ -117,7 +119,9 @@ def role_raw_server(path: str, port_file: str) -> None:
 
 # ---------------------------------------------------------------- orchestration
 def _child(*args: str, stdin=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--role", *args], stdin=stdin, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, __file__, "--role", *args], stdin=stdin, stdout=subprocess.PIPE, text=True
+    )
 
 
 def _wait_port(port_file: Path) -> int:
@@ -182,8 +186,14 @@ def bench_direct(megabytes: int, tmp: Path) -> dict:
     got = fetch(FileRef(sealed.root, sealed.key, "direct", f"127.0.0.1:{port}"), tmp)
     sender = stop(server)
     size = sealed.manifest.sealed_size
-    return {"bytes": size, "raw_s": raw_s, "direct_s": got["seconds"], "receiver_rss_mb": got["rss_mb"],
-            "sender_rss_mb": sender["rss_mb"], "chunks": len(sealed.manifest.chunks)}
+    return {
+        "bytes": size,
+        "raw_s": raw_s,
+        "direct_s": got["seconds"],
+        "receiver_rss_mb": got["rss_mb"],
+        "sender_rss_mb": sender["rss_mb"],
+        "chunks": len(sealed.manifest.chunks),
+    }
 
 
 def bench_tor(megabytes: int, tmp: Path, repeats: int) -> dict:
@@ -202,14 +212,20 @@ def bench_tor(megabytes: int, tmp: Path, repeats: int) -> dict:
         servers = {}
         for name, sealed in (("1", one), ("8", eight)):
             server, port = serve(sealed, tmp)
-            servers[name] = (server, FileRef(sealed.root, sealed.key, "tor", service.controller().create_onion(port)))
+            servers[name] = (
+                server,
+                FileRef(sealed.root, sealed.key, "tor", service.controller().create_onion(port)),
+            )
         for _ in range(repeats):  # alternate: single-circuit speed varies a lot with the path tor picks
             for name in ("1", "8"):
                 times[name].append(fetch(servers[name][1], tmp, socks)["seconds"])
         for server, _ in servers.values():
             stop(server)
-    return {"tor_1_circuit_s": statistics.median(times["1"]), "tor_8_circuits_s": statistics.median(times["8"]),
-            "tor_runs": {k: [round(t, 2) for t in v] for k, v in times.items()}}
+    return {
+        "tor_1_circuit_s": statistics.median(times["1"]),
+        "tor_8_circuits_s": statistics.median(times["8"]),
+        "tor_runs": {k: [round(t, 2) for t in v] for k, v in times.items()},
+    }
 
 
 def main() -> None:
@@ -222,29 +238,42 @@ def main() -> None:
     parser.add_argument("--only-hostile", action="store_true", help="just (c)")
     args = parser.parse_args()
     if args.role:
-        {"serve": role_serve, "fetch": role_fetch, "raw": role_raw_server,
-         "hostile_fetch": role_hostile_fetch}[args.role[0]](*args.role[1:])
+        {
+            "serve": role_serve,
+            "fetch": role_fetch,
+            "raw": role_raw_server,
+            "hostile_fetch": role_hostile_fetch,
+        }[args.role[0]](*args.role[1:])
         return
     h = bench_hostile_manifest()
-    print(f"hostile peer streaming an endless manifest: {h['outcome']}; peak RSS growth {h['rss_growth_mb']:.1f} MiB")
+    print(
+        f"hostile peer streaming an endless manifest: {h['outcome']}; peak RSS growth {h['rss_growth_mb']:.1f} MiB"
+    )
     if args.only_hostile:
         print(json.dumps({"hostile_manifest_rss_mb": round(h["rss_growth_mb"], 1)}))
         return
     with tempfile.TemporaryDirectory(prefix="ichain-bench-") as tmp:
         d = bench_direct(args.direct_mb, Path(tmp))
         mb = d["bytes"] / 2**20
-        print(f"direct  {mb:7.0f} MiB  raw socket copy {d['raw_s']:6.2f} s ({mb / d['raw_s']:6.0f} MiB/s)   "
-              f"fetch (download+verify+decrypt+unpack, {d['chunks']} chunks) {d['direct_s']:6.2f} s "
-              f"({mb / d['direct_s']:6.0f} MiB/s)")
+        print(
+            f"direct  {mb:7.0f} MiB  raw socket copy {d['raw_s']:6.2f} s ({mb / d['raw_s']:6.0f} MiB/s)   "
+            f"fetch (download+verify+decrypt+unpack, {d['chunks']} chunks) {d['direct_s']:6.2f} s "
+            f"({mb / d['direct_s']:6.0f} MiB/s)"
+        )
         print(f"peak RSS  sender {d['sender_rss_mb']:.0f} MiB   receiver {d['receiver_rss_mb']:.0f} MiB")
-        figures = {"direct_vs_raw": round(d["raw_s"] / d["direct_s"], 3), "direct_mib_s": round(mb / d["direct_s"], 1),
-                   "raw_mib_s": round(mb / d["raw_s"], 1),
-                   "peak_rss_mb": round(max(d["sender_rss_mb"], d["receiver_rss_mb"]), 1),
-                   "hostile_manifest_rss_mb": round(h["rss_growth_mb"], 1)}
+        figures = {
+            "direct_vs_raw": round(d["raw_s"] / d["direct_s"], 3),
+            "direct_mib_s": round(mb / d["direct_s"], 1),
+            "raw_mib_s": round(mb / d["raw_s"], 1),
+            "peak_rss_mb": round(max(d["sender_rss_mb"], d["receiver_rss_mb"]), 1),
+            "hostile_manifest_rss_mb": round(h["rss_growth_mb"], 1),
+        }
         if not args.skip_tor:
             t = bench_tor(args.tor_mb, Path(tmp), args.tor_repeats)
-            print(f"tor     {args.tor_mb} MiB  1 circuit {t['tor_1_circuit_s']:6.2f} s   "
-                  f"8 isolated circuits {t['tor_8_circuits_s']:6.2f} s   (medians; runs {t['tor_runs']})")
+            print(
+                f"tor     {args.tor_mb} MiB  1 circuit {t['tor_1_circuit_s']:6.2f} s   "
+                f"8 isolated circuits {t['tor_8_circuits_s']:6.2f} s   (medians; runs {t['tor_runs']})"
+            )
             figures["tor_parallel_speedup"] = round(t["tor_1_circuit_s"] / t["tor_8_circuits_s"], 2)
             figures["tor_1_circuit_s"] = round(t["tor_1_circuit_s"], 2)
             figures["tor_8_circuits_s"] = round(t["tor_8_circuits_s"], 2)

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from .errors import UsageError
 
 WEI_PER_ETH = 10**18
+WEI_PER_GWEI = 10**9
 MAX_WEI = 2**96 - 1  # what the market stores for a payment
 
 
@@ -40,6 +41,12 @@ def parse_seconds(text: str, what: str, low: int = 1, high: int = 10**9) -> int:
     if not low <= seconds <= high:
         raise UsageError(f"{what} must be between {low} and {high} seconds")
     return seconds
+
+
+def format_gwei(wei: int) -> str:
+    """1_500_000_000 → '1.5' (gwei, exact, trailing zeros dropped), for fee messages."""
+    text = f"{Decimal(int(wei)) / WEI_PER_GWEI:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_eth(wei: int, digits: int | None = None) -> str:

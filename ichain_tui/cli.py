@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .errors import IchainError
@@ -82,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _folder_argument(argv: list[str], parser: argparse.ArgumentParser) -> str | None:
     """`ichain PATH` (after any global flags): open the TUI's Submit tab on that folder. The path
     is taken out of `argv`; a word that names a command stays a command."""
-    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
+    choices = parser._subparsers._group_actions[0].choices if parser._subparsers else None
+    commands = set(choices or ())
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] in ("--network", "--account", "--market") else 1

@@ -1,29 +1,58 @@
-"""Provides `Settings`: typed configuration from the TOML file, `ICHAIN_*` env vars and flags.
+"""Provides `Settings`: typed configuration (pydantic-settings) from the TOML file, `ICHAIN_*`
+environment variables and command-line flags, and `save` for `ichain config set`.
 
-Precedence: flags > environment > config file > defaults. `ichain config show` prints the result.
+Precedence: flags > environment > config file > defaults. A bad value is one line naming the
+setting and where it came from (`setting chunks in config file /…/config.toml must be int…`).
+`Settings(...)` alone is exactly what it is given; `Settings.load()` reads the file and the
+environment. `ichain config show` prints the result.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import os
 import tomllib
-import typing
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import locations
 from .amounts import WEI_PER_ETH, parse_eth
 from .errors import ConfigError, UsageError
 
-
 RUNTIME_IMAGE = "ichain-runtime:bookworm"  # the sandbox image install.sh builds offline
+ENV_PREFIX = "ICHAIN_"
 
 
-@dataclass
-class Settings:
+def _eth(raw: Any) -> Decimal:
+    """An amount of ETH, exact: at most 18 decimals, finite, never negative, never a float."""
+    if isinstance(raw, Decimal):
+        raw = f"{raw:f}"
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise ValueError('must be an amount in ETH written as text, like "0.01"')
+    try:
+        return Decimal(parse_eth(str(raw), "it")) / WEI_PER_ETH
+    except UsageError as exc:
+        raise ValueError(str(exc).removeprefix("it ")) from None
+
+
+Eth = Annotated[Decimal, BeforeValidator(_eth)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_assignment=True,
+        validate_default=False,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+    )
+
     network: str = "local"
     """`embedded` (in-process eth-tester), `local` (anvil on 127.0.0.1:8545) or an http(s) JSON-RPC URL."""
     chain_id: int | None = None
@@ -34,36 +63,36 @@ class Settings:
     """How long one node request is retried (connection errors, timeouts, HTTP 429/5xx) before it fails."""
     confirmations: int | None = None
     """Blocks an event must be under before an agent acts on it (None: 0 on a development chain, 2 otherwise)."""
-    max_fee_gwei: float | None = None
+    max_fee_gwei: Annotated[Decimal, Field(gt=0)] | None = None
     """Fee cap: most gwei per gas a transaction may offer, replacements included (None: no cap)."""
     market: str | None = None
     """Marketplace address (None: the one recorded by `ichain chain deploy` for this chain id)."""
     account: str | None = None
     """Address of the keystore to use (None: the only keystore)."""
-    transport: str = "direct"
+    transport: Literal["direct", "tor"] = "direct"
     """How files travel: `direct` (TCP) or `tor` (onion services)."""
     bind_host: str = "127.0.0.1"
     """Address the chunk server listens on."""
     advertise_host: str | None = None
     """Address peers are told to fetch from (None: bind_host)."""
-    price_eth: Decimal = Decimal("0.01")
+    price_eth: Eth = Decimal("0.01")
     """Provider asking price per task, in ETH."""
-    stake_eth: Decimal = Decimal("0.05")
+    stake_eth: Eth = Decimal("0.05")
     """Stake a provider deposits when registering, in ETH."""
     execute_window: int = 3600
     """Seconds a provider has to deliver a result."""
     review_window: int = 3600
     """Seconds for each later step (a verdict, an appeal, a claim)."""
-    validator_fee_eth: Decimal = Decimal("0.001")
+    validator_fee_eth: Eth = Decimal("0.001")
     """Fee offered to the validator, in ETH (raised to the market's minimum share of the payment)."""
-    named_validators: str = "accept"
+    named_validators: Literal["accept", "decline"] = "accept"
     """Provider policy for tasks whose validator the requester named: `accept` or `decline`
     (declining costs nothing; drawn validators are always accepted)."""
     chunks: int = 0
     """Chunks per file (0: as many as the CPU has threads)."""
     docker_image: str = RUNTIME_IMAGE
     """Runtime image for sandboxed tasks."""
-    container_runtime: str = "runc"
+    container_runtime: Literal["runc", "runsc"] = "runc"
     """Container runtime that isolates tasks: `runc` (Docker's default) or `runsc` (gVisor: a
     user-space kernel between the task and the host; must be registered with dockerd)."""
     max_memory_mb: int | None = None
@@ -90,38 +119,43 @@ class Settings:
     tor_socks: str | None = None
     """host:port of the SOCKS port to fetch through (None: the tor we launch or attach to)."""
 
+    @field_validator("*", mode="before")
     @classmethod
-    def load(cls, path: Path | None = None, env: dict[str, str] | None = None, **flags: Any) -> "Settings":
-        settings = cls()
-        path = path or locations.config_file()
-        if path.exists():
-            try:
-                data = tomllib.loads(path.read_text())
-            except (tomllib.TOMLDecodeError, OSError) as exc:
-                raise ConfigError(f"config file {path} is invalid: {exc}") from None
-            settings._apply(data, f"config file {path}")
-        env = os.environ if env is None else env
-        from_env = {f.name: env[f"ICHAIN_{f.name.upper()}"] for f in fields(cls) if f"ICHAIN_{f.name.upper()}" in env}
-        settings._apply(from_env, "environment")
-        settings._apply({k: v for k, v in flags.items() if v is not None}, "command line")
-        return settings
+    def _text_and_none(cls, raw: Any, info: Any) -> Any:
+        """ "" and "none" mean None where a setting allows None; a TOML boolean is not a number."""
+        field = cls.model_fields[info.field_name]
+        optional = not field.is_required() and field.default is None
+        if optional and (raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none"))):
+            return None
+        if isinstance(raw, bool) and field.annotation is not bool:
+            raise ValueError("must be a value of its own type, not true/false")
+        return raw
 
-    def _apply(self, data: dict[str, Any], source: str) -> None:
-        known = {f.name: f for f in fields(self)}
-        for key, raw in data.items():
-            key = key.replace("-", "_")
-            if key not in known:
-                raise ConfigError(f"unknown setting {key!r} in {source}")
-            setattr(self, key, _coerce(key, _HINTS[key], raw, source))
-        if self.transport not in ("direct", "tor"):
-            raise ConfigError(f"transport must be direct or tor, not {self.transport!r} ({source})")
-        if self.container_runtime not in ("runc", "runsc"):
-            raise ConfigError(f"container_runtime must be runc or runsc, not {self.container_runtime!r} ({source})")
-        if self.named_validators not in ("accept", "decline"):
-            raise ConfigError(f"named_validators must be accept or decline, not {self.named_validators!r} ({source})")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # `load` merges the file, the environment and the flags itself, so that an error can
+        # name where the bad value came from; `Settings(...)` takes only what it is given.
+        return (init_settings,)
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+        path = path or locations.config_file()
+        layers = [
+            (f"config file {path}", _read_toml(path)),
+            ("environment", _from_env(os.environ if env is None else env)),
+            ("command line", {k: v for k, v in flags.items() if v is not None}),
+        ]
+        return _build(layers)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
     # amounts in wei, exact: settings hold ETH as Decimal, never float
     @property
@@ -136,26 +170,89 @@ class Settings:
     def validator_fee_wei(self) -> int:
         return int(self.validator_fee_eth * WEI_PER_ETH)
 
+    @property
+    def fee_cap_wei(self) -> int | None:
+        """`max_fee_gwei` in wei per gas (None: no cap)."""
+        return None if self.max_fee_gwei is None else int(self.max_fee_gwei * 10**9)
 
-_HINTS = typing.get_type_hints(Settings)
+
+POLICY_FIELDS = (
+    "max_memory_mb",
+    "max_cpus",
+    "max_pids",
+    "max_time_s",
+    "max_output_mb",
+    "max_output_files",
+    "disk_reserve_mb",
+    "allowed_images",
+    "max_gpus",
+    "container_runtime",
+)
 
 
-POLICY_FIELDS = ("max_memory_mb", "max_cpus", "max_pids", "max_time_s", "max_output_mb", "max_output_files",
-                 "disk_reserve_mb", "allowed_images", "max_gpus", "container_runtime")
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is invalid: {exc}") from None
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The `ICHAIN_<SETTING>` variables (other `ICHAIN_*` names, like ICHAIN_HOME, are not settings)."""
+    return {
+        name: env[ENV_PREFIX + name.upper()]
+        for name in Settings.model_fields
+        if ENV_PREFIX + name.upper() in env
+    }
+
+
+def _build(layers: list[tuple[str, dict[str, Any]]]) -> Settings:
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for source, data in layers:
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            if name not in Settings.model_fields:
+                raise ConfigError(f"unknown setting {key!r} in {source}")
+            merged[name], origin[name] = value, source
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, origin)) from None
+
+
+_KINDS = {"int": "int", "float": "float", "bool": "bool", "string": "text", "literal": "one of"}
+
+
+def _one_line(exc: ValidationError, origin: dict[str, str]) -> str:
+    """The first problem as `setting NAME in SOURCE must be …, got VALUE`."""
+    error = exc.errors(include_url=False)[0]
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    where = origin.get(name, "the defaults")
+    got = error.get("input")
+    kind = error["type"].split("_")[0]
+    if error["type"] == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"setting {name} in {where} must be one of {expected}, got {got!r}"
+    if error["type"] == "value_error":
+        reason = str(error.get("ctx", {}).get("error", error["msg"]))
+        return f"setting {name} in {where} {reason}, got {got!r}"
+    if error["type"] == "finite_number":
+        return f"setting {name} in {where} must be a finite number, got {got!r}"
+    if kind in _KINDS:
+        return f"setting {name} in {where} must be {_KINDS[kind]}, got {got!r}"
+    return f"setting {name} in {where}: {error['msg'].lower()}, got {got!r}"
 
 
 def save(updates: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
     """Write `updates` into the config file (validated first; an empty value removes the key so
     the default applies again); returns what the file now holds. The file is flat TOML."""
     path = path or locations.config_file()
-    current: dict[str, Any] = {}
-    if path.exists():
-        try:
-            current = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, OSError) as exc:
-            raise ConfigError(f"config file {path} is invalid: {exc}") from None
-    probe = Settings()
-    probe._apply({**current, **{k: v for k, v in updates.items() if v not in (None, "")}}, "the new values")
+    current = _read_toml(path)
+    kept = {k.replace("-", "_"): v for k, v in updates.items() if v not in (None, "")}
+    probe = _build([(f"config file {path}", current), ("the new values", kept)])
     for key, value in updates.items():
         key = key.replace("-", "_")
         if value in (None, ""):
@@ -177,50 +274,4 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    import json
-
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
-
-
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-
-def _coerce(key: str, hint: Any, raw: Any, source: str) -> Any:
-    """`raw` (from TOML, the environment or a flag) as the setting's declared type: int, float,
-    bool or str, or None where the type allows it ("" and "none" mean None there)."""
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
-    if raw is None or (optional and isinstance(raw, str) and raw.strip().lower() in ("", "none")):
-        if optional:
-            return None
-        raise ConfigError(f"setting {key} in {source} needs a value")
-    name = getattr(base, "__name__", str(base))
-    problem = ConfigError(f"setting {key} in {source} must be {name}, got {raw!r}")
-    if base is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
-        raise problem
-    if isinstance(raw, bool):  # TOML true is not the number 1
-        raise problem
-    if base is Decimal:  # an amount of ETH: exact, at most 18 decimals, never negative
-        try:
-            return Decimal(parse_eth(str(raw), f"setting {key} in {source}")) / WEI_PER_ETH
-        except UsageError as exc:
-            raise ConfigError(str(exc)) from None
-    try:
-        if base is int:
-            if isinstance(raw, float) and not raw.is_integer():
-                raise ValueError
-            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
-        if base is float:
-            value = float(raw)
-            if not math.isfinite(value):
-                raise ValueError
-            return value
-        return str(raw)
-    except (TypeError, ValueError):
-        raise problem from None

@@ -5,8 +5,6 @@ through it, so a setting means the same everywhere."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from . import locations
 from .chain.network import Chain, connect
 from .chain.txjournal import TxJournal
@@ -15,15 +13,17 @@ from .config import Settings
 
 def open_chain(settings: Settings) -> Chain:
     fallbacks = [url.strip() for url in settings.rpc_fallbacks.split(",") if url.strip()]
-    chain = connect(settings.network, settings.chain_id, fallbacks=fallbacks, patience=settings.rpc_patience_s)
+    chain = connect(
+        settings.network, settings.chain_id, fallbacks=fallbacks, patience=settings.rpc_patience_s
+    )
     configure(chain, settings)
     return chain
 
 
 def configure(chain: Chain, settings: Settings) -> None:
     """Apply the settings to a chain connected elsewhere (the demo's, a test's)."""
-    if settings.max_fee_gwei is not None:
-        chain.fee_cap = int(Decimal(str(settings.max_fee_gwei)) * 10**9)
+    if settings.fee_cap_wei is not None:
+        chain.fee_cap = settings.fee_cap_wei
     if settings.confirmations is not None:
         chain.confirmations = max(0, int(settings.confirmations))
     chain.tx_journal = TxJournal(locations.journal_dir() / f"tx-{chain.chain_id}")

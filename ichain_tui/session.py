@@ -21,16 +21,20 @@ from .chain import deployments
 from .chain.client import MarketClient
 from .chain.errors import ChainError, WalletError
 from .chain.network import Chain
-from .connection import open_chain
 from .chain.types import GasPreview, Task, TaskState, ValidatorMode
 from .chain.wallet import Wallet, public_key
 from .config import Settings
+from .connection import open_chain
 from .sandbox.taskspec import TaskSpec, load_task
-from .transfer.fetcher import Fetcher, ProgressCallback
+from .transfer.fetcher import ChunkProgress, Fetcher, ProgressCallback
 from .transfer.manifest import SealedFile, seal_folder
+from .transfer.transport import open_transport
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from .agents.provider import ProviderAgent
+    from .sandbox.runner import Sandbox
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,23 @@ class Pools:
 
 
 class Session:
-    def __init__(self, settings: Settings, chain: Chain | None = None, market_address: str | None = None,
-                 wallet: Wallet | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        chain: Chain | None = None,
+        market_address: str | None = None,
+        wallet: Wallet | None = None,
+    ) -> None:
         self.settings = settings
         self.wallet = wallet or Wallet()
         self.chain = chain or open_chain(settings)
         address = market_address or settings.market or deployments.recorded(self.chain.chain_id)
         if not address:
-            raise ChainError(f"no Marketplace known for chain {self.chain.chain_id}: run `ichain chain deploy`")
+            raise ChainError(
+                f"no Marketplace known for chain {self.chain.chain_id}: run `ichain chain deploy`"
+            )
         self.market = MarketClient(self.chain, address)
-        self.account = None
+        self.account: LocalAccount | None = None
         self.requester: RequesterAgent | None = None
         self.host: Host | None = None
         self.report: Reporter = ignore
@@ -87,10 +98,10 @@ class Session:
         return [e.address for e in self.wallet.entries()]
 
     def unlock(self, password: str, address: str | None = None) -> str:
-        self.account = self.wallet.unlock(password, address or self.settings.account)
-        self.market = self.market.as_account(self.account)
+        account = self.account = self.wallet.unlock(password, address or self.settings.account)
+        self.market = self.market.as_account(account)
         self.requester = None
-        return self.account.address
+        return str(account.address)
 
     def create_account(self, password: str) -> str:
         entry = self.wallet.create(password)
@@ -123,7 +134,10 @@ class Session:
             pending=by[TaskState.ASSIGNED],
             executing=by[TaskState.EXECUTED],
             validating=by[TaskState.VALIDATING] + by[TaskState.FAILED] + by[TaskState.APPEALED],
-            finished=by[TaskState.PASSED] + by[TaskState.CLOSED] + by[TaskState.REJECTED] + by[TaskState.CANCELLED]
+            finished=by[TaskState.PASSED]
+            + by[TaskState.CLOSED]
+            + by[TaskState.REJECTED]
+            + by[TaskState.CANCELLED]
             + by[TaskState.EXPIRED],
             providers=[c for c in self.providers() if c.provider.available],
         )
@@ -143,10 +157,25 @@ class Session:
     def _ensure_host(self) -> Host:
         with self._lock:
             if self.host is None:
-                # the TUI hosts directly; Tor hosting is the headless commands' (`--transport tor`)
-                identity = (locations.data_dir() / f"host-direct-{self.account.address.lower()}.json"
-                            if self.account is not None else None)
-                self.host = Host("direct", self.settings.bind_host, self.settings.advertise_host, identity=identity)
+                # the same transport the headless commands use (settings `transport`, `tor_*`)
+                transport = open_transport(
+                    self.settings.transport,
+                    locations.data_dir(),
+                    self.settings.tor_control_port,
+                    self.settings.tor_socks,
+                )
+                identity = (
+                    locations.data_dir() / f"host-{transport.name}-{self.account.address.lower()}.json"
+                    if self.account is not None
+                    else None
+                )
+                try:
+                    self.host = Host(
+                        transport, self.settings.bind_host, self.settings.advertise_host, identity=identity
+                    )
+                except BaseException:
+                    transport.close()
+                    raise
             return self.host
 
     def _agent(self) -> RequesterAgent:
@@ -154,55 +183,103 @@ class Session:
         host = self._ensure_host()
         with self._lock:
             if self.requester is None:
-                self.requester = RequesterAgent(self.market, host, work, fetcher=Fetcher(),
-                                                report=self._report, progress=self._progress,
-                                                chunks=self.settings.chunks)
+                self.requester = RequesterAgent(
+                    self.market,
+                    host,
+                    work,
+                    fetcher=Fetcher(socks=host.transport.socks),
+                    report=self._report,
+                    progress=self._progress,
+                    chunks=self.settings.chunks,
+                )
             return self.requester
 
-    def provider_agent(self, sandbox) -> "ProviderAgent":
+    def provider_agent(self, sandbox: Sandbox) -> ProviderAgent:
         """The same provider agent `ichain provide --headless` runs, for this wallet and host."""
         from .agents.provider import ProviderAgent
         from .sandbox import policy as policies
-        from .sandbox.gpu import hardware_summary
+        from .sandbox.gpu import local_profile
 
         work = self._work_dir() / "provider"
-        return ProviderAgent(self.market, sandbox, self._ensure_host(), work,
-                             price=self.settings.price_wei, stake=self.settings.stake_wei,
-                             hardware=hardware_summary(), report=self._report, progress=self._progress,
-                             chunks=self.settings.chunks,
-                             accept_named_validators=self.settings.named_validators == "accept",
-                             policy=policies.from_settings(self.settings, work, len(sandbox.gpus)))
+        return ProviderAgent(
+            self.market,
+            sandbox,
+            self._ensure_host(),
+            work,
+            price=self.settings.price_wei,
+            stake=self.settings.stake_wei,
+            hardware=local_profile(),
+            report=self._report,
+            progress=self._progress,
+            chunks=self.settings.chunks,
+            accept_named_validators=self.settings.named_validators == "accept",
+            policy=policies.from_settings(self.settings, work, len(sandbox.gpus)),
+        )
 
     def _report(self, event: AgentEvent) -> None:
         self.report(event)
 
-    def _progress(self, progress) -> None:
+    def _progress(self, progress: ChunkProgress) -> None:
         if self.progress is not None:
             self.progress(progress)
 
     def preview_task(self, folder: Path) -> TaskPreview:
         spec = load_task(folder)
-        sealed = seal_folder(folder, self._previews / f"preview-{spec.folder.name}-{threading.get_ident()}",
-                             chunks=self.settings.chunks)
+        sealed = seal_folder(
+            folder,
+            self._previews / f"preview-{spec.folder.name}-{threading.get_ident()}",
+            chunks=self.settings.chunks,
+        )
         return TaskPreview(spec, sealed)
 
-    def preview_create(self, preview: TaskPreview, provider: str, payment: int, fee: int,
-                       execute_window: int, review_window: int, mode: ValidatorMode = ValidatorMode.RANDOM,
-                       validator: str | None = None) -> GasPreview:
+    def preview_create(
+        self,
+        preview: TaskPreview,
+        provider: str,
+        payment: int,
+        fee: int,
+        execute_window: int,
+        review_window: int,
+        mode: ValidatorMode = ValidatorMode.RANDOM,
+        validator: str | None = None,
+    ) -> GasPreview:
         if self.account is None:
             raise WalletError("unlock a wallet first (u)")
         placeholder_envelope = b"\x00" * 230  # a real envelope's size; its bytes barely change the estimate
         return self.market.create_task(
-            provider=provider, mode=mode, validator=validator, payment=payment, validator_fee=fee,
+            provider=provider,
+            mode=mode,
+            validator=validator,
+            payment=payment,
+            validator_fee=fee,
             task_root=bytes.fromhex(preview.root),
-            requester_key=public_key(self.account), execute_window=execute_window, review_window=review_window,
+            requester_key=public_key(self.account),
+            execute_window=execute_window,
+            review_window=review_window,
             provider_envelope=placeholder_envelope,
         ).preview()
 
-    def submit(self, folder: Path, provider: str, payment: int, fee: int, execute_window: int,
-               review_window: int, mode: ValidatorMode = ValidatorMode.RANDOM, validator: str | None = None) -> int:
-        return self._agent().submit(folder, provider, payment, mode=mode, validator=validator, validator_fee=fee,
-                                    execute_window=execute_window, review_window=review_window)
+    def submit(
+        self,
+        folder: Path,
+        provider: str,
+        payment: int,
+        fee: int,
+        execute_window: int,
+        review_window: int,
+        mode: ValidatorMode = ValidatorMode.RANDOM,
+        validator: str | None = None,
+    ) -> int:
+        return self._agent().submit(
+            folder,
+            provider,
+            payment,
+            mode=mode,
+            validator=validator,
+            validator_fee=fee,
+            execute_window=execute_window,
+            review_window=review_window,
+        )
 
     def follow(self, task_id: int, stop: threading.Event | None = None) -> Outcome:
         result_dir = locations.work_dir() / "results" / self.market.scope / f"task-{task_id}"
@@ -220,3 +297,4 @@ class Session:
     def close(self) -> None:
         if self.host is not None:
             self.host.stop()
+            self.host.transport.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import IchainError
@@ -64,7 +65,7 @@ def value_depth(value: Any) -> int:
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):
-            children = item.values()
+            children: Iterable[Any] = item.values()
         elif isinstance(item, list):
             children = item
         else:
@@ -111,7 +112,8 @@ def load_toml(raw: bytes, what: str, max_bytes: int, max_depth: int = MAX_DEPTH)
         value = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UntrustedInputError(f"{what} is not valid TOML: {exc}") from None
-    return _check(value, what, max_depth)
+    checked: dict[str, Any] = _check(value, what, max_depth)
+    return checked
 
 
 def _refuse_constant(name: str) -> Any:

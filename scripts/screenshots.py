@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from tui_screens import SCREENS, make_app  # noqa: E402
+from tui_screens import SCREENS, make_app
 
 
 async def shoot(name: str, recipe, out: Path, tmp: Path) -> None:

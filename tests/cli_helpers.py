@@ -11,7 +11,11 @@ def ichain(*args: str, env: dict[str, str] | None = None, input: str | None = No
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "ichain_tui.cli", *args],
-        capture_output=True, text=True, env=full_env, input=input, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=timeout,
     )
 
 

@@ -19,9 +19,18 @@ def key_commit(task_id: int, key: bytes = K2, root: bytes = RESULT_ROOT) -> byte
     return keccak(key + task_id.to_bytes(32, "big") + root)
 
 
-def create(p: Parties, *, mode: ValidatorMode = ValidatorMode.RANDOM, validator: str | None = None,
-           requester: str = "requester", provider: str = "provider", payment: int = PRICE, fee: int | None = None,
-           execute_window: int = 600, review_window: int = 600) -> int:
+def create(
+    p: Parties,
+    *,
+    mode: ValidatorMode = ValidatorMode.RANDOM,
+    validator: str | None = None,
+    requester: str = "requester",
+    provider: str = "provider",
+    payment: int = PRICE,
+    fee: int | None = None,
+    execute_window: int = 600,
+    review_window: int = 600,
+) -> int:
     if fee is None:
         fee = 0 if mode is ValidatorMode.NONE else FEE
     if validator is not None:
@@ -42,8 +51,12 @@ def create(p: Parties, *, mode: ValidatorMode = ValidatorMode.RANDOM, validator:
     return client.task_id_of(tx)
 
 
-def submit(p: Parties, task_id: int, key: bytes = K2, root: bytes = RESULT_ROOT, provider: str = "provider") -> None:
-    p.as_(provider).submit_result(task_id, root, key_commit(task_id, key, root), b"\x03" * 120, b"\x04" * 240).send()
+def submit(
+    p: Parties, task_id: int, key: bytes = K2, root: bytes = RESULT_ROOT, provider: str = "provider"
+) -> None:
+    p.as_(provider).submit_result(
+        task_id, root, key_commit(task_id, key, root), b"\x03" * 120, b"\x04" * 240
+    ).send()
 
 
 def validator_of(p: Parties, task_id: int) -> MarketClient:

@@ -7,12 +7,14 @@ import threading
 from pathlib import Path
 
 from ichain_tui.agents.localnet import LocalMarket, ProviderProcess  # noqa: F401  (re-exported for tests)
+from ichain_tui.hardware import HardwareProfile
 
 
 def quick_task(root: Path, sleep: float = 0.0) -> Path:
     """A tiny task: execute writes a number, check recomputes it."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "task.py").write_text(textwrap.dedent(f"""
+    (root / "task.py").write_text(
+        textwrap.dedent(f"""
         import json, sys, time
         from pathlib import Path
         mode, out = sys.argv[1], Path(sys.argv[2])
@@ -25,7 +27,8 @@ def quick_task(root: Path, sleep: float = 0.0) -> Path:
             claimed = json.loads((out / "answer.json").read_text())["value"]
             print("claimed", claimed, "expected", value)
             sys.exit(0 if claimed == value else 1)
-    """))
+    """)
+    )
     (root / "ichain.toml").write_text("time_limit = 120\nmemory_mb = 256\n")
     return root
 
@@ -38,10 +41,18 @@ def in_process_provider(m, key_index, sandbox, tmp_path, **kw):
     from ichain_tui.agents.provider import ProviderAgent
 
     market = m.market.as_account(Account.from_key(m.keys[key_index]))
-    host = Host("direct")
+    host = Host()
     m.hosts.append(host)
-    agent = ProviderAgent(market, sandbox, host, tmp_path / f"agent-{key_index}", price=10**16, stake=5 * 10**17,
-                          hardware="cpu=1", **kw)
+    agent = ProviderAgent(
+        market,
+        sandbox,
+        host,
+        tmp_path / f"agent-{key_index}",
+        price=10**16,
+        stake=5 * 10**17,
+        hardware=HardwareProfile(cpus=1),
+        **kw,
+    )
     agent.start_providing()
     stop = threading.Event()
     thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)

@@ -92,9 +92,11 @@ class JsonRpcProxy:
     more than `max_log_blocks` blocks with a public provider's own error message, and counts the
     requests of every method."""
 
-    ALCHEMY = ("Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range "
-               "and no limit on the response size, or you can request any block range with a cap of 10K logs "
-               "in the response.")
+    ALCHEMY = (
+        "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range "
+        "and no limit on the response size, or you can request any block range with a cap of 10K logs "
+        "in the response."
+    )
 
     def __init__(self, target_url: str, max_log_blocks: int | None = None, message: str = ALCHEMY) -> None:
         import collections
@@ -113,7 +115,9 @@ class JsonRpcProxy:
         self.lose_raw_answer = 0  # eth_sendRawTransaction: forward, then answer 502 (the answer is lost)
         self.dropped: list[str] = []
         self.lag = 0  # answer as a read replica `lag` blocks behind the node would
-        self.client_version: str | None = None  # answer web3_clientVersion with this (look like a public node)
+        self.client_version: str | None = (
+            None  # answer web3_clientVersion with this (look like a public node)
+        )
         self.latency = 0.0  # seconds added to every answer
         proxy = self
         session = requests.Session()
@@ -122,7 +126,7 @@ class JsonRpcProxy:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = json.loads(body)
                 if time.monotonic() < proxy.throttle_until:
@@ -176,19 +180,35 @@ class JsonRpcProxy:
             low, high = int(params.get("fromBlock", "0x0"), 16), int(params.get("toBlock", "0x0"), 16)
             if high - low + 1 > self.max_log_blocks:
                 self.refused += 1
-                return {"jsonrpc": "2.0", "id": request.get("id"),
-                        "error": {"code": -32602, "message": self.message}}
+                return {
+                    "jsonrpc": "2.0",
+                    "id": request.get("id"),
+                    "error": {"code": -32602, "message": self.message},
+                }
         return session.post(self.target_url, json=request, timeout=30).json()
 
     # methods whose last parameter is a block tag, and where it sits
-    _BLOCK_PARAM = {"eth_call": 1, "eth_getBalance": 1, "eth_getTransactionCount": 1, "eth_getCode": 1,
-                    "eth_estimateGas": 1, "eth_getBlockByNumber": 0, "eth_getStorageAt": 2}
+    _BLOCK_PARAM = {
+        "eth_call": 1,
+        "eth_getBalance": 1,
+        "eth_getTransactionCount": 1,
+        "eth_getCode": 1,
+        "eth_estimateGas": 1,
+        "eth_getBlockByNumber": 0,
+        "eth_getStorageAt": 2,
+    }
 
     def _lagged(self, request, session):
         """A replica `lag` blocks behind: its head, its state and its receipts are older."""
         method, rid = request.get("method"), request.get("id")
-        head = int(session.post(self.target_url, json={"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber",
-                                                       "params": []}, timeout=30).json()["result"], 16)
+        head = int(
+            session.post(
+                self.target_url,
+                json={"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber", "params": []},
+                timeout=30,
+            ).json()["result"],
+            16,
+        )
         behind = max(0, head - self.lag)
         if method == "eth_blockNumber":
             return {"jsonrpc": "2.0", "id": rid, "result": hex(behind)}
@@ -206,9 +226,9 @@ class JsonRpcProxy:
                 query["toBlock"] = hex(behind)
             request = {**request, "params": [query]}
         answer = session.post(self.target_url, json=request, timeout=30).json()
-        if method == "eth_getTransactionReceipt" and answer.get("result"):
-            if int(answer["result"]["blockNumber"], 16) > behind:
-                answer = {"jsonrpc": "2.0", "id": rid, "result": None}
+        receipt = answer.get("result") if method == "eth_getTransactionReceipt" else None
+        if receipt and int(receipt["blockNumber"], 16) > behind:
+            answer = {"jsonrpc": "2.0", "id": rid, "result": None}
         return answer
 
     def close(self) -> None:

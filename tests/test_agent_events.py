@@ -18,8 +18,10 @@ def test_errors_that_differ_only_in_numbers_or_addresses_are_one_error():
     from ichain_tui.agents.events import Repeats
 
     repeats = Repeats()
-    texts = [f"cannot reach 127.0.0.1:{port}: <urllib3.connection.HTTPConnection object at 0x7f{port:x}>"
-             for port in range(40000, 40010)]
+    texts = [
+        f"cannot reach 127.0.0.1:{port}: <urllib3.connection.HTTPConnection object at 0x7f{port:x}>"
+        for port in range(40000, 40010)
+    ]
     counts = [repeats.seen(t) for t in texts]
     assert counts == list(range(1, 11))
     assert repeats.seen((7, "disk full at block 12")) == 1 and repeats.seen((7, "disk full at block 13")) == 2

@@ -14,17 +14,26 @@ def test_eighteen_decimals_round_trip_exactly():
     assert parse_eth(" 12.345678901234567891 ", "payment") == 12_345_678_901_234_567_891
 
 
-@pytest.mark.parametrize("text, message", [
-    ("-1", "cannot be negative"), ("1e400", "larger than any market"), ("inf", "finite"), ("nan", "finite"),
-    ("abc", "amount in ETH like 0.01"), ("0.0000000000000000001", "more than 18 decimals"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("-1", "cannot be negative"),
+        ("1e400", "larger than any market"),
+        ("inf", "finite"),
+        ("nan", "finite"),
+        ("abc", "amount in ETH like 0.01"),
+        ("0.0000000000000000001", "more than 18 decimals"),
+    ],
+)
 def test_bad_amounts_are_one_line(text, message):
     with pytest.raises(UsageError, match=message):
         parse_eth(text, "payment")
 
 
-@pytest.mark.parametrize("text, message", [("abc", "whole number"), ("1.5", "whole number"),
-                                           ("10", "between 60 and 100"), ("-5", "whole number")])
+@pytest.mark.parametrize(
+    "text, message",
+    [("abc", "whole number"), ("1.5", "whole number"), ("10", "between 60 and 100"), ("-5", "whole number")],
+)
 def test_bad_durations_are_one_line(text, message):
     with pytest.raises(UsageError, match=message):
         parse_seconds(text, "window", 60, 100)
@@ -49,8 +58,12 @@ def test_an_amount_with_18_decimals_round_trips_exactly_through_settings_config_
     path = tmp_path / "config.toml"
     config.save({"validator_fee_eth": text}, path)
     assert Settings.load(path, env={}).validator_fee_wei == wei  # through the TOML file
-    shown = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "config", "set", "stake_eth", text],
-                           capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "ichain_tui.cli", "config", "set", "stake_eth", text],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shown.returncode == 0 and text in shown.stdout, shown.stderr
     assert Settings.load(env={}).stake_wei == wei  # what the CLI wrote, read back
     assert format_eth(10**16) == "0.01 ETH" and format_eth(0) == "0 ETH" and format_eth(10**18) == "1 ETH"

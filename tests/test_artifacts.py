@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_committed_artifacts_match_the_sources():
     result = subprocess.run(
         ["node", str(ROOT / "contracts" / "scripts" / "compile.mjs"), "--check"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr + result.stdout
 

@@ -18,23 +18,36 @@ PASSWORD = "cli-refusal-password"
 def cli(anvil_parties):
     p = anvil_parties
     snap = p.chain.snapshot()
-    Wallet(locations.keystore_dir()).import_private_key("0x" + bytes(account("requester").key).hex(), PASSWORD)
+    Wallet(locations.keystore_dir()).import_private_key(
+        "0x" + bytes(account("requester").key).hex(), PASSWORD
+    )
     url = p.chain.url
 
     def run(*args: str):
-        return ichain("--network", url, "--market", p.requester.address, *args, env={"ICHAIN_PASSWORD": PASSWORD})
+        return ichain(
+            "--network", url, "--market", p.requester.address, *args, env={"ICHAIN_PASSWORD": PASSWORD}
+        )
 
     yield p, run
     p.chain.revert(snap)
 
 
-@pytest.mark.parametrize("args, text", [
-    (("task", "rate", "999", "--rating", "5"), "task 999 does not exist"),
-    (("task", "settle", "{task}"), "is Assigned and cannot do that now"),
-    (("task", "refund", "{task}"), "still within its deadline"),
-    (("task", "rate", "{task}", "--rating", "9"), "rating must be 1 to 5"),
-    (("task", "withdraw",), "nothing to withdraw"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (("task", "rate", "999", "--rating", "5"), "task 999 does not exist"),
+        (("task", "settle", "{task}"), "is Assigned and cannot do that now"),
+        (("task", "refund", "{task}"), "still within its deadline"),
+        (("task", "rate", "{task}", "--rating", "9"), "rating must be 1 to 5"),
+        (
+            (
+                "task",
+                "withdraw",
+            ),
+            "nothing to withdraw",
+        ),
+    ],
+)
 def test_refused_actions_are_one_named_line_and_spend_nothing(cli, args, text):
     p, run = cli
     task_id = create(p)
@@ -52,7 +65,9 @@ def test_a_provider_takes_its_earnings_out_of_its_stake_and_stays_available(anvi
     snap = p.chain.snapshot()
     try:
         to_passed(p)  # the provider's payment is added to its stake
-        Wallet(locations.keystore_dir()).import_private_key("0x" + bytes(account("provider").key).hex(), PASSWORD)
+        Wallet(locations.keystore_dir()).import_private_key(
+            "0x" + bytes(account("provider").key).hex(), PASSWORD
+        )
         before = p.requester.provider(p.provider.account.address)
         env = {"ICHAIN_PASSWORD": PASSWORD}
         base = ("--network", p.chain.url, "--market", p.requester.address, "task", "withdraw")
@@ -68,14 +83,23 @@ def test_a_provider_takes_its_earnings_out_of_its_stake_and_stays_available(anvi
         p.chain.revert(snap)
 
 
-@pytest.mark.parametrize("args, text", [
-    (("task", "submit", "{folder}", "--payment", "-1"), "--payment cannot be negative"),
-    (("task", "submit", "{folder}", "--payment", "1e400"), "--payment is larger than any market can hold"),
-    (("task", "submit", "{folder}", "--payment", "0.01", "--fee", "lots"), "--fee must be an amount in ETH"),
-    (("task", "withdraw", "--stake", "0.0000000000000000001"), "--stake has more than 18 decimals"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (("task", "submit", "{folder}", "--payment", "-1"), "--payment cannot be negative"),
+        (
+            ("task", "submit", "{folder}", "--payment", "1e400"),
+            "--payment is larger than any market can hold",
+        ),
+        (
+            ("task", "submit", "{folder}", "--payment", "0.01", "--fee", "lots"),
+            "--fee must be an amount in ETH",
+        ),
+        (("task", "withdraw", "--stake", "0.0000000000000000001"), "--stake has more than 18 decimals"),
+    ],
+)
 def test_bad_amounts_are_one_named_line(cli, tmp_path, args, text):
-    p, run = cli
+    _p, run = cli
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "task.py").write_text("print(1)\n")
     result = run(*(a.replace("{folder}", str(tmp_path / "t")) for a in args))

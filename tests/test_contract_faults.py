@@ -6,8 +6,19 @@ from __future__ import annotations
 import pytest
 from conftest import FEE, PRICE, STAKE, account
 from market_flow import (
-    K2, RESULT_ROOT, TASK_ROOT, balance_sheet, create, key_commit, other_validator, random_key, submit,
-    to_failed, to_passed, to_validating, validator_of,
+    K2,
+    RESULT_ROOT,
+    TASK_ROOT,
+    balance_sheet,
+    create,
+    key_commit,
+    other_validator,
+    random_key,
+    submit,
+    to_failed,
+    to_passed,
+    to_validating,
+    validator_of,
 )
 
 from ichain_tui.chain.errors import ContractRevert, InsufficientFunds
@@ -28,6 +39,7 @@ def stake_of(p, client) -> int:
 
 
 # --------------------------------------------------------------------------- issue 9's attacks
+
 
 def test_free_result_a_silent_colluding_validator_cannot_refund_the_requester(parties):
     """v1: requester + its validator stayed silent and refunded; the provider got 0 wei. v2: the
@@ -136,27 +148,58 @@ def test_bought_ratings_do_not_count(parties):
         p.requester.rate(task_id, 5).send()
     r = p.requester.rating(p.provider.account.address)
     assert (r.validated, r.count, r.rated_weight) == (0, 0, 0)
-    reverts("FeeOutOfRange", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=PRICE // 10 - 1,
-        task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
-    reverts("FeeOutOfRange", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=LOCK + 1,
-        task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
-    reverts("FeeOutOfRange", p.requester.create_task(
-        provider=p.provider.account.address, mode=ValidatorMode.NONE, payment=PRICE, validator_fee=1,
-        task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
+    reverts(
+        "FeeOutOfRange",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=PRICE // 10 - 1,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
+    reverts(
+        "FeeOutOfRange",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=LOCK + 1,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
+    reverts(
+        "FeeOutOfRange",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            mode=ValidatorMode.NONE,
+            payment=PRICE,
+            validator_fee=1,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
 
 
 def test_envelopes_are_bound_to_the_next_task_id(parties):
     p = parties
     next_id = p.requester.task_count() + 1
-    reverts("TaskIdTaken", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester), expected_id=next_id + 1))
+    reverts(
+        "TaskIdTaken",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+            expected_id=next_id + 1,
+        ),
+    )
     assert create(p) == next_id
 
 
 # --------------------------------------------------------------------------- the seed's faults
+
 
 def test_calling_validation_again_cannot_drain_escrow(parties):
     p = parties
@@ -191,9 +234,18 @@ def test_provider_is_not_paid_before_a_pass_or_the_bound(parties):
 @pytest.mark.parametrize("who", ["requester", "provider", "stranger", "deployer"])
 def test_ineligible_named_validators_are_refused(parties, who):
     p = parties
-    err = reverts("ValidatorIneligible", p.requester.create_task(
-        provider=p.provider.account.address, mode=ValidatorMode.NAMED, validator=p.as_(who).account.address,
-        payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
+    err = reverts(
+        "ValidatorIneligible",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            mode=ValidatorMode.NAMED,
+            validator=p.as_(who).account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
     assert "cannot validate" in str(err)
 
 
@@ -202,7 +254,10 @@ def test_random_draw_never_picks_the_requester_or_the_provider(parties):
     p.requester.register_provider(p.pub(p.requester), PRICE, "cpu=2", STAKE).send()  # requester in the pool
     for _ in range(6):
         task_id = create(p)
-        assert p.requester.task(task_id).validator in (p.validator.account.address, p.validator2.account.address)
+        assert p.requester.task(task_id).validator in (
+            p.validator.account.address,
+            p.validator2.account.address,
+        )
         p.provider.decline_task(task_id, "validator not acceptable").send()
 
 
@@ -210,20 +265,43 @@ def test_no_validator_drawn_when_nobody_is_eligible(parties):
     p = parties
     p.validator.set_available(False).send()
     p.validator2.set_available(False).send()
-    reverts("NoValidatorDrawn", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester)))
+    reverts(
+        "NoValidatorDrawn",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
 
 
 def test_unavailable_provider_cannot_validate_or_be_assigned(parties):
     p = parties
     p.validator.update_provider(PRICE, False, "off").send()
-    reverts("ValidatorIneligible", p.requester.create_task(
-        provider=p.provider.account.address, validator=p.validator.account.address, mode=ValidatorMode.NAMED,
-        payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT, requester_key=p.pub(p.requester)))
-    reverts("ProviderUnavailable", p.requester.create_task(
-        provider=p.validator.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester)))
+    reverts(
+        "ValidatorIneligible",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            validator=p.validator.account.address,
+            mode=ValidatorMode.NAMED,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
+    reverts(
+        "ProviderUnavailable",
+        p.requester.create_task(
+            provider=p.validator.account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
 
 
 @pytest.mark.parametrize("who", ["stranger", "provider", "validator"])
@@ -254,8 +332,9 @@ def test_rating_only_once_and_only_once_paid(parties):
 
 def test_ratings_contract_accepts_writes_only_from_the_marketplace(parties):
     p = parties
-    fn = p.stranger.ratings.functions.recordRating(p.provider.account.address, 1, p.stranger.account.address, 5,
-                                                   True, 10**18)
+    fn = p.stranger.ratings.functions.recordRating(
+        p.provider.account.address, 1, p.stranger.account.address, 5, True, 10**18
+    )
     reverts("OnlyMarketplace", p.stranger._call("recordRating", fn))
     fn = p.stranger.ratings.functions.recordVerdict(p.provider.account.address, 1, True, True, 10**18)
     reverts("OnlyMarketplace", p.stranger._call("recordVerdict", fn))
@@ -265,8 +344,12 @@ def test_ratings_contract_accepts_writes_only_from_the_marketplace(parties):
 def test_wrong_deposit_is_refused_not_kept(parties, delta):
     p = parties
     call = p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester))
+        provider=p.provider.account.address,
+        payment=PRICE,
+        validator_fee=FEE,
+        task_root=TASK_ROOT,
+        requester_key=p.pub(p.requester),
+    )
     call.value += delta
     balance = p.requester.contract_balance()
     reverts("WrongValue", call)
@@ -284,8 +367,15 @@ def test_plain_ether_sent_to_the_market_is_refused(parties):
     p = parties
     w3 = p.chain.w3
     sender = p.stranger.account
-    tx = {"to": p.stranger.address, "value": 10**18, "gas": 100_000, "nonce": w3.eth.get_transaction_count(sender.address),
-          "chainId": p.chain.chain_id, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
+    tx = {
+        "to": p.stranger.address,
+        "value": 10**18,
+        "gas": 100_000,
+        "nonce": w3.eth.get_transaction_count(sender.address),
+        "chainId": p.chain.chain_id,
+        "maxFeePerGas": 10**11,
+        "maxPriorityFeePerGas": 10**9,
+    }
     with pytest.raises(Exception):
         w3.eth.estimate_gas({"from": sender.address, "to": p.stranger.address, "value": 10**18})
     signed = sender.sign_transaction(tx)
@@ -321,9 +411,16 @@ def test_public_keys_must_belong_to_the_sender(parties):
     newcomer = p.stranger
     reverts("InvalidPublicKey", newcomer.register_provider(p.pub(p.provider), PRICE, "x", 10**18))
     reverts("InvalidPublicKey", newcomer.register_provider(b"\x01" * 63, PRICE, "x", 10**18))
-    reverts("InvalidPublicKey", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.provider)))
+    reverts(
+        "InvalidPublicKey",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.provider),
+        ),
+    )
 
 
 def test_stake_locked_by_an_open_task_cannot_be_withdrawn(parties):
@@ -353,24 +450,46 @@ def test_slash_below_the_minimum_stake_makes_the_provider_unavailable_with_an_ev
 
 def test_provider_without_enough_free_stake_cannot_take_a_task(parties):
     p = parties
-    reverts("StakeTooLow", p.requester.create_task(
-        provider=p.provider.account.address, payment=3 * 10**18, validator_fee=3 * 10**17, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester)))
+    reverts(
+        "StakeTooLow",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=3 * 10**18,
+            validator_fee=3 * 10**17,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
 
 
 def test_payment_below_the_asking_price_is_refused(parties):
     p = parties
-    reverts("PaymentBelowPrice", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE - 1, mode=ValidatorMode.NONE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester)))
+    reverts(
+        "PaymentBelowPrice",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE - 1,
+            mode=ValidatorMode.NONE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+        ),
+    )
 
 
 @pytest.mark.parametrize("window", [0, 59, 30 * 86400 + 1])
 def test_windows_are_bounded(parties, window):
     p = parties
-    reverts("WindowOutOfRange", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester), execute_window=window))
+    reverts(
+        "WindowOutOfRange",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+            execute_window=window,
+        ),
+    )
 
 
 def test_deadlines_cannot_wrap_their_packed_field(anvil_parties):
@@ -384,9 +503,17 @@ def test_deadlines_cannot_wrap_their_packed_field(anvil_parties):
 
 def _far_future_create_reverts(p):
     p.chain.advance_time(2**40 - p.chain.timestamp() - 100)
-    reverts("ValueOutOfRange", p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester), execute_window=600))
+    reverts(
+        "ValueOutOfRange",
+        p.requester.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(p.requester),
+            execute_window=600,
+        ),
+    )
 
 
 def test_insufficient_funds_is_reported_before_anything_is_sent(parties):
@@ -395,8 +522,13 @@ def test_insufficient_funds_is_reported_before_anything_is_sent(parties):
     p.chain.fund(poor.account.address, 10**15)
     nonce = p.chain.w3.eth.get_transaction_count(poor.account.address)
     with pytest.raises((InsufficientFunds, ContractRevert)):
-        poor.create_task(provider=p.provider.account.address, payment=PRICE, validator_fee=FEE,
-                         task_root=TASK_ROOT, requester_key=p.pub(poor)).send()
+        poor.create_task(
+            provider=p.provider.account.address,
+            payment=PRICE,
+            validator_fee=FEE,
+            task_root=TASK_ROOT,
+            requester_key=p.pub(poor),
+        ).send()
     assert p.chain.w3.eth.get_transaction_count(poor.account.address) == nonce
 
 

@@ -3,10 +3,9 @@ registered providers (real anvil)."""
 
 from __future__ import annotations
 
+from conftest import account
 from eth_account import Account
 from eth_utils import keccak
-
-from conftest import account
 from market_flow import TASK_ROOT
 
 from ichain_tui.chain.client import MarketClient
@@ -24,10 +23,17 @@ def _register_many(chain, market: MarketClient, first: int, count: int) -> list:
     hashes = []
     for acct in accounts:
         chain.fund(acct.address, 10**18)
-        tx = fn_abi.registerProvider(public_key(acct), PRICE, "cpu=1").build_transaction({
-            "from": acct.address, "value": 10**16, "nonce": 0, "gas": 300_000,
-            "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "chainId": chain.chain_id,
-        })
+        tx = fn_abi.registerProvider(public_key(acct), PRICE, "cpu=1").build_transaction(
+            {
+                "from": acct.address,
+                "value": 10**16,
+                "nonce": 0,
+                "gas": 300_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+                "chainId": chain.chain_id,
+            }
+        )
         hashes.append(w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
     for h in hashes:
         assert w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01)["status"] == 1
@@ -36,8 +42,12 @@ def _register_many(chain, market: MarketClient, first: int, count: int) -> list:
 
 def _create_gas(market: MarketClient, provider) -> int:
     tx = market.create_task(
-        provider=provider.address, payment=PRICE, validator_fee=PRICE // 10, task_root=TASK_ROOT,
-        requester_key=public_key(market.account), provider_envelope=b"\x05" * 200,
+        provider=provider.address,
+        payment=PRICE,
+        validator_fee=PRICE // 10,
+        task_root=TASK_ROOT,
+        requester_key=public_key(market.account),
+        provider_envelope=b"\x05" * 200,
     ).send()
     return tx.gas_used
 

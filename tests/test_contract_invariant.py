@@ -4,13 +4,15 @@ and every task's money can still get out at the end (no wei stranded, none taken
 from __future__ import annotations
 
 import pytest
-from conftest import account
+from conftest import _setup, account
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from market_flow import K2, RESULT_ROOT, TASK_ROOT, key_commit
 
+from ichain_tui.chain.devnet import Devnet
 from ichain_tui.chain.errors import ContractRevert
+from ichain_tui.chain.network import connect
 from ichain_tui.chain.types import TaskState, ValidatorMode
 from ichain_tui.chain.wallet import public_key
 
@@ -37,12 +39,21 @@ def make_machine(p):
             self.tasks: list[int] = []
             self.stakers = {p.as_(n).account.address for n in PROVIDERS}
             # Every example starts with open tasks of each mode, so the rules have something to move.
-            for mode, validator, fee in ((ValidatorMode.RANDOM, None, 10**16), (ValidatorMode.NAMED, "validator2", 10**16),
-                                         (ValidatorMode.NONE, None, 0)):
+            for mode, validator, fee in (
+                (ValidatorMode.RANDOM, None, 10**16),
+                (ValidatorMode.NAMED, "validator2", 10**16),
+                (ValidatorMode.NONE, None, 0),
+            ):
                 tx = p.requester.create_task(
-                    provider=p.provider.account.address, mode=mode, payment=10**17, validator_fee=fee,
-                    validator=p.as_(validator).account.address if validator else None, task_root=TASK_ROOT,
-                    requester_key=public_key(p.requester.account), execute_window=300, review_window=120,
+                    provider=p.provider.account.address,
+                    mode=mode,
+                    payment=10**17,
+                    validator_fee=fee,
+                    validator=p.as_(validator).account.address if validator else None,
+                    task_root=TASK_ROOT,
+                    requester_key=public_key(p.requester.account),
+                    execute_window=300,
+                    review_window=120,
                 ).send()
                 self.tasks.append(p.requester.task_id_of(tx))
 
@@ -56,10 +67,10 @@ def make_machine(p):
             return p.as_(name)
 
         @rule(
-            sender=st.sampled_from(["requester", "requester", "stranger"] + NAMES),
+            sender=st.sampled_from(["requester", "requester", "stranger", *NAMES]),
             provider=st.sampled_from(PROVIDERS),
             mode=st.sampled_from(list(ValidatorMode)),
-            validator=st.sampled_from(PROVIDERS + [None]),
+            validator=st.sampled_from([*PROVIDERS, None]),
             payment=st.sampled_from([1, 10**16, 10**17, 3 * 10**17, 10**18, 3 * 10**18]),
             fee_pct=st.sampled_from([10, 10, 30, 50, 9, 51]),
             expected_offset=st.sampled_from([0, 0, 0, 1]),
@@ -67,11 +78,17 @@ def make_machine(p):
         def create(self, sender, provider, mode, validator, payment, fee_pct, expected_offset):
             c = self._client(sender)
             call = c.create_task(
-                provider=p.as_(provider).account.address, mode=mode,
+                provider=p.as_(provider).account.address,
+                mode=mode,
                 validator=p.as_(validator).account.address if validator else None,
-                payment=payment, task_root=TASK_ROOT,
-                validator_fee=payment * fee_pct // 100 if mode is not ValidatorMode.NONE or fee_pct == 51 else 0,
-                requester_key=public_key(c.account), execute_window=300, review_window=120,
+                payment=payment,
+                task_root=TASK_ROOT,
+                validator_fee=payment * fee_pct // 100
+                if mode is not ValidatorMode.NONE or fee_pct == 51
+                else 0,
+                requester_key=public_key(c.account),
+                execute_window=300,
+                review_window=120,
                 expected_id=p.deployer.task_count() + 1 + expected_offset,
             )
             try:
@@ -80,9 +97,24 @@ def make_machine(p):
                 return
             self.tasks.append(c.task_id_of(tx))
 
-        @rule(task=TASK_IDS, sender=st.sampled_from(NAMES), good=st.booleans(),
-              action=st.sampled_from(["submit", "verdict", "rate", "refund", "claim", "decline_task",
-                                      "replace_validator", "settle", "appeal"]))
+        @rule(
+            task=TASK_IDS,
+            sender=st.sampled_from(NAMES),
+            good=st.booleans(),
+            action=st.sampled_from(
+                [
+                    "submit",
+                    "verdict",
+                    "rate",
+                    "refund",
+                    "claim",
+                    "decline_task",
+                    "replace_validator",
+                    "settle",
+                    "appeal",
+                ]
+            ),
+        )
         def anyone_acts(self, task, sender, good, action):
             """Any party tries any step on any id: the contract must refuse what is not theirs."""
             c = self._client(sender)
@@ -116,11 +148,16 @@ def make_machine(p):
             """The natural next step of the party a task waits for (outcome chosen by `choice`)."""
             task = self._existing(task)
             t = p.deployer.task(task)
-            provider, validator, requester = (self._party(task, r) for r in ("provider", "validator", "requester"))
+            provider, validator, requester = (
+                self._party(task, r) for r in ("provider", "validator", "requester")
+            )
             call = None
             if t.state is TaskState.ASSIGNED:
-                call = provider.submit_result(task, RESULT_ROOT, key_commit(task), b"r", b"v") if choice < 3 \
+                call = (
+                    provider.submit_result(task, RESULT_ROOT, key_commit(task), b"r", b"v")
+                    if choice < 3
                     else provider.decline_task(task)
+                )
             elif t.state in (TaskState.VALIDATING, TaskState.APPEALED):
                 call = validator.submit_verdict(task, choice % 2 == 0, RESULT_ROOT, K2)
             elif t.state is TaskState.EXECUTED:
@@ -137,8 +174,22 @@ def make_machine(p):
             """The same as `advance`, so that tasks reach their later states within a short run."""
             self.advance(task, choice)
 
-        @rule(task=TASK_IDS, rating=st.integers(1, 5), action=st.sampled_from(["rate", "refund", "settle",
-                                                                               "replace_validator"]))
+        @rule()
+        def deadlines_pass(self):
+            """Every deadline passes and each requester takes the exit that opens (a refund, or
+            settling a failed task): the timeouts are part of every run."""
+            p.chain.advance_time(400)
+            for task in self.tasks:
+                requester = self._party(task, "requester")
+                if requester is not None:
+                    failed = p.deployer.task(task).state is TaskState.FAILED
+                    _attempt(requester.settle(task) if failed else requester.refund(task))
+
+        @rule(
+            task=TASK_IDS,
+            rating=st.integers(1, 5),
+            action=st.sampled_from(["rate", "refund", "settle", "replace_validator"]),
+        )
         def requester_acts(self, task, rating, action):
             task = self._existing(task)
             party = self._party(task, "requester")
@@ -153,8 +204,11 @@ def make_machine(p):
         def withdraw(self, sender):
             _attempt(self._client(sender).withdraw())
 
-        @rule(sender=st.sampled_from(PROVIDERS + ["stranger"]), amount=st.sampled_from([0, 1, 10**17, 5 * 10**17, 2 * 10**18]),
-              action=st.sampled_from(["withdraw_stake", "add_stake", "update", "off", "on"]))
+        @rule(
+            sender=st.sampled_from([*PROVIDERS, "stranger"]),
+            amount=st.sampled_from([0, 1, 10**17, 5 * 10**17, 2 * 10**18]),
+            action=st.sampled_from(["withdraw_stake", "add_stake", "update", "off", "on"]),
+        )
         def stake_or_availability(self, sender, amount, action):
             c = self._client(sender)
             call = {
@@ -219,17 +273,35 @@ def make_machine(p):
     return MarketMachine
 
 
-@pytest.mark.parametrize("backend", ["anvil"])
-def test_random_call_sequences_keep_the_books_balanced(request, backend):
-    parties = request.getfixturevalue(f"{backend}_parties")
+@pytest.fixture(scope="module")
+def own_anvil_parties():
+    """A market on an anvil of its own: the exploration (derandomized) then sees the same chain
+    whatever other tests ran before it, in whichever worker process."""
+    with Devnet() as node:
+        yield _setup(connect(node.url))
+
+
+def test_random_call_sequences_keep_the_books_balanced(own_anvil_parties):
+    parties = own_anvil_parties
     machine = make_machine(parties)
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=20, stateful_step_count=25, deadline=None,
-            suppress_health_check=list(HealthCheck), derandomize=True, database=None,
+            max_examples=20,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
         ),
     )
     assert account("requester").address == parties.requester.account.address
-    assert {TaskState.VALIDATING, TaskState.PASSED, TaskState.FAILED, TaskState.CLOSED, TaskState.REJECTED,
-            TaskState.EXPIRED, TaskState.CANCELLED} <= SEEN, SEEN
+    assert {
+        TaskState.VALIDATING,
+        TaskState.PASSED,
+        TaskState.FAILED,
+        TaskState.CLOSED,
+        TaskState.REJECTED,
+        TaskState.EXPIRED,
+        TaskState.CANCELLED,
+    } <= SEEN, SEEN

@@ -6,13 +6,22 @@ from __future__ import annotations
 import pytest
 from conftest import FEE, PRICE, STAKE
 from market_flow import (
-    K2, RESULT_ROOT, TASK_ROOT, balance_sheet, create, key_commit, submit, to_appealed, to_failed, to_passed,
-    to_validating, validator_of,
+    K2,
+    RESULT_ROOT,
+    TASK_ROOT,
+    balance_sheet,
+    create,
+    key_commit,
+    submit,
+    to_appealed,
+    to_failed,
+    validator_of,
 )
 
 from ichain_tui.chain.errors import ContractRevert
 from ichain_tui.chain.events import read_events
 from ichain_tui.chain.types import TaskState, ValidatorMode
+from ichain_tui.hardware import GpuModel, HardwareProfile
 
 LOCK = PRICE // 2  # slashBps 5,000
 
@@ -32,7 +41,10 @@ def test_random_validator_flow_pays_on_a_pass_that_reveals_the_key(parties):
     task_id = create(p)
     t = p.requester.task(task_id)
     assert t.state is TaskState.ASSIGNED and t.mode is ValidatorMode.RANDOM and t.counted
-    assert t.validator in (p.validator.account.address, p.validator2.account.address)  # never requester/provider
+    assert t.validator in (
+        p.validator.account.address,
+        p.validator2.account.address,
+    )  # never requester/provider
     validator = validator_of(p, task_id)
     assert stake(p, p.provider) == (STAKE, LOCK)
     assert stake(p, validator) == (STAKE, LOCK)  # the validator's stake is locked from assignment
@@ -124,8 +136,11 @@ def test_appeal_overturns_a_fail_slashes_the_first_validator_and_pays_the_provid
     task_id, first, second = to_appealed(p)
     t = p.requester.task(task_id)
     assert t.state is TaskState.APPEALED and t.first_validator == first.account.address
-    assert second.account.address not in (first.account.address, p.provider.account.address,
-                                          p.requester.account.address)
+    assert second.account.address not in (
+        first.account.address,
+        p.provider.account.address,
+        p.requester.account.address,
+    )
     assert p.requester.escrow_of(task_id) == PRICE + FEE  # payment and the provider's bond
     assert_balanced(p)
     second.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
@@ -200,17 +215,23 @@ def test_provider_profile_and_key_are_on_chain(parties):
     info = p.requester.provider(p.provider.account.address)
     assert info.registered and info.available and info.price == PRICE and info.stake == STAKE
     assert info.public_key == p.pub(p.provider)
-    assert "cpu=8" in info.hardware
-    p.provider.update_provider(PRICE * 2, False, "gpu=1xA100 80GB").send()
+    assert info.hardware.cpus == 8 and info.hardware.ram_gb == 32  # the older text form still reads
+    a100 = HardwareProfile(cpus=64, ram_gb=512, gpus=(GpuModel("NVIDIA A100-SXM4-80GB", 81920),) * 2)
+    p.provider.update_provider(PRICE * 2, False, a100).send()
     info = p.requester.provider(p.provider.account.address)
-    assert (info.price, info.available, info.hardware) == (PRICE * 2, False, "gpu=1xA100 80GB")
+    assert (info.price, info.available, info.hardware) == (PRICE * 2, False, a100)
+    assert info.hardware.describe() == "64 CPU · 512 GB · 2× NVIDIA A100-SXM4-80GB 80 GB"
 
 
 def test_gas_preview_matches_the_transaction(parties):
     p = parties
     call = p.requester.create_task(
-        provider=p.provider.account.address, payment=PRICE, validator_fee=FEE, task_root=TASK_ROOT,
-        requester_key=p.pub(p.requester), provider_envelope=b"x" * 200,
+        provider=p.provider.account.address,
+        payment=PRICE,
+        validator_fee=FEE,
+        task_root=TASK_ROOT,
+        requester_key=p.pub(p.requester),
+        provider_envelope=b"x" * 200,
     )
     preview = call.preview()
     assert preview.value == PRICE + FEE
@@ -224,13 +245,21 @@ def test_full_validated_cycle_fits_the_gas_budget(embedded):
     """Cold cycle on a fresh market: every slot written for the first time (bench/gas.py prints it)."""
     p = embedded
     client = p.requester
-    created = client.create_task(provider=p.provider.account.address, payment=PRICE, validator_fee=FEE,
-                                 task_root=TASK_ROOT, requester_key=p.pub(client),
-                                 provider_envelope=b"\x01" * 230).send()
+    created = client.create_task(
+        provider=p.provider.account.address,
+        payment=PRICE,
+        validator_fee=FEE,
+        task_root=TASK_ROOT,
+        requester_key=p.pub(client),
+        provider_envelope=b"\x01" * 230,
+    ).send()
     task_id = client.task_id_of(created)
     gas = [created.gas_used]
-    gas.append(p.provider.submit_result(task_id, RESULT_ROOT, key_commit(task_id), b"\x03" * 120,
-                                        b"\x04" * 300).send().gas_used)
+    gas.append(
+        p.provider.submit_result(task_id, RESULT_ROOT, key_commit(task_id), b"\x03" * 120, b"\x04" * 300)
+        .send()
+        .gas_used
+    )
     gas.append(validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send().gas_used)
     gas.append(p.requester.rate(task_id, 5).send().gas_used)
     assert sum(gas) <= 400_000, gas

@@ -32,9 +32,13 @@ def test_every_money_state_has_a_deadline(parties):
     failed = to_failed(p)
     appealed = to_failed(p)
     p.provider.appeal(appealed, FEE).send()
-    for task_id, state in ((assigned, TaskState.ASSIGNED), (validating, TaskState.VALIDATING),
-                           (executed, TaskState.EXECUTED), (failed, TaskState.FAILED),
-                           (appealed, TaskState.APPEALED)):
+    for task_id, state in (
+        (assigned, TaskState.ASSIGNED),
+        (validating, TaskState.VALIDATING),
+        (executed, TaskState.EXECUTED),
+        (failed, TaskState.FAILED),
+        (appealed, TaskState.APPEALED),
+    ):
         t = p.requester.task(task_id)
         assert t.state is state
         assert p.requester.escrow_of(task_id) > 0
@@ -66,8 +70,12 @@ def test_silent_validator_is_replaced_once_and_forfeits_half_to_the_provider(par
     reverts("DeadlinePassed", silent.submit_verdict(task_id, True, RESULT_ROOT, K2))
     p.stranger.replace_validator(task_id).send()
     t = p.requester.task(task_id)
-    assert t.replaced and t.counted and t.validator not in (silent.account.address, p.provider.account.address,
-                                                              p.requester.account.address)
+    assert (
+        t.replaced
+        and t.counted
+        and t.validator
+        not in (silent.account.address, p.provider.account.address, p.requester.account.address)
+    )
     assert p.requester.provider(silent.account.address).stake == STAKE - LOCK
     assert p.requester.provider(p.provider.account.address).stake == STAKE + LOCK // 2
     validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send()

@@ -11,7 +11,8 @@ import ichain_tui
 
 def test_core_modules_do_not_import_textual():
     core = [
-        m.name for m in pkgutil.walk_packages(ichain_tui.__path__, "ichain_tui.")
+        m.name
+        for m in pkgutil.walk_packages(ichain_tui.__path__, "ichain_tui.")
         if not m.name.startswith("ichain_tui.tui")
     ]
     assert "ichain_tui.chain.client" in core and "ichain_tui.cli" in core
@@ -25,4 +26,3 @@ def test_core_modules_do_not_import_textual():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"core imported: {result.stdout}"
-

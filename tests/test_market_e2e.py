@@ -16,6 +16,8 @@ from sandbox_helpers import sandbox_containers
 from ichain_tui.chain.devnet import Devnet
 from ichain_tui.chain.errors import ContractRevert
 from ichain_tui.chain.types import TaskState
+from ichain_tui.hardware import HardwareProfile
+from ichain_tui.transfer.transport import TorTransport
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tasks"
 PAY = 2 * 10**16
@@ -74,8 +76,14 @@ def test_full_task_with_a_pass_pays_provider_and_drawn_validator(local_market, t
     m.wait_registered(2)
     stakes = {p.account.address: m.market.provider(p.account.address).stake for p in (p1, p2)}
     requester = m.requester(5)
-    task_id = requester.submit(EXAMPLES / "mlp-numpy", p1.account.address, PAY, validator_fee=FEE,
-                               execute_window=300, review_window=300)
+    task_id = requester.submit(
+        EXAMPLES / "mlp-numpy",
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
     assert m.market.task(task_id).validator == p2.account.address  # the only eligible party of the pool
     outcome = requester.follow(task_id, tmp_path / "result", rating=4)
     assert outcome.ok, outcome
@@ -99,8 +107,9 @@ def test_lying_provider_fails_validation_refund_and_slash(local_market, tmp_path
     liar, stop = in_process_provider(m, 1, _TamperingSandbox(liar=True), tmp_path, appeal=False)
     stake_before = m.market.provider(liar.me).stake
     requester = m.requester(5)
-    task_id = requester.submit(EXAMPLES / "digits", liar.me, PAY, validator_fee=FEE,
-                               execute_window=300, review_window=300)
+    task_id = requester.submit(
+        EXAMPLES / "digits", liar.me, PAY, validator_fee=FEE, execute_window=300, review_window=300
+    )
     try:
         _wait_state(m, task_id, {TaskState.FAILED})
     finally:
@@ -126,8 +135,15 @@ def test_wrong_fail_is_appealed_and_overturned(local_market, tmp_path):
     hostile_stake = m.market.provider(hostile.me).stake
     requester = m.requester(5)
     try:
-        task_id = requester.submit(quick_task(tmp_path / "t"), p1.account.address, PAY, validator=hostile.me,
-                                   validator_fee=FEE, execute_window=300, review_window=300)
+        task_id = requester.submit(
+            quick_task(tmp_path / "t"),
+            p1.account.address,
+            PAY,
+            validator=hostile.me,
+            validator_fee=FEE,
+            execute_window=300,
+            review_window=300,
+        )
         outcome = requester.follow(task_id, tmp_path / "result")
     finally:
         stop.set()
@@ -147,16 +163,29 @@ def test_a_copied_envelope_does_not_make_a_provider_run_someone_elses_task(local
     m.provider(2).start()
     m.wait_registered(2)
     x = m.requester(5)
-    x_task = x.submit(quick_task(tmp_path / "private"), p1.account.address, PAY, validator_fee=FEE,
-                      execute_window=300, review_window=300)
+    x_task = x.submit(
+        quick_task(tmp_path / "private"),
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
     created = m.market.events("TaskCreated", 0, {"taskId": x_task})[0].args
     envelope = m.market.events("ProviderAssigned", 0, {"taskId": x_task})[0].args["envelope"]
     y = m.requester(6)
     from ichain_tui.chain.wallet import public_key
 
-    tx = y.market.create_task(provider=p1.account.address, payment=PAY, validator_fee=FEE,
-                              task_root=bytes(created["taskRoot"]), requester_key=public_key(y.market.account),
-                              execute_window=300, review_window=300, provider_envelope=bytes(envelope)).send()
+    tx = y.market.create_task(
+        provider=p1.account.address,
+        payment=PAY,
+        validator_fee=FEE,
+        task_root=bytes(created["taskRoot"]),
+        requester_key=public_key(y.market.account),
+        execute_window=300,
+        review_window=300,
+        provider_envelope=bytes(envelope),
+    ).send()
     y_task = y.market.task_id_of(tx)
     _wait_state(m, y_task, {TaskState.CANCELLED})
     p1.wait_log("no envelope for me", timeout=30)
@@ -170,11 +199,20 @@ def test_a_copied_envelope_does_not_make_a_provider_run_someone_elses_task(local
     x.resume_hosting(x_task)
     ref = FileRef(record["task_root"], bytes.fromhex(record["task_key"]), "direct", x.host.address)
     expected = x.market.task_count() + 1
-    sealed = env.seal_refs(x.market, x.market.provider(p1.account.address).public_key, [ref], expected, "provider")
-    tx = x.market.create_task(provider=p1.account.address, payment=PAY, validator_fee=FEE,
-                              task_root=bytes.fromhex(record["task_root"]), requester_key=public_key(x.market.account),
-                              execute_window=300, review_window=300, provider_envelope=sealed,
-                              expected_id=expected).send()
+    sealed = env.seal_refs(
+        x.market, x.market.provider(p1.account.address).public_key, [ref], expected, "provider"
+    )
+    tx = x.market.create_task(
+        provider=p1.account.address,
+        payment=PAY,
+        validator_fee=FEE,
+        task_root=bytes.fromhex(record["task_root"]),
+        requester_key=public_key(x.market.account),
+        execute_window=300,
+        review_window=300,
+        provider_envelope=sealed,
+        expected_id=expected,
+    ).send()
     again = x.market.task_id_of(tx)
     _wait_state(m, again, {TaskState.CANCELLED})
     assert f"already executed for task {x_task}" in p1.log()
@@ -187,8 +225,14 @@ def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):
     m.wait_registered(2)
     requester = m.requester(5)
     balance_before = m.chain.balance(requester.me)
-    task_id = requester.submit(quick_task(tmp_path / "slow", sleep=120), p1.account.address, PAY,
-                               validator_fee=FEE, execute_window=120, review_window=120)
+    task_id = requester.submit(
+        quick_task(tmp_path / "slow", sleep=120),
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=120,
+        review_window=120,
+    )
     p1.wait_log("executing")
     p1.kill()
     m.chain.advance_time(121)
@@ -208,8 +252,14 @@ def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_pat
     m.wait_registered(2)
     stake = m.market.provider(p1.account.address).stake
     requester = m.requester(5)
-    task_id = requester.submit(quick_task(tmp_path / "t", sleep=3), p1.account.address, PAY, validator_fee=FEE,
-                               execute_window=300, review_window=300)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t", sleep=3),
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
     p1.wait_log("executing")
     p1.kill()
     p1.start()  # same home: same keystore and journal
@@ -234,8 +284,14 @@ def test_silent_validator_cannot_keep_the_provider_from_its_pay(local_market, tm
     p1 = m.provider(1).start()
     m.wait_registered(2)
     requester = m.requester(5)
-    task_id = requester.submit(quick_task(tmp_path / "t"), p1.account.address, PAY, validator_fee=FEE,
-                               execute_window=120, review_window=120)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t"),
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=120,
+        review_window=120,
+    )
     assert m.market.task(task_id).validator == ghost.account.address
     p1.wait_log("submitted")
     m.chain.advance_time(2 * 120 + 1)
@@ -256,8 +312,14 @@ def test_two_requesters_at_once(local_market, tmp_path):
     def run(index):
         requester = m.requester(index)
         provider = m.providers[index - 5].account.address
-        task_id = requester.submit(quick_task(tmp_path / f"t{index}"), provider, PAY, validator_fee=FEE,
-                                   execute_window=300, review_window=300)
+        task_id = requester.submit(
+            quick_task(tmp_path / f"t{index}"),
+            provider,
+            PAY,
+            validator_fee=FEE,
+            execute_window=300,
+            review_window=300,
+        )
         outcomes[index] = requester.follow(task_id, tmp_path / f"result{index}")
 
     threads = [threading.Thread(target=run, args=(i,)) for i in (5, 6)]
@@ -285,8 +347,14 @@ def test_sigterm_while_busy_hands_the_task_back(local_market, tmp_path):
     m.provider(2).start()
     m.wait_registered(2)
     requester = m.requester(5)
-    task_id = requester.submit(quick_task(tmp_path / "slow", sleep=120), p1.account.address, PAY,
-                               validator_fee=FEE, execute_window=300, review_window=300)
+    task_id = requester.submit(
+        quick_task(tmp_path / "slow", sleep=120),
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
     p1.wait_log("executing")
     assert p1.terminate(timeout=60) == 0
     t = m.market.task(task_id)
@@ -308,17 +376,28 @@ def test_full_task_over_onion_services(tor_network, sandbox, tmp_path):
         try:
             for i in (1, 2):
                 p = m.provider(i)
-                p.env.update({"ICHAIN_TRANSPORT": "tor", "ICHAIN_TOR_CONTROL_PORT": str(tor_network.service.control_port),
-                              "ICHAIN_TOR_SOCKS": socks})
+                p.env.update(
+                    {
+                        "ICHAIN_TRANSPORT": "tor",
+                        "ICHAIN_TOR_CONTROL_PORT": str(tor_network.service.control_port),
+                        "ICHAIN_TOR_SOCKS": socks,
+                    }
+                )
                 p.start()
             m.wait_registered(2)
             requester = m.requester(5)
             requester.host.stop()
-            requester.host = Host("tor", tor=tor_network.service.controller())
+            requester.host = Host(TorTransport(tor_network.service.controller(), socks))
             m.hosts.append(requester.host)
             requester.fetcher = Fetcher(socks=socks)
-            task_id = requester.submit(quick_task(tmp_path / "t"), m.providers[0].account.address, PAY,
-                                       validator_fee=FEE, execute_window=300, review_window=300)
+            task_id = requester.submit(
+                quick_task(tmp_path / "t"),
+                m.providers[0].account.address,
+                PAY,
+                validator_fee=FEE,
+                execute_window=300,
+                review_window=300,
+            )
             outcome = requester.follow(task_id, tmp_path / "result")
             assert outcome.ok, outcome
             assert ".onion:80" in m.providers[0].log()
@@ -352,8 +431,15 @@ def test_a_provider_that_declines_named_validators_costs_the_requester_nothing(l
     p2 = m.provider(2).start()
     m.wait_registered(2)
     requester = m.requester(5)
-    task_id = requester.submit(quick_task(tmp_path / "t"), p1.account.address, PAY, validator=p2.account.address,
-                               validator_fee=FEE, execute_window=300, review_window=300)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t"),
+        p1.account.address,
+        PAY,
+        validator=p2.account.address,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
     outcome = requester.follow(task_id, tmp_path / "result")
     assert outcome.state is TaskState.CANCELLED
     assert "accepts only drawn validators" in p1.log()
@@ -383,17 +469,26 @@ def test_a_provider_withholding_the_validators_envelope_is_failed_not_paid(local
     from ichain_tui.agents.hosting import Host
 
     market = m.market.as_account(Account.from_key(m.keys[1]))
-    host = Host("direct")
+    host = Host()
     m.hosts.append(host)
-    liar = Withholding(market, Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[]), host, tmp_path / "liar",
-                       price=10**16, stake=5 * 10**17, hardware="cpu=1", appeal=False)
+    liar = Withholding(
+        market,
+        Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[]),
+        host,
+        tmp_path / "liar",
+        price=10**16,
+        stake=5 * 10**17,
+        hardware=HardwareProfile(cpus=1),
+        appeal=False,
+    )
     liar.start_providing()
     stop = threading.Event()
     threading.Thread(target=liar.run, args=(stop,), daemon=True).start()
     validator_stake = m.market.provider(validator.account.address).stake
     requester = m.requester(5)
-    task_id = requester.submit(quick_task(tmp_path / "t"), liar.me, PAY, validator_fee=FEE,
-                               execute_window=300, review_window=120)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t"), liar.me, PAY, validator_fee=FEE, execute_window=300, review_window=120
+    )
     try:
         _wait_state(m, task_id, {TaskState.VALIDATING})
         m.chain.advance_time(100)  # into the last quarter of the verdict window

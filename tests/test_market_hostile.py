@@ -15,6 +15,7 @@ from market_helpers import LocalMarket, in_process_provider, quick_task
 from sandbox_helpers import runtime_sandbox
 
 from ichain_tui.chain.types import TaskState
+from ichain_tui.hardware import HardwareProfile
 
 PAY = 2 * 10**16
 FEE = PAY // 10  # the market's least validator fee (minFeeBps 1,000)
@@ -35,15 +36,23 @@ def test_a_task_that_raises_something_unexpected_only_fails_itself(local_market,
     m = local_market
     m.provider(2).start()
     m.wait_registered(1)
-    agent, stop = in_process_provider(m, 1, Fragile(engine.client(), "ichain-runtime:bookworm", gpus=[]), tmp_path)
+    agent, stop = in_process_provider(
+        m, 1, Fragile(engine.client(), "ichain-runtime:bookworm", gpus=[]), tmp_path
+    )
     requester = m.requester(5)
     try:
         bad = quick_task(tmp_path / "bad")
         (bad / "boom").write_text("x")
         first = requester.submit(bad, agent.me, PAY, validator_fee=FEE, execute_window=300, review_window=300)
         assert requester.follow(first, tmp_path / "r1").state is TaskState.CANCELLED
-        second = requester.submit(quick_task(tmp_path / "good"), agent.me, PAY, validator_fee=FEE,
-                                  execute_window=300, review_window=300)
+        second = requester.submit(
+            quick_task(tmp_path / "good"),
+            agent.me,
+            PAY,
+            validator_fee=FEE,
+            execute_window=300,
+            review_window=300,
+        )
         assert requester.follow(second, tmp_path / "r2").ok
     finally:
         stop.set()
@@ -56,13 +65,22 @@ HOSTILE_TASKS = [
     ("spec-is-a-folder", "FOLDER", None, "not a regular file"),
     ("200-kb-comparator", "[comparator]\nblob = '" + "x" * 200_000 + "'\n", None, "larger than 65536 bytes"),
     ("nested-toml", "x = " + "[" * 50_000 + "\n", None, "nested more than 32 levels"),
-    ("asks-1-tib-memory", "memory_mb = 1048576\n", None, "memory 1048576 MB, this provider allows at most 2048 MB"),
+    (
+        "asks-1-tib-memory",
+        "memory_mb = 1048576\n",
+        None,
+        "memory 1048576 MB, this provider allows at most 2048 MB",
+    ),
     ("asks-65536-pids", "pids = 65536\n", None, "processes 65536, this provider allows at most"),
     ("asks-7-days", "time_limit = 604800\n", None, "wall time 604800 s, this provider allows at most"),
     ("asks-1-tib-output", "output_mb = 1048576\n", None, "output 1048576 MB, this provider allows at most"),
     ("tagged-image", 'image = "busybox:latest"\n', None, "image 'busybox:latest', this provider allows only"),
-    ("result-2100-deep", "", "import os\nos.chdir(os.sys.argv[2])\nfor _ in range(2100):\n"
-                             "    os.mkdir('a'); os.chdir('a')\n", "deeper than 64"),
+    (
+        "result-2100-deep",
+        "",
+        "import os\nos.chdir(os.sys.argv[2])\nfor _ in range(2100):\n    os.mkdir('a'); os.chdir('a')\n",
+        "deeper than 64",
+    ),
 ]
 
 
@@ -79,7 +97,12 @@ class _ServedAs:
 
     def __init__(self, sealed, raw: bytes) -> None:
         self.manifest = self
-        self.root, self.chunks, self.key, self.directory = sealed.root, sealed.manifest.chunks, sealed.key, sealed.directory
+        self.root, self.chunks, self.key, self.directory = (
+            sealed.root,
+            sealed.manifest.chunks,
+            sealed.key,
+            sealed.directory,
+        )
         self._raw = raw
 
     def to_json(self) -> bytes:
@@ -121,16 +144,20 @@ def _archive_with_a_300_character_name(folder, directory, **kw):
 
 
 HOSTILE_PACKAGES = [
-    ("manifest-1e400", _manifest_served_as(lambda raw: raw.replace(b'"total_size": ', b'"total_size": 1e400, "x": ')),
-     "total_size is not a size"),
+    (
+        "manifest-1e400",
+        _manifest_served_as(lambda raw: raw.replace(b'"total_size": ', b'"total_size": 1e400, "x": ')),
+        "total_size is not a size",
+    ),
     ("manifest-nested", _manifest_served_as(lambda raw: b"[" * 200_000), "nested more than 3 levels"),
     ("manifest-endless", _manifest_served_as(lambda raw: b" " * (2 << 20)), "larger than 1048576 bytes"),
     ("archive-300-character-name", _archive_with_a_300_character_name, "longer than 255 bytes"),
 ]
 
 
-def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_next(local_market, tmp_path,
-                                                                                 monkeypatch):
+def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_next(
+    local_market, tmp_path, monkeypatch
+):
     """Issue 10: every trigger a hostile requester used to stop a provider with, sent in a row
     to one headless provider with a policy and a corrupt journal: malformed ichain.toml, limits
     above the policy, a tagged image, a result 2,100 folders deep, manifests with 1e400, 200 KB of
@@ -143,8 +170,9 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
     m = local_market
     provider = m.provider(1)
     provider.env.update(ICHAIN_MAX_MEMORY_MB="2048", ICHAIN_MAX_OUTPUT_MB="4096", ICHAIN_MAX_TIME_S="3600")
-    journal = (provider.home / "data" / "journal" / f"provider-{provider.account.address.lower()}"
-               / m.market.scope)
+    journal = (
+        provider.home / "data" / "journal" / f"provider-{provider.account.address.lower()}" / m.market.scope
+    )
     journal.mkdir(parents=True)
     (journal / "task-98.json").write_text("")  # an empty record and a corrupt one: set aside, not fatal
     (journal / "task-99.json").write_text("{not json")
@@ -163,23 +191,38 @@ def test_hostile_tasks_are_declined_with_a_reason_and_the_provider_serves_the_ne
             (folder / "ichain.toml" / "x").write_text("x")
         elif toml:
             (folder / "ichain.toml").write_text(toml)
-        task_id = requester.submit(folder, provider.account.address, PAY, validator_fee=FEE, execute_window=300,
-                                   review_window=300)
+        task_id = requester.submit(
+            folder, provider.account.address, PAY, validator_fee=FEE, execute_window=300, review_window=300
+        )
         outcome = requester.follow(task_id, tmp_path / f"result-{name}")
         assert outcome.state is TaskState.CANCELLED, (name, outcome)
         assert told in outcome.message, (name, outcome.message)
         assert str(provider.home) not in outcome.message, outcome.message  # no host path goes on chain
-        _wait_gone(provider.home / "data" / "work", f"*/{m.market.scope}/task-{task_id}", name)  # files removed
+        _wait_gone(
+            provider.home / "data" / "work", f"*/{m.market.scope}/task-{task_id}", name
+        )  # files removed
     for name, forge, told in HOSTILE_PACKAGES:  # what a requester's own chunk server may send
         with monkeypatch.context() as patch:
             patch.setattr(requester_module, "seal_folder", forge)
-            task_id = requester.submit(quick_task(tmp_path / name), provider.account.address, PAY,
-                                       validator_fee=FEE, execute_window=300, review_window=300)
+            task_id = requester.submit(
+                quick_task(tmp_path / name),
+                provider.account.address,
+                PAY,
+                validator_fee=FEE,
+                execute_window=300,
+                review_window=300,
+            )
         outcome = requester.follow(task_id, tmp_path / f"result-{name}")
         assert outcome.state is TaskState.CANCELLED and told in outcome.message, (name, outcome.message)
         assert str(provider.home) not in outcome.message, outcome.message
-    honest = requester.submit(quick_task(tmp_path / "honest"), provider.account.address, PAY, validator_fee=FEE,
-                              execute_window=300, review_window=300)
+    honest = requester.submit(
+        quick_task(tmp_path / "honest"),
+        provider.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
     assert requester.follow(honest, tmp_path / "honest-result").ok
     log = provider.log()
     assert "Traceback" not in log and provider.proc.poll() is None, log[-2000:]
@@ -205,10 +248,18 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
     events: list[AgentEvent] = []
     chain = connect(proxy.url, patience=3)  # (`rpc_patience_s`: each request retries 3 s, then one error)
     market = MarketClient(chain, m.address, Account.from_key(m.keys[1]))
-    agent_host = Host("direct")
+    agent_host = Host()
     m.hosts.append(agent_host)
-    agent = ProviderAgent(market, runtime_sandbox(), agent_host, tmp_path / "agent", price=10**16, stake=5 * 10**17,
-                          hardware="cpu=1", report=events.append)
+    agent = ProviderAgent(
+        market,
+        runtime_sandbox(),
+        agent_host,
+        tmp_path / "agent",
+        price=10**16,
+        stake=5 * 10**17,
+        hardware=HardwareProfile(cpus=1),
+        report=events.append,
+    )
     agent.start_providing()
     m.provider(2).start()
     m.wait_registered(2)
@@ -218,20 +269,30 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
     try:
         proxy.take_down()
         deadline = time.monotonic() + 40  # each request retries a refused connection for 3 s first
-        while time.monotonic() < deadline and (proxy.refused < 4 or not any(e.kind == "error" for e in events)):
+        while time.monotonic() < deadline and (
+            proxy.refused < 4 or not any(e.kind == "error" for e in events)
+        ):
             time.sleep(0.2)
         time.sleep(2)
         assert loop.is_alive()
         errors = [e for e in events if e.kind == "error"]
         kinds = {Repeats._normal(e.message.rsplit(" (", 1)[0]) for e in errors}
         # each kind of failure once, then at its 2nd, 4th, 8th... repeat: never once per pass
-        assert 1 <= len(errors) <= len(kinds) * (1 + math.floor(math.log2(max(1, proxy.refused)))), \
-            ([(e.kind, e.message) for e in events], proxy.refused)
+        assert 1 <= len(errors) <= len(kinds) * (1 + math.floor(math.log2(max(1, proxy.refused)))), (
+            [(e.kind, e.message) for e in events],
+            proxy.refused,
+        )
         assert proxy.refused >= 4 and len(errors) < proxy.refused
         proxy.bring_back()
         requester = m.requester(5)
-        task_id = requester.submit(quick_task(tmp_path / "t"), agent.me, PAY, validator_fee=FEE,
-                                   execute_window=300, review_window=300)
+        task_id = requester.submit(
+            quick_task(tmp_path / "t"),
+            agent.me,
+            PAY,
+            validator_fee=FEE,
+            execute_window=300,
+            review_window=300,
+        )
         assert requester.follow(task_id, tmp_path / "result").ok
     finally:
         stop.set()
@@ -256,16 +317,29 @@ def test_a_redeployed_market_never_gets_the_old_markets_result_for_its_task_1(lo
     work = tmp_path / "provider-work"
 
     def agent_on(market):
-        host = Host("direct")
+        host = Host()
         a.hosts.append(host)
-        agent = ProviderAgent(market.as_account(me), runtime_sandbox(), host, work, price=10**16, stake=5 * 10**17,
-                              hardware="cpu=1")
+        agent = ProviderAgent(
+            market.as_account(me),
+            runtime_sandbox(),
+            host,
+            work,
+            price=10**16,
+            stake=5 * 10**17,
+            hardware=HardwareProfile(cpus=1),
+        )
         agent.start_providing()
         return agent
 
     agent_a = agent_on(a.market)
-    first = a.requester(5).submit(quick_task(tmp_path / "a-task"), me.address, PAY, validator_fee=FEE,
-                                  execute_window=300, review_window=300)
+    first = a.requester(5).submit(
+        quick_task(tmp_path / "a-task"),
+        me.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
     deadline = time.monotonic() + 120
     while a.market.task(first).state is not TaskState.VALIDATING:
         assert time.monotonic() < deadline, a.market.task(first)
@@ -282,13 +356,16 @@ def test_a_redeployed_market_never_gets_the_old_markets_result_for_its_task_1(lo
         threading.Thread(target=agent_b.run, args=(stop,), daemon=True).start()
         other = quick_task(tmp_path / "b-task")
         (other / "task.py").write_text((other / "task.py").read_text().replace("range(1000)", "range(2000)"))
-        task_id = b.requester(6).submit(other, me.address, PAY, validator_fee=FEE, execute_window=300,
-                                        review_window=300)
+        task_id = b.requester(6).submit(
+            other, me.address, PAY, validator_fee=FEE, execute_window=300, review_window=300
+        )
         assert task_id == 1
         outcome = b.requester(6).follow(task_id, tmp_path / "b-result")
         stop.set()
         assert outcome.ok, outcome
-        assert json.loads((tmp_path / "b-result" / "answer.json").read_text())["value"] == sum(i * i for i in range(2000))
+        assert json.loads((tmp_path / "b-result" / "answer.json").read_text())["value"] == sum(
+            i * i for i in range(2000)
+        )
         assert b.market.provider(me.address).stake == 5 * 10**17 + PAY  # paid, never slashed
     finally:
         b.close()

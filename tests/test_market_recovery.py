@@ -20,8 +20,14 @@ from ichain_tui.chain.wallet import Wallet
 
 def _requester_env(m, home, key):
     Wallet(home / "data" / "keystores").import_private_key(key, PASSWORD)
-    return {**os.environ, "ICHAIN_HOME": str(home), "ICHAIN_PASSWORD": PASSWORD, "ICHAIN_NETWORK": m.url,
-            "ICHAIN_MARKET": m.address, "ICHAIN_CHUNKS": "2"}
+    return {
+        **os.environ,
+        "ICHAIN_HOME": str(home),
+        "ICHAIN_PASSWORD": PASSWORD,
+        "ICHAIN_NETWORK": m.url,
+        "ICHAIN_MARKET": m.address,
+        "ICHAIN_CHUNKS": "2",
+    }
 
 
 def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result(local_market, tmp_path):
@@ -31,9 +37,22 @@ def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result
     m.wait_registered(2)
     env = _requester_env(m, tmp_path / "requester", m.keys[5])
     folder = quick_task(tmp_path / "task")
-    submit = subprocess.Popen([sys.executable, "-m", "ichain_tui.cli", "task", "submit", str(folder),
-                               "--out", str(tmp_path / "lost")], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    submit = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ichain_tui.cli",
+            "task",
+            "submit",
+            str(folder),
+            "--out",
+            str(tmp_path / "lost"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     task_id = None
     deadline = time.monotonic() + 120
     for line in submit.stdout:  # killed the moment the escrow is on chain: its chunk server dies with it
@@ -46,8 +65,13 @@ def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result
     assert task_id is not None
     assert m.market.task(task_id).state is TaskState.ASSIGNED
     out = tmp_path / "resumed"
-    result = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "task", "resume", str(task_id), "--out",
-                             str(out)], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "ichain_tui.cli", "task", "resume", str(task_id), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"task {task_id}: Closed" in result.stdout
     assert (out / "answer.json").exists()
@@ -57,8 +81,13 @@ def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result
 def test_resume_refuses_a_task_this_machine_did_not_submit(local_market, tmp_path):
     m = local_market
     env = _requester_env(m, tmp_path / "someone", m.keys[6])
-    result = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "task", "resume", "1"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "ichain_tui.cli", "task", "resume", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr, result.stderr
 
@@ -83,7 +112,7 @@ def test_tasks_finish_once_through_a_lagging_read_replica(tmp_path, sandbox):
         proxy.lag = 2
         m.url = proxy.url  # the providers' node is the lagging one
         _wait_until_the_replica_has(proxy, m.market.chain.block_number())  # the deployment, long before use
-        host = Host("direct")
+        host = Host()
         try:
             p1 = m.provider(1).start()
             m.provider(2).start()
@@ -91,11 +120,21 @@ def test_tasks_finish_once_through_a_lagging_read_replica(tmp_path, sandbox):
             _wait_until_the_replica_has(proxy, m.market.chain.block_number())  # and the registrations
             chain = connect(proxy.url)
             chain.tx_journal = TxJournal(tmp_path / "requester-tx")
-            requester = RequesterAgent(MarketClient(chain, m.address, Account.from_key(m.keys[5])), host,
-                                       tmp_path / "requester", chunks=2)
+            requester = RequesterAgent(
+                MarketClient(chain, m.address, Account.from_key(m.keys[5])),
+                host,
+                tmp_path / "requester",
+                chunks=2,
+            )
             for index in range(1):
-                task_id = requester.submit(quick_task(tmp_path / f"task-{index}"), p1.account.address, 2 * 10**16,
-                                           validator_fee=2 * 10**15, execute_window=300, review_window=300)
+                task_id = requester.submit(
+                    quick_task(tmp_path / f"task-{index}"),
+                    p1.account.address,
+                    2 * 10**16,
+                    validator_fee=2 * 10**15,
+                    execute_window=300,
+                    review_window=300,
+                )
                 outcome = requester.follow(task_id, tmp_path / f"result-{index}")
                 assert outcome.ok, outcome
                 assert m.market.task(task_id).rated

@@ -49,8 +49,9 @@ def test_reads_start_at_the_deployment_block_under_a_1000_block_cap(deep_market)
 
 def test_a_node_with_a_tiny_range_is_still_read_completely(deep_market):
     devnet, market = deep_market
-    proxy = JsonRpcProxy(devnet.url, max_log_blocks=100,
-                         message="eth_getLogs is limited to a 100 block range")
+    proxy = JsonRpcProxy(
+        devnet.url, max_log_blocks=100, message="eth_getLogs is limited to a 100 block range"
+    )
     try:
         remote = MarketClient(connect(proxy.url), market.address)
         events = remote.events("ProviderRegistered")
@@ -60,14 +61,17 @@ def test_a_node_with_a_tiny_range_is_still_read_completely(deep_market):
         proxy.close()
 
 
-@pytest.mark.parametrize("text, refused", [
-    ("query returned more than 10000 results", True),
-    ("Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range", True),
-    ("eth_getLogs and eth_newFilter are limited to a 10,000 blocks range", True),
-    ("block range is too wide", True),
-    ("exceed maximum block range: 1000", True),
-    ("execution reverted", False),
-])
+@pytest.mark.parametrize(
+    "text, refused",
+    [
+        ("query returned more than 10000 results", True),
+        ("Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range", True),
+        ("eth_getLogs and eth_newFilter are limited to a 10,000 blocks range", True),
+        ("block range is too wide", True),
+        ("exceed maximum block range: 1000", True),
+        ("execution reverted", False),
+    ],
+)
 def test_range_refusals_of_public_providers_are_recognised(text, refused):
     assert refuses_range(ValueError({"code": -32602, "message": text})) is refused
     assert refuses_range(ConnectionError(text)) is False  # a transport failure is never a range answer
@@ -108,22 +112,41 @@ def test_task_list_finds_every_role_with_one_log_read_per_range(deep_market, tmp
     keys = devnet.dev_keys()
     requester = market.as_account(Account.from_key(keys[3]))
     provider = Account.from_key(keys[1]).address
-    tx = requester.create_task(provider=provider, payment=10**16, mode=ValidatorMode.NONE, task_root=b"\x07" * 32,
-                               requester_key=public_key(requester.account)).send()
+    tx = requester.create_task(
+        provider=provider,
+        payment=10**16,
+        mode=ValidatorMode.NONE,
+        task_root=b"\x07" * 32,
+        requester_key=public_key(requester.account),
+    ).send()
     task_id = requester.task_id_of(tx)
     proxy = JsonRpcProxy(devnet.url, max_log_blocks=1000)
     try:
         for index, role in ((3, "requester"), (1, "provider")):
             home = tmp_path / f"home-{index}"
             Wallet(home / "data" / "keystores").import_private_key(keys[index], PASSWORD)
-            env = {**os.environ, "ICHAIN_HOME": str(home), "ICHAIN_PASSWORD": PASSWORD, "ICHAIN_NETWORK": proxy.url,
-                   "ICHAIN_MARKET": market.address}
+            env = {
+                **os.environ,
+                "ICHAIN_HOME": str(home),
+                "ICHAIN_PASSWORD": PASSWORD,
+                "ICHAIN_NETWORK": proxy.url,
+                "ICHAIN_MARKET": market.address,
+            }
             before = proxy.calls["eth_getLogs"]
-            listed = subprocess.run([sys.executable, "-m", "ichain_tui.cli", "task", "list", "--json"], env=env,
-                                    capture_output=True, text=True, timeout=120)
+            listed = subprocess.run(
+                [sys.executable, "-m", "ichain_tui.cli", "task", "list", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert listed.returncode == 0, listed.stderr
             rows = json.loads(listed.stdout)
-            assert {"task": task_id, "role": role} in [{"task": r["task"], "role": r["role"]} for r in rows], rows
-            assert proxy.calls["eth_getLogs"] - before <= 4, proxy.calls  # ~1,500 blocks in <= 1,000-block reads
+            assert {"task": task_id, "role": role} in [
+                {"task": r["task"], "role": r["role"]} for r in rows
+            ], rows
+            assert proxy.calls["eth_getLogs"] - before <= 4, (
+                proxy.calls
+            )  # ~1,500 blocks in <= 1,000-block reads
     finally:
         proxy.close()

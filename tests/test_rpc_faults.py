@@ -18,6 +18,7 @@ from ichain_tui.chain.network import connect
 from ichain_tui.chain.txjournal import TxJournal
 from ichain_tui.chain.types import ValidatorMode
 from ichain_tui.chain.wallet import public_key
+from ichain_tui.hardware import HardwareProfile
 
 PAY = 10**16
 
@@ -48,14 +49,25 @@ def proxied(devnet_market, tmp_path):
 
 
 def _create(client, provider):
-    return client.create_task(provider=provider.address, payment=PAY, task_root=os.urandom(32), mode=ValidatorMode.NONE,
-                              requester_key=public_key(client.account), execute_window=300, review_window=300)
+    return client.create_task(
+        provider=provider.address,
+        payment=PAY,
+        task_root=os.urandom(32),
+        mode=ValidatorMode.NONE,
+        requester_key=public_key(client.account),
+        execute_window=300,
+        review_window=300,
+    )
 
 
 def _spent_and_count(client, call, market):
     before_balance, before_count = market.chain.balance(client.account.address), market.task_count()
     result = call()
-    return before_balance - market.chain.balance(client.account.address), market.task_count() - before_count, result
+    return (
+        before_balance - market.chain.balance(client.account.address),
+        market.task_count() - before_count,
+        result,
+    )
 
 
 def test_a_lost_answer_to_create_task_escrows_once_and_returns_the_task(proxied):
@@ -100,7 +112,7 @@ def test_a_send_whose_outcome_was_not_seen_is_reconciled_not_repeated(proxied):
 
 
 def test_a_base_fee_spike_is_outbid_up_to_the_fee_cap_and_then_one_line(proxied):
-    proxy, client, provider, market = proxied
+    _proxy, client, provider, market = proxied
     anvil = market.chain.w3.provider
     anvil.make_request("evm_setAutomine", [False])
     anvil.make_request("evm_setIntervalMining", [1])
@@ -115,7 +127,9 @@ def test_a_base_fee_spike_is_outbid_up_to_the_fee_cap_and_then_one_line(proxied)
         client.chain.fee_cap = None  # raised: sent once, outbidding the spike
         before = market.task_count()
         result = call.send(timeout=60)
-        assert market.task_count() == before + 1 and result.effective_gas_price > base * 10  # above the old cap
+        assert (
+            market.task_count() == before + 1 and result.effective_gas_price > base * 10
+        )  # above the old cap
     finally:
         anvil.make_request("evm_setIntervalMining", [0])
         anvil.make_request("evm_setAutomine", [True])
@@ -149,9 +163,17 @@ def test_a_provider_stops_acting_when_the_chain_id_changes_or_the_market_vanishe
         chain.w3.provider.recheck_every = 1.0  # (300 s in real use)
         market = MarketClient.deploy(chain, Account.from_key(keys[0]), min_stake=10**16)
         events = []
-        host = Host("direct")
-        agent = ProviderAgent(market.as_account(Account.from_key(keys[1])), runtime_sandbox(), host,
-                              tmp_path / "agent", price=PAY, stake=10**17, hardware="cpu=1", report=events.append)
+        host = Host()
+        agent = ProviderAgent(
+            market.as_account(Account.from_key(keys[1])),
+            runtime_sandbox(),
+            host,
+            tmp_path / "agent",
+            price=PAY,
+            stake=10**17,
+            hardware=HardwareProfile(cpus=1),
+            report=events.append,
+        )
         agent.start_providing()
         sent = chain.w3.eth.get_transaction_count(agent.me)
         stop = threading.Event()

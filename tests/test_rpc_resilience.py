@@ -32,7 +32,7 @@ class ScriptedNode:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 node.calls += 1
                 step = node.script.pop(0) if node.script else None
@@ -44,7 +44,11 @@ class ScriptedNode:
                     self.end_headers()
                     return
                 if step and step[0] == "error":
-                    answer = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": step[1], "message": step[2]}}
+                    answer = {
+                        "jsonrpc": "2.0",
+                        "id": request["id"],
+                        "error": {"code": step[1], "message": step[2]},
+                    }
                 else:
                     result = hex(node.chain_id) if request["method"] == "eth_chainId" else hex(7)
                     answer = {"jsonrpc": "2.0", "id": request["id"], "result": result}

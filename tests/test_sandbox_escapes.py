@@ -22,7 +22,9 @@ MiB = 1024 * 1024
 
 
 def test_fallocate_past_the_cap_is_refused_by_the_kernel(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import os
         fd = os.open("/out/big", os.O_WRONLY | os.O_CREAT)
         try:
@@ -32,7 +34,9 @@ def test_fallocate_past_the_cap_is_refused_by_the_kernel(isolated, tmp_path):
             print("refused:", exc.strerror)
         st = os.fstat(fd)
         print("on disk", st.st_blocks * 512)
-    """, "output_mb = 1\ntime_limit = 60\n")
+    """,
+        "output_mb = 1\ntime_limit = 60\n",
+    )
     run = isolated.execute(load_task(task), tmp_path / "out")
     assert "allocated 2 GiB" not in run.stdout_tail, run.as_dict()
     assert run.stdout_tail[0] == "refused: No space left on device"
@@ -40,7 +44,9 @@ def test_fallocate_past_the_cap_is_refused_by_the_kernel(isolated, tmp_path):
 
 
 def test_a_fast_writer_never_gets_past_the_cap(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import os
         block = b"x" * (1 << 16)
         written = 0
@@ -51,7 +57,9 @@ def test_a_fast_writer_never_gets_past_the_cap(isolated, tmp_path):
             except OSError:
                 pass
         print("written", written)
-    """, "output_mb = 16\ntime_limit = 60\n")
+    """,
+        "output_mb = 16\ntime_limit = 60\n",
+    )
     run = isolated.execute(load_task(task), tmp_path / "out")
     written = int(run.stdout_tail[-1].split()[-1])
     assert written <= 16 * MiB, written
@@ -59,7 +67,9 @@ def test_a_fast_writer_never_gets_past_the_cap(isolated, tmp_path):
 
 
 def test_empty_files_count_against_the_file_cap(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import os
         made = 0
         try:
@@ -69,7 +79,9 @@ def test_empty_files_count_against_the_file_cap(isolated, tmp_path):
         except OSError as exc:
             print("stopped:", exc.strerror)
         print("made", made)
-    """, "time_limit = 120\n")
+    """,
+        "time_limit = 120\n",
+    )
     run = isolated.execute(load_task(task), tmp_path / "out")
     assert run.stdout_tail[0] == "stopped: No space left on device", run.as_dict()
     assert int(run.stdout_tail[-1].split()[-1]) <= isolated.max_output_files
@@ -77,7 +89,9 @@ def test_empty_files_count_against_the_file_cap(isolated, tmp_path):
 
 
 def test_only_plain_files_and_folders_leave_the_output_area(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import os, socket, stat
         open("/out/plain.txt", "w").write("data")
         open("/out/tool.sh", "w").write("#!/bin/sh\\n")
@@ -88,14 +102,18 @@ def test_only_plain_files_and_folders_leave_the_output_area(isolated, tmp_path):
         os.mkdir("/out/sub", 0o777)
         open("/out/sub/inner.txt", "w").write("x")
         print("made")
-    """, "time_limit = 60\n")
+    """,
+        "time_limit = 60\n",
+    )
     out = tmp_path / "out"
     run = isolated.execute(load_task(task), out)
     assert run.ok, run.as_dict()
     assert sorted(p.name for p in out.iterdir()) == ["plain.txt", "sub", "tool.sh"]
     # gVisor keeps FIFOs and sockets inside its own kernel: they never reach the area at all
     assert "link" in run.dropped and set(run.dropped) <= {"fifo", "link", "sock"}
-    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [out / "plain.txt", out / "tool.sh", out / "sub"]}
+    modes = {
+        p.name: stat.S_IMODE(p.stat().st_mode) for p in [out / "plain.txt", out / "tool.sh", out / "sub"]
+    }
     assert modes == {"plain.txt": 0o644, "tool.sh": 0o755, "sub": 0o755}
     assert stat.S_IMODE(out.stat().st_mode) & 0o002 == 0  # never world-writable on the host
     assert (out / "plain.txt").stat().st_uid == os.getuid()
@@ -148,7 +166,9 @@ def test_execute_and_check_silent_for_75_s_both_run_to_their_end(sandbox, tmp_pa
     """Real training is often silent for minutes; no client-side read timeout may end a run
     (runc: one runtime is enough for a 75 s wait; the stream code is the same for both)."""
     isolated = sandbox
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import sys, time
         from pathlib import Path
         time.sleep(75)
@@ -156,7 +176,9 @@ def test_execute_and_check_silent_for_75_s_both_run_to_their_end(sandbox, tmp_pa
             (Path(sys.argv[2]) / "done.txt").write_text("ok")
         else:
             print("PASS" if (Path(sys.argv[2]) / "done.txt").read_text() == "ok" else "FAIL")
-    """, "time_limit = 150\n")
+    """,
+        "time_limit = 150\n",
+    )
     spec = load_task(task)
     prepared = tmp_path / "prepared"
     prepared.mkdir()

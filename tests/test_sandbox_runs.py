@@ -59,7 +59,9 @@ def test_tampered_mlp_weights_fail_check(sandbox, tmp_path):
 
 
 def test_network_is_unreachable(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import socket, sys
         refused = 0
         for host in ("172.17.0.1", "127.0.0.1", "192.0.2.1"):
@@ -71,7 +73,9 @@ def test_network_is_unreachable(isolated, tmp_path):
                 print("refused", host, exc.__class__.__name__)
         print("interfaces", [n for _, n in socket.if_nameindex()])
         sys.exit(0 if refused == 3 else 1)
-    """, "time_limit = 30\n")
+    """,
+        "time_limit = 30\n",
+    )
     result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.ok, result.as_dict()
     assert not any("CONNECTED" in line for line in result.stdout_tail)
@@ -79,7 +83,9 @@ def test_network_is_unreachable(isolated, tmp_path):
 
 
 def test_fork_bomb_is_stopped_by_the_pids_limit(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import os, sys, time
         children = 0
         try:
@@ -91,7 +97,9 @@ def test_fork_bomb_is_stopped_by_the_pids_limit(isolated, tmp_path):
         except OSError as exc:
             print("fork refused after", children, "children:", exc)
             sys.exit(3)
-    """, "pids = 32\ntime_limit = 30\n")
+    """,
+        "pids = 32\ntime_limit = 30\n",
+    )
     result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.exit_code == 3, result.as_dict()
     children = int(result.stdout_tail[-1].split()[3])
@@ -102,12 +110,16 @@ def test_fork_bomb_is_stopped_by_the_pids_limit(isolated, tmp_path):
 
 
 def test_memory_hog_is_killed_and_reported_oom(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         blocks = []
         for _ in range(2048):
             blocks.append(bytearray(1024 * 1024))  # touches every page: 2 GB in all
         print("allocated 2 GB")
-    """, "memory_mb = 256\ntime_limit = 60\n")
+    """,
+        "memory_mb = 256\ntime_limit = 60\n",
+    )
     result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.oom_killed and not result.ok, result.as_dict()
     assert result.reason == "killed: out of memory"
@@ -116,7 +128,9 @@ def test_memory_hog_is_killed_and_reported_oom(isolated, tmp_path):
 
 
 def test_writes_outside_out_are_refused_and_user_is_not_root(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import os, sys
         failures = []
         for path in ("/evil", "/task/evil", "/etc/passwd", "/var/tmp/evil", "/usr/evil", "/out/../evil"):
@@ -134,7 +148,9 @@ def test_writes_outside_out_are_refused_and_user_is_not_root(isolated, tmp_path)
         no_new_privs = ctypes.CDLL(None).prctl(39, 0, 0, 0, 0)  # PR_GET_NO_NEW_PRIVS
         print("uid", os.getuid(), "capeff", cap_eff, "nonewprivs", no_new_privs, "wrote", failures)
         sys.exit(1 if failures or os.getuid() == 0 or int(cap_eff, 16) or no_new_privs != 1 else 0)
-    """, "time_limit = 30\n")
+    """,
+        "time_limit = 30\n",
+    )
     result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.ok, result.as_dict()
     assert "uid 0 " not in result.stdout_tail[-1]
@@ -143,7 +159,9 @@ def test_writes_outside_out_are_refused_and_user_is_not_root(isolated, tmp_path)
 
 
 def test_sleeper_is_killed_at_its_limit_and_its_container_is_gone(isolated, tmp_path):
-    task = make_task(tmp_path, "import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n", "time_limit = 3\n")
+    task = make_task(
+        tmp_path, "import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n", "time_limit = 3\n"
+    )
     result = isolated.execute(load_task(task), tmp_path / "out")
     assert result.timed_out and result.exit_code is None and not result.ok
     assert 3 <= result.wall_s < 10
@@ -152,14 +170,18 @@ def test_sleeper_is_killed_at_its_limit_and_its_container_is_gone(isolated, tmp_
 
 
 def test_100_mb_of_stdout_is_captured_bounded(sandbox, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import sys
         line = ("x" * 99 + "\\n").encode()
         block = line * 10000
         for _ in range(100):
             sys.stdout.buffer.write(block)
         sys.stdout.buffer.write(b"last line\\n")
-    """, "time_limit = 120\n")
+    """,
+        "time_limit = 120\n",
+    )
     result = sandbox.execute(load_task(task), tmp_path / "out")
     assert result.ok, result.reason
     assert result.stdout_bytes >= 100_000_000
@@ -168,14 +190,18 @@ def test_100_mb_of_stdout_is_captured_bounded(sandbox, tmp_path):
 
 
 def test_huge_output_is_refused_at_the_cap(isolated, tmp_path):
-    task = make_task(tmp_path, """
+    task = make_task(
+        tmp_path,
+        """
         import os
         chunk = os.urandom(1 << 20)
         with open("/out/big.bin", "wb") as f:
             for _ in range(2000):
                 f.write(chunk)
         print("wrote 2 GB")
-    """, "output_mb = 8\ntime_limit = 120\nmemory_mb = 256\n")
+    """,
+        "output_mb = 8\ntime_limit = 120\nmemory_mb = 256\n",
+    )
     out = tmp_path / "out"
     result = isolated.execute(load_task(task), out)
     assert result.output_exceeded and not result.ok, result.as_dict()
@@ -186,10 +212,15 @@ def test_huge_output_is_refused_at_the_cap(isolated, tmp_path):
 def test_stale_containers_of_dead_processes_are_reaped(sandbox, tmp_path):
     from ichain_tui.sandbox.engine import LABEL, reap_stale
 
-    stale = sandbox.dc.containers.create(sandbox.image, ["sleep", "60"], labels={LABEL: "1", f"{LABEL}.pid": "999999"},
-                                         network_mode="none")
-    mine = sandbox.dc.containers.create(sandbox.image, ["sleep", "60"], labels={LABEL: "1", f"{LABEL}.pid": str(os.getpid())},
-                                        network_mode="none")
+    stale = sandbox.dc.containers.create(
+        sandbox.image, ["sleep", "60"], labels={LABEL: "1", f"{LABEL}.pid": "999999"}, network_mode="none"
+    )
+    mine = sandbox.dc.containers.create(
+        sandbox.image,
+        ["sleep", "60"],
+        labels={LABEL: "1", f"{LABEL}.pid": str(os.getpid())},
+        network_mode="none",
+    )
     try:
         assert reap_stale(sandbox.dc) == 1
         ids = {c.id for c in sandbox_containers()}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from docker.types import DeviceRequest
 
+from ichain_tui.hardware import GpuModel, HardwareProfile
 from ichain_tui.sandbox.engine import SandboxError
-from ichain_tui.sandbox.gpu import Gpu, detect_gpus, device_requests, parse_nvidia_smi, summary
+from ichain_tui.sandbox.gpu import Gpu, detect_gpus, device_requests, local_profile, parse_nvidia_smi, summary
 from ichain_tui.sandbox.taskspec import TaskSpecError, load_task
 
 
@@ -25,29 +26,38 @@ def test_defaults_without_ichain_toml(tmp_path):
 
 
 def test_settings_and_comparator_are_read(tmp_path):
-    spec = load_task(folder(tmp_path, 'time_limit = 5\nmemory_mb = 256\ngpus = 1\n[comparator]\ntolerance = 0.1\n'))
+    spec = load_task(
+        folder(tmp_path, "time_limit = 5\nmemory_mb = 256\ngpus = 1\n[comparator]\ntolerance = 0.1\n")
+    )
     assert spec.time_limit == 5 and spec.memory_mb == 256 and spec.gpus == 1
     assert spec.comparator == {"tolerance": 0.1}
     assert spec.comparator_json() == '{"tolerance": 0.1}'
 
 
-@pytest.mark.parametrize("toml, message", [
-    ("time_limit = [", "not valid TOML"),
-    ("colour = 'red'", "unknown setting 'colour'"),
-    ("memory_mb = 'lots'", "memory_mb must be an integer"),
-    ("memory_mb = 1.5", "memory_mb must be an integer"),
-    ("time_limit = 0", "outside"),
-    ("pids = 1", "outside"),
-    ("comparator = 3", "must be a table"),
-    ("image = ''", "non-empty"),
-    ("gpus = true", "gpus must be an integer"),
-    ("[comparator]\nwhen = 1979-05-27T07:32:00Z", "no dates"),
-    ("[comparator]\nlimit = inf", "no inf or nan"),
-    pytest.param("[comparator]\nblob = '" + "x" * 20000 + "'", "larger than 16384 bytes", id="big-comparator"),
-    pytest.param("x = " + "[" * 60_000, "nested more than 32 levels", id="nested-arrays"),
-    pytest.param("[comparator]\n" + "a." * 30_000 + "a = 1", "nested more than 32 levels", id="dotted-keys"),
-    pytest.param("# " + "x" * 70_000, "larger than 65536 bytes", id="big-file"),
-])
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("time_limit = [", "not valid TOML"),
+        ("colour = 'red'", "unknown setting 'colour'"),
+        ("memory_mb = 'lots'", "memory_mb must be an integer"),
+        ("memory_mb = 1.5", "memory_mb must be an integer"),
+        ("time_limit = 0", "outside"),
+        ("pids = 1", "outside"),
+        ("comparator = 3", "must be a table"),
+        ("image = ''", "non-empty"),
+        ("gpus = true", "gpus must be an integer"),
+        ("[comparator]\nwhen = 1979-05-27T07:32:00Z", "no dates"),
+        ("[comparator]\nlimit = inf", "no inf or nan"),
+        pytest.param(
+            "[comparator]\nblob = '" + "x" * 20000 + "'", "larger than 16384 bytes", id="big-comparator"
+        ),
+        pytest.param("x = " + "[" * 60_000, "nested more than 32 levels", id="nested-arrays"),
+        pytest.param(
+            "[comparator]\n" + "a." * 30_000 + "a = 1", "nested more than 32 levels", id="dotted-keys"
+        ),
+        pytest.param("# " + "x" * 70_000, "larger than 65536 bytes", id="big-file"),
+    ],
+)
 def test_malformed_specs_are_refused_clearly(tmp_path, toml, message):
     with pytest.raises(TaskSpecError, match=message):
         load_task(folder(tmp_path, toml))
@@ -60,7 +70,7 @@ def test_ichain_toml_that_is_a_folder_is_refused(tmp_path):
 
 
 def test_folder_without_task_py_is_refused(tmp_path):
-    with pytest.raises(TaskSpecError, match="no task.py"):
+    with pytest.raises(TaskSpecError, match=r"no task\.py"):
         load_task(folder(tmp_path, entry=False))
     with pytest.raises(TaskSpecError, match="not a folder"):
         load_task(tmp_path / "missing")
@@ -76,6 +86,10 @@ def test_nvidia_smi_output_is_parsed_into_the_profile(tmp_path):
     gpus = detect_gpus(str(fake))
     assert gpus == [Gpu(0, "NVIDIA A100-SXM4-80GB", 81920), Gpu(1, "NVIDIA A100-SXM4-80GB", 81920)]
     assert summary(gpus) == "2x NVIDIA A100-SXM4-80GB 80GB"
+    profile = local_profile(gpus)  # what a provider on this machine registers on chain
+    assert profile.gpus == (GpuModel("NVIDIA A100-SXM4-80GB", 81920),) * 2 and profile.cpus > 0
+    assert HardwareProfile.parse(profile.encode()) == profile
+    assert profile.offers_gpus(2) and profile.offers_gpus(-1) and not profile.offers_gpus(3)
     assert detect_gpus(str(tmp_path / "absent")) == []
     assert parse_nvidia_smi("garbage\n") == []
 

@@ -42,8 +42,10 @@ def test_every_segment_has_its_own_nonce(sealed):
     nonces = set()
     for path in chunk_paths(sealed):
         data = path.read_bytes()
-        nonces.update(data[i:i + crypto.NONCE_BYTES] for i in range(0, len(data), seg))
-    assert len(nonces) == sum(-(-c.plain_size // sealed.manifest.segment_size) for c in sealed.manifest.chunks)
+        nonces.update(data[i : i + crypto.NONCE_BYTES] for i in range(0, len(data), seg))
+    assert len(nonces) == sum(
+        -(-c.plain_size // sealed.manifest.segment_size) for c in sealed.manifest.chunks
+    )
 
 
 def test_a_flipped_bit_is_rejected(sealed, tmp_path):
@@ -51,7 +53,7 @@ def test_a_flipped_bit_is_rejected(sealed, tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="chunk 1 segment .* failed authentication"):
+    with pytest.raises(IntegrityError, match=r"chunk 1 segment .* failed authentication"):
         unseal_to_folder(sealed.manifest, sealed.key, chunk_paths(sealed), tmp_path / "out")
 
 
@@ -77,7 +79,7 @@ def test_a_chunk_from_another_file_is_rejected(sealed, tmp_path):
 
 def test_truncated_chunk_is_rejected(sealed, tmp_path):
     path = sealed.chunk_path(2)
-    path.write_bytes(path.read_bytes()[:-crypto.TAG_BYTES])
+    path.write_bytes(path.read_bytes()[: -crypto.TAG_BYTES])
     with pytest.raises(IntegrityError):
         unseal_to_folder(sealed.manifest, sealed.key, chunk_paths(sealed), tmp_path / "out")
 
@@ -101,16 +103,22 @@ def _manifest_variant(sealed, **changes) -> bytes:
     return json.dumps(data).replace("Infinity", "1e400").encode()
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"total_size": 1e400}, "total_size is not a size"),
-    ({"total_size": 2**70}, "total_size is not a size"),
-    ({"segment_size": -1}, "segment_size is not a size"),
-    ({"file_id": "zz" * 16}, "file_id is not 16 bytes of hex"),
-    ({"root": "ab"}, "root is not 32 bytes of hex"),
-    ({"chunks": [{"index": 0, "plain_size": "1", "size": 2, "sha256": "00" * 32}]}, "plain_size is not a size"),
-    ({"chunks": [[]]}, "malformed"),
-    ({"chunks": []}, "unsupported shape"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"total_size": 1e400}, "total_size is not a size"),
+        ({"total_size": 2**70}, "total_size is not a size"),
+        ({"segment_size": -1}, "segment_size is not a size"),
+        ({"file_id": "zz" * 16}, "file_id is not 16 bytes of hex"),
+        ({"root": "ab"}, "root is not 32 bytes of hex"),
+        (
+            {"chunks": [{"index": 0, "plain_size": "1", "size": 2, "sha256": "00" * 32}]},
+            "plain_size is not a size",
+        ),
+        ({"chunks": [[]]}, "malformed"),
+        ({"chunks": []}, "unsupported shape"),
+    ],
+)
 def test_hostile_manifest_fields_are_one_integrity_error(sealed, change, message):
     with pytest.raises(IntegrityError, match=message):
         Manifest.from_json(_manifest_variant(sealed, **change))
@@ -174,8 +182,20 @@ def test_an_envelope_opens_only_in_the_context_it_was_sealed_for(field):
     """Issue 9: an envelope copied into another task, role, market, chain or from another sender
     does not open."""
     alice = Account.create()
-    base = {"chain_id": 31337, "market": b"\x11" * 20, "task_id": 7, "role": "provider", "sender": b"\x22" * 20}
-    changed = {"chain_id": 1, "market": b"\x33" * 20, "task_id": 8, "role": "validator", "sender": b"\x44" * 20}
+    base = {
+        "chain_id": 31337,
+        "market": b"\x11" * 20,
+        "task_id": 7,
+        "role": "provider",
+        "sender": b"\x22" * 20,
+    }
+    changed = {
+        "chain_id": 1,
+        "market": b"\x33" * 20,
+        "task_id": 8,
+        "role": "validator",
+        "sender": b"\x44" * 20,
+    }
     other = dict(base, **{field: changed[field]})
     envelope = crypto.seal_envelope(public_key(alice), b"refs", crypto.envelope_context(**base))
     assert crypto.open_envelope(alice.key, envelope, crypto.envelope_context(**base)) == b"refs"

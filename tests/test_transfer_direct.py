@@ -9,7 +9,13 @@ import threading
 import pytest
 from transfer_helpers import random_folder, tree_digest
 
-from ichain_tui.transfer.errors import Cancelled, IntegrityError, PeerUnreachable, TransferError, UnsafeArchive
+from ichain_tui.transfer.errors import (
+    Cancelled,
+    IntegrityError,
+    PeerUnreachable,
+    TransferError,
+    UnsafeArchive,
+)
 from ichain_tui.transfer.fetcher import Fetcher
 from ichain_tui.transfer.locator import FileRef
 from ichain_tui.transfer.manifest import seal_folder, seal_stream
@@ -31,7 +37,9 @@ def test_20_mb_folder_arrives_intact_with_progress_per_chunk(sealed, tmp_path):
     events = []
     with ChunkServer() as server:
         server.add(s)
-        result = Fetcher().fetch(ref_for(s, server), tmp_path / "dst", tmp_path / "work", progress=events.append)
+        result = Fetcher().fetch(
+            ref_for(s, server), tmp_path / "dst", tmp_path / "work", progress=events.append
+        )
     assert tree_digest(tmp_path / "dst") == tree_digest(src)
     assert result.files == 4 and result.bytes_downloaded == s.manifest.sealed_size
     finals = {e.index: e for e in events if e.state == "verified"}
@@ -51,8 +59,9 @@ def test_wrong_commitment_is_refused_before_any_chunk(sealed, tmp_path):
         other = seal_folder(random_folder(tmp_path / "o", 0.1), tmp_path / "os", chunks=1)
         server._files[other.root] = s  # a peer that answers for another root with the wrong manifest
         with pytest.raises(IntegrityError, match="commitment"):
-            Fetcher(attempts=1).fetch(FileRef(other.root, s.key, "direct", server.address), tmp_path / "d2",
-                                      tmp_path / "w2")
+            Fetcher(attempts=1).fetch(
+                FileRef(other.root, s.key, "direct", server.address), tmp_path / "d2", tmp_path / "w2"
+            )
     assert not (tmp_path / "dst").exists()
 
 
@@ -72,7 +81,9 @@ def test_corrupted_chunk_is_fetched_again(sealed, tmp_path):
 
     with ChunkServer() as server:
         server.add(s)
-        result = Fetcher(backoff=0.01).fetch(ref_for(s, server), tmp_path / "dst", tmp_path / "work", progress=progress)
+        result = Fetcher(backoff=0.01).fetch(
+            ref_for(s, server), tmp_path / "dst", tmp_path / "work", progress=progress
+        )
     assert retried.is_set() and result.retries >= 1
     assert tree_digest(tmp_path / "dst") == tree_digest(src)
 
@@ -90,8 +101,9 @@ def test_server_killed_mid_transfer_then_restarted_resumes(sealed, tmp_path):
             server.stop()
 
     with pytest.raises(PeerUnreachable):
-        Fetcher(attempts=2, backoff=0.01).fetch(ref_for(s, server), tmp_path / "dst", tmp_path / "work",
-                                                progress=progress)
+        Fetcher(attempts=2, backoff=0.01).fetch(
+            ref_for(s, server), tmp_path / "dst", tmp_path / "work", progress=progress
+        )
     kept = sum(p.stat().st_size for p in (tmp_path / "work").iterdir())
     assert kept > 1_000_000  # partial chunks stay on disk
     assert not (tmp_path / "dst").exists() or not any((tmp_path / "dst").iterdir())
@@ -114,7 +126,9 @@ def test_cancel_keeps_partials_for_resume(sealed, tmp_path):
     with ChunkServer(throttle_bps=4_000_000) as server:
         server.add(s)
         with pytest.raises(Cancelled):
-            Fetcher().fetch(ref_for(s, server), tmp_path / "dst", tmp_path / "work", progress=progress, cancel=cancel)
+            Fetcher().fetch(
+                ref_for(s, server), tmp_path / "dst", tmp_path / "work", progress=progress, cancel=cancel
+            )
         assert any((tmp_path / "work").iterdir())
         result = Fetcher().fetch(ref_for(s, server), tmp_path / "dst", tmp_path / "work")
     assert result.resumed_bytes > 0
@@ -186,16 +200,16 @@ def test_a_host_keeps_its_port_across_restarts_so_addresses_on_chain_stay_valid(
     from ichain_tui.agents.hosting import Host
 
     identity = tmp_path / "host.json"
-    first = Host("direct", identity=identity)
+    first = Host(identity=identity)
     address = first.address
     first.stop()
-    second = Host("direct", identity=identity)
+    second = Host(identity=identity)
     try:
         assert second.address == address
     finally:
         second.stop()
-    taken = Host("direct", identity=identity)  # the port is busy now: a new one, remembered
-    other = Host("direct", identity=identity)
+    taken = Host(identity=identity)  # the port is busy now: a new one, remembered
+    other = Host(identity=identity)
     try:
         assert other.address != taken.address
         assert str(other.server.port) in identity.read_text()

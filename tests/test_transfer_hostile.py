@@ -77,7 +77,9 @@ def test_an_encoded_manifest_is_refused_not_inflated(tmp_path):
     bomb = gzip.compress(b" " * (64 << 20))  # 64 MiB of spaces in about 64 KiB
 
     def gzipped(conn, head):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb
+        )
 
     peer = RawPeer(gzipped)
     with pytest.raises(IntegrityError, match="encoded manifest"):
@@ -87,8 +89,11 @@ def test_an_encoded_manifest_is_refused_not_inflated(tmp_path):
 
 def test_a_redirect_is_not_followed(tmp_path):
     target = RawPeer(lambda conn, head: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
-    redirecting = RawPeer(lambda conn, head: conn.sendall(
-        f"HTTP/1.1 302 Found\r\nLocation: http://{target.address}/m/{ROOT}/manifest\r\nContent-Length: 0\r\n\r\n".encode()))
+    redirecting = RawPeer(
+        lambda conn, head: conn.sendall(
+            f"HTTP/1.1 302 Found\r\nLocation: http://{target.address}/m/{ROOT}/manifest\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+    )
     with pytest.raises(IntegrityError, match="redirect"):
         Fetcher(attempts=1).fetch_manifest(_ref(redirecting))
     time.sleep(0.2)
@@ -129,7 +134,9 @@ def _forged_manifest(chunks: int, plain_size: int) -> Manifest:
     """A manifest whose root is right for its (hostile) entries: the requester chose the root."""
     from ichain_tui.transfer import crypto
 
-    infos = tuple(ChunkInfo(i, plain_size, crypto.sealed_size(plain_size, 1 << 20), "00" * 32) for i in range(chunks))
+    infos = tuple(
+        ChunkInfo(i, plain_size, crypto.sealed_size(plain_size, 1 << 20), "00" * 32) for i in range(chunks)
+    )
     fid = "11" * 16
     total = chunks * plain_size
     return Manifest(fid, total, 1 << 20, infos, compute_root(fid, total, 1 << 20, infos))
@@ -150,7 +157,7 @@ def _serving(manifest: Manifest, chunk_handler=None) -> RawPeer:
 def test_a_1_tib_file_is_refused_before_any_chunk_is_written(tmp_path):
     manifest = _forged_manifest(4, 1 << 38)  # 4 x 256 GiB
     peer = _serving(manifest)
-    with pytest.raises(TransferError, match="more than the .* this transfer accepts"):
+    with pytest.raises(TransferError, match=r"more than the .* this transfer accepts"):
         Fetcher(attempts=1).fetch(_ref(peer, manifest.root), tmp_path / "dest", tmp_path / "work")
     assert list((tmp_path / "work").iterdir()) == []
     assert all(b"/chunk/" not in r for r in peer.requests)
@@ -197,8 +204,9 @@ def test_the_server_caps_connections_and_cuts_idle_ones_and_a_real_fetch_still_s
         server_threads = sum(t.name.startswith("Thread") for t in threading.enumerate())
         assert server._httpd.active <= MAX_CONNECTIONS and server._httpd.refused >= 300 - MAX_CONNECTIONS
         started = time.monotonic()
-        result = Fetcher(backoff=1.0).fetch(FileRef(sealed.root, sealed.key, "direct", server.address),
-                                            tmp_path / "dest", tmp_path / "work")
+        result = Fetcher(backoff=1.0).fetch(
+            FileRef(sealed.root, sealed.key, "direct", server.address), tmp_path / "dest", tmp_path / "work"
+        )
         assert result.files == 4
         assert time.monotonic() - started < HEADER_TIMEOUT_S + 15  # the idle ones were cut
         for conn in idle:
@@ -206,7 +214,9 @@ def test_the_server_caps_connections_and_cuts_idle_ones_and_a_real_fetch_still_s
     assert server_threads <= MAX_CONNECTIONS + 10
 
 
-@pytest.mark.parametrize("header", ["bytes=5-3", "bytes=999999999-", "bytes=0-1,5-6", "bytes=-5", "lines=0-1"])
+@pytest.mark.parametrize(
+    "header", ["bytes=5-3", "bytes=999999999-", "bytes=0-1,5-6", "bytes=-5", "lines=0-1"]
+)
 def test_malformed_or_unsatisfiable_ranges_get_416(tmp_path, header):
     import requests
 
@@ -214,5 +224,7 @@ def test_malformed_or_unsatisfiable_ranges_get_416(tmp_path, header):
     sealed = seal_folder(src, tmp_path / "sealed", chunks=1)
     with ChunkServer() as server:
         server.add(sealed)
-        r = requests.get(f"http://{server.address}/m/{sealed.root}/chunk/0", headers={"Range": header}, timeout=5)
+        r = requests.get(
+            f"http://{server.address}/m/{sealed.root}/chunk/0", headers={"Range": header}, timeout=5
+        )
     assert r.status_code == 416 and r.headers["Content-Length"] == "0"

@@ -60,23 +60,38 @@ def test_packing_refuses_links(tmp_path):
 def hostile(kind: str) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+
         def add(info, data=b""):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+
         if kind == "absolute":
             add(tarfile.TarInfo("/tmp/evil"), b"x")
         elif kind == "dotdot":
             add(tarfile.TarInfo("a/../../evil"), b"x")
         elif kind == "symlink":
-            info = tarfile.TarInfo("link"); info.type = tarfile.SYMTYPE; info.linkname = "/etc/passwd"; add(info)
+            info = tarfile.TarInfo("link")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            add(info)
         elif kind == "hardlink":
-            info = tarfile.TarInfo("link"); info.type = tarfile.LNKTYPE; info.linkname = "/etc/passwd"; add(info)
+            info = tarfile.TarInfo("link")
+            info.type = tarfile.LNKTYPE
+            info.linkname = "/etc/passwd"
+            add(info)
         elif kind == "device":
-            info = tarfile.TarInfo("dev"); info.type = tarfile.CHRTYPE; info.devmajor = 1; info.devminor = 3; add(info)
+            info = tarfile.TarInfo("dev")
+            info.type = tarfile.CHRTYPE
+            info.devmajor = 1
+            info.devminor = 3
+            add(info)
         elif kind == "fifo":
-            info = tarfile.TarInfo("fifo"); info.type = tarfile.FIFOTYPE; add(info)
+            info = tarfile.TarInfo("fifo")
+            info.type = tarfile.FIFOTYPE
+            add(info)
         elif kind == "duplicate":
-            add(tarfile.TarInfo("a"), b"1"); add(tarfile.TarInfo("a"), b"2")
+            add(tarfile.TarInfo("a"), b"1")
+            add(tarfile.TarInfo("a"), b"2")
         elif kind == "big":
             add(tarfile.TarInfo("big"), b"x" * 5000)
         elif kind == "many":
@@ -97,12 +112,22 @@ def long_header_archive(header_bytes: int) -> io.BytesIO:
     return io.BytesIO(info.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 4096)
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("absolute", "escapes"), ("dotdot", "escapes"), ("symlink", "is a link"), ("hardlink", "is a link"),
-    ("device", "special file"), ("fifo", "special file"), ("duplicate", "repeats"),
-    ("big", "more than 4096 bytes"), ("many", "more than 20 entries"),
-    ("long-name", "longer than 255 bytes"), ("deep", "deeper than 64"),
-])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("absolute", "escapes"),
+        ("dotdot", "escapes"),
+        ("symlink", "is a link"),
+        ("hardlink", "is a link"),
+        ("device", "special file"),
+        ("fifo", "special file"),
+        ("duplicate", "repeats"),
+        ("big", "more than 4096 bytes"),
+        ("many", "more than 20 entries"),
+        ("long-name", "longer than 255 bytes"),
+        ("deep", "deeper than 64"),
+    ],
+)
 def test_hostile_archives_are_refused(tmp_path, kind, message):
     with pytest.raises(UnsafeArchive, match=message):
         unpack(io.BytesIO(hostile(kind)), tmp_path / "out", max_bytes=4096, max_entries=20)

@@ -35,7 +35,9 @@ def test_20_mb_through_an_onion_service_arrives_intact_on_isolated_circuits(tor_
         server.add(s)
         onion = tor_network.service.controller().create_onion(server.port)
         assert re.fullmatch(r"[a-z2-7]{56}\.onion:80", onion)
-        result = fetcher(tor_network).fetch(FileRef(s.root, s.key, "tor", onion), tmp_path / "dst", tmp_path / "w")
+        result = fetcher(tor_network).fetch(
+            FileRef(s.root, s.key, "tor", onion), tmp_path / "dst", tmp_path / "w"
+        )
         circuits = tor_network.client.controller().controller.get_info("circuit-status")
     assert tree_digest(tmp_path / "dst") == tree_digest(src)
     assert result.bytes_downloaded == s.manifest.sealed_size
@@ -58,7 +60,9 @@ def test_server_killed_mid_transfer_and_restarted_resumes_over_tor(tor_network, 
             server.stop()
 
     with pytest.raises(PeerUnreachable):
-        fetcher(tor_network, attempts=2, backoff=0.05).fetch(ref, tmp_path / "dst", tmp_path / "w", progress=progress)
+        fetcher(tor_network, attempts=2, backoff=0.05).fetch(
+            ref, tmp_path / "dst", tmp_path / "w", progress=progress
+        )
     with ChunkServer(port=port) as again:
         again.add(s)
         result = fetcher(tor_network).fetch(ref, tmp_path / "dst", tmp_path / "w")
@@ -82,8 +86,9 @@ def test_corrupted_chunk_is_fetched_again_over_tor(tor_network, sealed, tmp_path
         with ChunkServer() as server:
             server.add(s)
             onion = tor_network.service.controller().create_onion(server.port)
-            result = fetcher(tor_network, backoff=0.05).fetch(FileRef(s.root, s.key, "tor", onion), tmp_path / "dst",
-                                                              tmp_path / "w", progress=progress)
+            result = fetcher(tor_network, backoff=0.05).fetch(
+                FileRef(s.root, s.key, "tor", onion), tmp_path / "dst", tmp_path / "w", progress=progress
+            )
     finally:
         path.write_bytes(good)
     assert result.retries >= 1

@@ -27,8 +27,12 @@ PASSWORD = "flowtestpassword"
 
 
 async def idle(pilot) -> None:
-    await wait_for(pilot, lambda: not any(w.is_running and w.group in OURS - {"follow"} for w in pilot.app.workers),
-                   30, "workers")
+    await wait_for(
+        pilot,
+        lambda: not any(w.is_running and w.group in OURS - {"follow"} for w in pilot.app.workers),
+        30,
+        "workers",
+    )
     await pilot.pause(0.1)
 
 
@@ -44,8 +48,12 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
             requester = Account.from_key(market.keys[5]).address
 
             def session():
-                return Session(Settings(network=devnet.url, chunks=2), chain=connect(devnet.url),
-                               market_address=market.address, wallet=wallet)
+                return Session(
+                    Settings(network=devnet.url, chunks=2),
+                    chain=connect(devnet.url),
+                    market_address=market.address,
+                    wallet=wallet,
+                )
 
             app = IchainApp(session, start_folder=EXAMPLES, refresh_seconds=0)
             async with app.run_test(size=(100, 30)) as pilot:
@@ -79,16 +87,22 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 assert app.screen.preview.gas > 100_000
                 await pilot.press("enter")
 
-                await wait_for(pilot, lambda: isinstance(app.screen, RatingScreen), 180, "a pass and the rating")
+                await wait_for(
+                    pilot, lambda: isinstance(app.screen, RatingScreen), 180, "a pass and the rating"
+                )
                 await pilot.press("4", "enter")
-                await wait_for(pilot, lambda: market.market.task(1).state is TaskState.CLOSED, 60, "the rating")
+                await wait_for(
+                    pilot, lambda: market.market.task(1).state is TaskState.CLOSED, 60, "the rating"
+                )
                 await idle(pilot)
 
                 rating = market.market.rating(provider)
                 assert (rating.count, rating.average, rating.validated) == (1, 4, 1)
                 bars = app.query_one(TransfersPane).chunks
                 assert bars and all(p.state == "verified" for p in bars.values())
-                assert (locations.work_dir() / "results" / market.market.scope / "task-1" / "metrics.json").exists()
+                assert (
+                    locations.work_dir() / "results" / market.market.scope / "task-1" / "metrics.json"
+                ).exists()
                 app.exit()
         finally:
             market.close()

@@ -43,7 +43,13 @@ async def test_keys_switch_tabs_and_open_the_picker(market, tmp_path):
     app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        for key, tab in (("w", "wallet"), ("t", "transfers"), ("k", "tasks"), ("v", "provider"), ("p", "pools")):
+        for key, tab in (
+            ("w", "wallet"),
+            ("t", "transfers"),
+            ("k", "tasks"),
+            ("v", "provider"),
+            ("p", "pools"),
+        ):
             await pilot.press(key)
             assert app.query_one("TabbedContent").active == tab
         await pilot.press("s", "a")
@@ -73,7 +79,9 @@ async def test_wrong_password_is_a_notification_and_the_app_keeps_running(market
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await _unlock_with(pilot, app, "notthepassword")
-        assert any("wrong password" in n.message for n in app._notifications), [n.message for n in app._notifications]
+        assert any("wrong password" in n.message for n in app._notifications), [
+            n.message for n in app._notifications
+        ]
         await _unlock_with(pilot, app, PASSWORD)
         assert app.session.address is not None
 
@@ -141,8 +149,9 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
 
     chain, m, accounts = fresh_market()
     me = accounts["requester"].address
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0,
-                    sandbox_factory=lambda: sandbox)
+    app = IchainApp(
+        lambda: make_session(tmp_path, chain, m), refresh_seconds=0, sandbox_factory=lambda: sandbox
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await pilot.press("o")  # not on the Provider tab: nothing happens but a hint
@@ -157,10 +166,14 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
         await pilot.press("o")
         await settle(pilot, app)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: m.provider(me).registered
-                       and "on" in str(app.query_one("#provider-status").render()), 20, "the provider to start")
+        await wait_for(
+            pilot,
+            lambda: m.provider(me).registered and "on" in str(app.query_one("#provider-status").render()),
+            20,
+            "the provider to start",
+        )
         info = m.provider(me)
-        assert info.available and info.stake == 5 * 10**16 and "cpu=" in info.hardware
+        assert info.available and info.stake == 5 * 10**16 and info.hardware.cpus > 0
         log = app.query_one(ProviderPane).query_one("#provider-log")
         assert any("registered" in str(line) for line in log.lines)
         await pilot.press("o")
@@ -213,7 +226,7 @@ async def test_the_provider_policy_is_edited_and_saved_from_the_dashboard(market
     from ichain_tui.tui.screens.policy import PolicyScreen
 
     monkeypatch.setenv("ICHAIN_HOME", str(tmp_path / "home"))
-    chain, m, accounts = market
+    chain, m, _accounts = market
     app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
@@ -245,7 +258,7 @@ async def test_any_folder_can_be_typed_checked_and_is_remembered(market, tmp_pat
 
     own = make_task(tmp_path / "work" / "mine", "print('mine')\n", "time_limit = 30\n")
     broken = make_task(tmp_path / "work" / "broken", "print(1)\n", "memory_mb = 'lots'\n")
-    chain, m, accounts = market
+    chain, m, _accounts = market
     app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0, start_folder=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
@@ -306,7 +319,7 @@ async def test_bad_amounts_in_the_submit_form_are_one_clear_line(market, tmp_pat
     from ichain_tui.tui.screens.submit import SubmitPane
 
     own = make_task(tmp_path / "mine", "print('mine')\n", "time_limit = 30\n")
-    chain, m, accounts = market
+    chain, m, _accounts = market
     app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0, start_folder=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
@@ -320,10 +333,12 @@ async def test_bad_amounts_in_the_submit_form_are_one_clear_line(market, tmp_pat
         await settle(pilot, app)
         await pilot.press("enter")
         await pilot.pause()
-        for field, value, told in (("#payment", "-1", "payment cannot be negative"),
-                                   ("#payment", "1e400", "payment is larger than any market can hold"),
-                                   ("#payment", "0.02", None),
-                                   ("#execute-window", "soon", "execute window must be a whole number")):
+        for field, value, told in (
+            ("#payment", "-1", "payment cannot be negative"),
+            ("#payment", "1e400", "payment is larger than any market can hold"),
+            ("#payment", "0.02", None),
+            ("#execute-window", "soon", "execute window must be a whole number"),
+        ):
             pane.query_one(field).value = value
             if told is None:
                 continue
@@ -379,7 +394,9 @@ async def test_a_new_user_can_create_a_wallet_before_any_node_answers(tmp_path):
         await pilot.press("w", "n")
         await pilot.pause()
         await pilot.press(*"a-long-password", "enter")
-        await wait_for(pilot, lambda: len(Wallet(locations.keystore_dir()).entries()) == 1, 60, "the keystore")
+        await wait_for(
+            pilot, lambda: len(Wallet(locations.keystore_dir()).entries()) == 1, 60, "the keystore"
+        )
     account = Wallet(locations.keystore_dir()).unlock("a-long-password")
     assert account.address == Wallet(locations.keystore_dir()).entries()[0].address
 
@@ -412,8 +429,9 @@ async def test_the_status_bar_says_when_the_node_is_away_and_r_reconnects(tmp_pa
             chain = connect(proxy.url, patience=1.5)
             wallet = Wallet(tmp_path / "keystores")
             wallet.import_private_key(keys[1], PASSWORD)
-            session = Session(Settings(network=proxy.url), chain=chain, market_address=market.address,
-                              wallet=wallet)
+            session = Session(
+                Settings(network=proxy.url), chain=chain, market_address=market.address, wallet=wallet
+            )
             session.unlock(PASSWORD)
             return session
 
@@ -424,8 +442,9 @@ async def test_the_status_bar_says_when_the_node_is_away_and_r_reconnects(tmp_pa
                 await wait_for(pilot, lambda: "not connected" in str(status.render()), 20, "not connected")
                 assert "r retries" in str(status.render())
                 await pilot.press("r")
-                await wait_for(pilot, lambda: app.session is not None and "ETH" in str(status.render()), 30,
-                               "connected")
+                await wait_for(
+                    pilot, lambda: app.session is not None and "ETH" in str(status.render()), 30, "connected"
+                )
                 proxy.take_down()
                 await pilot.press("r")
                 await wait_for(pilot, lambda: "⚠ node" in str(status.render()), 30, "the node away")
@@ -433,11 +452,17 @@ async def test_the_status_bar_says_when_the_node_is_away_and_r_reconnects(tmp_pa
                 await settle(pilot, app)
                 await pilot.press("r")
                 await settle(pilot, app)
-                assert not [n for n in app._notifications if "reach" in n.message]  # the bar says it, no toasts
+                assert not [
+                    n for n in app._notifications if "reach" in n.message
+                ]  # the bar says it, no toasts
                 proxy.bring_back()
                 await pilot.press("r")
-                await wait_for(pilot, lambda: "⚠" not in str(status.render()) and "ETH" in str(status.render()),
-                               30, "back")
+                await wait_for(
+                    pilot,
+                    lambda: "⚠" not in str(status.render()) and "ETH" in str(status.render()),
+                    30,
+                    "back",
+                )
         finally:
             proxy.close()
 
@@ -451,12 +476,23 @@ async def test_the_palette_lists_every_action_before_anything_is_typed_each_name
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
         await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette)
-                       and app.screen.query_one(CommandList).option_count >= 15, 20, "the palette's entries")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, CommandPalette)
+                and app.screen.query_one(CommandList).option_count >= 15
+            ),
+            20,
+            "the palette's entries",
+        )
         options = app.screen.query_one(CommandList)
-        names = [str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)]
+        names = [
+            str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)
+        ]
         ours = [n for n in names if "tab" in n or n.startswith(("Pick", "Send", "Unlock", "Provider policy"))]
-        assert {"Provider tab", "Pick provider", "Pick validator", "Send task (gas preview first)"} <= set(ours), names
+        assert {"Provider tab", "Pick provider", "Pick validator", "Send task (gas preview first)"} <= set(
+            ours
+        ), names
         assert len(ours) == len(set(ours)), names
 
 

@@ -88,10 +88,15 @@ def test_cli_wallet_errors_are_one_line():
     ok = ichain("wallet", "new", env={"ICHAIN_PASSWORD": PASSWORD})
     assert ok.returncode == 0, ok.stderr
     assert_clean_failure(ichain("wallet", "show", "--public-key", env={"ICHAIN_PASSWORD": "wrong password"}))
-    assert_clean_failure(ichain("wallet", "import", "--keystore", "/nonexistent", env={"ICHAIN_PASSWORD": PASSWORD}))
+    assert_clean_failure(
+        ichain("wallet", "import", "--keystore", "/nonexistent", env={"ICHAIN_PASSWORD": PASSWORD})
+    )
     assert_clean_failure(ichain("--network", "http://127.0.0.1:9", "wallet", "balance"))
-    assert_clean_failure(ichain("wallet", "import", "--private-key-stdin", env={"ICHAIN_PASSWORD": PASSWORD},
-                                input="not-a-key\n"))
+    assert_clean_failure(
+        ichain(
+            "wallet", "import", "--private-key-stdin", env={"ICHAIN_PASSWORD": PASSWORD}, input="not-a-key\n"
+        )
+    )
 
 
 def test_cli_balance_and_wrong_chain_on_anvil(anvil_node):

@@ -30,16 +30,26 @@ def build_market():
         chain.fund(a.address, 50 * ETH)
     market = MarketClient.deploy(chain, accounts["deployer"], min_stake=ETH // 100)
     clients = {n: market.as_account(a) for n, a in accounts.items()}
-    for name, price, hw in (("alice", 10, "cpu=16 ram=64G gpu=1x A100 80GB"), ("bob", 12, "cpu=8 ram=32G gpu=none"),
-                            ("carol", 8, "cpu=4 ram=16G gpu=none")):
+    for name, price, hw in (
+        ("alice", 10, "cpu=16 ram=64G gpu=1x A100 80GB"),
+        ("bob", 12, "cpu=8 ram=32G gpu=none"),
+        ("carol", 8, "cpu=4 ram=16G gpu=none"),
+    ):
         c = clients[name]
         c.register_provider(public_key(c.account), price * ETH // 1000, hw, ETH).send()
     req = clients["requester"]
 
     def create(provider: str) -> int:
-        tx = req.create_task(provider=clients[provider].account.address, payment=ETH // 50, validator_fee=ETH // 500,
-                             task_root=b"\x11" * 32, requester_key=public_key(req.account),
-                             execute_window=WINDOW, review_window=WINDOW, provider_envelope=b"\x01" * 200).send()
+        tx = req.create_task(
+            provider=clients[provider].account.address,
+            payment=ETH // 50,
+            validator_fee=ETH // 500,
+            task_root=b"\x11" * 32,
+            requester_key=public_key(req.account),
+            execute_window=WINDOW,
+            review_window=WINDOW,
+            provider_envelope=b"\x01" * 200,
+        ).send()
         return req.task_id_of(tx)
 
     def validator_of(task_id: int):

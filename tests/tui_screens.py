@@ -17,7 +17,18 @@ from ichain_tui.tui.screens.transfers import TransfersPane
 from ichain_tui.tui.screens.unlock import UnlockScreen
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tasks"
-OURS = {"connect", "refresh", "wallet", "preview", "picker", "submit", "follow", "finalize", "detail", "task-action"}
+OURS = {
+    "connect",
+    "refresh",
+    "wallet",
+    "preview",
+    "picker",
+    "submit",
+    "follow",
+    "finalize",
+    "detail",
+    "task-action",
+}
 _MARKET = None
 
 
@@ -45,8 +56,9 @@ async def settle(pilot, seconds: float = 15.0) -> None:
     app = pilot.app
     deadline = time.monotonic() + seconds
     await pilot.pause()
-    while (app.session is None or any(w.is_running and w.group in OURS for w in app.workers)) \
-            and time.monotonic() < deadline:
+    while (
+        app.session is None or any(w.is_running and w.group in OURS for w in app.workers)
+    ) and time.monotonic() < deadline:
         await pilot.pause(0.05)
     await pilot.pause(0.1)
 
@@ -70,12 +82,17 @@ async def submit(pilot):
     app = pilot.app
     app.preview_folder(EXAMPLES / "digits")
     await settle(pilot)
-    chain, m, accounts = market()
+    _chain, m, accounts = market()
     info = m.provider(accounts["alice"].address)
     app.query_one("SubmitPane").show_provider(info.address, info.price, info.hardware)
     # the root changes with every sealing (fresh key): show a fixed one in pictures
-    app.query_one("SubmitPane").show_task(EXAMPLES / "digits", app.preview.size, app.preview.chunks, "0" * 64,
-                                          "limits: 300 s · 512 MB · 1 CPU · GPUs 0")
+    app.query_one("SubmitPane").show_task(
+        EXAMPLES / "digits",
+        app.preview.size,
+        app.preview.chunks,
+        "0" * 64,
+        "limits: 300 s · 512 MB · 1 CPU · GPUs 0",
+    )
     await pilot.pause()
 
 
@@ -87,12 +104,18 @@ async def transfers(pilot):
     pane.update_chunk(ChunkProgress("cd" * 32, 0, 0, 1_048_576, "waiting"), now=95.0)
     pane.update_chunk(ChunkProgress("cd" * 32, 0, 1_048_576, 1_048_576, "verified"), now=95.5)
     pane.name_transfer(root, "task 3 · result")
-    states = [(0, 4_194_360, "verified"), (1, 3_100_000, "downloading"), (2, 1_200_000, "retrying"), (3, 0, "waiting")]
+    states = [
+        (0, 4_194_360, "verified"),
+        (1, 3_100_000, "downloading"),
+        (2, 1_200_000, "retrying"),
+        (3, 0, "waiting"),
+    ]
     for index, _, _ in states:
         pane.update_chunk(ChunkProgress(root, index, 0, 4_194_360, "waiting"), now=100.0)
     for index, done, state in states:
-        pane.update_chunk(ChunkProgress(root, index, done, 4_194_360, state, 2 if state == "retrying" else 1),
-                          now=104.0)
+        pane.update_chunk(
+            ChunkProgress(root, index, done, 4_194_360, state, 2 if state == "retrying" else 1), now=104.0
+        )
     await pilot.pause()
 
 
@@ -130,9 +153,19 @@ async def rating(pilot):
 
 async def confirm(pilot):
     await settle(pilot)
-    preview = GasPreview("createTask", 162_988, 2_000_000_000, 1_000_000_000, 500_000_000, 21_000_000_000_000_000)
-    pilot.app.push_screen(ConfirmScreen("Create the task?", preview, [
-        "task digits → provider 0x3d8C…0e2b", "payment 0.0200 ETH + validator fee 0.0010 ETH; windows 3600 s / 3600 s"]))
+    preview = GasPreview(
+        "createTask", 162_988, 2_000_000_000, 1_000_000_000, 500_000_000, 21_000_000_000_000_000
+    )
+    pilot.app.push_screen(
+        ConfirmScreen(
+            "Create the task?",
+            preview,
+            [
+                "task digits → provider 0x3d8C…0e2b",
+                "payment 0.0200 ETH + validator fee 0.0010 ETH; windows 3600 s / 3600 s",
+            ],
+        )
+    )
     await pilot.pause()
 
 
@@ -155,9 +188,18 @@ async def policy(pilot):
     from ichain_tui.tui.screens.policy import PolicyScreen
 
     await tab(pilot, "v")
-    effective = {"max_memory_mb": 12000, "max_cpus": 2.0, "max_pids": 4096, "max_time_s": 86400.0,
-                 "max_output_mb": 16384, "max_output_files": 20000, "disk_reserve_mb": 4096,
-                 "allowed_images": "ichain-runtime:bookworm", "max_gpus": 0, "container_runtime": "runc"}
+    effective = {
+        "max_memory_mb": 12000,
+        "max_cpus": 2.0,
+        "max_pids": 4096,
+        "max_time_s": 86400.0,
+        "max_output_mb": 16384,
+        "max_output_files": 20000,
+        "disk_reserve_mb": 4096,
+        "allowed_images": "ichain-runtime:bookworm",
+        "max_gpus": 0,
+        "container_runtime": "runc",
+    }
     pilot.app.push_screen(PolicyScreen({"max_memory_mb": 2048, "container_runtime": "runsc"}, effective))
     await pilot.pause()
 
@@ -169,8 +211,18 @@ async def unlock(pilot):
 
 
 SCREENS = {
-    "pools": pools, "wallet": wallet, "submit": submit, "transfers": transfers, "tasks": tasks,
-    "provider": provider, "picker": picker, "validator_picker": validator_picker, "rating": rating,
-    "confirm": confirm, "help": help_screen,
-    "task_detail": task_detail, "unlock": unlock, "policy": policy,
+    "pools": pools,
+    "wallet": wallet,
+    "submit": submit,
+    "transfers": transfers,
+    "tasks": tasks,
+    "provider": provider,
+    "picker": picker,
+    "validator_picker": validator_picker,
+    "rating": rating,
+    "confirm": confirm,
+    "help": help_screen,
+    "task_detail": task_detail,
+    "unlock": unlock,
+    "policy": policy,
 }

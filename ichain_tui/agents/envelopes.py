@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils import keccak, to_canonical_address
+from eth_utils.address import to_canonical_address
+from eth_utils.crypto import keccak
 
 from ..chain.client import MarketClient
 from ..transfer import crypto
@@ -21,8 +22,13 @@ NO_KEY = b"\0" * 32  # the requester's copy of the result reference carries no k
 
 
 def context(market: MarketClient, task_id: int, role: str, sender: str) -> bytes:
-    return crypto.envelope_context(market.chain.chain_id, to_canonical_address(market.address), task_id, role,
-                                   to_canonical_address(sender))
+    return crypto.envelope_context(
+        market.chain.chain_id,
+        to_canonical_address(market.address),
+        task_id,
+        role,
+        to_canonical_address(sender),
+    )
 
 
 def key_commit(k2: bytes, task_id: int, result_root: bytes) -> bytes:
@@ -37,7 +43,9 @@ def result_key(market: MarketClient, task_id: int, task_key: bytes, k2: bytes) -
 
 def seal_refs(market: MarketClient, public_key: bytes, refs: list[FileRef], task_id: int, role: str) -> bytes:
     """Seal references for the holder of `public_key`, in `role` of `task_id`, from this account."""
-    return crypto.seal_envelope(public_key, encode_refs(refs), context(market, task_id, role, market.account.address))
+    return crypto.seal_envelope(
+        public_key, encode_refs(refs), context(market, task_id, role, market.signer.address)
+    )
 
 
 def open_refs(market: MarketClient, blob: bytes, task_id: int, role: str, sender: str) -> list[FileRef]:
@@ -45,8 +53,9 @@ def open_refs(market: MarketClient, blob: bytes, task_id: int, role: str, sender
     if not blob:
         return []
     try:
-        return decode_refs(crypto.open_envelope(bytes(market.account.key), blob,
-                                                context(market, task_id, role, sender)))
+        return decode_refs(
+            crypto.open_envelope(bytes(market.signer.key), blob, context(market, task_id, role, sender))
+        )
     except IntegrityError:
         return []
 
@@ -88,8 +97,13 @@ def commitment(market: MarketClient, task_id: int, from_block: int = 0) -> Commi
     if not events:
         return None
     a = events[-1].args
-    return Commitment(bytes(a["resultRoot"]).hex(), bytes(a["keyCommit"]), bytes(a["requesterEnvelope"]),
-                      bytes(a["validatorEnvelope"]), events[-1].block)
+    return Commitment(
+        bytes(a["resultRoot"]).hex(),
+        bytes(a["keyCommit"]),
+        bytes(a["requesterEnvelope"]),
+        bytes(a["validatorEnvelope"]),
+        events[-1].block,
+    )
 
 
 def released_key(market: MarketClient, task_id: int, from_block: int = 0) -> bytes | None:
@@ -102,19 +116,22 @@ def provider_refs(market: MarketClient, task_id: int, requester: str, from_block
     """The task references the requester sealed to me as provider."""
     refs: list[FileRef] = []
     for event in market.events("ProviderAssigned", from_block, {"taskId": task_id}):
-        if event.args["provider"] == market.account.address:
+        if event.args["provider"] == market.signer.address:
             refs += open_refs(market, bytes(event.args["envelope"]), task_id, "provider", requester)
     return refs
 
 
-def validator_refs(market: MarketClient, task_id: int, provider: str, found: Commitment | None,
-                   from_block: int = 0) -> list[FileRef]:
+def validator_refs(
+    market: MarketClient, task_id: int, provider: str, found: Commitment | None, from_block: int = 0
+) -> list[FileRef]:
     """Task and result references the provider sealed to me as validator (in `found`, its
     `submitResult`, or later with `postEnvelope` after a replacement or an appeal)."""
     blobs: list[bytes] = []
     if found:
         blobs.append(found.validator_envelope)
-    for event in market.events("Envelope", from_block, {"taskId": task_id, "recipient": market.account.address}):
+    for event in market.events(
+        "Envelope", from_block, {"taskId": task_id, "recipient": market.signer.address}
+    ):
         blobs.append(bytes(event.args["envelope"]))
     refs: list[FileRef] = []
     for blob in blobs:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,4 +63,5 @@ class Repeats:
         return count & (count - 1) == 0  # 1, 2, 4, 8, ...
 
     def backoff(self, key: object, base: float, cap: float = 10.0) -> float:
-        return min(cap, base * 2 ** max(0, self._counts.get(self._normal(key), 1) - 1))
+        count: int = self._counts.get(self._normal(key), 1)
+        return float(min(cap, base * 2 ** max(0, count - 1)))

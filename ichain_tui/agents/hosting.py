@@ -11,33 +11,36 @@ from ..durable import write_json
 from ..transfer.locator import FileRef
 from ..transfer.manifest import SealedFile
 from ..transfer.server import ChunkServer, load_sealed
+from ..transfer.transport import DirectTransport, Transport
 
 
 class Host:
-    def __init__(self, transport: str = "direct", bind_host: str = "127.0.0.1", advertise_host: str | None = None,
-                 port: int = 0, tor=None, identity: Path | None = None) -> None:
-        """`tor` is a `transfer.tor.Tor` controller when transport is `tor`. `identity` is a file
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        bind_host: str = "127.0.0.1",
+        advertise_host: str | None = None,
+        port: int = 0,
+        identity: Path | None = None,
+    ) -> None:
+        """A chunk server published over `transport` (default: direct). `identity` is a file
         that keeps the port and the onion key across restarts, so the addresses already sent to
         peers in envelopes on chain stay valid after a crash or a reboot."""
-        self.transport = transport
+        self.transport: Transport = transport or DirectTransport()
         saved = _load(identity)
         try:
             self.server = ChunkServer(bind_host, port or int(saved.get("port", 0)), advertise_host).start()
         except OSError:  # the old port is taken now: a new one (peers holding the old address retry)
             self.server = ChunkServer(bind_host, port, advertise_host).start()
-        self.address = self.server.address
-        onion_key = saved.get("onion_key") or None
-        if transport == "tor":
-            if tor is None:
-                raise ValueError("tor transport needs a tor controller")
-            self.address = tor.create_onion(self.server.port, key=onion_key)
-            onion_key = tor.onion_keys.get(self.address.split(".onion")[0]) or onion_key
+        self.address, onion_key = self.transport.publish(
+            self.server.address, self.server.port, saved.get("onion_key") or None
+        )
         if identity is not None:
             write_json(identity, {"port": self.server.port, "onion_key": onion_key})
 
     def publish(self, sealed: SealedFile) -> FileRef:
         self.server.add(sealed)
-        return FileRef(sealed.root, sealed.key, self.transport, self.address)
+        return FileRef(sealed.root, sealed.key, self.transport.name, self.address)
 
     def republish(self, directory: Path, key: bytes) -> FileRef:
         return self.publish(load_sealed(directory, key))

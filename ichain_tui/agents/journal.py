@@ -5,8 +5,9 @@ or restarts can pick up where it was; chain state stays the truth, the journal a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .. import locations
 from ..durable import write_json
@@ -28,7 +29,8 @@ class Journal:
 
     def get(self, task_id: int) -> dict[str, Any]:
         try:
-            return json.loads(self._path(task_id).read_text())
+            record = json.loads(self._path(task_id).read_text())
+            return record if isinstance(record, dict) else {}
         except (OSError, ValueError):
             return {}
 
@@ -64,7 +66,7 @@ class Journal:
         """The id of a recorded task (other than `exclude`) whose `field` equals `value`."""
         for record in self._records():
             if record.get(field) == value and record["task_id"] != exclude:
-                return record["task_id"]
+                return int(record["task_id"])
         return None
 
     def open_tasks(self) -> list[int]:

@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from eth_account import Account
-
 from ..chain.client import MarketClient
+from ..chain.devnet import Devnet
 from ..chain.network import connect
-from ..chain.wallet import Wallet
+from ..chain.wallet import Wallet, account_from_key
 from ..errors import IchainError
+from .events import Reporter
 from .hosting import Host
 from .requester import RequesterAgent
 
@@ -26,22 +26,34 @@ PASSWORD = "ichain-local-market"  # throwaway keystores of public dev keys
 
 
 class ProviderProcess:
-    def __init__(self, market: "LocalMarket", index: int, key: str, price_eth: str | float = "0.01") -> None:
+    def __init__(self, market: LocalMarket, index: int, key: str, price_eth: str | float = "0.01") -> None:
         self.home = market.base / f"provider-{index}"
-        self.account = Account.from_key(key)
+        self.account = account_from_key(key)
         if not (self.home / "data" / "keystores").exists():
             Wallet(self.home / "data" / "keystores").import_private_key(key, PASSWORD)
-        self.env = {**os.environ, "ICHAIN_HOME": str(self.home), "ICHAIN_PASSWORD": PASSWORD,
-                    "ICHAIN_NETWORK": market.url, "ICHAIN_MARKET": market.address,
-                    "ICHAIN_PRICE_ETH": str(price_eth), "ICHAIN_STAKE_ETH": "0.5", "ICHAIN_CHUNKS": "2"}
+        self.env = {
+            **os.environ,
+            "ICHAIN_HOME": str(self.home),
+            "ICHAIN_PASSWORD": PASSWORD,
+            "ICHAIN_NETWORK": market.url,
+            "ICHAIN_MARKET": market.address,
+            "ICHAIN_PRICE_ETH": str(price_eth),
+            "ICHAIN_STAKE_ETH": "0.5",
+            "ICHAIN_CHUNKS": "2",
+        }
         self.log_path = self.home / "provider.log"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *extra: str) -> "ProviderProcess":
+    def start(self, *extra: str) -> ProviderProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([sys.executable, "-m", "ichain_tui.cli", "provide", "--headless", *extra],
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ichain_tui.cli", "provide", "--headless", *extra],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         return self
 
     def log(self) -> str:
@@ -69,13 +81,13 @@ class ProviderProcess:
 
 
 class LocalMarket:
-    def __init__(self, devnet, base: Path, min_stake: int = 10**16) -> None:
+    def __init__(self, devnet: Devnet, base: Path, min_stake: int = 10**16) -> None:
         self.devnet = devnet
         self.base = base
         self.url = devnet.url
         self.keys = devnet.dev_keys()
         self.chain = connect(self.url)
-        self.deployer = Account.from_key(self.keys[0])
+        self.deployer = account_from_key(self.keys[0])
         self.market = MarketClient.deploy(self.chain, self.deployer, min_stake=min_stake)
         self.address = self.market.address
         self.providers: list[ProviderProcess] = []
@@ -86,12 +98,17 @@ class LocalMarket:
         self.providers.append(p)
         return p
 
-    def requester(self, key_index: int, report=None) -> RequesterAgent:
-        account = Account.from_key(self.keys[key_index])
-        host = Host("direct")
+    def requester(self, key_index: int, report: Reporter | None = None) -> RequesterAgent:
+        account = account_from_key(self.keys[key_index])
+        host = Host()
         self.hosts.append(host)
-        return RequesterAgent(self.market.as_account(account), host, self.base / f"requester-{key_index}",
-                              report=report or (lambda e: None), chunks=2)
+        return RequesterAgent(
+            self.market.as_account(account),
+            host,
+            self.base / f"requester-{key_index}",
+            report=report or (lambda e: None),
+            chunks=2,
+        )
 
     def wait_registered(self, count: int, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -115,4 +132,3 @@ class LocalMarket:
                     p.kill()
         for h in self.hosts:
             h.stop()
-

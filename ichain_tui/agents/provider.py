@@ -17,14 +17,17 @@ import shutil
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
+from ..amounts import format_eth
 from ..chain.client import MarketClient
 from ..chain.errors import ChainError, ContractRevert
 from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
-from ..errors import IchainError
+from ..errors import IchainError, one_line
+from ..hardware import HardwareProfile
 from ..sandbox import policy as policies
 from ..sandbox.policy import ProviderPolicy
 from ..sandbox.runner import Sandbox
@@ -38,28 +41,45 @@ from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
-from ..amounts import format_eth
 
 log = logging.getLogger(__name__)
 
-OPEN_AS_PROVIDER = (TaskState.ASSIGNED, TaskState.VALIDATING, TaskState.EXECUTED, TaskState.FAILED,
-                    TaskState.APPEALED)
+OPEN_AS_PROVIDER = (
+    TaskState.ASSIGNED,
+    TaskState.VALIDATING,
+    TaskState.EXECUTED,
+    TaskState.FAILED,
+    TaskState.APPEALED,
+)
 OPEN_AS_VALIDATOR = (TaskState.VALIDATING, TaskState.APPEALED)
 
 
 class ProviderAgent:
-    def __init__(self, market: MarketClient, sandbox: Sandbox, host: Host, work_dir: Path, *,
-                 price: int, stake: int, hardware: str, fetcher: Fetcher | None = None,
-                 report: Reporter = ignore, progress: ProgressCallback | None = None, chunks: int = 0,
-                 accept_named_validators: bool = True, appeal: bool = True,
-                 policy: ProviderPolicy | None = None) -> None:
+    def __init__(
+        self,
+        market: MarketClient,
+        sandbox: Sandbox,
+        host: Host,
+        work_dir: Path,
+        *,
+        price: int,
+        stake: int,
+        hardware: HardwareProfile,
+        fetcher: Fetcher | None = None,
+        report: Reporter = ignore,
+        progress: ProgressCallback | None = None,
+        chunks: int = 0,
+        accept_named_validators: bool = True,
+        appeal: bool = True,
+        policy: ProviderPolicy | None = None,
+    ) -> None:
         self.market = market
-        self.me = market.account.address
+        self.me: str = market.signer.address
         self.sandbox = sandbox
         self.host = host
         self.work = Path(work_dir) / market.scope  # task ids are unique only within one market
         self.price, self.stake, self.hardware = price, stake, hardware
-        self.fetcher = fetcher or Fetcher()
+        self.fetcher = fetcher or Fetcher(socks=host.transport.socks)
         self.report = report
         self.progress = progress
         self.chunks = chunks
@@ -80,18 +100,24 @@ class ProviderAgent:
         # every pass
         self.idle_scan_every = 60.0 if market.chain.kind == "rpc" else 0.0
 
-    def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data) -> None:
+    def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data: Any) -> None:
         self.report(AgentEvent(role, kind, task_id, message, data))
 
     # ------------------------------------------------------------------ registration
     def start_providing(self) -> None:
         info = self.market.provider(self.me)
         if not info.registered:
-            self.market.register_provider(public_key(self.market.account), self.price, self.hardware, self.stake).send()
-            self._say("registered", None, f"price {format_eth(self.price)}, stake {format_eth(self.stake)}, {self.hardware}")
+            self.market.register_provider(
+                public_key(self.market.signer), self.price, self.hardware, self.stake
+            ).send()
+            self._say(
+                "registered",
+                None,
+                f"price {format_eth(self.price)}, stake {format_eth(self.stake)}, {self.hardware.describe()}",
+            )
         elif not info.available or info.price != self.price or info.hardware != self.hardware:
             self.market.update_provider(self.price, True, self.hardware).send()
-            self._say("available", None, f"price {format_eth(self.price)}, {self.hardware}")
+            self._say("available", None, f"price {format_eth(self.price)}, {self.hardware.describe()}")
         self._rehost()
 
     def stop_providing(self) -> None:
@@ -111,8 +137,12 @@ class ProviderAgent:
                     continue
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stop: threading.Event, interval: float | None = None,
-            after_pass: Callable[[], None] | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        interval: float | None = None,
+        after_pass: Callable[[], None] | None = None,
+    ) -> None:
         """Passes until `stop` (every 12 s on a public chain, 0.5 s on a development chain). A
         pass that fails as a whole (the node unreachable, say) is tried again with backoff; the
         same error is reported once, then at 2, 4, 8... repeats."""
@@ -124,18 +154,21 @@ class ProviderAgent:
             try:
                 self.step()
                 repeats = Repeats()
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+            except Exception as exc:
                 text = str(exc) if isinstance(exc, IchainError) else f"{type(exc).__name__}: {exc}"
                 count = repeats.seen(text)
                 if repeats.worth_reporting(count):
-                    self._say("error", None, text + (f" (seen {count} times; retrying)" if count > 1 else
-                                                     " (retrying)"))
+                    self._say(
+                        "error",
+                        None,
+                        text + (f" (seen {count} times; retrying)" if count > 1 else " (retrying)"),
+                    )
                     log.warning("provider pass failed: %s", text, exc_info=not isinstance(exc, IchainError))
                 wait = repeats.backoff(text, interval, cap=30.0)
             if after_pass is not None:
                 try:
                     after_pass()
-                except Exception:  # noqa: BLE001 - a display hook must not stop the provider
+                except Exception:
                     log.debug("after_pass failed", exc_info=True)
             stop.wait(wait)
 
@@ -157,7 +190,9 @@ class ProviderAgent:
                     continue
                 if task.provider == self.me and task.state in OPEN_AS_PROVIDER:
                     self._as_provider(task)
-                elif task.validator == self.me and task.state in OPEN_AS_VALIDATOR and task.provider != self.me:
+                elif (
+                    task.validator == self.me and task.state in OPEN_AS_VALIDATOR and task.provider != self.me
+                ):
                     self._as_validator(task)
                 elif task.state.is_final and self._done_serving(task):
                     self._close(task_id)
@@ -165,7 +200,7 @@ class ProviderAgent:
                 count = self._repeats.seen((task_id, str(exc)))
                 if self._repeats.worth_reporting(count):
                     self._say("error", task_id, str(exc) + (f" (seen {count} times)" if count > 1 else ""))
-            except Exception as exc:  # noqa: BLE001 - hostile input must not stop the provider
+            except Exception as exc:
                 self._quarantine(task_id, exc)
 
     def _quarantine(self, task_id: int, exc: BaseException) -> None:
@@ -179,10 +214,14 @@ class ProviderAgent:
         log.error("task %s quarantined: %s", task_id, reason, exc_info=exc)
         try:
             task = self.market.task(task_id)
-            if task.provider == self.me and task.state is TaskState.ASSIGNED and not self.journal.get(task_id).get("k2"):
+            if (
+                task.provider == self.me
+                and task.state is TaskState.ASSIGNED
+                and not self.journal.get(task_id).get("k2")
+            ):
                 self._decline(task_id, f"unexpected error: {reason}")
-        except Exception:  # noqa: BLE001 - the chain may be what failed; the timed exit remains
-            pass
+        except Exception as exc:  # the next pass retries; the task's deadline is the backstop
+            log.warning("task %d: could not decline after an error: %s", task_id, one_line(exc))
 
     def _release_quarantined(self, task_id: int) -> None:
         """Once a quarantined task is final (declined, or settled by its timed exit), its files go."""
@@ -190,8 +229,8 @@ class ProviderAgent:
             if self.market.task(task_id).state.is_final:
                 self._close(task_id)
                 self._quarantined.discard(task_id)
-        except Exception:  # noqa: BLE001 - still quarantined; asked again next pass
-            pass
+        except Exception as exc:  # the next pass tries again
+            log.info("task %d: quarantined files kept for now: %s", task_id, one_line(exc))
 
     def _my_tasks(self) -> list[int]:
         """Open tasks naming this address. Only settled blocks not read before are scanned, with
@@ -226,7 +265,7 @@ class ProviderAgent:
         if not record.get("paid_seen_at"):
             self.journal.update(task.task_id, paid_seen_at=now)
             return False
-        return now > record["paid_seen_at"] + task.review_window
+        return bool(now > int(record["paid_seen_at"]) + task.review_window)
 
     def _close(self, task_id: int) -> None:
         record = self.journal.get(task_id)
@@ -271,7 +310,9 @@ class ProviderAgent:
                 self._send_envelope(task)
         elif state is TaskState.FAILED:
             if self.appeal_fails and record.get("precheck_ok") and now <= task.deadline:
-                self.market.appeal(task_id, task.validator_fee).send(intent=f"appeal:{self.market.address}:{task_id}")
+                self.market.appeal(task_id, task.validator_fee).send(
+                    intent=f"appeal:{self.market.address}:{task_id}"
+                )
                 self._say("appealed", task_id, "my own check passed: a drawn validator decides")
                 self._send_envelope(self.market.task(task_id))
         elif state is TaskState.APPEALED:
@@ -292,7 +333,9 @@ class ProviderAgent:
         base = self.work / f"task-{task_id}"
         try:
             facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
-            ref = env.pick(env.provider_refs(self.market, task_id, task.requester, facts.block), facts.task_root)
+            ref = env.pick(
+                env.provider_refs(self.market, task_id, task.requester, facts.block), facts.task_root
+            )
             if ref is None:
                 self._decline(task_id, "no envelope for me with the committed task")
                 return
@@ -300,15 +343,28 @@ class ProviderAgent:
             if other is not None:
                 self._decline(task_id, f"this task package was already executed for task {other}")
                 return
-            self.journal.update(task_id, task_root=facts.task_root, task_key=ref.key.hex(),
-                                task_transport=ref.transport, task_address=ref.address,
-                                requester_key=facts.requester_key.hex())
+            self.journal.update(
+                task_id,
+                task_root=facts.task_root,
+                task_key=ref.key.hex(),
+                task_transport=ref.transport,
+                task_address=ref.address,
+                requester_key=facts.requester_key.hex(),
+            )
             folder = base / "task"
             # a folder left by an earlier pass is used only if it is this task's, fetched whole
             if not (folder.is_dir() and self.journal.get(task_id).get("fetched_root") == facts.task_root):
                 shutil.rmtree(folder, ignore_errors=True)
-                self._say("fetching", task_id, f"task {ref.root[:12]}… from {ref.address}", root=ref.root, what="task")
-                self.fetcher.fetch(ref, folder, base / "task-chunks", progress=self.progress, cancel=self.cancel)
+                self._say(
+                    "fetching",
+                    task_id,
+                    f"task {ref.root[:12]}… from {ref.address}",
+                    root=ref.root,
+                    what="task",
+                )
+                self.fetcher.fetch(
+                    ref, folder, base / "task-chunks", progress=self.progress, cancel=self.cancel
+                )
                 self.journal.update(task_id, fetched_root=facts.task_root)
             spec = load_task(folder)
             refused = self.policy.refusal(spec, policies.free_disk(self.work))
@@ -317,7 +373,11 @@ class ProviderAgent:
                 return
             out = base / "result"
             shutil.rmtree(out, ignore_errors=True)
-            self._say("executing", task_id, f"sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU")
+            self._say(
+                "executing",
+                task_id,
+                f"sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU",
+            )
             run = self.sandbox.execute(spec, out, cancel=self.cancel)
             if run.cancelled:
                 return
@@ -368,8 +428,15 @@ class ProviderAgent:
         key = env.result_key(self.market, task_id, task_ref.key, k2)
         shutil.rmtree(base / "sealed-result", ignore_errors=True)
         sealed = seal_folder(out, base / "sealed-result", chunks=self.chunks, key=key)
-        self.journal.update(task_id, result_dir=str(sealed.directory), result_key=key.hex(), result_root=sealed.root,
-                            k2=k2.hex(), executed_root=task_ref.root, precheck_ok=task.mode is not ValidatorMode.NONE)
+        self.journal.update(
+            task_id,
+            result_dir=str(sealed.directory),
+            result_key=key.hex(),
+            result_root=sealed.root,
+            k2=k2.hex(),
+            executed_root=task_ref.root,
+            precheck_ok=task.mode is not ValidatorMode.NONE,
+        )
         self._send_commit(task)
 
     def _send_commit(self, task: Task) -> None:
@@ -378,26 +445,41 @@ class ProviderAgent:
         record = self.journal.get(task_id)
         root, k2 = bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])
         self.host.republish(Path(record["result_dir"]), bytes.fromhex(record["result_key"]))
-        result_ref = FileRef(record["result_root"], env.NO_KEY, self.host.transport, self.host.address)
+        result_ref = FileRef(record["result_root"], env.NO_KEY, self.host.transport.name, self.host.address)
         self.journal.update(task_id, result_transport=result_ref.transport, result_address=result_ref.address)
-        requester_env = env.seal_refs(self.market, bytes.fromhex(record["requester_key"]), [result_ref], task_id,
-                                      "requester")
+        requester_env = env.seal_refs(
+            self.market, bytes.fromhex(record["requester_key"]), [result_ref], task_id, "requester"
+        )
         validator_env = b""
         if task.validator:
             validator_env = self._validator_envelope(task, task.validator)
             self.journal.update(task_id, enveloped=task.validator)
-        self.market.submit_result(task_id, root, env.key_commit(k2, task_id, root), requester_env,
-                                  validator_env).send(intent=f"submitResult:{self.market.address}:{task_id}")
+        self.market.submit_result(
+            task_id, root, env.key_commit(k2, task_id, root), requester_env, validator_env
+        ).send(intent=f"submitResult:{self.market.address}:{task_id}")
         self._say("submitted", task_id, f"result {record['result_root'][:12]}… committed")
 
     def _validator_envelope(self, task: Task, validator: str) -> bytes:
         record = self.journal.get(task.task_id)
-        task_ref = FileRef(record["task_root"], bytes.fromhex(record["task_key"]), record["task_transport"],
-                           record["task_address"])
-        result_ref = FileRef(record["result_root"], bytes.fromhex(record["k2"]), record["result_transport"],
-                             record["result_address"])
-        return env.seal_refs(self.market, self.market.provider(validator).public_key, [task_ref, result_ref],
-                             task.task_id, "validator")
+        task_ref = FileRef(
+            record["task_root"],
+            bytes.fromhex(record["task_key"]),
+            record["task_transport"],
+            record["task_address"],
+        )
+        result_ref = FileRef(
+            record["result_root"],
+            bytes.fromhex(record["k2"]),
+            record["result_transport"],
+            record["result_address"],
+        )
+        return env.seal_refs(
+            self.market,
+            self.market.provider(validator).public_key,
+            [task_ref, result_ref],
+            task.task_id,
+            "validator",
+        )
 
     def _send_envelope(self, task: Task) -> None:
         """Give the current validator (drawn after `submitResult`) the task and result references."""
@@ -412,8 +494,9 @@ class ProviderAgent:
         record = self.journal.get(task.task_id)
         if not record.get("k2"):
             return
-        self.market.claim_payment(task.task_id, bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])).send(
-            intent=f"claim:{self.market.address}:{task.task_id}")
+        self.market.claim_payment(
+            task.task_id, bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])
+        ).send(intent=f"claim:{self.market.address}:{task.task_id}")
         self._say("paid", task.task_id, f"claimed {format_eth(task.payment)} ({why})")
 
     def _decline(self, task_id: int, why: str) -> None:
@@ -446,10 +529,10 @@ class ProviderAgent:
         try:
             facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
             found = env.commitment(self.market, task_id, facts.block)
-            refs = env.validator_refs(self.market, task_id, task.provider, found, facts.block)
+            refs = env.validator_refs(self.market, task_id, task.provider or "", found, facts.block)
             task_ref = env.pick(refs, facts.task_root)
             result_ref = env.pick(refs, found.result_root) if found else None
-            if task_ref is None or result_ref is None:
+            if task_ref is None or result_ref is None or found is None:
                 if self._verdict_due(task):
                     # A provider that withholds what the validator needs cannot make it look silent
                     # (and so forfeit its stake, then claim unvalidated): an unverifiable result fails.
@@ -460,13 +543,25 @@ class ProviderAgent:
                 self._verdict(task, False, "the key sealed to me does not match the commitment")
                 return
             key = env.result_key(self.market, task_id, task_ref.key, k2)
-            for ref, name in ((task_ref, "task"), (FileRef(result_ref.root, key, result_ref.transport,
-                                                           result_ref.address), "result")):
-                if not ((base / name).is_dir() and self.journal.get(task_id).get(f"fetched_{name}") == ref.root):
+            for ref, name in (
+                (task_ref, "task"),
+                (FileRef(result_ref.root, key, result_ref.transport, result_ref.address), "result"),
+            ):
+                if not (
+                    (base / name).is_dir() and self.journal.get(task_id).get(f"fetched_{name}") == ref.root
+                ):
                     shutil.rmtree(base / name, ignore_errors=True)
-                    self._say("fetching", task_id, f"{name} {ref.root[:12]}…", role="validator", root=ref.root, what=name)
-                    self.fetcher.fetch(ref, base / name, base / f"{name}-chunks", progress=self.progress,
-                                       cancel=self.cancel)
+                    self._say(
+                        "fetching",
+                        task_id,
+                        f"{name} {ref.root[:12]}…",
+                        role="validator",
+                        root=ref.root,
+                        what=name,
+                    )
+                    self.fetcher.fetch(
+                        ref, base / name, base / f"{name}-chunks", progress=self.progress, cancel=self.cancel
+                    )
                     self.journal.update(task_id, **{f"fetched_{name}": ref.root})
             spec = policies.clamp(load_task(base / "task"), self.policy)
             run = self.sandbox.check(spec, base / "result", cancel=self.cancel, stage=self._stage(task_id))
@@ -488,12 +583,20 @@ class ProviderAgent:
         remaining = task.deadline - self.market.chain.timestamp()
         return 0 < remaining < max(30, task.review_window // 4)
 
-    def _verdict(self, task: Task, passed: bool, why: str, root: bytes = bytes(32), k2: bytes = bytes(32)) -> None:
+    def _verdict(
+        self, task: Task, passed: bool, why: str, root: bytes = bytes(32), k2: bytes = bytes(32)
+    ) -> None:
         """A pass reveals the result root and K2 (checked on chain); a fail needs neither."""
         self.market.submit_verdict(task.task_id, passed, root, k2).send(
-            intent=f"verdict:{self.market.address}:{task.task_id}:{task.state.name}")
-        self._say("verdict", task.task_id, f"{'PASS' if passed else 'FAIL'} ({why})", role="validator",
-                  passed=passed)
+            intent=f"verdict:{self.market.address}:{task.task_id}:{task.state.name}"
+        )
+        self._say(
+            "verdict",
+            task.task_id,
+            f"{'PASS' if passed else 'FAIL'} ({why})",
+            role="validator",
+            passed=passed,
+        )
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self, grace: float = 30.0) -> None:
@@ -509,5 +612,9 @@ class ProviderAgent:
             while self.busy_with is not None:
                 time.sleep(0.05)
             task = self.market.task(busy)
-            if task.provider == self.me and task.state is TaskState.ASSIGNED and not self.journal.get(busy).get("k2"):
+            if (
+                task.provider == self.me
+                and task.state is TaskState.ASSIGNED
+                and not self.journal.get(busy).get("k2")
+            ):
                 self._decline(busy, "provider shutting down")

@@ -12,10 +12,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..amounts import format_eth
 from ..chain.client import MarketClient
 from ..chain.errors import ContractRevert
-from ..chain.types import TaskState, ValidatorMode
+from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError
 from ..sandbox.taskspec import load_task
@@ -26,7 +28,6 @@ from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
-from ..amounts import format_eth
 
 CREATE_ATTEMPTS = 3  # another requester may take the task id the envelope was bound to
 
@@ -51,40 +52,67 @@ _ENDINGS = {
 
 
 class RequesterAgent:
-    def __init__(self, market: MarketClient, host: Host, work_dir: Path, *, fetcher: Fetcher | None = None,
-                 report: Reporter = ignore, progress: ProgressCallback | None = None, chunks: int = 0) -> None:
+    def __init__(
+        self,
+        market: MarketClient,
+        host: Host,
+        work_dir: Path,
+        *,
+        fetcher: Fetcher | None = None,
+        report: Reporter = ignore,
+        progress: ProgressCallback | None = None,
+        chunks: int = 0,
+    ) -> None:
         self.market = market
-        self.me = market.account.address
+        self.me: str = market.signer.address
         self.host = host
         self.work = Path(work_dir) / market.scope  # task ids are unique only within one market
-        self.fetcher = fetcher or Fetcher()
+        self.fetcher = fetcher or Fetcher(socks=host.transport.socks)
         self.report = report
         self.progress = progress
         self.chunks = chunks
         self.journal = Journal("requester", self.me, scope=market.scope)
 
-    def _say(self, kind: str, task_id: int | None, message: str, **data) -> None:
+    def _say(self, kind: str, task_id: int | None, message: str, **data: Any) -> None:
         self.report(AgentEvent("requester", kind, task_id, message, data))
 
     # ------------------------------------------------------------------ submit
-    def submit(self, folder: Path, provider: str, payment: int, *, mode: ValidatorMode = ValidatorMode.RANDOM,
-               validator: str | None = None, validator_fee: int = 0, execute_window: int = 3600,
-               review_window: int = 3600) -> int:
+    def submit(
+        self,
+        folder: Path,
+        provider: str,
+        payment: int,
+        *,
+        mode: ValidatorMode = ValidatorMode.RANDOM,
+        validator: str | None = None,
+        validator_fee: int = 0,
+        execute_window: int = 3600,
+        review_window: int = 3600,
+    ) -> int:
         load_task(folder)  # refuse a folder that is not a task before anything is paid
         if validator:
             mode = ValidatorMode.NAMED
         info = self.market.provider(provider)
         if not info.registered:
             raise IchainError(f"{provider} is not a registered provider (on the node's view of the chain)")
-        sealed = seal_folder(Path(folder), self.work / f"pending-{time.time_ns()}" / "sealed", chunks=self.chunks)
+        sealed = seal_folder(
+            Path(folder), self.work / f"pending-{time.time_ns()}" / "sealed", chunks=self.chunks
+        )
         ref = self.host.publish(sealed)
         provider_key = info.public_key
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             expected = self.market.task_count() + 1
             call = self.market.create_task(
-                provider=provider, mode=mode, validator=validator, payment=payment, validator_fee=validator_fee,
-                task_root=bytes.fromhex(sealed.root), requester_key=public_key(self.market.account),
-                execute_window=execute_window, review_window=review_window, expected_id=expected,
+                provider=provider,
+                mode=mode,
+                validator=validator,
+                payment=payment,
+                validator_fee=validator_fee,
+                task_root=bytes.fromhex(sealed.root),
+                requester_key=public_key(self.market.signer),
+                execute_window=execute_window,
+                review_window=review_window,
+                expected_id=expected,
                 provider_envelope=env.seal_refs(self.market, provider_key, [ref], expected, "provider"),
             )
             try:
@@ -94,12 +122,23 @@ class RequesterAgent:
                 if exc.name != "TaskIdTaken" or attempt == CREATE_ATTEMPTS:
                     raise
         task_id = self.market.task_id_of(tx)
-        self.journal.update(task_id, block=tx.block, task_dir=str(sealed.directory), task_key=sealed.key.hex(), task_root=sealed.root,
-                            folder=str(folder), rating=None)
+        self.journal.update(
+            task_id,
+            block=tx.block,
+            task_dir=str(sealed.directory),
+            task_key=sealed.key.hex(),
+            task_root=sealed.root,
+            folder=str(folder),
+            rating=None,
+        )
         validator = self.market.task(task_id).validator
         who = f"validator {validator} ({mode.label})" if validator else "no validator"
-        self._say("created", task_id, f"escrowed {format_eth(payment + validator_fee)}; provider {provider}, {who}",
-                  root=sealed.root)
+        self._say(
+            "created",
+            task_id,
+            f"escrowed {format_eth(payment + validator_fee)}; provider {provider}, {who}",
+            root=sealed.root,
+        )
         return task_id
 
     def resume_hosting(self, task_id: int) -> None:
@@ -108,8 +147,14 @@ class RequesterAgent:
             self.host.republish(Path(record["task_dir"]), bytes.fromhex(record["task_key"]))
 
     # ------------------------------------------------------------------ follow
-    def follow(self, task_id: int, result_dir: Path, rating: int | None = 5, stop: threading.Event | None = None,
-               interval: float | None = None) -> Outcome:
+    def follow(
+        self,
+        task_id: int,
+        result_dir: Path,
+        rating: int | None = 5,
+        stop: threading.Event | None = None,
+        interval: float | None = None,
+    ) -> Outcome:
         """Drive the task to an end: returns once the result is in `result_dir` (and rated, unless
         `rating` is None: then the caller rates with `rate`), or the task was refunded. On a public
         chain the task is read once per block (12 s) and the chain's clock only near a deadline."""
@@ -137,7 +182,9 @@ class RequesterAgent:
                     self._finish(task_id)
                     return Outcome(task_id, task.state, None, self._ending(task))
                 if not public or time.time() > task.deadline - 60 or task.state is TaskState.VALIDATING:
-                    self._timed_exit(task, self.market.chain.timestamp())  # a public chain's clock is the wall's
+                    self._timed_exit(
+                        task, self.market.chain.timestamp()
+                    )  # a public chain's clock is the wall's
             except IchainError as exc:
                 count = repeats.seen(str(exc))
                 if repeats.worth_reporting(count):
@@ -146,7 +193,7 @@ class RequesterAgent:
             stop.wait(wait)
         return Outcome(task_id, self.market.task(task_id).state, None, "stopped")
 
-    def _ending(self, task) -> str:
+    def _ending(self, task: Task) -> str:
         text = _ENDINGS[task.state]
         if task.state is TaskState.CANCELLED:
             reason = self.market.decline_reason(task.task_id, self.journal.get(task.task_id).get("block", 0))
@@ -154,7 +201,7 @@ class RequesterAgent:
                 text += f" (the provider said: {reason})"
         return text
 
-    def _timed_exit(self, task, now: int) -> None:
+    def _timed_exit(self, task: Task, now: int) -> None:
         """Take the exit the contract opens to the requester once a deadline passed."""
         state, task_id = task.state, task.task_id
         if state in (TaskState.ASSIGNED, TaskState.EXECUTED) and now > task.deadline:
@@ -165,7 +212,9 @@ class RequesterAgent:
             self._say("refunded", task_id, "the provider never claimed")
         elif state in (TaskState.FAILED, TaskState.APPEALED) and now > task.deadline:
             self.market.settle(task_id).send()
-            self._say("settled", task_id, "the fail stands" if state is TaskState.FAILED else "the appeal was void")
+            self._say(
+                "settled", task_id, "the fail stands" if state is TaskState.FAILED else "the appeal was void"
+            )
 
     def rate(self, task_id: int, rating: int) -> None:
         self.market.rate(task_id, rating).send()
@@ -185,13 +234,17 @@ class RequesterAgent:
         if found is None or k2 is None:
             raise IchainError("the result key is not released yet")
         task = self.market.task(task_id)
+        if task.provider is None:
+            raise IchainError("the task has no provider")
         refs = env.open_refs(self.market, found.requester_envelope, task_id, "requester", task.provider)
         located = env.pick(refs, found.result_root)
         if located is None:
             raise IchainError("the provider's result envelope does not open with my key")
         key = env.result_key(self.market, task_id, bytes.fromhex(record["task_key"]), k2)
         ref = FileRef(found.result_root, key, located.transport, located.address)
-        self._say("fetching", task_id, f"result {ref.root[:12]}… from {ref.address}", root=ref.root, what="result")
+        self._say(
+            "fetching", task_id, f"result {ref.root[:12]}… from {ref.address}", root=ref.root, what="result"
+        )
         self.fetcher.fetch(ref, result_dir, self.work / f"result-{task_id}-chunks", progress=self.progress)
         self.journal.update(task_id, result_dir=str(result_dir))
         return result_dir

@@ -10,6 +10,7 @@ buy more than W of validated volume and pay the drawn validators at least `minFe
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..chain.client import MarketClient
@@ -58,32 +59,63 @@ def _lock(slash_bps: int, payment: int) -> int:
     return payment * slash_bps // 10_000
 
 
-def choose_provider(market: MarketClient, payment: int | None = None, exclude: set[str] = frozenset(),
-                    candidates: list[Candidate] | None = None) -> Candidate | None:
+def choose_provider(
+    market: MarketClient,
+    payment: int | None = None,
+    exclude: Collection[str] = frozenset(),
+    candidates: list[Candidate] | None = None,
+    gpus: int = 0,
+) -> Candidate | None:
     """The best-scored available provider that accepts `payment` (None: any price; then the
-    payment is its price) and has the free stake to hold it."""
+    payment is its price), has the free stake to hold it and offers the `gpus` the task asks for."""
     me = market.account.address if market.account else None
     slash_bps = market.slash_bps
     fits = []
     for c in candidates if candidates is not None else pool(market):
         pay = c.provider.price if payment is None else payment
-        if (c.provider.available and c.provider.price <= pay and pay > 0 and c.address != me
-                and c.address not in exclude and c.provider.free_stake >= _lock(slash_bps, pay)):
+        if (
+            c.provider.available
+            and c.provider.price <= pay
+            and pay > 0
+            and c.address != me
+            and c.address not in exclude
+            and c.provider.free_stake >= _lock(slash_bps, pay)
+            and c.provider.hardware.offers_gpus(gpus)
+        ):
             fits.append(c)
     return _best(fits)
 
 
-def eligible_validators(market: MarketClient, requester: str, provider: str, payment: int,
-                        candidates: list[Candidate] | None = None) -> list[Candidate]:
+def eligible_validators(
+    market: MarketClient,
+    requester: str,
+    provider: str,
+    payment: int,
+    candidates: list[Candidate] | None = None,
+) -> list[Candidate]:
     """Who may be named validator of this task (`Marketplace.isEligibleValidator`, from the
     candidates' profiles read once): available, enough free stake, neither requester nor provider."""
     lock = _lock(market.slash_bps, payment)
-    return [c for c in (candidates if candidates is not None else pool(market))
-            if c.address not in (provider, requester) and c.provider.available and c.provider.free_stake >= lock]
+    return [
+        c
+        for c in (candidates if candidates is not None else pool(market))
+        if c.address not in (provider, requester) and c.provider.available and c.provider.free_stake >= lock
+    ]
 
 
-def choose_validator(market: MarketClient, requester: str, provider: str, payment: int,
-                     exclude: set[str] = frozenset(), candidates: list[Candidate] | None = None) -> Candidate | None:
+def choose_validator(
+    market: MarketClient,
+    requester: str,
+    provider: str,
+    payment: int,
+    exclude: Collection[str] = frozenset(),
+    candidates: list[Candidate] | None = None,
+) -> Candidate | None:
     """The best-scored provider that may be named as validator of this task."""
-    return _best([c for c in eligible_validators(market, requester, provider, payment, candidates)
-                  if c.address not in exclude])
+    return _best(
+        [
+            c
+            for c in eligible_validators(market, requester, provider, payment, candidates)
+            if c.address not in exclude
+        ]
+    )

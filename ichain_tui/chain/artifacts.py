@@ -29,5 +29,7 @@ def load(name: str) -> Artifact:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"contract artifact missing: {path} (run: node contracts/scripts/compile.mjs)")
+        raise ConfigError(
+            f"contract artifact missing: {path} (run: node contracts/scripts/compile.mjs)"
+        ) from None
     return Artifact(name=data["contractName"], abi=data["abi"], bytecode=data["bytecode"])

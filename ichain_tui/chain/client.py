@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from web3 import Web3
 from web3.logs import DISCARD
 
+from ..hardware import HardwareProfile
 from . import artifacts
-from .errors import ChainError, ContractRevert, ErrorDecoder, NodeUnreachable
+from .errors import ChainError, ContractRevert, ErrorDecoder, NodeUnreachable, WalletError
 from .events import LogWindow
 from .network import Chain
 from .transactions import PreparedCall
@@ -55,9 +57,19 @@ class MarketClient:
         self._event_names = [e["name"] for e in market.abi if e["type"] == "event"]
         self._deploy_block: int | None = None
         self.log_window = LogWindow()
-        self._event_cache: dict[tuple, tuple[int, list]] = {}  # (name, filters) -> (last block read, events)
+        self._event_cache: dict[
+            tuple[Any, ...], tuple[int, list[Any]]
+        ] = {}  # (name, filters) -> (last block read, events)
         self._scope: str | None = None
+        self._cache_rewinds = chain.rewinds
         self._checked_reconnects = 0  # the reconnect count the market's code was last checked at
+
+    @property
+    def signer(self) -> LocalAccount:
+        """The account this client acts as; a read-only client raises `WalletError`."""
+        if self.account is None:
+            raise WalletError("no wallet is unlocked for this market (run `ichain wallet new` or unlock one)")
+        return self.account
 
     # ------------------------------------------------------------------ deployment
     @classmethod
@@ -68,16 +80,24 @@ class MarketClient:
         min_stake: int = DEFAULT_MIN_STAKE,
         slash_bps: int = DEFAULT_SLASH_BPS,
         min_fee_bps: int = DEFAULT_MIN_FEE_BPS,
-    ) -> "MarketClient":
+    ) -> MarketClient:
         art = artifacts.load("Marketplace")
         factory = chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
         call = PreparedCall(
-            chain, account, "deploy", factory.constructor(min_stake, slash_bps, min_fee_bps), 0,
-            ErrorDecoder(art.abi), lambda receipt: [],
+            chain,
+            account,
+            "deploy",
+            factory.constructor(min_stake, slash_bps, min_fee_bps),
+            0,
+            ErrorDecoder(art.abi),
+            lambda receipt: [],
         )
         result = call.send()
-        receipt = chain.w3.eth.get_transaction_receipt(result.tx_hash)
-        return cls(chain, receipt["contractAddress"], account)
+        receipt = chain.w3.eth.get_transaction_receipt(HexStr(result.tx_hash))
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError("the deployment's receipt names no contract")
+        return cls(chain, address, account)
 
     def ensure_still_here(self) -> None:
         """After the node connection came back (an outage, another endpoint), check once that the
@@ -91,11 +111,13 @@ class MarketClient:
         except Exception as exc:
             raise NodeUnreachable(f"cannot reach the node at {self.chain.label}: {exc}") from None
         if not code:
-            raise ChainError(f"the node at {status.endpoint} has no Marketplace at {self.address} any more "
-                             "(another network, or the chain was reset); nothing is sent until it has")
+            raise ChainError(
+                f"the node at {status.endpoint} has no Marketplace at {self.address} any more "
+                "(another network, or the chain was reset); nothing is sent until it has"
+            )
         self._checked_reconnects = status.reconnects
 
-    def as_account(self, account: LocalAccount | None) -> "MarketClient":
+    def as_account(self, account: LocalAccount | None) -> MarketClient:
         """The same contract, acting as another account (shares no mutable state)."""
         other = object.__new__(MarketClient)
         other.__dict__.update(self.__dict__)
@@ -122,7 +144,9 @@ class MarketClient:
 
     def task(self, task_id: int) -> Task:
         raw = self._read(self.contract.functions.getTask(task_id))
-        requester, state, mode, flags, deadline, review, provider, payment, validator, fee, commit, first = raw
+        requester, state, mode, flags, deadline, review, provider, payment, validator, fee, commit, first = (
+            raw
+        )
         return Task(
             task_id=task_id,
             requester=Web3.to_checksum_address(requester),
@@ -152,16 +176,23 @@ class MarketClient:
             registered=bool(registered),
             available=bool(available),
             public_key=bytes(key_x) + bytes(key_y) if registered else b"",
-            hardware=str(hardware),
+            hardware=HardwareProfile.parse(str(hardware)),
         )
 
     def rating(self, address: str) -> Rating:
         """The provider's validated record and payment-weighted ratings (`Ratings.statsOf`)."""
         raw = self._read(self.ratings.functions.statsOf(Web3.to_checksum_address(address)))
         validated, passes, fails, count, raters, volume, weight, score = raw
-        return Rating(validated=int(validated), passes=int(passes), fails=int(fails), count=int(count),
-                      raters=int(raters), paid_volume=int(volume), rated_weight=int(weight),
-                      weighted_score=int(score))
+        return Rating(
+            validated=int(validated),
+            passes=int(passes),
+            fails=int(fails),
+            count=int(count),
+            raters=int(raters),
+            paid_volume=int(volume),
+            rated_weight=int(weight),
+            weighted_score=int(score),
+        )
 
     def credits(self, address: str) -> int:
         return int(self._read(self.contract.functions.credits(Web3.to_checksum_address(address))))
@@ -190,12 +221,16 @@ class MarketClient:
     def _call(self, action: str, fn: Any, value: int = 0) -> PreparedCall:
         return PreparedCall(self.chain, self.account, action, fn, value, self.errors, self.decode_receipt)
 
-    def register_provider(self, public_key: bytes, price: int, hardware: str, stake: int) -> PreparedCall:
-        fn = self.contract.functions.registerProvider(public_key, price, hardware)
+    def register_provider(
+        self, public_key: bytes, price: int, hardware: HardwareProfile | str, stake: int
+    ) -> PreparedCall:
+        """Join the pool with `stake`; `hardware` a profile, or raw text as any party may send."""
+        fn = self.contract.functions.registerProvider(public_key, price, _hardware_text(hardware))
         return self._call("registerProvider", fn, stake)
 
-    def update_provider(self, price: int, available: bool, hardware: str) -> PreparedCall:
-        return self._call("updateProvider", self.contract.functions.updateProvider(price, available, hardware))
+    def update_provider(self, price: int, available: bool, hardware: HardwareProfile | str) -> PreparedCall:
+        fn = self.contract.functions.updateProvider(price, available, _hardware_text(hardware))
+        return self._call("updateProvider", fn)
 
     def add_stake(self, amount: int) -> PreparedCall:
         return self._call("addStake", self.contract.functions.addStake(), amount)
@@ -261,10 +296,17 @@ class MarketClient:
         # written by the provider: no terminal control sequences reach the requester's screen
         return "".join(c for c in str(events[-1].args["reason"]) if c.isprintable())
 
-    def submit_result(self, task_id: int, result_root: bytes, key_commit: bytes, requester_envelope: bytes = b"",
-                      validator_envelope: bytes = b"") -> PreparedCall:
-        fn = self.contract.functions.submitResult(task_id, result_root, key_commit, requester_envelope,
-                                                  validator_envelope)
+    def submit_result(
+        self,
+        task_id: int,
+        result_root: bytes,
+        key_commit: bytes,
+        requester_envelope: bytes = b"",
+        validator_envelope: bytes = b"",
+    ) -> PreparedCall:
+        fn = self.contract.functions.submitResult(
+            task_id, result_root, key_commit, requester_envelope, validator_envelope
+        )
         return self._call("submitResult", fn)
 
     def post_envelope(self, task_id: int, envelope: bytes) -> PreparedCall:
@@ -276,9 +318,12 @@ class MarketClient:
     def appeal(self, task_id: int, bond: int) -> PreparedCall:
         return self._call("appeal", self.contract.functions.appeal(task_id), bond)
 
-    def submit_verdict(self, task_id: int, passed: bool, result_root: bytes = b"\0" * 32,
-                       key: bytes = b"\0" * 32) -> PreparedCall:
-        return self._call("submitVerdict", self.contract.functions.submitVerdict(task_id, passed, result_root, key))
+    def submit_verdict(
+        self, task_id: int, passed: bool, result_root: bytes = b"\0" * 32, key: bytes = b"\0" * 32
+    ) -> PreparedCall:
+        return self._call(
+            "submitVerdict", self.contract.functions.submitVerdict(task_id, passed, result_root, key)
+        )
 
     def replace_validator(self, task_id: int) -> PreparedCall:
         return self._call("replaceValidator", self.contract.functions.replaceValidator(task_id))
@@ -323,32 +368,54 @@ class MarketClient:
                 return 0  # not answered now (or a market from before deployBlock): read from 0
         return self._deploy_block
 
-    def events(self, name: str, from_block: int = 0, filters: dict[str, Any] | None = None,
-               to_block: int | None = None) -> list:
+    def events(
+        self,
+        name: str,
+        from_block: int = 0,
+        filters: dict[str, Any] | None = None,
+        to_block: int | None = None,
+    ) -> list[Any]:
         """Decoded `name` events (Marketplace) read with eth_getLogs over block ranges, never
         from before the market's deployment, in ranges the node accepts."""
         from .events import read_events
 
         start = max(from_block, self.deploy_block)
         if start > self.deploy_block or to_block is not None:
-            return read_events(self.contract, name, from_block=start, to_block=to_block, filters=filters,
-                               window=self.log_window)
+            return read_events(
+                self.contract,
+                name,
+                from_block=start,
+                to_block=to_block,
+                filters=filters,
+                window=self.log_window,
+            )
         # the whole history: settled blocks are read once and kept; only newer ones are asked for
         key = (name, tuple(sorted((filters or {}).items())))
+        if self._cache_rewinds != self.chain.rewinds:  # a development chain was reverted
+            self._event_cache.clear()
+            self._cache_rewinds = self.chain.rewinds
         cached_to, cached = self._event_cache.get(key, (start - 1, []))
         settled = self.chain.settled_block()
         if settled > cached_to:
-            cached = cached + read_events(self.contract, name, from_block=cached_to + 1, to_block=settled,
-                                          filters=filters, window=self.log_window)
+            cached = cached + read_events(
+                self.contract,
+                name,
+                from_block=cached_to + 1,
+                to_block=settled,
+                filters=filters,
+                window=self.log_window,
+            )
             cached_to = settled
             self._event_cache[key] = (cached_to, cached)
         if not self.chain.confirmations:
             return list(cached)
-        return cached + read_events(self.contract, name, from_block=cached_to + 1, filters=filters,
-                                    window=self.log_window)
+        return cached + read_events(
+            self.contract, name, from_block=cached_to + 1, filters=filters, window=self.log_window
+        )
 
-    def tasks_naming(self, address: str, from_block: int, to_block: int | None = None,
-                     as_requester: bool = False) -> dict[int, int]:
+    def tasks_naming(
+        self, address: str, from_block: int, to_block: int | None = None, as_requester: bool = False
+    ) -> dict[int, int]:
         """Ids of tasks that named `address` as provider or validator (and, with `as_requester`,
         that it created) in [from_block, to_block], with the block of the first such event: one
         `eth_getLogs` per range for all these events (the address is the second indexed topic of
@@ -358,17 +425,23 @@ class MarketClient:
         if to_block is None:
             to_block = self.chain.block_number()
         names = ["ProviderAssigned", "ValidatorAssigned"] + (["TaskCreated"] if as_requester else [])
-        topics = [[self._topic(name) for name in names], None,
-                  "0x" + "00" * 12 + Web3.to_checksum_address(address)[2:].lower()]
-        logs = read_logs(self.chain.w3, self.address, topics, max(from_block, self.deploy_block), to_block,
-                         self.log_window)
+        topics = [
+            [self._topic(name) for name in names],
+            None,
+            "0x" + "00" * 12 + Web3.to_checksum_address(address)[2:].lower(),
+        ]
+        logs = read_logs(
+            self.chain.w3, self.address, topics, max(from_block, self.deploy_block), to_block, self.log_window
+        )
         found: dict[int, int] = {}
         for log in logs:
             found.setdefault(int.from_bytes(bytes(log["topics"][1]), "big"), int(log["blockNumber"]))
         return found
 
     def _topic(self, name: str) -> str:
-        abi = next(e for e in self.contract.abi if e.get("type") == "event" and e["name"] == name)
+        abi: dict[str, Any] = next(
+            dict(e) for e in self.contract.abi if e.get("type") == "event" and e.get("name") == name
+        )
         signature = f"{name}({','.join(i['type'] for i in abi['inputs'])})"
         return "0x" + Web3.keccak(text=signature).hex().removeprefix("0x")
 
@@ -378,3 +451,7 @@ class MarketClient:
             if event["event"] == "TaskCreated":
                 return int(event["taskId"])
         raise ChainError("no TaskCreated event in the receipt")
+
+
+def _hardware_text(hardware: HardwareProfile | str) -> str:
+    return hardware.encode() if isinstance(hardware, HardwareProfile) else hardware

@@ -12,7 +12,8 @@ def recorded(chain_id: int) -> str | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text()).get(str(chain_id))
+        address = json.loads(path.read_text()).get(str(chain_id))
+        return address if isinstance(address, str) else None
     except (OSError, ValueError):
         return None
 

@@ -6,6 +6,7 @@ The anvil binary comes from the npm package `@foundry-rs/anvil` installed under 
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 import socket
 import subprocess
@@ -54,25 +55,29 @@ class Devnet:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "Devnet":
+    def start(self, timeout: float = 15.0) -> Devnet:
         cmd = [
             anvil_binary(),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--accounts", str(self.accounts),
-            "--balance", str(self.balance_eth),
-            "--mnemonic", DEV_MNEMONIC,
-            "--hardfork", "cancun",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--accounts",
+            str(self.accounts),
+            "--balance",
+            str(self.balance_eth),
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--hardfork",
+            "cancun",
             "--silent",
         ]
         if self.block_time:
             cmd += ["--block-time", str(self.block_time)]
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        try:
-            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        finally:
-            if self.log_path:
-                out.close()  # type: ignore[union-attr]
+        with open(self.log_path, "ab") if self.log_path else open(os.devnull, "wb") as out:
+            self.process = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self._wait_ready(timeout)
         return self
 
@@ -80,7 +85,9 @@ class Devnet:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise ChainError(f"anvil exited with status {self.process.returncode} (port {self.port} in use?)")
+                raise ChainError(
+                    f"anvil exited with status {self.process.returncode} (port {self.port} in use?)"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
@@ -100,7 +107,7 @@ class Devnet:
             proc.kill()
             proc.wait()
 
-    def __enter__(self) -> "Devnet":
+    def __enter__(self) -> Devnet:
         return self.start() if self.process is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -116,4 +123,3 @@ class Devnet:
             Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
             for i in range(n)
         ]
-

@@ -11,8 +11,8 @@ import ast
 import re
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import function_signature_to_4byte_selector
 
 from ..errors import IchainError
 from .types import TaskState
@@ -88,7 +88,6 @@ _TEXTS: dict[str, str] = {
 }
 
 
-
 def describe(name: str, args: tuple[Any, ...]) -> str:
     shown = list(args)
     if name == "WrongState" and len(shown) == 2 and isinstance(shown[1], int):
@@ -160,7 +159,7 @@ def _abi_type(param: dict[str, Any]) -> str:
     if param["type"].startswith("tuple"):
         inner = ",".join(_abi_type(c) for c in param["components"])
         return f"({inner}){param['type'][5:]}"
-    return param["type"]
+    return str(param["type"])
 
 
 _HEX = re.compile(r"0x[0-9a-fA-F]{8,}")

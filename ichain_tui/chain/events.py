@@ -9,8 +9,9 @@ widens the range while a node serves it).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import ChainError, NodeUnreachable
 from .types import ChainEvent
@@ -20,10 +21,21 @@ DEFAULT_STEP = 2_000  # many public RPCs cap eth_getLogs ranges
 # What public nodes answer to a range or result set they will not serve (Infura, Alchemy,
 # QuickNode, Ankr, BlastAPI, Cloudflare, geth/erigon/reth limits), lower-cased.
 RANGE_REFUSALS = (
-    "query returned more than", "log response size exceeded", "block range", "blocks range",
-    "range is too", "range too", "too many", "exceed maximum block range", "exceeds max results",
-    "max results", "limited to", "maximum allowed number of requested blocks", "response size",
-    "query timeout exceeded", "result window",
+    "query returned more than",
+    "log response size exceeded",
+    "block range",
+    "blocks range",
+    "range is too",
+    "range too",
+    "too many",
+    "exceed maximum block range",
+    "exceeds max results",
+    "max results",
+    "limited to",
+    "maximum allowed number of requested blocks",
+    "response size",
+    "query timeout exceeded",
+    "result window",
 )
 
 
@@ -97,8 +109,9 @@ def iter_events(
             if refuses_range(exc) and end > start:
                 window.refused(end - start + 1)  # the node wants less: halve, same start
                 continue
-            raise NodeUnreachable(f"cannot read {name} events in blocks {start}..{end}: "
-                                  f"{str(exc).splitlines()[0][:200]}") from None
+            raise NodeUnreachable(
+                f"cannot read {name} events in blocks {start}..{end}: {str(exc).splitlines()[0][:200]}"
+            ) from None
         window.served()
         for log in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
             yield ChainEvent(
@@ -111,8 +124,9 @@ def iter_events(
         start = end + 1
 
 
-def read_logs(w3: Any, address: str, topics: list[Any], from_block: int, to_block: int,
-              window: LogWindow | None = None) -> list[Any]:
+def read_logs(
+    w3: Any, address: str, topics: list[Any], from_block: int, to_block: int, window: LogWindow | None = None
+) -> list[Any]:
     """Raw logs of `address` matching `topics` in [from_block, to_block] with one `eth_getLogs`
     per range the node accepts (topic 0 may list several events: one request covers them all)."""
     window = window or LogWindow()
@@ -129,8 +143,9 @@ def read_logs(w3: Any, address: str, topics: list[Any], from_block: int, to_bloc
             if refuses_range(exc) and end > start:
                 window.refused(end - start + 1)
                 continue
-            raise NodeUnreachable(f"cannot read logs in blocks {start}..{end}: "
-                                  f"{str(exc).splitlines()[0][:200]}") from None
+            raise NodeUnreachable(
+                f"cannot read logs in blocks {start}..{end}: {str(exc).splitlines()[0][:200]}"
+            ) from None
         found.extend(logs)
         window.served()
         start = end + 1

@@ -8,10 +8,12 @@ time travel for tests and demos.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from web3 import EthereumTesterProvider, Web3
+from web3.types import RPCEndpoint, Wei
 
 from ..errors import one_line
 from .errors import ChainError, NodeUnreachable, WrongChain
@@ -31,7 +33,7 @@ class NonceManager:
 
     def reserve(self, address: str) -> int:
         with self._lock:
-            onchain = int(self._w3.eth.get_transaction_count(address, "pending"))
+            onchain = int(self._w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending"))
             nonce = max(onchain, self._next.get(address, 0))
             self._next[address] = nonce + 1
             return nonce
@@ -66,6 +68,7 @@ class Chain:
         self.poll_interval = 3.0 if kind == "rpc" else 0.05  # receipt polling (a block is ~2-12 s)
         self.confirmations = 2 if kind == "rpc" else 0  # blocks an event must be under before agents act
         self._head = 0
+        self.rewinds = 0  # development chains only: how often `revert` rewound history
 
     # -- identity -------------------------------------------------------------
     @property
@@ -74,7 +77,9 @@ class Chain:
             try:
                 self._chain_id = int(self.w3.eth.chain_id)
             except Exception as exc:  # connection refused, timeout, bad JSON
-                raise NodeUnreachable(f"cannot reach the node at {self.url or self.kind}: {one_line(exc)}")
+                raise NodeUnreachable(
+                    f"cannot reach the node at {self.url or self.kind}: {one_line(exc)}"
+                ) from exc
         return self._chain_id
 
     @property
@@ -83,7 +88,7 @@ class Chain:
         provider = self.w3.provider
         return provider.status if isinstance(provider, ResilientProvider) else None
 
-    def on_status(self, listener) -> None:
+    def on_status(self, listener: Callable[[RpcStatus], None]) -> None:
         """Call `listener(RpcStatus)` from the requesting thread whenever the connection changes state."""
         provider = self.w3.provider
         if isinstance(provider, ResilientProvider):
@@ -105,7 +110,9 @@ class Chain:
 
     def check_chain_id(self, expected: int | None) -> None:
         if expected is not None and self.chain_id != expected:
-            raise WrongChain(f"node at {self.label} has chain id {self.chain_id}, configuration expects {expected}")
+            raise WrongChain(
+                f"node at {self.label} has chain id {self.chain_id}, configuration expects {expected}"
+            )
 
     # -- reads ----------------------------------------------------------------
     def balance(self, address: str) -> int:
@@ -114,7 +121,7 @@ class Chain:
         except ChainError:
             raise
         except Exception as exc:
-            raise NodeUnreachable(f"cannot read balance from {self.label}: {one_line(exc)}")
+            raise NodeUnreachable(f"cannot read balance from {self.label}: {one_line(exc)}") from exc
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
@@ -127,7 +134,9 @@ class Chain:
         except ChainError:
             raise
         except Exception as exc:
-            raise NodeUnreachable(f"cannot read the block number from {self.label}: {one_line(exc)}") from None
+            raise NodeUnreachable(
+                f"cannot read the block number from {self.label}: {one_line(exc)}"
+            ) from None
         self._head = max(self._head, head)
         return max(0, self._head - self.confirmations)
 
@@ -156,10 +165,10 @@ class Chain:
         address = Web3.to_checksum_address(address)
         if self.kind == "local":
             current = self.balance(address)
-            self.w3.provider.make_request("anvil_setBalance", [address, hex(current + wei)])
+            self._dev_request("anvil_setBalance", [address, hex(current + wei)])
             return
         rich = self.w3.eth.accounts[0]
-        tx = self.w3.eth.send_transaction({"from": rich, "to": address, "value": wei})
+        tx = self.w3.eth.send_transaction({"from": rich, "to": address, "value": Wei(wei)})
         self.w3.eth.wait_for_transaction_receipt(tx)
 
     def advance_time(self, seconds: int) -> None:
@@ -171,22 +180,28 @@ class Chain:
             tester.time_travel(max(self.timestamp(), pending) + int(seconds))
             tester.mine_blocks(1)
         else:
-            self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
-            self.w3.provider.make_request("evm_mine", [])
+            self._dev_request("evm_increaseTime", [int(seconds)])
+            self._dev_request("evm_mine", [])
 
     def snapshot(self) -> Any:
         self._dev_only("snapshots")
         if self.kind == "embedded":
             return self.w3.provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
-        return self.w3.provider.make_request("evm_snapshot", [])["result"]
+        return self._dev_request("evm_snapshot", [])["result"]
 
     def revert(self, snapshot_id: Any) -> None:
         self._dev_only("snapshots")
         if self.kind == "embedded":
             self.w3.provider.ethereum_tester.revert_to_snapshot(snapshot_id)  # type: ignore[attr-defined]
         else:
-            self.w3.provider.make_request("evm_revert", [snapshot_id])
+            self._dev_request("evm_revert", [snapshot_id])
         self.nonces.forget()
+        self._head = 0  # the chain is shorter now: what was seen of it no longer holds
+        self.rewinds += 1
+
+    def _dev_request(self, method: str, params: list[Any]) -> Any:
+        """A development node's own JSON-RPC method (anvil_*, evm_*)."""
+        return self.w3.provider.make_request(RPCEndpoint(method), params)
 
 
 def connect(
@@ -203,7 +218,9 @@ def connect(
         try:
             provider = EthereumTesterProvider()
         except ImportError:
-            raise ChainError("the embedded chain needs eth-tester: pip install 'ichain-tui[embedded]'") from None
+            raise ChainError(
+                "the embedded chain needs eth-tester: pip install 'ichain-tui[embedded]'"
+            ) from None
         chain = Chain(Web3(provider), "embedded")
     else:
         url = LOCAL_URL if network == "local" else network
@@ -211,17 +228,17 @@ def connect(
         for candidate in urls:
             if not candidate.startswith(("http://", "https://")):
                 raise ChainError(f"unknown network {candidate!r}: use embedded, local or an http(s):// URL")
-        provider = ResilientProvider(urls, timeout=timeout, patience=patience)
-        w3 = Web3(provider)
-        kind = "local" if network == "local" or _is_anvil(w3) else "rpc"
+        resilient = ResilientProvider(urls, timeout=timeout, patience=patience)
+        w3 = Web3(resilient)
+        kind = "local" if network == "local" or _is_anvil(w3, url) else "rpc"
         chain = Chain(w3, kind, url)
-        provider.expected_chain_id = chain.chain_id
+        resilient.expected_chain_id = chain.chain_id
     chain.check_chain_id(expected_chain_id)
     return chain
 
 
-def _is_anvil(w3: Web3) -> bool:
+def _is_anvil(w3: Web3, url: str) -> bool:
     try:
         return str(w3.client_version).lower().startswith("anvil")
     except Exception as exc:
-        raise NodeUnreachable(f"cannot reach the node at {w3.provider.endpoint_uri}: {one_line(exc)}")
+        raise NodeUnreachable(f"cannot reach the node at {url}: {one_line(exc)}") from exc

@@ -21,11 +21,13 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import requests
+from eth_typing import URI
 from web3.providers.rpc import HTTPProvider
+from web3.types import RPCEndpoint
 
 from ..errors import one_line
 from .errors import NodeUnreachable, WrongChain
@@ -36,8 +38,15 @@ RETRY_STATUS = {429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 # JSON-RPC error codes and texts public providers use for "slow down" (Infura -32005, Alchemy 429,
 # QuickNode -32007, Ankr/BlastAPI texts); anything else is an answer and is returned as is.
 RATE_LIMIT_CODES = {-32005, -32007, -32029, 429}
-RATE_LIMIT_TEXTS = ("rate limit", "too many requests", "exceeded the quota", "request limit", "capacity exceeded",
-                    "throughput", "daily request count exceeded")
+RATE_LIMIT_TEXTS = (
+    "rate limit",
+    "too many requests",
+    "exceeded the quota",
+    "request limit",
+    "capacity exceeded",
+    "throughput",
+    "daily request count exceeded",
+)
 MAX_RETRY_AFTER = 60.0
 MAX_COOLDOWN = 60.0
 FIRST_CONNECT_PATIENCE = 3.0
@@ -95,8 +104,13 @@ class ResilientProvider(HTTPProvider):
             raise ValueError("at least one endpoint")
         # eth_chainId is asked by web3 before every call and send: it is answered from a cache
         # (the chain id is re-checked by this provider itself, after reconnects and every 5 minutes)
-        super().__init__(endpoints[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None,
-                         cache_allowed_requests=True, cacheable_requests={"eth_chainId"})
+        super().__init__(
+            endpoints[0],
+            request_kwargs={"timeout": timeout},
+            exception_retry_configuration=None,
+            cache_allowed_requests=True,
+            cacheable_requests={"eth_chainId"},
+        )
         self.endpoints = list(endpoints)
         self.patience = patience
         self.failover_after = max(1, failover_after)
@@ -123,10 +137,16 @@ class ResilientProvider(HTTPProvider):
 
     # ------------------------------------------------------------------ status
     @property
+    def current(self) -> str:
+        """The endpoint requests go to now."""
+        return str(self.endpoint_uri)
+
+    @property
     def status(self) -> RpcStatus:
         with self._lock:
-            return RpcStatus(self._state, self.endpoint_uri, self._since, self._detail, self._requests,
-                             self._reconnects)
+            return RpcStatus(
+                self._state, self.current, self._since, self._detail, self._requests, self._reconnects
+            )
 
     @property
     def requests_made(self) -> int:
@@ -155,19 +175,23 @@ class ResilientProvider(HTTPProvider):
         if self._state == WRONG_CHAIN and now < self._open_until:
             raise WrongChain(self._detail)
         if self._state == DOWN and now < self._open_until:
-            raise NodeUnreachable(f"the node is down ({self._detail}); next try in {self._open_until - now:.0f} s")
+            raise NodeUnreachable(
+                f"the node is down ({self._detail}); next try in {self._open_until - now:.0f} s"
+            )
         probing = self._state in (DOWN, WRONG_CHAIN)
         # a node that never answered is most likely a wrong URL or not started: say so quickly
         patience = self.patience if self._ever_connected else min(self.patience, FIRST_CONNECT_PATIENCE)
         deadline = now + (0 if probing else patience)
         failures = 0
         while True:
-            endpoint = self.endpoint_uri
+            endpoint = self.current
             try:
                 raw = self._attempt(endpoint, request_data)
             except _Retry as exc:
                 if exc.maybe_delivered and method.startswith(NOT_REPEATABLE):
-                    raise NodeUnreachable(f"{method} at {endpoint}: {exc} (not repeated: it may have run)") from None
+                    raise NodeUnreachable(
+                        f"{method} at {endpoint}: {exc} (not repeated: it may have run)"
+                    ) from None
                 failures += 1
                 if failures % self.failover_after == 0 or probing:
                     self._next_endpoint(endpoint)
@@ -177,8 +201,11 @@ class ResilientProvider(HTTPProvider):
                     raise NodeUnreachable(f"cannot reach the node at {endpoint}: {exc}") from None
                 if remaining > 0:
                     self._set_state(RETRYING, str(exc))
-                    delay = exc.wait if exc.wait is not None else random.uniform(
-                        0, min(self.max_delay, self.base_delay * 2 ** min(failures, 16)))
+                    delay = (
+                        exc.wait
+                        if exc.wait is not None
+                        else random.uniform(0, min(self.max_delay, self.base_delay * 2 ** min(failures, 16)))
+                    )
                     self._sleep(max(0.0, min(delay, remaining, MAX_RETRY_AFTER)))
                 continue
             due = time.monotonic() - self._checked_at > self.recheck_every
@@ -193,14 +220,17 @@ class ResilientProvider(HTTPProvider):
             self._requests += 1
         try:
             session = self._request_session_manager.cache_and_return_session(
-                endpoint, request_timeout=self._request_kwargs.get("timeout"))
+                URI(endpoint), request_timeout=(self._request_kwargs or {}).get("timeout")
+            )
             response = session.post(endpoint, data=request_data, **self.get_request_kwargs())
         except (requests.ConnectionError, requests.Timeout, OSError) as exc:
             # a refused connection never delivered the request; a timeout or a cut answer may have
             raise _Retry(one_line(exc), maybe_delivered=not _refused(exc)) from None
         with response:
             if response.status_code in RETRY_STATUS:
-                raise _Retry(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
+                raise _Retry(
+                    f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After"))
+                )
             response.raise_for_status()
             raw = response.content
         if b'"error"' in raw and _rate_limited(raw):
@@ -209,9 +239,9 @@ class ResilientProvider(HTTPProvider):
 
     def _next_endpoint(self, failed: str) -> None:
         with self._lock:
-            if self.endpoint_uri == failed and len(self.endpoints) > 1:
+            if self.current == failed and len(self.endpoints) > 1:
                 self._index = (self._index + 1) % len(self.endpoints)
-                self.endpoint_uri = self.endpoints[self._index]
+                self.endpoint_uri = URI(self.endpoints[self._index])
 
     def _open_circuit(self, detail: str) -> None:
         with self._lock:
@@ -225,13 +255,15 @@ class ResilientProvider(HTTPProvider):
         self._checked_at = time.monotonic()
         if self.expected_chain_id is not None and method != "eth_chainId":
             try:
-                raw = self._attempt(endpoint, self.encode_rpc_request("eth_chainId", []))
+                raw = self._attempt(endpoint, self.encode_rpc_request(RPCEndpoint("eth_chainId"), []))
                 chain_id = int(json.loads(raw)["result"], 16)
             except (_Retry, ValueError, KeyError, TypeError) as exc:
                 raise NodeUnreachable(f"cannot read the chain id from {endpoint}: {exc}") from None
             if chain_id != self.expected_chain_id:
-                detail = (f"the node at {endpoint} now reports chain id {chain_id}, not {self.expected_chain_id}; "
-                          "nothing more is sent until it is the right chain again")
+                detail = (
+                    f"the node at {endpoint} now reports chain id {chain_id}, not {self.expected_chain_id}; "
+                    "nothing more is sent until it is the right chain again"
+                )
                 with self._lock:
                     self._open_until = time.monotonic() + 10.0
                 self._set_state(WRONG_CHAIN, detail)

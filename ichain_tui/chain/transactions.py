@@ -13,17 +13,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
+from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
+from ..amounts import format_eth, format_gwei
 from .errors import ChainError, ErrorDecoder, InsufficientFunds, NodeUnreachable, WalletError
 from .network import Chain
 from .txjournal import DONE, VOID, TxJournal
 from .types import GasPreview, TxResult
-from ..amounts import format_eth
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +76,19 @@ class PreparedCall:
     def intent(self) -> str:
         """What this transaction is for: its action, calldata and value. Sending the same intent
         again while an earlier send's outcome is unknown reconciles instead of repeating it."""
-        data = self.function._encode_transaction_data() if hasattr(self.function, "_encode_transaction_data") \
-            else self.function.build_transaction({"from": self._sender(), "gas": 1, "value": self.value,
-                                                  "maxFeePerGas": 1, "maxPriorityFeePerGas": 1})["data"]
+        data = (
+            self.function._encode_transaction_data()
+            if hasattr(self.function, "_encode_transaction_data")
+            else self.function.build_transaction(
+                {
+                    "from": self._sender(),
+                    "gas": 1,
+                    "value": self.value,
+                    "maxFeePerGas": 1,
+                    "maxPriorityFeePerGas": 1,
+                }
+            )["data"]
+        )
         digest = hashlib.sha256(f"{data}|{self.value}".encode()).hexdigest()[:40]
         return f"{self.action}:{digest}"
 
@@ -118,21 +131,38 @@ class PreparedCall:
         if cap is None or max_fee <= cap:
             return max_fee, tip
         if cap < base_fee + 1:
-            raise ChainError(f"{self.action}: the base fee is {base_fee / 1e9:.2f} gwei, above your fee cap "
-                             f"max_fee_gwei={cap / 1e9:g}; wait for it to fall or raise the cap")
+            raise ChainError(
+                f"{self.action}: the base fee is {format_gwei(base_fee)} gwei, above your fee cap "
+                f"max_fee_gwei={format_gwei(cap)}; wait for it to fall or raise the cap"
+            )
         return cap, min(tip, cap - base_fee)
 
-    def _send_until_mined(self, sender: str, intent: str, nonce: int, gas: int, fees: tuple[int, int],
-                          hashes: list[str], timeout: float) -> Any:
+    def _send_until_mined(
+        self,
+        sender: str,
+        intent: str,
+        nonce: int,
+        gas: int,
+        fees: tuple[int, int],
+        hashes: list[str],
+        timeout: float,
+    ) -> Any:
         journal = self.chain.tx_journal
         deadline = time.monotonic() + timeout
         capped = False
         nonce_retries = 0
         while True:
-            tx = self.function.build_transaction({
-                "from": sender, "value": self.value, "nonce": nonce, "gas": gas,
-                "maxFeePerGas": fees[0], "maxPriorityFeePerGas": fees[1], "chainId": self.chain.chain_id,
-            })
+            tx = self.function.build_transaction(
+                {
+                    "from": sender,
+                    "value": self.value,
+                    "nonce": nonce,
+                    "gas": gas,
+                    "maxFeePerGas": fees[0],
+                    "maxPriorityFeePerGas": fees[1],
+                    "chainId": self.chain.chain_id,
+                }
+            )
             signed = self.account.sign_transaction(tx)  # type: ignore[union-attr]
             tx_hash = "0x" + bytes(signed.hash).hex()
             if journal:
@@ -148,7 +178,9 @@ class PreparedCall:
                 nonce_retries += 1
                 if nonce_retries > 3:
                     self._void(journal, sender, intent)
-                    raise ChainError(f"{self.action}: the node keeps rejecting the nonce ({nonce}); try again")
+                    raise ChainError(
+                        f"{self.action}: the node keeps rejecting the nonce ({nonce}); try again"
+                    )
                 self.chain.nonces.forget(sender)
                 nonce = self.chain.nonces.reserve(sender)
                 hashes.clear()
@@ -159,9 +191,11 @@ class PreparedCall:
                 if bumped is None:
                     self._void(journal, sender, intent)
                     self.chain.nonces.forget(sender)
-                    raise ChainError(f"{self.action}: the chain's base fee is above your fee cap "
-                                     f"max_fee_gwei={self.chain.fee_cap / 1e9:g}; nothing was sent — "
-                                     "wait for fees to fall or raise the cap")
+                    raise ChainError(
+                        f"{self.action}: the chain's base fee is above your fee cap "
+                        f"max_fee_gwei={format_gwei(self.chain.fee_cap or 0)}; nothing was sent — "
+                        "wait for fees to fall or raise the cap"
+                    )
                 fees = bumped
                 time.sleep(self.chain.poll_interval)
                 continue
@@ -170,17 +204,29 @@ class PreparedCall:
             if receipt is not None:
                 return self._finish(journal, sender, intent, receipt)
             if time.monotonic() >= deadline:
-                why = (f"; it needs more than your fee cap max_fee_gwei={self.chain.fee_cap / 1e9:g}"
-                       if capped and self.chain.fee_cap else "")
-                raise ChainError(f"{self.action}: not mined within {timeout:.0f} s (nonce {nonce}, {tx_hash}){why}; "
-                                 "it may still be mined, and sending it again waits for it instead of repeating it")
+                why = (
+                    f"; it needs more than your fee cap max_fee_gwei={format_gwei(self.chain.fee_cap)}"
+                    if capped and self.chain.fee_cap
+                    else ""
+                )
+                raise ChainError(
+                    f"{self.action}: not mined within {timeout:.0f} s (nonce {nonce}, {tx_hash}){why}; "
+                    "it may still be mined, and sending it again waits for it instead of repeating it"
+                )
             bumped = self._bumped(fees)
             if bumped is None:
-                capped = True  # at the cap: the same transaction is broadcast again (a node may have dropped it)
+                capped = (
+                    True  # at the cap: the same transaction is broadcast again (a node may have dropped it)
+                )
                 continue
             fees = bumped
-            log.info("%s: not mined after %.0f s, replacing nonce %d at %.2f gwei", self.action,
-                     self.chain.bump_after, nonce, fees[0] / 1e9)
+            log.info(
+                "%s: not mined after %.0f s, replacing nonce %d at %s gwei",
+                self.action,
+                self.chain.bump_after,
+                nonce,
+                format_gwei(fees[0]),
+            )
 
     def _bumped(self, fees: tuple[int, int]) -> tuple[int, int] | None:
         """Replacement fees: at least +12.5 % on both (nodes require +10 %) and at least what the
@@ -202,17 +248,34 @@ class PreparedCall:
             return "sent"
         except Exception as exc:
             text = str(exc).lower()
-            if any(m in text for m in ("already known", "known transaction", "alreadyknown", "already imported",
-                                       "already in mempool", "transaction already exists")):
+            if any(
+                m in text
+                for m in (
+                    "already known",
+                    "known transaction",
+                    "alreadyknown",
+                    "already imported",
+                    "already in mempool",
+                    "transaction already exists",
+                )
+            ):
                 return "sent"
-            if any(m in text for m in ("nonce too low", "nonce has already been used", "nonce is too low",
-                                       "oldnonce", "invalid nonce")):
+            if any(
+                m in text
+                for m in (
+                    "nonce too low",
+                    "nonce has already been used",
+                    "nonce is too low",
+                    "oldnonce",
+                    "invalid nonce",
+                )
+            ):
                 return "nonce used"
             if "less than block base fee" in text or "fee cap less than" in text:
                 return "too cheap"  # refused outright (not pooled): it must be outbid now
             if "underpriced" in text or "fee too low" in text:
                 return "sent"  # an earlier version with this nonce is pending; waiting covers it
-            if isinstance(exc, NodeUnreachable) or isinstance(exc, OSError):
+            if isinstance(exc, (NodeUnreachable, OSError)):
                 log.info("%s: no answer to the broadcast (%s); waiting for the receipt", self.action, exc)
                 return "sent"
             raise self.errors.from_exception(exc) from None
@@ -228,7 +291,7 @@ class PreparedCall:
     def _first_receipt(self, hashes: list[str]) -> Any:
         for tx_hash in hashes:
             try:
-                receipt = self.chain.w3.eth.get_transaction_receipt(tx_hash)
+                receipt = self.chain.w3.eth.get_transaction_receipt(HexStr(tx_hash))
             except TransactionNotFound:
                 continue
             except NodeUnreachable:
@@ -244,7 +307,7 @@ class PreparedCall:
         receipt = self._first_receipt(hashes)
         if receipt is not None:
             return self._finish(self.chain.tx_journal, sender, intent, receipt)
-        used = int(self.chain.w3.eth.get_transaction_count(sender, "latest"))
+        used = int(self.chain.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest"))
         if used > int(record["nonce"]):
             self._void(self.chain.tx_journal, sender, intent)
             return None
@@ -253,8 +316,10 @@ class PreparedCall:
         receipt = self._wait_any(hashes, time.monotonic() + min(timeout, self.chain.bump_after))
         if receipt is not None:
             return self._finish(self.chain.tx_journal, sender, intent, receipt)
-        raise ChainError(f"{self.action}: an earlier send (nonce {record['nonce']}) is still pending; "
-                         "it is waited for, not repeated — try again later")
+        raise ChainError(
+            f"{self.action}: an earlier send (nonce {record['nonce']}) is still pending; "
+            "it is waited for, not repeated — try again later"
+        )
 
     def _finish(self, journal: TxJournal | None, sender: str, intent: str, receipt: Any) -> Any:
         if journal:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from ..hardware import HardwareProfile
+
 
 class TaskState(IntEnum):
     """Marketplace v2 task states (same order as `Marketplace.State`)."""
@@ -29,8 +31,13 @@ class TaskState(IntEnum):
     @property
     def is_final(self) -> bool:
         """No money left in the task (a Passed task may still be rated)."""
-        return self in (TaskState.PASSED, TaskState.CLOSED, TaskState.REJECTED, TaskState.CANCELLED,
-                        TaskState.EXPIRED)
+        return self in (
+            TaskState.PASSED,
+            TaskState.CLOSED,
+            TaskState.REJECTED,
+            TaskState.CANCELLED,
+            TaskState.EXPIRED,
+        )
 
     @property
     def provider_paid(self) -> bool:
@@ -91,7 +98,7 @@ class Provider:
     registered: bool
     available: bool
     public_key: bytes
-    hardware: str
+    hardware: HardwareProfile  # parsed from what the provider wrote (untrusted)
 
     @property
     def free_stake(self) -> int:

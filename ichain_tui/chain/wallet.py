@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_keys import keys
+from eth_keys import keys  # type: ignore[attr-defined]  # eth_keys re-exports it untyped
 from web3 import Web3
 
 from .. import locations
@@ -28,6 +28,12 @@ PASSWORD_ENV = "ICHAIN_PASSWORD"
 class KeystoreEntry:
     address: str
     path: Path
+
+
+def account_from_key(key: str | bytes) -> LocalAccount:
+    """The account of a raw private key (a development chain's funded keys)."""
+    account: LocalAccount = Account.from_key(key)
+    return account
 
 
 def public_key(account: LocalAccount) -> bytes:
@@ -58,7 +64,9 @@ class Wallet:
         if address is None:
             if len(entries) > 1:
                 listed = ", ".join(e.address for e in entries)
-                raise WalletError(f"several keystores ({listed}): choose one with --account or config `account`")
+                raise WalletError(
+                    f"several keystores ({listed}): choose one with --account or config `account`"
+                )
             return entries[0]
         try:
             wanted = Web3.to_checksum_address(address)
@@ -121,7 +129,8 @@ def unlock_file(path: Path, password: str) -> LocalAccount:
         raise WalletError(f"keystore is corrupt: {path}") from None
     except Exception:
         raise WalletError(f"keystore is corrupt: {path}") from None
-    return Account.from_key(key)
+    account: LocalAccount = Account.from_key(key)
+    return account
 
 
 def _address_of(path: Path) -> str | None:

@@ -12,7 +12,7 @@ from ..chain.devnet import Devnet
 from .common import chain_for, emit, eth, market_for, settings_from, unlock
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chain = sub.add_parser("chain", help="deploy the contracts, show the market")
     csub = chain.add_subparsers(dest="chain_cmd", required=True)
     deploy = csub.add_parser("deploy", help="deploy Marketplace + Ratings with the wallet account")
@@ -26,7 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     devnet = sub.add_parser("devnet", help="run a local anvil chain on 127.0.0.1 until Ctrl-C")
     devnet.add_argument("--port", type=int, default=8545)
-    devnet.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
+    devnet.add_argument(
+        "--block-time", type=float, default=None, help="seconds per block (default: automine)"
+    )
     devnet.set_defaults(func=cmd_devnet)
 
 
@@ -45,7 +47,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     chain = chain_for(settings)
     node = {"network": chain.label, "chain_id": chain.chain_id, "block": chain.block_number()}
     if not (settings.market or deployments.recorded(chain.chain_id)):
-        emit({**node, "market": "none known for this chain (`ichain chain deploy`, or set `market`)"}, args.json)
+        emit(
+            {**node, "market": "none known for this chain (`ichain chain deploy`, or set `market`)"},
+            args.json,
+        )
         return 0
     market = market_for(settings, chain)
     emit(

@@ -6,16 +6,19 @@ import getpass
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..amounts import format_eth
 from ..chain import deployments
 from ..chain.client import MarketClient
 from ..chain.errors import ChainError, WalletError
 from ..chain.network import Chain
-from ..connection import open_chain
 from ..chain.wallet import PASSWORD_ENV, Wallet
-from ..amounts import format_eth
 from ..config import Settings
+from ..connection import open_chain
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 
 def settings_from(args: Any) -> Settings:
@@ -37,7 +40,7 @@ def read_password(prompt: str = "Keystore password: ", confirm: bool = False) ->
     return password
 
 
-def unlock(settings: Settings):  # -> LocalAccount
+def unlock(settings: Settings) -> LocalAccount:
     wallet = Wallet()
     entry = wallet.find(settings.account)
     return wallet.unlock(read_password(f"Password for {entry.address}: "), entry.address)

@@ -11,13 +11,15 @@ from .. import locations
 from .common import settings_from
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = sub.add_parser("config", help="effective settings and paths")
     csub = config.add_subparsers(dest="config_cmd", required=True)
     show = csub.add_parser("show", help="print settings (file < ICHAIN_* env < flags) and paths")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
-    setter = csub.add_parser("set", help="write a setting into the config file (empty value: back to the default)")
+    setter = csub.add_parser(
+        "set", help="write a setting into the config file (empty value: back to the default)"
+    )
     setter.add_argument("key")
     setter.add_argument("value")
     setter.set_defaults(func=cmd_set)
@@ -47,6 +49,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json(value) -> str:
+def _json(value: object) -> str:
     """A setting as TOML/JSON text; amounts (Decimal) exactly, as strings."""
     return json.dumps(value, default=lambda v: f"{v:f}" if isinstance(v, Decimal) else str(v))

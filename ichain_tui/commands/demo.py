@@ -15,15 +15,19 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..amounts import format_eth
 from ..bundled import examples_dir
 from ..errors import IchainError
-from ..amounts import format_eth
+
+if TYPE_CHECKING:
+    from ..agents.localnet import LocalMarket
 
 EXAMPLE = examples_dir() / "tasks" / "digits"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run a whole local market: anvil, 3 providers, one task")
     p.add_argument("--headless", action="store_true", help="no TUI: print each stage, end with RESULT")
     p.add_argument("--providers", type=int, default=3)
@@ -51,7 +55,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     market = None
     try:
         market = LocalMarket(devnet, base)
-        _say(f"[chain]     anvil {devnet.url}, chain id {market.chain.chain_id}, Marketplace {market.address}")
+        _say(
+            f"[chain]     anvil {devnet.url}, chain id {market.chain.chain_id}, Marketplace {market.address}"
+        )
         for i in range(1, args.providers + 1):
             provider = market.provider(i, price_eth=f"{0.010 + 0.002 * (i - 1):.3f}").start()
             _say(f"[provider]  #{i} {provider.account.address} starting (log {provider.log_path})")
@@ -68,16 +74,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         chosen = choose_provider(agent.market, payment)
         if chosen is None:
             raise IchainError("no provider accepts the payment")
-        _say(f"[requester] chose provider {chosen.address} (score {chosen.score:.1f}, "
-             f"price {format_eth(chosen.provider.price)})")
-        task_id = agent.submit(args.task, chosen.address, payment, validator_fee=agent.market.min_fee_for(payment),
-                               execute_window=900, review_window=600)
+        _say(
+            f"[requester] chose provider {chosen.address} (score {chosen.score:.1f}, "
+            f"price {format_eth(chosen.provider.price)})"
+        )
+        task_id = agent.submit(
+            args.task,
+            chosen.address,
+            payment,
+            validator_fee=agent.market.min_fee_for(payment),
+            execute_window=900,
+            review_window=600,
+        )
         outcome = agent.follow(task_id, base / "result", rating=5)
         metrics = outcome.result_dir / "metrics.json" if outcome.result_dir else None
         if outcome.ok and metrics and metrics.exists():
             accuracy = json.loads(metrics.read_text()).get("accuracy")
             _say(f"[result]    decrypted into {outcome.result_dir}: held-out accuracy {accuracy}")
-            if args.keep:
+            if args.keep and outcome.result_dir:
                 shutil.copytree(outcome.result_dir, args.keep, dirs_exist_ok=True)
             _say("RESULT ok")
             return 0
@@ -90,7 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_tui(market, url: str, task: Path) -> int:
+def _run_tui(market: LocalMarket, url: str, task: Path) -> int:
     """Open the TUI as the requester (anvil's first dev account) with the task folder selected."""
     from .. import locations
     from ..agents.localnet import PASSWORD
@@ -104,7 +118,9 @@ def _run_tui(market, url: str, task: Path) -> int:
     wallet.import_private_key(market.keys[0], PASSWORD)
 
     def session() -> Session:
-        s = Session(Settings(network=url, chunks=2), chain=connect(url), market_address=market.address, wallet=wallet)
+        s = Session(
+            Settings(network=url, chunks=2), chain=connect(url), market_address=market.address, wallet=wallet
+        )
         s.unlock(PASSWORD)
         return s
 

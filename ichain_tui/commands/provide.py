@@ -18,14 +18,17 @@ from ..amounts import WEI_PER_ETH, parse_eth
 from .common import settings_from
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("provide", help="offer this machine's compute (headless provider)")
     p.add_argument("--headless", action="store_true", help="no TUI: log lines until SIGTERM")
     p.add_argument("--price", help="asking price per task in ETH")
     p.add_argument("--stake", help="stake to deposit when registering, in ETH")
     p.add_argument("--transport", choices=["direct", "tor"])
-    p.add_argument("--named-validators", choices=["accept", "decline"],
-                   help="take tasks whose validator the requester named (default: accept)")
+    p.add_argument(
+        "--named-validators",
+        choices=["accept", "decline"],
+        help="take tasks whose validator the requester named (default: accept)",
+    )
     p.add_argument("--grace", type=float, default=60.0, help="seconds to finish the running task on SIGTERM")
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="debug lines in the log file")
@@ -37,7 +40,7 @@ def cmd_provide(args: argparse.Namespace) -> int:
     from ..agents.events import AgentEvent
     from ..agents.provider import ProviderAgent
     from ..sandbox import policy as policies
-    from ..sandbox.gpu import detect_gpus, hardware_summary
+    from ..sandbox.gpu import detect_gpus, local_profile
     from ..sandbox.runner import open_sandbox
     from .runtime import build
 
@@ -55,11 +58,24 @@ def cmd_provide(args: argparse.Namespace) -> int:
     log = logging.getLogger("ichain_tui.provider")
 
     def report(event: AgentEvent) -> None:
-        log.log(logging.WARNING if event.kind in ("error", "quarantined", "declined") else logging.INFO, event.line())
+        log.log(
+            logging.WARNING if event.kind in ("error", "quarantined", "declined") else logging.INFO,
+            event.line(),
+        )
         with lock:
             if args.json:
-                print(json.dumps({"role": event.role, "kind": event.kind, "task": event.task_id,
-                                  "message": event.message, "at": round(event.at, 3)}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "role": event.role,
+                            "kind": event.kind,
+                            "task": event.task_id,
+                            "message": event.message,
+                            "at": round(event.at, 3),
+                        }
+                    ),
+                    flush=True,
+                )
             else:
                 print(event.line(), flush=True)
 
@@ -71,15 +87,30 @@ def cmd_provide(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         agent = ProviderAgent(
-            runtime.market, sandbox, runtime.host, runtime.work, price=settings.price_wei,
-            stake=settings.stake_wei, hardware=hardware_summary(), fetcher=runtime.fetcher,
-            report=report, chunks=settings.chunks, accept_named_validators=settings.named_validators == "accept",
+            runtime.market,
+            sandbox,
+            runtime.host,
+            runtime.work,
+            price=settings.price_wei,
+            stake=settings.stake_wei,
+            hardware=local_profile(),
+            fetcher=runtime.fetcher,
+            report=report,
+            chunks=settings.chunks,
+            accept_named_validators=settings.named_validators == "accept",
             policy=policy,
         )
         agent.start_providing()
-        report(AgentEvent("provider", "listening", None, f"{runtime.market.account.address} serving on "
-                                                         f"{runtime.host.address} ({settings.transport}); "
-                                                         f"runtime {policy.runtime}; log {log_path}"))
+        report(
+            AgentEvent(
+                "provider",
+                "listening",
+                None,
+                f"{runtime.market.signer.address} serving on "
+                f"{runtime.host.address} ({settings.transport}); "
+                f"runtime {policy.runtime}; log {log_path}",
+            )
+        )
         loop_stop = threading.Event()
         worker = threading.Thread(target=agent.run, args=(loop_stop,), name="provider-loop", daemon=True)
         worker.start()
@@ -88,7 +119,7 @@ def cmd_provide(args: argparse.Namespace) -> int:
                 print("ichain: provider loop ended unexpectedly", file=sys.stderr)
                 try:  # requesters must not keep choosing a provider that is not running
                     agent.stop_providing()
-                except Exception:  # noqa: BLE001 - the chain may be what failed
+                except Exception:
                     log.exception("could not mark this provider unavailable")
                 return 1
         report(AgentEvent("provider", "stopping", agent.busy_with, "SIGTERM: finishing or handing back work"))

@@ -3,64 +3,65 @@ client, sandbox, host (direct or onion) and fetcher; and tears them down."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import locations
 from ..chain.client import MarketClient
 from ..config import Settings
-from ..netutil import free_port
+from ..errors import one_line
 from ..transfer.fetcher import Fetcher
+from ..transfer.transport import open_transport
 from .common import chain_for, market_for, unlock
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from ..agents.hosting import Host
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Runtime:
     settings: Settings
     market: MarketClient
-    host: object
+    host: Host
     fetcher: Fetcher
     work: Path
-    _closers: list = field(default_factory=list)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         for close in reversed(self._closers):
             try:
                 close()
-            except Exception:
-                pass
+            except Exception as exc:  # one part failing to stop must not keep the others running
+                log.warning("while stopping: %s", one_line(exc))
 
 
-def build(settings: Settings, account=None) -> Runtime:
+def build(settings: Settings, account: LocalAccount | None = None) -> Runtime:
     from ..agents.hosting import Host
 
     chain = chain_for(settings)
     account = account or unlock(settings)
     market = market_for(settings, chain, account)
-    closers: list = []
-    tor = None
-    socks = settings.tor_socks
-    if settings.transport == "tor":
-        from ..transfer import tor as tor_mod
-
-        if settings.tor_control_port:
-            tor = tor_mod.Tor.attach(settings.tor_control_port)
-            closers.append(tor.close)
-        else:
-            proc = tor_mod.launch({"SocksPort": f"127.0.0.1:{free_port()} IsolateSOCKSAuth",
-                                   "ControlPort": str(free_port()), "Log": "notice stdout"},
-                                  locations.data_dir() / "tor", completion_percent=100, timeout=120)
-            tor = proc.controller()
-            closers.append(proc.stop)
-            socks = socks or f"127.0.0.1:{proc.socks_port}"
-        if socks is None:
-            socks = tor.controller.get_info("net/listeners/socks").split()[0].strip('"')
-    host = Host(settings.transport, settings.bind_host, settings.advertise_host, tor=tor,
-                identity=locations.data_dir() / f"host-{settings.transport}-{account.address.lower()}.json")
+    closers: list[Callable[[], None]] = []
+    transport = open_transport(
+        settings.transport, locations.data_dir(), settings.tor_control_port, settings.tor_socks
+    )
+    closers.append(transport.close)
+    host = Host(
+        transport,
+        settings.bind_host,
+        settings.advertise_host,
+        identity=locations.data_dir() / f"host-{transport.name}-{account.address.lower()}.json",
+    )
     closers.append(host.stop)
-    work = locations.work_dir() / market.account.address.lower()
+    work = locations.work_dir() / market.signer.address.lower()
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o700)
-    return Runtime(settings, market, host, Fetcher(socks=socks), work, closers)
-
+    return Runtime(settings, market, host, Fetcher(socks=transport.socks), work, closers)

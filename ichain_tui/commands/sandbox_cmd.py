@@ -12,16 +12,17 @@ from pathlib import Path
 from .common import settings_from
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     image = sub.add_parser("image", help="the sandbox runtime image")
     isub = image.add_subparsers(dest="image_cmd", required=True)
-    build = isub.add_parser("build", help="make the runtime image available (present, pulled or built offline)")
+    build = isub.add_parser(
+        "build", help="make the runtime image available (present, pulled or built offline)"
+    )
     build.add_argument("--force", action="store_true", help="rebuild even when present")
     build.set_defaults(func=cmd_image_build)
 
 
-
-def add_try_parser(tsub: argparse._SubParsersAction) -> None:
+def add_try_parser(tsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     try_ = tsub.add_parser("try", help="run execute then check in the sandbox; pays nothing")
     try_.add_argument("folder", type=Path)
     try_.add_argument("--keep", type=Path, help="keep the result in this folder")
@@ -71,7 +72,9 @@ def cmd_task_try(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": ok, "task": spec.as_dict(), "runs": [r.as_dict() for r in runs]}))
     else:
         for r in runs:
-            print(f"{r.mode:<8} {r.reason:<34} {r.wall_s:7.2f} s  peak {r.peak_memory_bytes / 2**20:7.1f} MiB"
-                  f"  output {r.output_bytes / 2**20:7.2f} MiB")
+            print(
+                f"{r.mode:<8} {r.reason:<34} {r.wall_s:7.2f} s  peak {r.peak_memory_bytes / 2**20:7.1f} MiB"
+                f"  output {r.output_bytes / 2**20:7.2f} MiB"
+            )
         print("OK" if ok else "FAILED")
     return 0 if ok else 1

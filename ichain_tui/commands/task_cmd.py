@@ -12,25 +12,33 @@ from .common import chain_for, emit, eth, market_for, settings_from, unlock
 from .sandbox_cmd import add_try_parser
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     task = sub.add_parser("task", help="tasks: try locally, submit, follow, settle")
     tsub = task.add_subparsers(dest="task_cmd", required=True)
     add_try_parser(tsub)
     s = tsub.add_parser("submit", help="escrow, host and follow a task to its end (stays running)")
     s.add_argument("folder", type=Path)
     s.add_argument("--provider", default="auto", help="address, or auto: the best-rated available one")
-    s.add_argument("--validator", default="random",
-                   help="random (drawn from the staked pool; counts toward reputation), an address "
-                        "(the provider may decline it), or none (paid when the provider reveals the key)")
+    s.add_argument(
+        "--validator",
+        default="random",
+        help="random (drawn from the staked pool; counts toward reputation), an address "
+        "(the provider may decline it), or none (paid when the provider reveals the key)",
+    )
     s.add_argument("--payment", help="ETH for the provider (default: its price)")
     s.add_argument("--fee", help="ETH for the validator (at least the market's minimum share)")
     s.add_argument("--out", type=Path, default=Path("result"), help="folder for the decrypted result")
     s.add_argument("--rating", type=int, default=5, choices=range(1, 6))
     s.set_defaults(func=cmd_submit)
-    r = tsub.add_parser("resume", help="pick up a task submitted from this machine (after a crash, a "
-                                       "reboot or Ctrl+C): host its files again, follow it, fetch the result")
+    r = tsub.add_parser(
+        "resume",
+        help="pick up a task submitted from this machine (after a crash, a "
+        "reboot or Ctrl+C): host its files again, follow it, fetch the result",
+    )
     r.add_argument("task_id", type=int)
-    r.add_argument("--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)")
+    r.add_argument(
+        "--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)"
+    )
     r.add_argument("--rating", type=int, default=5, choices=range(1, 6))
     r.set_defaults(func=cmd_resume)
     st = tsub.add_parser("status", help="one task's state, parties, money and deadline")
@@ -40,8 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ls = tsub.add_parser("list", help="tasks where this account is requester, provider or validator")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
-    for name, helptext in (("refund", "take the refund after a silent provider (or one that never claimed)"),
-                           ("settle", "settle a fail whose appeal window passed, or a void appeal")):
+    for name, helptext in (
+        ("refund", "take the refund after a silent provider (or one that never claimed)"),
+        ("settle", "settle a fail whose appeal window passed, or a void appeal"),
+    ):
         c = tsub.add_parser(name, help=helptext)
         c.add_argument("task_id", type=int)
         c.set_defaults(func=cmd_simple, action=name)
@@ -49,10 +59,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("task_id", type=int)
     f.add_argument("--rating", type=int, required=True)
     f.set_defaults(func=cmd_rate)
-    w = tsub.add_parser("withdraw", help="pull refunds credited to the wallet; providers and validators, "
-                                         "whose earnings are added to their stake: --earnings or --stake ETH")
-    w.add_argument("--earnings", action="store_true",
-                   help="also take out the free stake above the market's minimum (stays available)")
+    w = tsub.add_parser(
+        "withdraw",
+        help="pull refunds credited to the wallet; providers and validators, "
+        "whose earnings are added to their stake: --earnings or --stake ETH",
+    )
+    w.add_argument(
+        "--earnings",
+        action="store_true",
+        help="also take out the free stake above the market's minimum (stays available)",
+    )
     w.add_argument("--stake", help="also take out this much free stake, in ETH")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_withdraw)
@@ -64,10 +80,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     t = market.task(args.task_id)
     if t.state.name == "NONE":
         raise ChainError(f"task {args.task_id} does not exist")
-    emit({"task": t.task_id, "state": t.state.label, "requester": t.requester, "provider": t.provider,
-          "validator": t.validator, "payment": eth(t.payment), "validator_fee": eth(t.validator_fee),
-          "mode": t.mode.label, "escrow": eth(market.escrow_of(t.task_id)), "deadline": t.deadline,
-          "key_commit": t.key_commit.hex() if t.key_commit else None, "rated": t.rated}, args.json)
+    emit(
+        {
+            "task": t.task_id,
+            "state": t.state.label,
+            "requester": t.requester,
+            "provider": t.provider,
+            "validator": t.validator,
+            "payment": eth(t.payment),
+            "validator_fee": eth(t.validator_fee),
+            "mode": t.mode.label,
+            "escrow": eth(market.escrow_of(t.task_id)),
+            "deadline": t.deadline,
+            "key_commit": t.key_commit.hex() if t.key_commit else None,
+            "rated": t.rated,
+        },
+        args.json,
+    )
     return 0
 
 
@@ -122,15 +151,18 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     else:
         from_stake = 0
     if credits == 0 and from_stake == 0:
-        hint = (f" (free stake {eth(info.free_stake)}: --earnings or --stake ETH)"
-                if info.registered and info.free_stake and not (args.earnings or args.stake) else "")
+        hint = (
+            f" (free stake {eth(info.free_stake)}: --earnings or --stake ETH)"
+            if info.registered and info.free_stake and not (args.earnings or args.stake)
+            else ""
+        )
         raise UsageError("nothing to withdraw" + hint)
-    done = {"credits": eth(credits), "stake": eth(from_stake), "tx": []}
+    sent: list[str] = []
     if credits:
-        done["tx"].append(market.withdraw().send().tx_hash)
+        sent.append(market.withdraw().send().tx_hash)
     if from_stake:
-        done["tx"].append(market.withdraw_stake(from_stake).send().tx_hash)
-    emit(done, args.json)
+        sent.append(market.withdraw_stake(from_stake).send().tx_hash)
+    emit({"credits": eth(credits), "stake": eth(from_stake), "tx": sent}, args.json)
     return 0
 
 
@@ -142,7 +174,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from ..sandbox.taskspec import load_task
     from .runtime import build
 
-    load_task(args.folder)
+    spec = load_task(args.folder)
     if args.out.exists() and any(args.out.iterdir()):
         raise UsageError(f"output folder {args.out} is not empty")
     # every amount is checked before anything touches the chain
@@ -153,26 +185,44 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         market = runtime.market
         if args.provider == "auto":
-            chosen = choose_provider(market, payment)
+            chosen = choose_provider(market, payment, gpus=spec.gpus)
             if chosen is None:
-                raise UsageError("no available provider accepts this payment")
+                raise UsageError(
+                    "no available provider accepts this payment"
+                    + (f" and offers {spec.gpus} GPU(s)" if spec.gpus else "")
+                )
             provider = chosen.address
             payment = payment or chosen.provider.price
         else:
             provider = args.provider
             payment = payment or market.provider(provider).price
         mode, validator = {"random": (ValidatorMode.RANDOM, None), "none": (ValidatorMode.NONE, None)}.get(
-            args.validator, (ValidatorMode.NAMED, args.validator))
+            args.validator, (ValidatorMode.NAMED, args.validator)
+        )
         if mode is ValidatorMode.NONE:
             fee = 0
         elif fee_given is not None:
             fee = fee_given
         else:
             fee = max(settings.validator_fee_wei, market.min_fee_for(payment))
-        agent = RequesterAgent(market, runtime.host, runtime.work, fetcher=runtime.fetcher,
-                               report=lambda e: print(e.line(), flush=True), chunks=settings.chunks)
-        task_id = agent.submit(args.folder, provider, payment, mode=mode, validator=validator, validator_fee=fee,
-                               execute_window=settings.execute_window, review_window=settings.review_window)
+        agent = RequesterAgent(
+            market,
+            runtime.host,
+            runtime.work,
+            fetcher=runtime.fetcher,
+            report=lambda e: print(e.line(), flush=True),
+            chunks=settings.chunks,
+        )
+        task_id = agent.submit(
+            args.folder,
+            provider,
+            payment,
+            mode=mode,
+            validator=validator,
+            validator_fee=fee,
+            execute_window=settings.execute_window,
+            review_window=settings.review_window,
+        )
         outcome = agent.follow(task_id, args.out, rating=args.rating)
         print(f"task {task_id}: {outcome.state.label}: {outcome.message}")
         return 0 if outcome.ok else 1
@@ -189,15 +239,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
     runtime = build(settings)
     try:
         market = runtime.market
-        agent = RequesterAgent(market, runtime.host, runtime.work, fetcher=runtime.fetcher,
-                               report=lambda e: print(e.line(), flush=True), chunks=settings.chunks)
+        agent = RequesterAgent(
+            market,
+            runtime.host,
+            runtime.work,
+            fetcher=runtime.fetcher,
+            report=lambda e: print(e.line(), flush=True),
+            chunks=settings.chunks,
+        )
         task = market.task(args.task_id)
         if task.state.name == "NONE":
             raise ChainError(f"task {args.task_id} does not exist")
-        if task.requester != market.account.address:
+        if task.requester != market.signer.address:
             raise UsageError(f"task {args.task_id} was submitted by {task.requester}, not by this wallet")
         if not agent.journal.get(args.task_id).get("task_key"):
-            raise UsageError(f"task {args.task_id} was not submitted from this machine: its keys are not here")
+            raise UsageError(
+                f"task {args.task_id} was not submitted from this machine: its keys are not here"
+            )
         out = args.out or Path(f"result-{args.task_id}")
         agent.resume_hosting(args.task_id)
         outcome = agent.follow(args.task_id, out, rating=args.rating)

@@ -11,7 +11,7 @@ from ..chain.wallet import Wallet, public_key
 from .common import chain_for, emit, eth, market_for, read_password, settings_from
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     wallet = sub.add_parser("wallet", help="keystores: create, import, show, balance")
     wsub = wallet.add_subparsers(dest="wallet_cmd", required=True)
     new = wsub.add_parser("new", help="create a new account in a V3 keystore")

@@ -24,7 +24,11 @@ class CgroupWatch:
             _, controllers, path = line.split(":", 2)
             rel = path.lstrip("/")
             if controllers == "":  # cgroup v2 unified hierarchy
-                base = CGROUP_ROOT / rel if (CGROUP_ROOT / "cgroup.controllers").exists() else CGROUP_ROOT / "unified" / rel
+                base = (
+                    CGROUP_ROOT / rel
+                    if (CGROUP_ROOT / "cgroup.controllers").exists()
+                    else CGROUP_ROOT / "unified" / rel
+                )
                 if (base / "memory.current").exists():
                     self.memory_dir = self.memory_dir or base
                     self.pids_dir = self.pids_dir or base
@@ -39,7 +43,9 @@ class CgroupWatch:
         """Read the counters once; call repeatedly while the container runs (values only grow)."""
         if self.memory_dir is not None:
             if self.v2:
-                peak = _read_int(self.memory_dir / "memory.peak") or _read_int(self.memory_dir / "memory.current")
+                peak = _read_int(self.memory_dir / "memory.peak") or _read_int(
+                    self.memory_dir / "memory.current"
+                )
                 events = _read_kv(self.memory_dir / "memory.events")
             else:
                 peak = _read_int(self.memory_dir / "memory.max_usage_in_bytes")
@@ -47,7 +53,9 @@ class CgroupWatch:
             self.peak_memory = max(self.peak_memory, peak)
             self.oom_kills = max(self.oom_kills, events.get("oom_kill", 0))
         if self.pids_dir is not None:
-            self.pids_limit_hits = max(self.pids_limit_hits, _read_kv(self.pids_dir / "pids.events").get("max", 0))
+            self.pids_limit_hits = max(
+                self.pids_limit_hits, _read_kv(self.pids_dir / "pids.events").get("max", 0)
+            )
 
 
 def _read_int(path: Path) -> int:

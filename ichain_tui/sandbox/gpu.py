@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from docker.types import DeviceRequest
 
+from ..hardware import GpuModel, HardwareProfile
 from .engine import SandboxError
 
 
@@ -28,7 +29,10 @@ def detect_gpus(nvidia_smi: str | None = None) -> list[Gpu]:
     try:
         out = subprocess.run(
             [exe, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return []
@@ -60,13 +64,16 @@ def summary(gpus: list[Gpu]) -> str:
     return ", ".join(f"{count}x {name}" for name, count in names.items())
 
 
-def hardware_summary() -> str:
+def local_profile(gpus: list[Gpu] | None = None) -> HardwareProfile:
     """CPU threads, RAM and GPUs of this machine, as registered in the provider profile."""
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
     except (ValueError, OSError):
         ram = 0
-    return f"cpu={os.cpu_count()} ram={ram}G gpu={summary(detect_gpus())}"
+    found = detect_gpus() if gpus is None else gpus
+    return HardwareProfile(
+        cpus=os.cpu_count() or 0, ram_gb=ram, gpus=tuple(GpuModel(g.name, g.vram_mb) for g in found)
+    )
 
 
 def device_requests(wanted: int, available: list[Gpu]) -> list[DeviceRequest]:
@@ -74,7 +81,9 @@ def device_requests(wanted: int, available: list[Gpu]) -> list[DeviceRequest]:
     if wanted == 0:
         return []
     if not available:
-        raise SandboxError(f"the task asks for {'all' if wanted < 0 else wanted} GPU(s); this machine has none")
+        raise SandboxError(
+            f"the task asks for {'all' if wanted < 0 else wanted} GPU(s); this machine has none"
+        )
     if wanted > len(available):
         raise SandboxError(f"the task asks for {wanted} GPUs; this machine has {len(available)}")
     if wanted < 0:

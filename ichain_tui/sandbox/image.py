@@ -10,8 +10,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import docker
 from docker.errors import DockerException, ImageNotFound
@@ -25,8 +25,14 @@ PULL_ENV = "ICHAIN_RUNTIME_PULL"  # e.g. registry.example.org/ichain-runtime:boo
 MIRROR_ENV = "ICHAIN_DEBIAN_MIRROR"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Trimmed from the root filesystem before import: caches and docs nobody runs.
-_TRIM = ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info",
-         "usr/share/locale"]
+_TRIM = [
+    "var/cache/apt/archives",
+    "var/lib/apt/lists",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+]
 
 Progress = Callable[[str], None]
 
@@ -39,8 +45,9 @@ def has_image(dc: docker.DockerClient, name: str = DEFAULT_IMAGE) -> bool:
         return False
 
 
-def ensure_image(dc: docker.DockerClient, name: str = DEFAULT_IMAGE, progress: Progress | None = None,
-                 build: bool = True) -> str:
+def ensure_image(
+    dc: docker.DockerClient, name: str = DEFAULT_IMAGE, progress: Progress | None = None, build: bool = True
+) -> str:
     """Return `name` once the engine has it: present, pulled (when configured) or built offline."""
     say = progress or (lambda line: None)
     if has_image(dc, name):
@@ -71,7 +78,8 @@ def debian_mirror() -> str:
         except OSError:
             continue
         match = re.search(r"^URIs:\s*(\S+/debian)\s*$", text, re.M) or re.search(
-            r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+/debian)\s+\S+", text, re.M)
+            r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+/debian)\s+\S+", text, re.M
+        )
         if match:
             return match.group(1)
     return DEFAULT_MIRROR
@@ -79,23 +87,46 @@ def debian_mirror() -> str:
 
 def build_image(dc: docker.DockerClient, name: str = DEFAULT_IMAGE, progress: Progress | None = None) -> None:
     say = progress or (lambda line: None)
-    debootstrap = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None)
+    debootstrap = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None
+    )
     if debootstrap is None:
-        raise SandboxError("image build needs debootstrap (apt-get install debootstrap; ./install.sh does it)")
+        raise SandboxError(
+            "image build needs debootstrap (apt-get install debootstrap; ./install.sh does it)"
+        )
     if os.geteuid() != 0:
-        raise SandboxError("building the runtime image needs root (debootstrap); run `sudo ichain image build`")
+        raise SandboxError(
+            "building the runtime image needs root (debootstrap); run `sudo ichain image build`"
+        )
     with tempfile.TemporaryDirectory(prefix="ichain-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
-        cmd = [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root), debian_mirror()]
+        cmd = [
+            debootstrap,
+            "--variant=minbase",
+            f"--include={','.join(PACKAGES)}",
+            SUITE,
+            str(root),
+            debian_mirror(),
+        ]
         say(f"debootstrap {SUITE} with {', '.join(PACKAGES)} from {cmd[-1]}")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         tail: list[str] = []
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
-            tail = (tail + [line])[-20:]
-            if line.startswith(("I: Retrieving", "I: Validating", "I: Extracting", "I: Installing", "I: Configuring",
-                                "I: Base system", "E:", "W:")):
+            tail = ([*tail, line])[-20:]
+            if line.startswith(
+                (
+                    "I: Retrieving",
+                    "I: Validating",
+                    "I: Extracting",
+                    "I: Installing",
+                    "I: Configuring",
+                    "I: Base system",
+                    "E:",
+                    "W:",
+                )
+            ):
                 say(line)
         if proc.wait() != 0:
             raise SandboxError("debootstrap failed: " + (tail[-1] if tail else "no output"))
@@ -106,9 +137,16 @@ def build_image(dc: docker.DockerClient, name: str = DEFAULT_IMAGE, progress: Pr
         tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         try:
             dc.api.import_image(
-                src=tar.stdout, repository=repo, tag=tag or "latest", stream_src=True,
-                changes=['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-                         'ENV PYTHONDONTWRITEBYTECODE=1', 'ENV LANG=C.UTF-8', 'CMD ["python3"]'],
+                src=tar.stdout,
+                repository=repo,
+                tag=tag or "latest",
+                stream_src=True,
+                changes=[
+                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "ENV PYTHONDONTWRITEBYTECODE=1",
+                    "ENV LANG=C.UTF-8",
+                    'CMD ["python3"]',
+                ],
             )
         except DockerException as exc:
             raise SandboxError(f"docker import failed: {str(exc).splitlines()[0][:200]}") from None

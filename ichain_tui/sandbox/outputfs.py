@@ -36,12 +36,16 @@ SLACK_BYTES = 4 * MiB  # ext4's own metadata beside the inode tables
 
 def kernel_quota_available() -> bool:
     """Whether per-task filesystems can be made here (root, loop devices, mkfs.ext4, mount)."""
-    return (os.geteuid() == 0 and Path("/dev/loop-control").exists()
-            and shutil.which("mkfs.ext4") is not None and shutil.which("mount") is not None)
+    return (
+        os.geteuid() == 0
+        and Path("/dev/loop-control").exists()
+        and shutil.which("mkfs.ext4") is not None
+        and shutil.which("mount") is not None
+    )
 
 
 def _run(*command: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise SandboxError(f"{command[0]} failed: {(done.stderr or done.stdout).strip()[:200]}")
 
@@ -55,8 +59,15 @@ class Usage:
 class OutputArea:
     """A fresh, empty area for one run's /out; remove it with `close()` (or use `with`)."""
 
-    def __init__(self, max_bytes: int, max_files: int, uid: int, gid: int, base: Path | None = None,
-                 kernel: bool | None = None) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        max_files: int,
+        uid: int,
+        gid: int,
+        base: Path | None = None,
+        kernel: bool | None = None,
+    ) -> None:
         self.max_bytes, self.max_files = max_bytes, max_files
         self.kernel = kernel_quota_available() if kernel is None else kernel
         self.root = Path(base or tempfile.gettempdir()) / f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -79,8 +90,20 @@ class OutputArea:
         size = self.max_bytes + (self.max_files + 64) * INODE_BYTES + SLACK_BYTES
         with open(self._image, "wb") as handle:
             handle.truncate(size)
-        _run("mkfs.ext4", "-q", "-F", "-O", "^has_journal,^resize_inode", "-m", "0", "-N", str(self.max_files + 16),
-             "-E", "lazy_itable_init=1,nodiscard", str(self._image))
+        _run(
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-O",
+            "^has_journal,^resize_inode",
+            "-m",
+            "0",
+            "-N",
+            str(self.max_files + 16),
+            "-E",
+            "lazy_itable_init=1,nodiscard",
+            str(self._image),
+        )
         _run("mount", "-o", "loop,nosuid,nodev,noexec", str(self._image), str(self.root))
         self._mounted = True
         os.chmod(self.root, 0o755)
@@ -118,9 +141,9 @@ class OutputArea:
 
     def close(self) -> None:
         if self._mounted:
-            done = subprocess.run(["umount", str(self.root)], capture_output=True, timeout=60)
+            done = subprocess.run(["umount", str(self.root)], capture_output=True, timeout=60, check=False)
             if done.returncode != 0:  # something still holds it: detach now, freed when released
-                subprocess.run(["umount", "-l", str(self.root)], capture_output=True, timeout=60)
+                subprocess.run(["umount", "-l", str(self.root)], capture_output=True, timeout=60, check=False)
             self._mounted = False
         shutil.rmtree(self.root, ignore_errors=True)
         try:
@@ -128,10 +151,10 @@ class OutputArea:
         except FileNotFoundError:
             pass
 
-    def __enter__(self) -> "OutputArea":
+    def __enter__(self) -> OutputArea:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -142,11 +165,11 @@ def sweep_stale(base: Path | None = None) -> int:
     for entry in base.glob(f"{PREFIX}*"):
         if entry.suffix == ".img":
             continue
-        pid = entry.name[len(PREFIX):].split("-", 1)[0]
+        pid = entry.name[len(PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and pid_alive(int(pid)):
             continue
         if os.path.ismount(entry):
-            subprocess.run(["umount", "-l", str(entry)], capture_output=True, timeout=60)
+            subprocess.run(["umount", "-l", str(entry)], capture_output=True, timeout=60, check=False)
         shutil.rmtree(entry, ignore_errors=True)
         entry.with_suffix(".img").unlink(missing_ok=True)
         removed += 1

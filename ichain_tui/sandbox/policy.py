@@ -59,8 +59,10 @@ class ProviderPolicy:
             # the output, its sealed copy and the task's own files must fit above the reserve
             needed = 2 * spec.output_mb * MiB + self.disk_reserve_mb * MiB
             if free_disk_bytes < needed:
-                return (f"not enough free disk for {spec.output_mb} MB of output "
-                        f"({free_disk_bytes // MiB} MB free, {self.disk_reserve_mb} MB kept in reserve)")
+                return (
+                    f"not enough free disk for {spec.output_mb} MB of output "
+                    f"({free_disk_bytes // MiB} MB free, {self.disk_reserve_mb} MB kept in reserve)"
+                )
         return None
 
 
@@ -87,11 +89,13 @@ def free_disk(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def for_host(work_dir: Path, gpu_count: int = 0, image: str = DEFAULT_IMAGE, **overrides: Any) -> ProviderPolicy:
+def for_host(
+    work_dir: Path, gpu_count: int = 0, image: str = DEFAULT_IMAGE, **overrides: Any
+) -> ProviderPolicy:
     """The policy for this host: defaults derived from its capacity, then `overrides` (a None
     value keeps the default; `allowed_images` may be a comma-separated string)."""
     free_mb = free_disk(work_dir) // MiB
-    policy = dict(
+    policy: dict[str, Any] = dict(
         max_memory_mb=max(256, host_memory_mb() // 2),
         max_cpus=float(os.cpu_count() or 1),
         max_pids=max(64, min(4096, host_pid_max() // 8)),
@@ -117,11 +121,19 @@ def for_host(work_dir: Path, gpu_count: int = 0, image: str = DEFAULT_IMAGE, **o
 def from_settings(settings: Any, work_dir: Path, gpu_count: int = 0) -> ProviderPolicy:
     """The policy the settings describe (see `config.Settings`, the `max_*` fields)."""
     return for_host(
-        work_dir, gpu_count, settings.docker_image,
-        max_memory_mb=settings.max_memory_mb, max_cpus=settings.max_cpus, max_pids=settings.max_pids,
-        max_time_s=settings.max_time_s, max_output_mb=settings.max_output_mb,
-        max_output_files=settings.max_output_files, disk_reserve_mb=settings.disk_reserve_mb,
-        allowed_images=settings.allowed_images, max_gpus=settings.max_gpus, runtime=settings.container_runtime,
+        work_dir,
+        gpu_count,
+        settings.docker_image,
+        max_memory_mb=settings.max_memory_mb,
+        max_cpus=settings.max_cpus,
+        max_pids=settings.max_pids,
+        max_time_s=settings.max_time_s,
+        max_output_mb=settings.max_output_mb,
+        max_output_files=settings.max_output_files,
+        disk_reserve_mb=settings.disk_reserve_mb,
+        allowed_images=settings.allowed_images,
+        max_gpus=settings.max_gpus,
+        runtime=settings.container_runtime,
     )
 
 
@@ -129,6 +141,11 @@ def clamp(spec: TaskSpec, policy: ProviderPolicy) -> TaskSpec:
     """`spec` within `policy` (a validator runs a check under its own limits, never above them)."""
     from dataclasses import replace
 
-    return replace(spec, memory_mb=min(spec.memory_mb, policy.max_memory_mb), cpus=min(spec.cpus, policy.max_cpus),
-                   pids=min(spec.pids, policy.max_pids), time_limit=min(spec.time_limit, policy.max_time_s),
-                   output_mb=min(spec.output_mb, policy.max_output_mb))
+    return replace(
+        spec,
+        memory_mb=min(spec.memory_mb, policy.max_memory_mb),
+        cpus=min(spec.cpus, policy.max_cpus),
+        pids=min(spec.pids, policy.max_pids),
+        time_limit=min(spec.time_limit, policy.max_time_s),
+        output_mb=min(spec.output_mb, policy.max_output_mb),
+    )

@@ -16,14 +16,16 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import _create_container_args
 from docker.types import LogConfig
+from docker.utils.socket import STDERR, frames_iter
 
 from . import outputfs, seccomp
 from .cgroup import CgroupWatch
@@ -42,11 +44,29 @@ RUNSC_THREADS = 256  # host threads gVisor's own kernel may need beside the task
 
 # Docker's own masked and read-only paths, and the files that describe the host to a task
 MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
     "/sys/devices/virtual/powercap",
-    "/proc/cmdline", "/proc/config.gz", "/proc/modules", "/proc/kallsyms", "/proc/partitions",
-    "/proc/diskstats", "/proc/swaps", "/proc/vmallocinfo", "/proc/iomem", "/proc/ioports", "/proc/slabinfo",
+    "/proc/cmdline",
+    "/proc/config.gz",
+    "/proc/modules",
+    "/proc/kallsyms",
+    "/proc/partitions",
+    "/proc/diskstats",
+    "/proc/swaps",
+    "/proc/vmallocinfo",
+    "/proc/iomem",
+    "/proc/ioports",
+    "/proc/slabinfo",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
@@ -73,7 +93,9 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not (self.timed_out or self.oom_killed or self.output_exceeded or self.cancelled)
+        return self.exit_code == 0 and not (
+            self.timed_out or self.oom_killed or self.output_exceeded or self.cancelled
+        )
 
     @property
     def reason(self) -> str:
@@ -90,7 +112,7 @@ class RunResult:
         hint = " (process limit reached)" if self.pids_limit_hit else ""
         return f"exit code {self.exit_code}{hint}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
         data["reason"] = self.reason
@@ -100,8 +122,15 @@ class RunResult:
 class Sandbox:
     """Runs tasks on one Docker engine with one runtime image."""
 
-    def __init__(self, dc: docker.DockerClient, image: str, gpus: list[Gpu] | None = None, runtime: str = "runc",
-                 max_output_files: int = DEFAULT_MAX_FILES, kernel_quota: bool | None = None) -> None:
+    def __init__(
+        self,
+        dc: docker.DockerClient,
+        image: str,
+        gpus: list[Gpu] | None = None,
+        runtime: str = "runc",
+        max_output_files: int = DEFAULT_MAX_FILES,
+        kernel_quota: bool | None = None,
+    ) -> None:
         """`kernel_quota` None: per-run filesystems where the host allows them (root, loop devices)."""
         self.dc = dc
         self.image = image
@@ -113,12 +142,12 @@ class Sandbox:
         outputfs.sweep_stale()
 
     # -------------------------------------------------------------------- public
-    def execute(self, spec: TaskSpec, out_dir: Path, **kw) -> RunResult:
+    def execute(self, spec: TaskSpec, out_dir: Path, **kw: Any) -> RunResult:
         """`python3 task.py execute /out` with /out an empty area under the task's caps; the
         result is copied into `out_dir` (created, must be empty) as plain files and folders."""
         return self._run_writable(spec, "execute", Path(out_dir), None, **kw)
 
-    def check(self, spec: TaskSpec, result_dir: Path, stage: str | None = None, **kw) -> RunResult:
+    def check(self, spec: TaskSpec, result_dir: Path, stage: str | None = None, **kw: Any) -> RunResult:
         """`python3 task.py check /out` with the result read-only.
 
         With `stage` (see `staging.stage_name`), task and result are mounted from a neutral
@@ -129,29 +158,41 @@ class Sandbox:
         if stage is None:
             return self._run(spec, "check", Path(result_dir), writable=False, **kw)
         with staged(spec.folder, Path(result_dir), stage) as (task_dir, out_dir):
+            assert out_dir is not None  # staged with a result folder
             return self._run(replace(spec, folder=task_dir), "check", out_dir, writable=False, **kw)
 
-    def run_command(self, spec: TaskSpec, command: list[str], out_dir: Path, **kw) -> RunResult:
+    def run_command(self, spec: TaskSpec, command: list[str], out_dir: Path, **kw: Any) -> RunResult:
         """Any command under the same limits (benchmarks, diagnostics)."""
         return self._run_writable(spec, "command", Path(out_dir), command, **kw)
 
-    def _run_writable(self, spec: TaskSpec, mode: str, out_dir: Path, command: list[str] | None, **kw) -> RunResult:
+    def _run_writable(
+        self, spec: TaskSpec, mode: str, out_dir: Path, command: list[str] | None, **kw: Any
+    ) -> RunResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         if any(out_dir.iterdir()):
             raise SandboxError(f"output folder {out_dir} is not empty")
         uid, gid = _container_ids()
-        with outputfs.OutputArea(spec.output_mb * MiB, self.max_output_files, uid, gid,
-                                 kernel=self.kernel_quota) as area, \
-                staged(spec.folder, None, stage_name(os.getpid(), id(area), time.time())) as (task_dir, _):
-            run = self._run(replace(spec, folder=task_dir), mode, area.path, writable=True, command=command,
-                            area=area, **kw)
+        with (
+            outputfs.OutputArea(
+                spec.output_mb * MiB, self.max_output_files, uid, gid, kernel=self.kernel_quota
+            ) as area,
+            staged(spec.folder, None, stage_name(os.getpid(), id(area), time.time())) as (task_dir, _),
+        ):
+            run = self._run(
+                replace(spec, folder=task_dir),
+                mode,
+                area.path,
+                writable=True,
+                command=command,
+                area=area,
+                **kw,
+            )
             if run.output_exceeded:
                 return run
             exported = outputfs.export(area.path, out_dir, self.max_output_files)
         run.output_bytes = exported.bytes
         run.dropped = exported.dropped
         return run
-
 
     # -------------------------------------------------------------------- internals
     @property
@@ -162,8 +203,9 @@ class Sandbox:
     def _command(mode: str, command: list[str] | None) -> list[str]:
         return command or ["python3", "/task/task.py", mode, "/out"]
 
-    def create_kwargs(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool,
-                      command: list[str] | None = None) -> dict:
+    def create_kwargs(
+        self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool, command: list[str] | None = None
+    ) -> dict[str, Any]:
         """Everything handed to `containers.create`: the whole security policy in one place.
 
         Under runc the container's first process only sleeps and the task runs as an exec inside
@@ -191,7 +233,7 @@ class Sandbox:
             runtime=self.runtime,
             mem_limit=memory,
             memswap_limit=memory,
-            nano_cpus=int(spec.cpus * 1e9),
+            nano_cpus=round(spec.cpus * 1_000_000_000),
             pids_limit=self._host_pids(spec),
             ulimits=self._ulimits(spec),
             ipc_mode="private",
@@ -209,7 +251,7 @@ class Sandbox:
         RLIMIT_NPROC that gVisor enforces inside (see `_ulimits`)."""
         return spec.pids + RUNSC_THREADS if self.runtime == "runsc" else spec.pids
 
-    def _ulimits(self, spec: TaskSpec) -> list:
+    def _ulimits(self, spec: TaskSpec) -> list[docker.types.Ulimit]:
         limits = [docker.types.Ulimit(name="core", soft=0, hard=0)]
         if self.runtime == "runsc":  # under runc the host counts RLIMIT_NPROC per uid: not used there
             limits.append(docker.types.Ulimit(name="nproc", soft=spec.pids, hard=spec.pids))
@@ -229,105 +271,166 @@ class Sandbox:
             "ICHAIN_COMPARATOR": spec.comparator_json(),
         }
 
-    def _create(self, kwargs: dict):
+    def _create(self, kwargs: dict[str, Any]) -> Any:
         """`containers.create` plus what the SDK has no argument for: masked and read-only paths."""
         args = _create_container_args({**kwargs, "version": self.dc.api._version})
         args["host_config"]["MaskedPaths"] = MASKED_PATHS
         args["host_config"]["ReadonlyPaths"] = READONLY_PATHS
         return self.dc.containers.get(self.dc.api.create_container(**args)["Id"])
 
-    def _run(self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool, command: list[str] | None = None,
-             on_line: LineCallback | None = None, cancel: threading.Event | None = None,
-             area: outputfs.OutputArea | None = None) -> RunResult:
+    def _run(
+        self,
+        spec: TaskSpec,
+        mode: str,
+        out_dir: Path,
+        writable: bool,
+        command: list[str] | None = None,
+        on_line: LineCallback | None = None,
+        cancel: threading.Event | None = None,
+        area: outputfs.OutputArea | None = None,
+    ) -> RunResult:
         kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
         try:
             container = self._create(kwargs)
         except ImageNotFound:
             raise SandboxError(f"image {kwargs['image']} is missing: run `ichain image build`") from None
         except (APIError, DockerException) as exc:
-            raise SandboxError(f"cannot create the sandbox container: {str(exc).splitlines()[0][:200]}") from None
+            raise SandboxError(
+                f"cannot create the sandbox container: {str(exc).splitlines()[0][:200]}"
+            ) from None
         streams = _Streams(on_line)
-        state = {"timed_out": False, "output_exceeded": False, "cancelled": False}
         try:
-            api = self.dc.api
-            exec_id = None
-            if self._task_is_main:
-                sock = api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
-                container.start()
-                started = time.monotonic()
-                container.reload()
-                watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
-            else:
-                container.start()
-                container.reload()
-                watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
-                exec_id = api.exec_create(
-                    container.id, self._command(mode, command),
-                    stdout=True, stderr=True, user=kwargs["user"], environment=kwargs["environment"], workdir="/task",
-                )["Id"]
-                started = time.monotonic()
-                sock = api.exec_start(exec_id, socket=True)
-            reader = threading.Thread(target=streams.pump, args=(sock,), daemon=True, name="sandbox-output")
-            reader.start()
+            live = self._start(container, kwargs, self._command(mode, command), streams)
             polled = area if area is not None and not area.kernel else None
-            self._supervise(container, reader, spec, polled, watch, state, started, cancel, sock)
-            wall = time.monotonic() - started
-            exit_code = _exit_code(api, exec_id) if exec_id else _main_exit_code(container)
-            watch.sample()  # the cgroup outlives the task: final peak, OOM and pids counters
+            stops = _supervise(live, spec.time_limit, polled, cancel)
+            wall = time.monotonic() - live.started
+            exit_code = live.exit_code(self.dc.api)
+            live.watch.sample()  # the cgroup outlives the task: final peak, OOM and pids counters
             if _oom_killed(container):  # gVisor: the whole sandbox is what the kernel kills
-                watch.oom_kills = max(watch.oom_kills, 1)
+                live.watch.oom_kills = max(live.watch.oom_kills, 1)
         finally:
             try:
                 container.remove(force=True)
             except (NotFound, DockerException):
                 pass
         if area is not None and area.full():
-            state["output_exceeded"] = True
-        output_bytes = _tree_size(out_dir) if writable else 0
-        stopped = state["timed_out"] or state["cancelled"]
+            stops.output_exceeded = True
+        watch = live.watch
         return RunResult(
-            mode=mode, exit_code=None if stopped else exit_code,
-            wall_s=round(wall, 3), peak_memory_bytes=watch.peak_memory,
-            oom_killed=watch.oom_kills > 0 and not stopped,
-            timed_out=state["timed_out"], pids_limit_hit=watch.pids_limit_hits > 0,
-            output_exceeded=state["output_exceeded"], cancelled=state["cancelled"], output_bytes=output_bytes,
-            stdout_bytes=streams.sizes["stdout"], stderr_bytes=streams.sizes["stderr"],
-            stdout_tail=list(streams.tails["stdout"]), stderr_tail=list(streams.tails["stderr"]),
+            mode=mode,
+            exit_code=None if stops.killed else exit_code,
+            wall_s=round(wall, 3),
+            peak_memory_bytes=watch.peak_memory,
+            oom_killed=watch.oom_kills > 0 and not stops.killed,
+            timed_out=stops.timed_out,
+            pids_limit_hit=watch.pids_limit_hits > 0,
+            output_exceeded=stops.output_exceeded,
+            cancelled=stops.cancelled,
+            output_bytes=_tree_size(out_dir) if writable else 0,
+            stdout_bytes=streams.sizes["stdout"],
+            stderr_bytes=streams.sizes["stderr"],
+            stdout_tail=list(streams.tails["stdout"]),
+            stderr_tail=list(streams.tails["stderr"]),
         )
 
-    def _supervise(self, container, reader: threading.Thread, spec: TaskSpec, polled: outputfs.OutputArea | None,
-                   watch: CgroupWatch, state: dict, started: float, cancel: threading.Event | None, sock) -> None:
-        """Wait for the task's output to end; kill the container at the limit, a cancel, or (where
-        the kernel does not enforce the caps) when the polled output passes them. A container
-        that ended under the task (gVisor's sandbox killed out of memory) ends the wait at once."""
-        last_state_check = started
-        last_size_check = 0.0
-        while reader.is_alive():
-            reader.join(POLL_S)
-            watch.sample()
-            now = time.monotonic()
-            if cancel is not None and cancel.is_set():
-                state["cancelled"] = True
-            elif now - started > spec.time_limit:
-                state["timed_out"] = True
-            elif polled is not None and now - last_size_check > 0.2:
-                last_size_check = now
-                size, entries = _tree_usage(polled.path)
-                if size > polled.max_bytes or entries > polled.max_files:
-                    state["output_exceeded"] = True
-            if now - last_state_check > 1.0:
-                last_state_check = now
-                if not _running(container):
-                    _shutdown(sock)  # the stream may never end by itself
-                    reader.join(10)
-                    return
-            if state["cancelled"] or state["timed_out"] or state["output_exceeded"]:
-                try:
-                    container.kill()
-                except DockerException:
-                    pass
-                reader.join(10)
-                return
+    def _start(self, container: Any, kwargs: dict[str, Any], command: list[str], streams: _Streams) -> _Live:
+        """Start the task (as the container's main process under gVisor, as an exec under runc)
+        with its output stream attached and a reader pumping it into `streams`."""
+        api = self.dc.api
+        exec_id = None
+        if self._task_is_main:
+            sock = api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
+            container.start()
+            started = time.monotonic()
+            container.reload()
+        else:
+            container.start()
+            container.reload()
+            exec_id = api.exec_create(
+                container.id,
+                command,
+                stdout=True,
+                stderr=True,
+                user=kwargs["user"],
+                environment=kwargs["environment"],
+                workdir="/task",
+            )["Id"]
+            started = time.monotonic()
+            sock = api.exec_start(exec_id, socket=True)
+        watch = CgroupWatch(int(container.attrs["State"].get("Pid") or 0))
+        reader = threading.Thread(target=streams.pump, args=(sock,), daemon=True, name="sandbox-output")
+        reader.start()
+        return _Live(container, sock, reader, watch, started, exec_id)
+
+
+@dataclass
+class _Live:
+    """One started task: its container, output stream and the thread reading it, its cgroup."""
+
+    container: Any
+    sock: Any
+    reader: threading.Thread
+    watch: CgroupWatch
+    started: float
+    exec_id: str | None  # None when the task is the container's main process
+
+    def exit_code(self, api: Any) -> int | None:
+        return _exit_code(api, self.exec_id) if self.exec_id else _main_exit_code(self.container)
+
+    def stop(self) -> None:
+        """Kill the container; its output stream then ends."""
+        try:
+            self.container.kill()
+        except DockerException:
+            pass
+        self.reader.join(10)
+
+
+@dataclass
+class _Stops:
+    """Why a run was ended from outside (all False: it ended by itself)."""
+
+    timed_out: bool = False
+    output_exceeded: bool = False
+    cancelled: bool = False
+
+    @property
+    def killed(self) -> bool:
+        """Stopped before it could exit: at the time limit or on a cancel."""
+        return self.timed_out or self.cancelled
+
+
+def _supervise(
+    live: _Live, time_limit: float, polled: outputfs.OutputArea | None, cancel: threading.Event | None
+) -> _Stops:
+    """Wait for the task's output to end; kill the container at the limit, a cancel, or (where
+    the kernel does not enforce the caps) when the polled output passes them. A container
+    that ended under the task (gVisor's sandbox killed out of memory) ends the wait at once."""
+    stops = _Stops()
+    last_state_check = live.started
+    last_size_check = 0.0
+    while live.reader.is_alive():
+        live.reader.join(POLL_S)
+        live.watch.sample()
+        now = time.monotonic()
+        if cancel is not None and cancel.is_set():
+            stops.cancelled = True
+        elif now - live.started > time_limit:
+            stops.timed_out = True
+        elif polled is not None and now - last_size_check > 0.2:
+            last_size_check = now
+            size, entries = _tree_usage(polled.path)
+            stops.output_exceeded = size > polled.max_bytes or entries > polled.max_files
+        if stops.killed or stops.output_exceeded:
+            live.stop()
+            break
+        if now - last_state_check > 1.0:
+            last_state_check = now
+            if not _running(live.container):
+                _shutdown(live.sock)  # the stream may never end by itself
+                live.reader.join(10)
+                break
+    return stops
 
 
 def _container_ids() -> tuple[int, int]:
@@ -335,24 +438,24 @@ def _container_ids() -> tuple[int, int]:
     return (65534, 65534) if os.getuid() == 0 else (os.getuid(), os.getgid())
 
 
-def _main_exit_code(container) -> int | None:
+def _main_exit_code(container: Any) -> int | None:
     try:
         return int(container.wait(timeout=10).get("StatusCode"))
     except (DockerException, ValueError, TypeError, OSError):
         return None
 
 
-def _running(container) -> bool:
+def _running(container: Any) -> bool:
     try:
         container.reload()
     except NotFound:
         return False
     except DockerException:
         return True  # the engine did not answer this time: ask again later
-    return container.attrs.get("State", {}).get("Status") == "running"
+    return bool(container.attrs.get("State", {}).get("Status") == "running")
 
 
-def _shutdown(sock) -> None:
+def _shutdown(sock: Any) -> None:
     import socket
 
     try:
@@ -361,7 +464,7 @@ def _shutdown(sock) -> None:
         pass
 
 
-def _oom_killed(container) -> bool:
+def _oom_killed(container: Any) -> bool:
     try:
         container.reload()
     except DockerException:
@@ -369,7 +472,7 @@ def _oom_killed(container) -> bool:
     return bool(container.attrs.get("State", {}).get("OOMKilled"))
 
 
-def _exit_code(api, exec_id: str) -> int | None:
+def _exit_code(api: Any, exec_id: str) -> int | None:
     deadline = time.monotonic() + 5
     while True:
         try:
@@ -382,47 +485,43 @@ def _exit_code(api, exec_id: str) -> int | None:
         time.sleep(0.02)
 
 
-def open_sandbox(image_name: str, runtime: str = "runc", max_output_files: int = DEFAULT_MAX_FILES) -> Sandbox:
+def open_sandbox(
+    image_name: str, runtime: str = "runc", max_output_files: int = DEFAULT_MAX_FILES
+) -> Sandbox:
     """The local engine with `image_name` present (never built here), ready to run tasks."""
     from . import engine, image
 
     dc = engine.client()
     image.ensure_image(dc, image_name, build=False)
     if runtime not in engine.runtimes(dc):
-        raise SandboxError(f"the Docker engine has no {runtime!r} runtime (install it and register it with "
-                           "dockerd: scripts/start-dockerd.sh does this for runsc)")
+        raise SandboxError(
+            f"the Docker engine has no {runtime!r} runtime (install it and register it with "
+            "dockerd: scripts/start-dockerd.sh does this for runsc)"
+        )
     return Sandbox(dc, image_name, runtime=runtime, max_output_files=max_output_files)
 
 
 class _Streams:
-    """Demultiplexes Docker's attach stream into bounded line tails per stream."""
+    """Splits the task's output (Docker's multiplexed stream, read with the SDK's `frames_iter`)
+    into lines, keeping a bounded tail per stream."""
 
     def __init__(self, on_line: LineCallback | None) -> None:
         self.on_line = on_line
-        self.tails = {"stdout": deque(maxlen=TAIL_LINES), "stderr": deque(maxlen=TAIL_LINES)}
+        self.tails: dict[str, deque[str]] = {
+            "stdout": deque(maxlen=TAIL_LINES),
+            "stderr": deque(maxlen=TAIL_LINES),
+        }
         self.sizes = {"stdout": 0, "stderr": 0}
         self._partial = {"stdout": b"", "stderr": b""}
 
-    def pump(self, sock) -> None:
+    def pump(self, sock: Any) -> None:
         raw = getattr(sock, "_sock", sock)
         try:
             # The engine client's read timeout must not end a task that prints nothing for a while:
             # the stream ends when the task does (or is killed at its time limit).
             raw.settimeout(None)
-            while True:
-                header = _recv_exact(raw, 8)
-                if not header:
-                    break
-                name = "stderr" if header[0] == 2 else "stdout"
-                length = int.from_bytes(header[4:8], "big")
-                remaining = length
-                while remaining:
-                    chunk = raw.recv(min(remaining, 1 << 16))
-                    if not chunk:
-                        remaining = 0
-                        break
-                    remaining -= len(chunk)
-                    self._feed(name, chunk)
+            for stream, chunk in frames_iter(sock, tty=False):
+                self._feed("stderr" if stream == STDERR else "stdout", chunk)
         except OSError:
             pass
         finally:
@@ -450,16 +549,6 @@ class _Streams:
         self.tails[name].append(text)
         if self.on_line is not None:
             self.on_line(name, text)
-
-
-def _recv_exact(sock, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return b""
-        buf += chunk
-    return buf
 
 
 def _tree_size(path: Path) -> int:

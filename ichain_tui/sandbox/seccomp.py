@@ -13,26 +13,83 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from typing import Any
 
 EPERM, ENOSYS = 1, 38
 
 DENIED = (
     # tracing and other processes' memory
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
     # asynchronous I/O rings, BPF, perf, userfaultfd
-    "io_uring_setup", "io_uring_enter", "io_uring_register", "bpf", "perf_event_open", "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
     # keyrings
-    "keyctl", "add_key", "request_key",
+    "keyctl",
+    "add_key",
+    "request_key",
     # namespaces, mounts, roots
-    "unshare", "setns", "mount", "umount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree",
-    "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "open_by_handle_at", "name_to_handle_at",
+    "unshare",
+    "setns",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "open_by_handle_at",
+    "name_to_handle_at",
     # the kernel itself
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "create_module",
-    "get_kernel_syms", "query_module", "reboot", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd",
-    "lookup_dcookie", "nfsservctl", "syslog", "uselib", "ustat", "sysfs", "_sysctl", "vhangup",
-    "fanotify_init", "iopl", "ioperm", "vm86", "vm86old", "move_pages", "migrate_pages",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "get_kernel_syms",
+    "query_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "lookup_dcookie",
+    "nfsservctl",
+    "syslog",
+    "uselib",
+    "ustat",
+    "sysfs",
+    "_sysctl",
+    "vhangup",
+    "fanotify_init",
+    "iopl",
+    "ioperm",
+    "vm86",
+    "vm86old",
+    "move_pages",
+    "migrate_pages",
     # clocks and names of the host
-    "settimeofday", "stime", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname",
+    "settimeofday",
+    "stime",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
 )
 
 NAMESPACE_FLAGS = (
@@ -47,16 +104,20 @@ NAMESPACE_FLAGS = (
 )
 
 
-def profile() -> dict:
+def profile() -> dict[str, Any]:
     rules = [
         {"names": list(DENIED), "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM},
         {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS},
     ]
     for flag in NAMESPACE_FLAGS:
-        rules.append({
-            "names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM,
-            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
-        })
+        rules.append(
+            {
+                "names": ["clone"],
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": EPERM,
+                "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
+            }
+        )
     return {
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],

@@ -14,8 +14,8 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .engine import SandboxError
 
@@ -39,8 +39,9 @@ def _link_tree(src: Path, dest: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged(task_folder: Path, result_folder: Path | None, name: str,
-           base: Path | None = None) -> Iterator[tuple[Path, Path | None]]:
+def staged(
+    task_folder: Path, result_folder: Path | None, name: str, base: Path | None = None
+) -> Iterator[tuple[Path, Path | None]]:
     """Yield (task, out) laid out as <base>/ichain-run-<name>/{task,out}; removed afterwards.
     Without `result_folder` only the task is staged (an `execute`, whose /out is its own area)."""
     root = Path(base or tempfile.gettempdir()) / f"{PREFIX}{name}"

@@ -1,14 +1,14 @@
 """Provides `TaskSpec`: a task folder (`task.py` + data) and its optional, validated `ichain.toml`.
 
-    image = "ichain-runtime:bookworm"   # runtime image (default: the provider's)
-    gpus = 0                            # GPUs wanted (0 = none, -1 = all)
-    time_limit = 600                    # seconds of wall clock per run
-    memory_mb = 1024                    # memory limit (swap included)
-    cpus = 1.0                          # CPU quota
-    pids = 128                          # process/thread limit
-    output_mb = 256                     # cap on the size of the result folder
-    [comparator]                        # free-form settings for `task.py check`
-    tolerance = 0.01
+image = "ichain-runtime:bookworm"   # runtime image (default: the provider's)
+gpus = 0                            # GPUs wanted (0 = none, -1 = all)
+time_limit = 600                    # seconds of wall clock per run
+memory_mb = 1024                    # memory limit (swap included)
+cpus = 1.0                          # CPU quota
+pids = 128                          # process/thread limit
+output_mb = 256                     # cap on the size of the result folder
+[comparator]                        # free-form settings for `task.py check`
+tolerance = 0.01
 """
 
 from __future__ import annotations
@@ -91,8 +91,14 @@ def load_task(folder: str | Path) -> TaskSpec:
                 values[key] = value.strip()
             elif key in _LIMITS:
                 kind, low, high = _LIMITS[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-                    raise TaskSpecError(f"{spec_path}: {key} must be {'an integer' if kind is int else 'a number'}")
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or (kind is int and not isinstance(value, int))
+                ):
+                    raise TaskSpecError(
+                        f"{spec_path}: {key} must be {'an integer' if kind is int else 'a number'}"
+                    )
                 if not low <= value <= high:
                     raise TaskSpecError(f"{spec_path}: {key} = {value} is outside {low:g}..{high:g}")
                 values[key] = kind(value)
@@ -108,8 +114,10 @@ def _comparator(value: Any, spec_path: Path) -> dict[str, Any]:
     try:
         text = json.dumps(value, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
-        raise TaskSpecError(f"{spec_path}: [comparator] may hold only strings, numbers, booleans, "
-                            "arrays and tables (no dates, no inf or nan)") from None
+        raise TaskSpecError(
+            f"{spec_path}: [comparator] may hold only strings, numbers, booleans, "
+            "arrays and tables (no dates, no inf or nan)"
+        ) from None
     if len(text) > MAX_COMPARATOR_BYTES:
         raise TaskSpecError(f"{spec_path}: [comparator] is larger than {MAX_COMPARATOR_BYTES} bytes as JSON")
     return value

@@ -49,8 +49,9 @@ def open_segment(key: bytes, file_id: bytes, chunk: int, segment: int, final: bo
     if len(sealed) < SEGMENT_OVERHEAD:
         raise IntegrityError(f"chunk {chunk} segment {segment} is truncated")
     try:
-        return ChaCha20Poly1305(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
-                                             segment_ad(file_id, chunk, segment, final))
+        return ChaCha20Poly1305(key).decrypt(
+            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], segment_ad(file_id, chunk, segment, final)
+        )
     except InvalidTag:
         raise IntegrityError(f"chunk {chunk} segment {segment} failed authentication") from None
 
@@ -79,8 +80,13 @@ def envelope_context(chain_id: int, market: bytes, task_id: int, role: str, send
     `market` and `sender` are 20-byte addresses; `role` is the recipient's role in the task."""
     if len(sender) != 20 or role not in ROLES:
         raise ValueError("envelope context needs 20-byte addresses and a known role")
-    return (b"ichain-env" + bytes([ENVELOPE_VERSION]) + task_context(chain_id, market, task_id)
-            + bytes([ROLES.index(role)]) + sender)
+    return (
+        b"ichain-env"
+        + bytes([ENVELOPE_VERSION])
+        + task_context(chain_id, market, task_id)
+        + bytes([ROLES.index(role)])
+        + sender
+    )
 
 
 def result_key(task_key: bytes, k2: bytes, context: bytes) -> bytes:
@@ -89,10 +95,12 @@ def result_key(task_key: bytes, k2: bytes, context: bytes) -> bytes:
     `context` binds chain id, market and task id (`task_context`)."""
     if len(task_key) != KEY_BYTES or len(k2) != KEY_BYTES:
         raise ValueError("task key and K2 must be 32 bytes")
-    k1 = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-              info=b"ichain-result-k1" + context).derive(task_key)
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-                info=b"ichain-result-key" + context).derive(k1 + k2)
+    k1 = HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"ichain-result-k1" + context
+    ).derive(task_key)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"ichain-result-key" + context
+    ).derive(k1 + k2)
 
 
 def _public_from_eth(public_key: bytes) -> ec.EllipticCurvePublicKey:
@@ -110,8 +118,9 @@ def _private_from_eth(private_key: bytes) -> ec.EllipticCurvePrivateKey:
 
 
 def _kdf(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-                info=_HKDF_INFO + ephemeral + recipient).derive(shared)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_HKDF_INFO + ephemeral + recipient
+    ).derive(shared)
 
 
 def seal_envelope(recipient_public_key: bytes, payload: bytes, context: bytes = b"") -> bytes:
@@ -121,7 +130,9 @@ def seal_envelope(recipient_public_key: bytes, payload: bytes, context: bytes = 
     the same context, so one copied into another task, role or market does not open."""
     recipient = _public_from_eth(recipient_public_key)
     ephemeral = ec.generate_private_key(ec.SECP256K1())
-    eph_pub = ephemeral.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    eph_pub = ephemeral.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+    )
     rec_pub = recipient.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
     key = _kdf(ephemeral.exchange(ec.ECDH(), recipient), eph_pub, rec_pub)
     nonce = os.urandom(NONCE_BYTES)
@@ -134,15 +145,19 @@ def open_envelope(private_key: bytes, envelope: bytes, context: bytes = b"") -> 
     the context it was sealed for."""
     if len(envelope) < 1 + 33 + NONCE_BYTES + TAG_BYTES or envelope[0] != ENVELOPE_VERSION:
         raise IntegrityError("not an iChain envelope")
-    header, nonce, body = envelope[:34], envelope[34:34 + NONCE_BYTES], envelope[34 + NONCE_BYTES:]
+    header, nonce, body = envelope[:34], envelope[34 : 34 + NONCE_BYTES], envelope[34 + NONCE_BYTES :]
     me = _private_from_eth(private_key)
     try:
         eph = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), header[1:])
     except ValueError:
         raise IntegrityError("envelope has an invalid ephemeral key") from None
-    rec_pub = me.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    rec_pub = me.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+    )
     key = _kdf(me.exchange(ec.ECDH(), eph), header[1:], rec_pub)
     try:
         return ChaCha20Poly1305(key).decrypt(nonce, body, header + context)
     except InvalidTag:
-        raise IntegrityError("envelope cannot be opened with this key (not addressed to you, or altered)") from None
+        raise IntegrityError(
+            "envelope cannot be opened with this key (not addressed to you, or altered)"
+        ) from None

@@ -21,16 +21,17 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import requests
 import urllib3
 
-from . import packaging
 from ..errors import one_line
+from . import packaging
 from .errors import Cancelled, IntegrityError, PeerUnreachable, TransferError
 from .locator import FileRef
 from .manifest import MAX_MANIFEST_BYTES, Manifest, unseal_to_folder
@@ -73,8 +74,9 @@ class FetchResult:
 class Fetcher:
     """Fetches files through `direct` TCP or a Tor SOCKS port (`socks` = "host:port")."""
 
-    def __init__(self, socks: str | None = None, workers: int = 0, attempts: int = ATTEMPTS,
-                 backoff: float = 0.2) -> None:
+    def __init__(
+        self, socks: str | None = None, workers: int = 0, attempts: int = ATTEMPTS, backoff: float = 0.2
+    ) -> None:
         self.socks = socks
         self.workers = workers
         self.attempts = attempts
@@ -95,7 +97,9 @@ class Fetcher:
     def _url(ref: FileRef, tail: str) -> str:
         return f"http://{ref.address}/m/{ref.root}/{tail}"
 
-    def fetch_manifest(self, ref: FileRef, cancel: threading.Event | None = None, isolation: str | None = None) -> Manifest:
+    def fetch_manifest(
+        self, ref: FileRef, cancel: threading.Event | None = None, isolation: str | None = None
+    ) -> Manifest:
         last: Exception | None = None
         for attempt in range(self.attempts):
             _check(cancel)
@@ -111,8 +115,15 @@ class Fetcher:
 
     def _read_manifest(self, ref: FileRef, isolation: str, watch: SocketWatch) -> bytes:
         """The manifest's bytes, read as they arrive: never more than its cap, never after the deadline."""
-        with self._session(isolation) as s, s.get(self._url(ref, "manifest"), stream=True, allow_redirects=False,
-                                                  timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as r:
+        with (
+            self._session(isolation) as s,
+            s.get(
+                self._url(ref, "manifest"),
+                stream=True,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            ) as r,
+        ):
             watch.track(r)
             if r.status_code == 404:
                 raise TransferError(f"the peer at {ref.address} does not serve {ref.root[:12]}…")
@@ -128,16 +139,25 @@ class Fetcher:
                         raise IntegrityError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
             except (urllib3.exceptions.HTTPError, OSError):
                 if watch.expired:
-                    raise PeerUnreachable(f"{ref.address} did not send the manifest within "
-                                          f"{MANIFEST_DEADLINE_S:g} s") from None
+                    raise PeerUnreachable(
+                        f"{ref.address} did not send the manifest within {MANIFEST_DEADLINE_S:g} s"
+                    ) from None
                 raise
             finally:
                 watch.untrack(r)
             return bytes(body)
 
     # -- the whole file ------------------------------------------------------------
-    def fetch(self, ref: FileRef, dest: Path, work: Path, progress: ProgressCallback | None = None,
-              cancel: threading.Event | None = None, deadline_s: float | None = None, **unpack_limits) -> FetchResult:
+    def fetch(
+        self,
+        ref: FileRef,
+        dest: Path,
+        work: Path,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        deadline_s: float | None = None,
+        **unpack_limits: int,
+    ) -> FetchResult:
         """Fetch `ref` into the new folder `dest`, using `work` for chunks (kept for resume).
         `unpack_limits` (max_bytes, max_entries) cap what is accepted before any chunk is written;
         `deadline_s` bounds the whole transfer (default: 5 minutes plus the size at MIN_RATE_BPS)."""
@@ -150,15 +170,27 @@ class Fetcher:
         prefix = f"ichain-{uuid.uuid4().hex[:8]}"
         manifest = self.fetch_manifest(ref, cancel, isolation=f"{prefix}-0")
         _check_sizes(manifest, work, unpack_limits.get("max_bytes", packaging.MAX_TOTAL_BYTES))
-        deadline = time.monotonic() + (deadline_s if deadline_s is not None
-                                       else 300 + manifest.sealed_size / MIN_RATE_BPS)
+        deadline = time.monotonic() + (
+            deadline_s if deadline_s is not None else 300 + manifest.sealed_size / MIN_RATE_BPS
+        )
         with SocketWatch(cancel, deadline) as watch:
-            return self._fetch_chunks(ref, manifest, dest, work, progress, cancel, watch, prefix, started,
-                                      unpack_limits)
+            return self._fetch_chunks(
+                ref, manifest, dest, work, progress, cancel, watch, prefix, started, unpack_limits
+            )
 
-    def _fetch_chunks(self, ref: FileRef, manifest: Manifest, dest: Path, work: Path,
-                      progress: ProgressCallback | None, cancel: threading.Event | None, watch: SocketWatch,
-                      prefix: str, started: float, unpack_limits: dict) -> FetchResult:
+    def _fetch_chunks(
+        self,
+        ref: FileRef,
+        manifest: Manifest,
+        dest: Path,
+        work: Path,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        watch: SocketWatch,
+        prefix: str,
+        started: float,
+        unpack_limits: dict[str, int],
+    ) -> FetchResult:
         report = progress or (lambda p: None)
         stats = {"downloaded": 0, "resumed": 0, "retries": 0}
         lock = threading.Lock()
@@ -183,8 +215,17 @@ class Fetcher:
                 if cancelled():
                     raise Cancelled("transfer cancelled; partial chunks kept for resume")
                 try:
-                    got, resumed, digest = self._download(ref, info.index, info.size, part, report, attempt, cancelled,
-                                                          f"{prefix}-{index}", watch)
+                    got, resumed, digest = self._download(
+                        ref,
+                        info.index,
+                        info.size,
+                        part,
+                        report,
+                        attempt,
+                        cancelled,
+                        f"{prefix}-{index}",
+                        watch,
+                    )
                     with lock:
                         stats["downloaded"] += got
                         stats["resumed"] += resumed
@@ -196,8 +237,10 @@ class Fetcher:
                     error: Exception = IntegrityError(f"chunk {index} failed verification")
                 except OSError as exc:  # requests' errors are OSErrors too
                     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                        raise TransferError(f"disk full while writing chunk {index} to {work}; "
-                                            "partial chunks are kept for resume") from None
+                        raise TransferError(
+                            f"disk full while writing chunk {index} to {work}; "
+                            "partial chunks are kept for resume"
+                        ) from None
                     error = exc
                 with lock:
                     stats["retries"] += 1
@@ -229,8 +272,10 @@ class Fetcher:
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise TransferError(f"disk full while unpacking into {dest.parent}; "
-                                    "the verified chunks are kept for another try") from None
+                raise TransferError(
+                    f"disk full while unpacking into {dest.parent}; "
+                    "the verified chunks are kept for another try"
+                ) from None
             raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -239,11 +284,27 @@ class Fetcher:
             dest.rmdir()
         staging.replace(dest)
         shutil.rmtree(work, ignore_errors=True)
-        return FetchResult(manifest, files, stats["downloaded"], stats["resumed"], stats["retries"],
-                           time.monotonic() - started)
+        return FetchResult(
+            manifest,
+            files,
+            stats["downloaded"],
+            stats["resumed"],
+            stats["retries"],
+            time.monotonic() - started,
+        )
 
-    def _download(self, ref: FileRef, index: int, size: int, part: Path, report: ProgressCallback, attempt: int,
-                  cancelled: Callable[[], bool], isolation: str, watch: SocketWatch) -> tuple[int, int, str]:
+    def _download(
+        self,
+        ref: FileRef,
+        index: int,
+        size: int,
+        part: Path,
+        report: ProgressCallback,
+        attempt: int,
+        cancelled: Callable[[], bool],
+        isolation: str,
+        watch: SocketWatch,
+    ) -> tuple[int, int, str]:
         """Append the rest of chunk `index` to `part`; returns (new bytes, resumed bytes, sha256 of all)."""
         have = part.stat().st_size if part.exists() else 0
         if have > size:
@@ -254,38 +315,45 @@ class Fetcher:
             return 0, have, digest.hexdigest()
         headers = {"Range": f"bytes={have}-"} if have else {}
         got = 0
-        with self._session(isolation) as s:
-            with s.get(self._url(ref, f"chunk/{index}"), headers=headers, stream=True, allow_redirects=False,
-                       timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as r:
-                watch.track(r)
-                _refuse_redirect(r, ref)
-                if r.status_code == 200 and have:
-                    have = 0  # server ignored the range: start over
-                    digest = hashlib.sha256()
-                elif r.status_code not in (200, 206):
-                    r.raise_for_status()
-                    raise requests.HTTPError(f"unexpected status {r.status_code}")
-                mode = "ab" if have else "wb"
-                last_report = 0.0
-                rate = _RateFloor(index, ref.address)
-                with open(part, mode) as out:
-                    for block in _blocks(r, watch, cancelled):
-                        rate.add(len(block))
-                        if cancelled():
-                            raise Cancelled("transfer cancelled; partial chunks kept for resume")
-                        if have + got + len(block) > size:
-                            raise IntegrityError(f"chunk {index} is longer than the manifest says")
-                        out.write(block)
-                        digest.update(block)
-                        got += len(block)
-                        now = time.monotonic()
-                        if now - last_report > 0.05:
-                            last_report = now
-                            report(ChunkProgress(ref.root, index, have + got, size, "downloading", attempt))
+        with (
+            self._session(isolation) as s,
+            s.get(
+                self._url(ref, f"chunk/{index}"),
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            ) as r,
+        ):
+            watch.track(r)
+            _refuse_redirect(r, ref)
+            if r.status_code == 200 and have:
+                have = 0  # server ignored the range: start over
+                digest = hashlib.sha256()
+            elif r.status_code not in (200, 206):
+                r.raise_for_status()
+                raise requests.HTTPError(f"unexpected status {r.status_code}")
+            mode = "ab" if have else "wb"
+            last_report = 0.0
+            rate = _RateFloor(index, ref.address)
+            with open(part, mode) as out:
+                for block in _blocks(r, watch, cancelled):
+                    rate.add(len(block))
+                    if cancelled():
+                        raise Cancelled("transfer cancelled; partial chunks kept for resume")
+                    if have + got + len(block) > size:
+                        raise IntegrityError(f"chunk {index} is longer than the manifest says")
+                    out.write(block)
+                    digest.update(block)
+                    got += len(block)
+                    now = time.monotonic()
+                    if now - last_report > 0.05:
+                        last_report = now
+                        report(ChunkProgress(ref.root, index, have + got, size, "downloading", attempt))
         return got, have, digest.hexdigest()
 
     def _sleep(self, attempt: int, cancel: threading.Event | None) -> None:
-        delay = min(5.0, self.backoff * (2 ** attempt))
+        delay = min(5.0, self.backoff * (2**attempt))
         if cancel is not None:
             if cancel.wait(delay):
                 raise Cancelled("transfer cancelled")
@@ -293,7 +361,7 @@ class Fetcher:
             time.sleep(delay)
 
 
-def _blocks(r, watch: SocketWatch, cancelled: Callable[[], bool]):
+def _blocks(r: Any, watch: SocketWatch, cancelled: Callable[[], bool]) -> Iterator[bytes]:
     """The body as it arrives (never waiting for a whole block); a cut socket ends it at once."""
     try:
         while block := r.raw.read1(BLOCK, decode_content=False):
@@ -320,12 +388,13 @@ class _RateFloor:
         now = time.monotonic()
         if now - self.window_start >= RATE_WINDOW_S:
             if self.window_bytes < MIN_RATE_BPS * (now - self.window_start):
-                raise requests.ConnectionError(f"chunk {self.index} from {self.address} is slower than "
-                                               f"{MIN_RATE_BPS} bytes/s")
+                raise requests.ConnectionError(
+                    f"chunk {self.index} from {self.address} is slower than {MIN_RATE_BPS} bytes/s"
+                )
             self.window_start, self.window_bytes = now, 0
 
 
-def _refuse_redirect(r, ref: FileRef) -> None:
+def _refuse_redirect(r: Any, ref: FileRef) -> None:
     if 300 <= r.status_code < 400:
         raise IntegrityError(f"the peer at {ref.address} answered with a redirect (not followed)")
 
@@ -334,16 +403,19 @@ def _check_sizes(manifest: Manifest, work: Path, max_bytes: int) -> None:
     """Before any chunk is written: the file fits the caller's cap and the free disk."""
     allowed = max_bytes + max_bytes // 64 + 16 * 1024 * 1024  # tar headers and padding
     if manifest.total_size > allowed:
-        raise TransferError(f"the peer offers {manifest.total_size} bytes, more than the {allowed} "
-                            "this transfer accepts")
+        raise TransferError(
+            f"the peer offers {manifest.total_size} bytes, more than the {allowed} this transfer accepts"
+        )
     have = sum(f.stat().st_size for f in work.glob("chunk-*.bin"))
     needed = manifest.sealed_size - have + manifest.total_size + DISK_MARGIN
     free = shutil.disk_usage(work).free
     if free < needed:
-        raise TransferError(f"not enough disk in {work}: {needed // 2**20} MiB needed, {free // 2**20} MiB free")
+        raise TransferError(
+            f"not enough disk in {work}: {needed // 2**20} MiB needed, {free // 2**20} MiB free"
+        )
 
 
-def _hasher(path: Path):
+def _hasher(path: Path) -> hashlib._Hash:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
@@ -358,5 +430,3 @@ def _sha256(path: Path) -> str:
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("transfer cancelled")
-
-

@@ -29,7 +29,12 @@ def encode_refs(refs: list[FileRef]) -> bytes:
         address = ref.address.encode()
         if len(ref.key) != 32 or len(address) > 255 or ref.transport not in TRANSPORTS:
             raise ValueError("invalid file reference")
-        out += bytes.fromhex(ref.root) + ref.key + bytes([TRANSPORTS.index(ref.transport), len(address)]) + address
+        out += (
+            bytes.fromhex(ref.root)
+            + ref.key
+            + bytes([TRANSPORTS.index(ref.transport), len(address)])
+            + address
+        )
     return bytes(out)
 
 
@@ -39,9 +44,9 @@ def decode_refs(data: bytes) -> list[FileRef]:
             raise IntegrityError("unknown file reference version")
         refs, pos = [], 2
         for _ in range(data[1]):
-            root, key = data[pos:pos + 32].hex(), data[pos + 32:pos + 64]
-            transport, length = struct.unpack(">BB", data[pos + 64:pos + 66])
-            address = data[pos + 66:pos + 66 + length].decode()
+            root, key = data[pos : pos + 32].hex(), data[pos + 32 : pos + 64]
+            transport, length = struct.unpack(">BB", data[pos + 64 : pos + 66])
+            address = data[pos + 66 : pos + 66 + length].decode()
             if len(key) != 32 or len(address) != length:
                 raise IntegrityError("truncated file reference")
             refs.append(FileRef(root, bytes(key), TRANSPORTS[transport], address))

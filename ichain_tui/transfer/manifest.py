@@ -15,9 +15,11 @@ import os
 import re
 import struct
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from ..untrusted import UntrustedInputError, load_json
 from . import crypto, packaging
@@ -57,7 +59,7 @@ class Manifest:
         return json.dumps(data, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes, expected_root: str | None = None) -> "Manifest":
+    def from_json(cls, raw: bytes, expected_root: str | None = None) -> Manifest:
         """Parse an untrusted manifest: size and depth capped, every field of its exact type and
         range (checked before any arithmetic), then the root recomputed and compared."""
         try:
@@ -72,11 +74,17 @@ class Manifest:
         for c in data["chunks"]:
             if not isinstance(c, dict):
                 raise IntegrityError("manifest is malformed")
-            chunks.append(ChunkInfo(_size(c, "index"), _size(c, "plain_size"), _size(c, "size"),
-                                    _hex(c, "sha256", 32)))
-        manifest = cls(_hex(data, "file_id", crypto.FILE_ID_BYTES), _size(data, "total_size"),
-                       _size(data, "segment_size"), tuple(chunks), _hex(data, "root", 32),
-                       _size(data, "version") if "version" in data else 1)
+            chunks.append(
+                ChunkInfo(_size(c, "index"), _size(c, "plain_size"), _size(c, "size"), _hex(c, "sha256", 32))
+            )
+        manifest = cls(
+            _hex(data, "file_id", crypto.FILE_ID_BYTES),
+            _size(data, "total_size"),
+            _size(data, "segment_size"),
+            tuple(chunks),
+            _hex(data, "root", 32),
+            _size(data, "version") if "version" in data else 1,
+        )
         manifest.validate(expected_root)
         return manifest
 
@@ -87,7 +95,11 @@ class Manifest:
         if not 1024 <= self.segment_size <= 16 * 1024 * 1024:
             raise IntegrityError("manifest has an invalid segment size")
         for i, c in enumerate(self.chunks):
-            if c.index != i or c.plain_size < 0 or c.size != crypto.sealed_size(c.plain_size, self.segment_size):
+            if (
+                c.index != i
+                or c.plain_size < 0
+                or c.size != crypto.sealed_size(c.plain_size, self.segment_size)
+            ):
                 raise IntegrityError(f"manifest entry for chunk {i} is inconsistent")
         if sum(c.plain_size for c in self.chunks) != self.total_size:
             raise IntegrityError("manifest sizes do not add up")
@@ -97,14 +109,14 @@ class Manifest:
             raise IntegrityError("manifest does not match the commitment on chain")
 
 
-def _size(data: dict, name: str) -> int:
+def _size(data: dict[str, Any], name: str) -> int:
     value = data.get(name)
     if type(value) is not int or not 0 <= value <= _MAX_SIZE:
         raise IntegrityError(f"manifest field {name} is not a size")
     return value
 
 
-def _hex(data: dict, name: str, length: int) -> str:
+def _hex(data: dict[str, Any], name: str, length: int) -> str:
     value = data.get(name)
     if not isinstance(value, str) or len(value) != 2 * length or not _HEX.match(value):
         raise IntegrityError(f"manifest field {name} is not {length} bytes of hex")
@@ -115,9 +127,13 @@ def normalize_root(root: str | bytes) -> str:
     return root.hex() if isinstance(root, (bytes, bytearray)) else root.lower().removeprefix("0x")
 
 
-def compute_root(file_id: str, total: int, segment: int, chunks: tuple[ChunkInfo, ...] | list[ChunkInfo]) -> str:
+def compute_root(
+    file_id: str, total: int, segment: int, chunks: tuple[ChunkInfo, ...] | list[ChunkInfo]
+) -> str:
     level = [
-        hashlib.sha256(b"\x00" + struct.pack(">IQQ", c.index, c.plain_size, c.size) + bytes.fromhex(c.sha256)).digest()
+        hashlib.sha256(
+            b"\x00" + struct.pack(">IQQ", c.index, c.plain_size, c.size) + bytes.fromhex(c.sha256)
+        ).digest()
         for c in chunks
     ]
     while len(level) > 1:
@@ -148,8 +164,13 @@ def default_chunks() -> int:
     return os.cpu_count() or 1
 
 
-def seal_folder(folder: Path, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES,
-                key: bytes | None = None) -> SealedFile:
+def seal_folder(
+    folder: Path,
+    directory: Path,
+    chunks: int = 0,
+    segment_size: int = crypto.SEGMENT_BYTES,
+    key: bytes | None = None,
+) -> SealedFile:
     """Pack `folder` and seal it into `directory` (created, must be empty) as chunk files + manifest,
     under `key` (default: a fresh random file key)."""
     directory = Path(directory)
@@ -161,8 +182,14 @@ def seal_folder(folder: Path, directory: Path, chunks: int = 0, segment_size: in
         return seal_stream(plain, total, directory, chunks, segment_size, key)
 
 
-def seal_stream(plain, total: int, directory: Path, chunks: int = 0, segment_size: int = crypto.SEGMENT_BYTES,
-                key: bytes | None = None) -> SealedFile:
+def seal_stream(
+    plain: BinaryIO,
+    total: int,
+    directory: Path,
+    chunks: int = 0,
+    segment_size: int = crypto.SEGMENT_BYTES,
+    key: bytes | None = None,
+) -> SealedFile:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     wanted = chunks or default_chunks()
@@ -208,7 +235,7 @@ class PlainReader(io.RawIOBase):
         self._buffer = memoryview(b"")
         self._segments = self._iter_segments()
 
-    def _iter_segments(self):
+    def _iter_segments(self) -> Iterator[bytes]:
         for info, path in zip(self.manifest.chunks, self.paths, strict=True):
             remaining = info.plain_size
             with open(path, "rb") as handle:
@@ -227,7 +254,7 @@ class PlainReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:  # a writable buffer (memoryview, bytearray)
         while not self._buffer:
             try:
                 self._buffer = memoryview(next(self._segments))
@@ -239,7 +266,9 @@ class PlainReader(io.RawIOBase):
         return n
 
 
-def unseal_to_folder(manifest: Manifest, key: bytes, chunk_paths: list[Path], dest: Path, **limits) -> int:
+def unseal_to_folder(
+    manifest: Manifest, key: bytes, chunk_paths: list[Path], dest: Path, **limits: int
+) -> int:
     """Decrypt verified chunks and unpack them safely into `dest`; returns the number of files."""
     if len(key) != crypto.KEY_BYTES:
         raise TransferError("file key has the wrong length")

@@ -15,7 +15,7 @@ import os
 import stat
 import tarfile
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import TransferError, UnsafeArchive
 
@@ -30,13 +30,18 @@ MAX_HEADER = 64 * 1024  # bytes of one PAX or GNU long-name header
 class _BoundedTarInfo(tarfile.TarInfo):
     """Refuses an extended header larger than MAX_HEADER before tarfile reads it whole."""
 
-    def _proc_gnulong(self, tarfile_):  # noqa: D401 - tarfile's hook
+    # tarfile's private hooks for the two extended headers (not in typeshed)
+    def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         _bounded_header(self.size)
-        return super()._proc_gnulong(tarfile_)
+        parent: Any = super()
+        result: tarfile.TarInfo = parent._proc_gnulong(tarfile_)
+        return result
 
-    def _proc_pax(self, tarfile_):
+    def _proc_pax(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         _bounded_header(self.size)
-        return super()._proc_pax(tarfile_)
+        parent: Any = super()
+        result: tarfile.TarInfo = parent._proc_pax(tarfile_)
+        return result
 
 
 def _bounded_header(size: int) -> None:
@@ -48,7 +53,9 @@ def check_name(name: str) -> None:
     """Refuse a relative name that no common filesystem could hold, or that nests too deep."""
     parts = PurePosixPath(name).parts
     if len(name) > MAX_NAME or len(parts) > MAX_DEPTH:
-        raise UnsafeArchive(f"entry {name[:60]!r}… is longer than {MAX_NAME} characters or deeper than {MAX_DEPTH}")
+        raise UnsafeArchive(
+            f"entry {name[:60]!r}… is longer than {MAX_NAME} characters or deeper than {MAX_DEPTH}"
+        )
     for part in parts:
         if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
             raise UnsafeArchive(f"entry {name[:60]!r}… has a name longer than {MAX_COMPONENT} bytes")
@@ -101,7 +108,9 @@ def _walk(folder: Path) -> list[PurePosixPath]:
                 raise TransferError(f"{folder}: {exc}") from None
             mode = entry.stat(follow_symlinks=False).st_mode
             if stat.S_ISLNK(mode):
-                raise TransferError(f"{folder / rel} is a symbolic link; tasks may contain only files and folders")
+                raise TransferError(
+                    f"{folder / rel} is a symbolic link; tasks may contain only files and folders"
+                )
             if stat.S_ISDIR(mode):
                 found.append(rel)
                 subfolders.append((Path(entry.path), rel))
@@ -113,7 +122,9 @@ def _walk(folder: Path) -> list[PurePosixPath]:
     return sorted(found, key=lambda rel: rel.parts)
 
 
-def unpack(archive: BinaryIO, dest: Path, max_bytes: int = MAX_TOTAL_BYTES, max_entries: int = MAX_ENTRIES) -> int:
+def unpack(
+    archive: BinaryIO, dest: Path, max_bytes: int = MAX_TOTAL_BYTES, max_entries: int = MAX_ENTRIES
+) -> int:
     """Extract an untrusted tar stream into the empty folder `dest`; returns the number of files."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -148,7 +159,11 @@ def unpack(archive: BinaryIO, dest: Path, max_bytes: int = MAX_TOTAL_BYTES, max_
                 target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
                 source = tar.extractfile(member)
                 assert source is not None
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755 if member.mode & 0o111 else 0o644)
+                fd = os.open(
+                    target,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                    0o755 if member.mode & 0o111 else 0o644,
+                )
                 with os.fdopen(fd, "wb") as handle:
                     while block := source.read(1 << 20):
                         handle.write(block)

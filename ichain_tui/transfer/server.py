@@ -21,6 +21,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from .manifest import SealedFile
 from .watchdog import shut_down
@@ -35,19 +36,20 @@ _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S  # every read and write of this connection
 
-    def log_message(self, fmt: str, *args) -> None:  # quiet; the owner reports progress
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet; the owner reports progress
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         match = _PATH.match(self.path)
         sealed = self.server.files.get(match.group(1)) if match else None
         if sealed is None:
             self._error(404)
             return
+        assert match is not None  # a file was found, so the path matched
         if match.group(2) == "manifest":
             body = sealed.manifest.to_json()
             self.send_response(200)
@@ -104,7 +106,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         # waiting for a request line and headers: the reaper cuts this connection if they are late
-        self.server.waiting[self.connection] = (time.monotonic(), self.server.served.get(self.connection, False))
+        self.server.waiting[self.connection] = (
+            time.monotonic(),
+            self.server.served.get(self.connection, False),
+        )
         super().handle_one_request()
         self.server.served[self.connection] = True
 
@@ -129,12 +134,16 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = MAX_CONNECTIONS
 
-    def __init__(self, address, files: dict[str, SealedFile], throttle_bps: int | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], files: dict[str, SealedFile], throttle_bps: int | None
+    ) -> None:
         self.files = files
         self.throttle_bps = throttle_bps
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
-        self.waiting: dict[socket.socket, tuple[float, bool]] = {}  # since when, and whether idle after a request
+        self.waiting: dict[
+            socket.socket, tuple[float, bool]
+        ] = {}  # since when, and whether idle after a request
         self.served: dict[socket.socket, bool] = {}
         self.refused = 0
         self.active = 0
@@ -143,7 +152,7 @@ class _Server(ThreadingHTTPServer):
         self._reaper = threading.Thread(target=self._reap, daemon=True, name="chunk-server-reaper")
         self._reaper.start()
 
-    def process_request(self, request, client_address) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
         with self._count:
             full = self.active >= MAX_CONNECTIONS
             if full:
@@ -155,7 +164,7 @@ class _Server(ThreadingHTTPServer):
             return
         super().process_request(request, client_address)
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -178,14 +187,20 @@ class _Server(ThreadingHTTPServer):
 class ChunkServer:
     """Serves sealed files until `stop()`; use `address` to tell peers where to fetch."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None,
-                 throttle_bps: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        advertise_host: str | None = None,
+        throttle_bps: int | None = None,
+    ) -> None:
         """`throttle_bps` limits each connection (demos, tests); None serves as fast as it can."""
         self._files: dict[str, SealedFile] = {}
         self._httpd = _Server((host, port), self._files, throttle_bps)
         self.advertise_host = advertise_host or host
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        daemon=True, name="chunk-server")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="chunk-server"
+        )
 
     @property
     def port(self) -> int:
@@ -193,7 +208,8 @@ class ChunkServer:
 
     @property
     def bind_address(self) -> str:
-        return f"{self._httpd.server_address[0]}:{self.port}"
+        host = self._httpd.server_address[0]
+        return f"{host if isinstance(host, str) else host.decode()}:{self.port}"
 
     @property
     def address(self) -> str:
@@ -206,7 +222,7 @@ class ChunkServer:
     def remove(self, root: str) -> None:
         self._files.pop(root, None)
 
-    def start(self) -> "ChunkServer":
+    def start(self) -> ChunkServer:
         self._thread.start()
         return self
 
@@ -218,10 +234,10 @@ class ChunkServer:
             self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "ChunkServer":
+    def __enter__(self) -> ChunkServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

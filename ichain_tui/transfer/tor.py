@@ -11,9 +11,10 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any
 
 from .errors import TransferError
 
@@ -22,7 +23,7 @@ class TorError(TransferError):
     title = "Tor error"
 
 
-def _await_upload(events: "queue.Queue", service_id: str, timeout: float) -> bool:
+def _await_upload(events: queue.Queue[Any], service_id: str, timeout: float) -> bool:
     """True once one HSDir confirmed our descriptor (UPLOADED after an UPLOAD of this service)."""
     from stem import HSDescAction
 
@@ -55,11 +56,11 @@ def tor_binary() -> str:
 class TorProcess:
     """A tor process launched by us; it exits when we do (stem take_ownership)."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     data_dir: Path
     control_port: int | None
     socks_port: int | None
-    _tor: "Tor | None" = None
+    _tor: Tor | None = None
 
     def stop(self) -> None:
         if self._tor is not None:
@@ -73,7 +74,7 @@ class TorProcess:
                 self.process.kill()
                 self.process.wait()
 
-    def controller(self) -> "Tor":
+    def controller(self) -> Tor:
         """The one control connection to this tor. stem hands it ownership of the process
         (TAKEOWNERSHIP), so it stays open for the tor's whole life and `stop()` closes it."""
         if self.control_port is None:
@@ -83,8 +84,13 @@ class TorProcess:
         return self._tor
 
 
-def launch(config: dict[str, Any], data_dir: Path, completion_percent: int = 0, timeout: float = 90,
-           on_line: Callable[[str], None] | None = None) -> TorProcess:
+def launch(
+    config: dict[str, Any],
+    data_dir: Path,
+    completion_percent: int = 0,
+    timeout: float = 90,
+    on_line: Callable[[str], None] | None = None,
+) -> TorProcess:
     """Start tor with `config` (torrc keys -> value or list of values)."""
     import stem.process
 
@@ -94,8 +100,13 @@ def launch(config: dict[str, Any], data_dir: Path, completion_percent: int = 0, 
     config = {"DataDirectory": str(data_dir), **config}
     try:
         proc = stem.process.launch_tor_with_config(
-            config={k: v for k, v in config.items()}, tor_cmd=tor_binary(), completion_percent=completion_percent,
-            init_msg_handler=on_line, timeout=timeout, take_ownership=True, close_output=False,
+            config={k: v for k, v in config.items()},
+            tor_cmd=tor_binary(),
+            completion_percent=completion_percent,
+            init_msg_handler=on_line,
+            timeout=timeout,
+            take_ownership=True,
+            close_output=False,
         )
     except OSError as exc:
         raise TorError(f"tor failed to start: {str(exc).splitlines()[0][:200]}") from None
@@ -109,7 +120,7 @@ def launch(config: dict[str, Any], data_dir: Path, completion_percent: int = 0, 
     return TorProcess(proc, data_dir, control, socks_port)
 
 
-def _drain(stream, log_path: Path) -> None:
+def _drain(stream: IO[bytes], log_path: Path) -> None:
     with open(log_path, "ab") as log:
         for line in iter(stream.readline, b""):
             log.write(line)
@@ -120,12 +131,12 @@ def _drain(stream, log_path: Path) -> None:
 class Tor:
     """A control connection to a running tor."""
 
-    def __init__(self, controller) -> None:
-        self.controller = controller
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller  # a stem Controller
         self.onion_keys: dict[str, str] = {}  # service id -> "TYPE:key" of the onions created here
 
     @classmethod
-    def attach(cls, control_port: int, password: str | None = None) -> "Tor":
+    def attach(cls, control_port: int, password: str | None = None) -> Tor:
         from stem import SocketError
         from stem.control import Controller
 
@@ -162,8 +173,15 @@ class Tor:
         except (ControllerError, ValueError):
             return {}
 
-    def create_onion(self, target_port: int, virtual_port: int = 80, timeout: float = 30.0, attempts: int = 3,
-                     target_host: str = "127.0.0.1", key: str | None = None) -> str:
+    def create_onion(
+        self,
+        target_port: int,
+        virtual_port: int = 80,
+        timeout: float = 30.0,
+        attempts: int = 3,
+        target_host: str = "127.0.0.1",
+        key: str | None = None,
+    ) -> str:
         """An ephemeral v3 onion service in front of `target_host:target_port`, published to the
         HSDirs. A publication not confirmed within `timeout` is removed and created anew (tor can
         sit on an upload forever). `key` ("ED25519-V3:<blob>", from `onion_keys`) brings back the
@@ -173,13 +191,16 @@ class Tor:
 
         last = "no attempt"
         for _ in range(attempts):
-            events: queue.Queue = queue.Queue()
+            events: queue.Queue[Any] = queue.Queue()
             self.controller.add_event_listener(events.put, EventType.HS_DESC)
             try:
                 key_type, key_content = key.split(":", 1) if key else ("NEW", "ED25519-V3")
                 response = self.controller.create_ephemeral_hidden_service(
-                    {virtual_port: f"{target_host}:{target_port}"}, key_type=key_type, key_content=key_content,
-                    await_publication=False, detached=False,
+                    {virtual_port: f"{target_host}:{target_port}"},
+                    key_type=key_type,
+                    key_content=key_content,
+                    await_publication=False,
+                    detached=False,
                 )
                 service_id = response.service_id
                 if response.private_key:

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..netutil import free_port
 from .tor import TorError, TorProcess, launch, tor_binary
@@ -48,8 +49,10 @@ class _Authority:
 
     @property
     def dir_line(self) -> str:
-        return (f"{self.nickname} orport={self.or_port} no-v2 v3ident={self.v3ident} "
-                f"127.0.0.1:{self.dir_port} {self.fingerprint}")
+        return (
+            f"{self.nickname} orport={self.or_port} no-v2 v3ident={self.v3ident} "
+            f"127.0.0.1:{self.dir_port} {self.fingerprint}"
+        )
 
 
 class PrivateTorNetwork:
@@ -71,25 +74,61 @@ class PrivateTorNetwork:
         if not gencert:
             raise TorError("tor-gencert is missing (it ships with Debian's tor package)")
         subprocess.run(
-            [gencert, "--create-identity-key", "-m", "12", "-a", f"127.0.0.1:{auth.dir_port}",
-             "-i", str(keys / "authority_identity_key"), "-s", str(keys / "authority_signing_key"),
-             "-c", str(keys / "authority_certificate"), "--passphrase-fd", "0"],
-            input=b"\n", check=True, capture_output=True, timeout=60,
+            [
+                gencert,
+                "--create-identity-key",
+                "-m",
+                "12",
+                "-a",
+                f"127.0.0.1:{auth.dir_port}",
+                "-i",
+                str(keys / "authority_identity_key"),
+                "-s",
+                str(keys / "authority_signing_key"),
+                "-c",
+                str(keys / "authority_certificate"),
+                "--passphrase-fd",
+                "0",
+            ],
+            input=b"\n",
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         cert = (keys / "authority_certificate").read_text()
         auth.v3ident = re.search(r"^fingerprint (\w+)", cert, re.M).group(1)  # type: ignore[union-attr]
         out = subprocess.run(
-            [tor_binary(), "--list-fingerprint", "--DataDirectory", str(auth.data_dir), "--ORPort", str(auth.or_port),
-             "--Nickname", auth.nickname, "--Address", "127.0.0.1", "--TestingTorNetwork", "1",
-             "--DirAuthority", f"placeholder 127.0.0.1:1 {'0' * 40}", "--SocksPort", "0", "--Log", "err stderr"],
-            capture_output=True, text=True, check=True, timeout=60,
+            [
+                tor_binary(),
+                "--list-fingerprint",
+                "--DataDirectory",
+                str(auth.data_dir),
+                "--ORPort",
+                str(auth.or_port),
+                "--Nickname",
+                auth.nickname,
+                "--Address",
+                "127.0.0.1",
+                "--TestingTorNetwork",
+                "1",
+                "--DirAuthority",
+                f"placeholder 127.0.0.1:1 {'0' * 40}",
+                "--SocksPort",
+                "0",
+                "--Log",
+                "err stderr",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         )
         auth.fingerprint = out.stdout.strip().splitlines()[-1].split(" ", 1)[1].replace(" ", "")
 
     def dir_authority_lines(self) -> list[str]:
         return [a.dir_line for a in self.authorities]
 
-    def start(self, timeout: float = 90.0) -> "PrivateTorNetwork":
+    def start(self, timeout: float = 90.0) -> PrivateTorNetwork:
         for auth in self.authorities:
             self._make_keys(auth)
         for auth in self.authorities:
@@ -129,9 +168,9 @@ class PrivateTorNetwork:
         tor = self.authorities[0].process.controller()  # type: ignore[union-attr]
         while time.monotonic() < deadline:
             flags = tor.consensus_flags()
-            if fingerprints <= set(flags) and all({"Running", "HSDir"} <= flags[f] for f in fingerprints):
-                if all(self._serves_all_microdescs(a) for a in self.authorities):
-                    return
+            ready = fingerprints <= set(flags) and all({"Running", "HSDir"} <= flags[f] for f in fingerprints)
+            if ready and all(self._serves_all_microdescs(a) for a in self.authorities):
+                return
             time.sleep(0.5)
         raise TorError(f"private Tor network not usable within {timeout:.0f} s")
 
@@ -148,7 +187,7 @@ class PrivateTorNetwork:
             return False
 
     # -------------------------------------------------------------------- clients
-    def client_config(self, socks_port: int | None = None, control_port: int | None = None) -> dict:
+    def client_config(self, socks_port: int | None = None, control_port: int | None = None) -> dict[str, Any]:
         """torrc for a client or onion service of this network."""
         return {
             "TestingTorNetwork": "1",
@@ -181,14 +220,15 @@ class PrivateTorNetwork:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> "PrivateTorNetwork":
+    def __enter__(self) -> PrivateTorNetwork:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
 def _http_get(url: str) -> str:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=5) as response:
-        return response.read().decode("utf-8", "replace")
+        body: bytes = response.read()
+        return body.decode("utf-8", "replace")

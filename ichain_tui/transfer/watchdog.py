@@ -7,7 +7,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def shut_down(sockets: Iterable[socket.socket]) -> None:
@@ -19,10 +20,11 @@ def shut_down(sockets: Iterable[socket.socket]) -> None:
             pass
 
 
-def socket_of(response) -> socket.socket | None:
+def socket_of(response: Any) -> socket.socket | None:
     """The socket under a streamed `requests` response (None where the library hides it)."""
     try:
-        return response.raw._fp.fp.raw._sock
+        sock: socket.socket = response.raw._fp.fp.raw._sock
+        return sock
     except AttributeError:
         return None
 
@@ -38,15 +40,15 @@ class SocketWatch:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True, name="transfer-watch")
 
-    def __enter__(self) -> "SocketWatch":
+    def __enter__(self) -> SocketWatch:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._thread.join(2)
 
-    def track(self, response) -> None:
+    def track(self, response: Any) -> None:
         sock = socket_of(response)
         if sock is not None:
             with self._lock:
@@ -54,7 +56,7 @@ class SocketWatch:
             if self.stopped():
                 self._cut()
 
-    def untrack(self, response) -> None:
+    def untrack(self, response: Any) -> None:
         sock = socket_of(response)
         with self._lock:
             self._open.discard(sock)

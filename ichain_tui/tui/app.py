@@ -20,11 +20,11 @@ from textual.worker import Worker, WorkerState
 
 from ..agents.events import AgentEvent
 from ..agents.selection import eligible_validators
+from ..amounts import parse_eth, parse_seconds
+from ..bundled import examples_dir
 from ..chain.errors import NodeUnreachable
 from ..chain.rpc import RpcStatus
 from ..chain.types import ValidatorMode
-from ..amounts import parse_eth, parse_seconds
-from ..bundled import examples_dir
 from ..errors import IchainError
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
@@ -52,29 +52,40 @@ class ActionCommands(Provider):
     (`discover`), matched as one types (`search`)."""
 
     # the footer's short labels, spelled out where the palette lists everything side by side
-    NAMES = {"wallet.unlock": "Unlock wallet", "submit.pick": "Pick provider", "submit.validator": "Pick validator",
-             "submit.send": "Send task (gas preview first)"}
+    NAMES = {
+        "wallet.unlock": "Unlock wallet",
+        "submit.pick": "Pick provider",
+        "submit.validator": "Pick validator",
+        "submit.send": "Send task (gas preview first)",
+    }
 
     def _entries(self) -> list[tuple[str, Binding]]:
-        return [(self.NAMES.get(b.id or "", b.description), b) for b in self.app.BINDINGS
-                if isinstance(b, Binding) and b.description]
+        return [
+            (self.NAMES.get(b.id or "", b.description), b)
+            for b in self.app.BINDINGS
+            if isinstance(b, Binding) and b.description
+        ]
 
     async def discover(self) -> Hits:
         for name, binding in self._entries():
-            yield DiscoveryHit(name, lambda action=binding.action: self.app.run_action(action),
-                               help=f"key: {binding.key}")
+            yield DiscoveryHit(
+                name, lambda action=binding.action: self.app.run_action(action), help=f"key: {binding.key}"
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, binding in self._entries():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name),
-                          lambda action=binding.action: self.app.run_action(action),
-                          help=f"key: {binding.key}")
+                yield Hit(
+                    score,
+                    matcher.highlight(name),
+                    lambda action=binding.action: self.app.run_action(action),
+                    help=f"key: {binding.key}",
+                )
 
 
-class IchainApp(ProviderActions, App[None]):
+class IchainApp(ProviderActions):
     CSS_PATH = "app.tcss"
     TITLE = "iChain"
     COMMANDS = App.COMMANDS | {ActionCommands}
@@ -99,8 +110,14 @@ class IchainApp(ProviderActions, App[None]):
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
-    def __init__(self, session_factory, start_folder: Path | None = None, sandbox_factory=None,
-                 refresh_seconds: float = 3.0, initial_folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        session_factory,
+        start_folder: Path | None = None,
+        sandbox_factory=None,
+        refresh_seconds: float = 3.0,
+        initial_folder: Path | None = None,
+    ) -> None:
         super().__init__()
         self.initial_folder = initial_folder
         self.session_factory = session_factory
@@ -108,8 +125,13 @@ class IchainApp(ProviderActions, App[None]):
         self.recent = RecentFolders()
         recent = self.recent.load()
         if start_folder is None:
-            start_folder = (initial_folder.parent if initial_folder is not None
-                            else recent[0].parent if recent else Path.cwd())
+            start_folder = (
+                initial_folder.parent
+                if initial_folder is not None
+                else recent[0].parent
+                if recent
+                else Path.cwd()
+            )
         self.start_folder = start_folder
         self.recent_folders = recent
         self.sandbox_factory = sandbox_factory
@@ -169,17 +191,22 @@ class IchainApp(ProviderActions, App[None]):
             return
         pools = s.pools()
         now = s.now()
-        mine = [t for group in (pools.pending, pools.executing, pools.validating, pools.finished) for t in group
-                if s.address in (t.requester, t.provider, t.validator)]
+        mine = [
+            t
+            for group in (pools.pending, pools.executing, pools.validating, pools.finished)
+            for t in group
+            if s.address in (t.requester, t.provider, t.validator)
+        ]
         self.post_message(WalletChanged(s.address, s.balance(), s.credits()))
         self.call_from_thread(self._show_views, pools, now, sorted(mine, key=lambda t: t.task_id))
 
     def _show_views(self, pools, now, mine) -> None:
-        s = self.session
+        s = self.live
         self.query_one(PoolsPane).show(pools, now)
         self.query_one(TasksPane).show(mine, now)
-        self.query_one(WalletPane).show(s.address, s.chain.label, s.chain.chain_id, self._balance, self._credits,
-                                        s.keystores())
+        self.query_one(WalletPane).show(
+            s.address, s.chain.label, s.chain.chain_id, self._balance, self._credits, s.keystores()
+        )
 
     _balance = 0
     _credits = 0
@@ -205,15 +232,18 @@ class IchainApp(ProviderActions, App[None]):
         status = self.query_one("#status", Static)
         s = self.session
         if s is None:
-            status.update(f"not connected: {self._not_connected} · r retries" if self._not_connected
-                          else "connecting…")
+            status.update(
+                f"not connected: {self._not_connected} · r retries" if self._not_connected else "connecting…"
+            )
             return
         who = short(self._address) if self._address else "locked"
         network = f"{s.chain.label} ({s.chain.chain_id})"
         money = f"{eth(self._balance)} · credits {eth(self._credits)}"
         node = self._node
         if node is not None and node.state != "connected":
-            when = time.strftime("%H:%M:%S", time.localtime(self._balance_at)) if self._balance_at else "never"
+            when = (
+                time.strftime("%H:%M:%S", time.localtime(self._balance_at)) if self._balance_at else "never"
+            )
             status.update(f"⚠ node {node.describe()} · {who} · balance as of {when}: {money}")
         else:
             status.update(f"{who} · {network} · {money}")
@@ -225,12 +255,24 @@ class IchainApp(ProviderActions, App[None]):
             self.query_one(ProviderPane).log_line(event.line())
         if event.kind == "fetching" and event.data.get("root"):
             what = event.data.get("what", "file")
-            self.query_one(TransfersPane).name_transfer(event.data["root"], f"task {event.task_id} · {what}"
-                                                        + ("" if event.role == "requester" else f" ({event.role})"))
+            self.query_one(TransfersPane).name_transfer(
+                event.data["root"],
+                f"task {event.task_id} · {what}" + ("" if event.role == "requester" else f" ({event.role})"),
+            )
         if event.kind in ("error",):
             self.notify(event.message, title=f"{event.role} · task {event.task_id}", severity="error")
-        elif event.kind in ("created", "validator", "rated", "refunded", "settled", "withdrawn", "submitted", "verdict",
-                            "paid", "registered"):
+        elif event.kind in (
+            "created",
+            "validator",
+            "rated",
+            "refunded",
+            "settled",
+            "withdrawn",
+            "submitted",
+            "verdict",
+            "paid",
+            "registered",
+        ):
             self.notify(event.text(), title=event.role)
 
     def on_chunk_moved(self, message: ChunkMoved) -> None:
@@ -268,7 +310,9 @@ class IchainApp(ProviderActions, App[None]):
         """One modal at a time: one asked for while another is open (a worker's rating prompt
         over the picker, say) waits its turn; the same one asked for twice is shown once."""
         key = self._modal_key(screen)
-        if self._modal_key(self.screen) == key or any(self._modal_key(s) == key for s, _ in self._modal_queue):
+        if self._modal_key(self.screen) == key or any(
+            self._modal_key(s) == key for s, _ in self._modal_queue
+        ):
             return
         if isinstance(self.screen, ModalScreen):
             self._modal_queue = [*self._modal_queue, (screen, callback)]
@@ -319,8 +363,10 @@ class IchainApp(ProviderActions, App[None]):
         if not s.keystores():
             self.notify("no keystore yet: n creates one, i imports a key", severity="warning")
             return
-        self.open_modal(UnlockScreen("unlock", s.settings.account or s.keystores()[0], s.keystores()),
-                         lambda c: c and self.wallet_job("unlock", c))
+        self.open_modal(
+            UnlockScreen("unlock", s.settings.account or s.keystores()[0], s.keystores()),
+            lambda c: c and self.wallet_job("unlock", c),
+        )
 
     def action_new_account(self) -> None:
         # a wallet needs no chain: a new user can create one before any node answers
@@ -337,10 +383,16 @@ class IchainApp(ProviderActions, App[None]):
             from ..chain.wallet import Wallet
 
             wallet = Wallet(locations.keystore_dir())
-            entry = (wallet.create(creds.password) if what == "new"
-                     else wallet.import_private_key(creds.private_key or "", creds.password))
-            self.call_from_thread(self.notify, f"keystore for {entry.address} saved; u unlocks it once connected",
-                                  title="Wallet")
+            entry = (
+                wallet.create(creds.password)
+                if what == "new"
+                else wallet.import_private_key(creds.private_key or "", creds.password)
+            )
+            self.call_from_thread(
+                self.notify,
+                f"keystore for {entry.address} saved; u unlocks it once connected",
+                title="Wallet",
+            )
             return
         if what == "unlock":
             address = s.unlock(creds.password, creds.address)
@@ -421,9 +473,13 @@ class IchainApp(ProviderActions, App[None]):
         if pane.provider is None:
             raise IchainError("pick a provider first (a): a validator must be someone else")
         price = s.market.provider(pane.provider).price
-        eligible = eligible_validators(s.market, s.address, pane.provider, price, s.providers()) if s.address else []
-        choices = [("random", "drawn at random (counts toward reputation)"),
-                   ("none", "none (paid when the provider reveals the key)")]
+        eligible = (
+            eligible_validators(s.market, s.address, pane.provider, price, s.providers()) if s.address else []
+        )
+        choices = [
+            ("random", "drawn at random (counts toward reputation)"),
+            ("none", "none (paid when the provider reveals the key)"),
+        ]
 
         def chosen(choice: str | None) -> None:
             if choice in ("random", "none"):
@@ -431,8 +487,11 @@ class IchainApp(ProviderActions, App[None]):
             elif choice:
                 pane.show_validator(choice, f"{short(choice)} (named: the provider may decline; not counted)")
 
-        self.call_from_thread(self.open_modal, PickerScreen(eligible, "Choose how the result is validated",
-                                                             choices=choices), chosen)
+        self.call_from_thread(
+            self.open_modal,
+            PickerScreen(eligible, "Choose how the result is validated", choices=choices),
+            chosen,
+        )
 
     @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="Submit")
     def action_submit(self) -> None:
@@ -444,25 +503,37 @@ class IchainApp(ProviderActions, App[None]):
         if pane.provider is None:
             raise IchainError("pick a provider first (a)")
         values = pane.values()
-        payment = parse_eth(values["payment"], "payment") if values["payment"] else \
-            s.market.provider(pane.provider).price
+        payment = (
+            parse_eth(values["payment"], "payment")
+            if values["payment"]
+            else s.market.provider(pane.provider).price
+        )
         if payment == 0:
             raise IchainError("payment must be above zero")
         fee = parse_eth(values["fee"], "validator fee") if values["fee"] else s.market.min_fee_for(payment)
         ex_win = parse_seconds(values["execute-window"], "execute window", 60, 30 * 86400)
         rev_win = parse_seconds(values["review-window"], "review window", 60, 30 * 86400)
-        mode = {"random": ValidatorMode.RANDOM, "none": ValidatorMode.NONE}.get(pane.validator, ValidatorMode.NAMED)
+        mode = {"random": ValidatorMode.RANDOM, "none": ValidatorMode.NONE}.get(
+            pane.validator, ValidatorMode.NAMED
+        )
         validator = pane.validator if mode is ValidatorMode.NAMED else None
         if mode is ValidatorMode.NONE:
             fee = 0
         elif fee < s.market.min_fee_for(payment):
-            raise IchainError(f"the validator fee must be at least {eth(s.market.min_fee_for(payment))} "
-                              "(a share of the payment set by the market)")
+            raise IchainError(
+                f"the validator fee must be at least {eth(s.market.min_fee_for(payment))} "
+                "(a share of the payment set by the market)"
+            )
         gas = s.preview_create(self.preview, pane.provider, payment, fee, ex_win, rev_win, mode, validator)
-        who = {ValidatorMode.RANDOM: "a validator drawn at random", ValidatorMode.NONE: "no validator",
-               ValidatorMode.NAMED: f"validator {short(validator or '')}"}[mode]
-        lines = [f"task {pane.folder.name} → provider {short(pane.provider)}",
-                 f"payment {eth(payment)} + fee {eth(fee)} for {who}; windows {ex_win} s / {rev_win} s"]
+        who = {
+            ValidatorMode.RANDOM: "a validator drawn at random",
+            ValidatorMode.NONE: "no validator",
+            ValidatorMode.NAMED: f"validator {short(validator or '')}",
+        }[mode]
+        lines = [
+            f"task {pane.folder.name} → provider {short(pane.provider)}",
+            f"payment {eth(payment)} + fee {eth(fee)} for {who}; windows {ex_win} s / {rev_win} s",
+        ]
         folder, provider = pane.folder, pane.provider
 
         def confirmed(ok: bool) -> None:
@@ -472,39 +543,55 @@ class IchainApp(ProviderActions, App[None]):
         self.call_from_thread(self.open_modal, ConfirmScreen("Create the task?", gas, lines), confirmed)
 
     @work(thread=True, group="follow", exit_on_error=False, description="Task")
-    def send_task(self, folder: Path, provider: str, payment: int, fee: int, ex_win: int, rev_win: int,
-                  mode: ValidatorMode = ValidatorMode.RANDOM, validator: str | None = None) -> None:
-        s = self.session
+    def send_task(
+        self,
+        folder: Path,
+        provider: str,
+        payment: int,
+        fee: int,
+        ex_win: int,
+        rev_win: int,
+        mode: ValidatorMode = ValidatorMode.RANDOM,
+        validator: str | None = None,
+    ) -> None:
+        s = self.live
         task_id = s.submit(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
         self.call_from_thread(self.action_refresh)
         outcome = s.follow(task_id)
-        self.post_message(TaskFollowed(task_id, outcome.state.label, outcome.message,
-                                       str(outcome.result_dir) if outcome.result_dir else None))
+        self.post_message(
+            TaskFollowed(
+                task_id,
+                outcome.state.label,
+                outcome.message,
+                str(outcome.result_dir) if outcome.result_dir else None,
+            )
+        )
 
     def on_task_followed(self, message: TaskFollowed) -> None:
         self.action_refresh()
         if message.result_dir:
             self.notify(f"result in {message.result_dir}", title=f"task {message.task_id}: provider paid")
-            task = self.session.task(message.task_id)
-            self.open_modal(RatingScreen(message.task_id, task.provider),
-                             lambda r: r and self.rate(message.task_id, r))
+            task = self.live.task(message.task_id)
+            self.open_modal(
+                RatingScreen(message.task_id, task.provider), lambda r: r and self.rate(message.task_id, r)
+            )
         else:
             self.notify(message.message, title=f"task {message.task_id}: {message.state}")
 
     @work(thread=True, group="rate", exit_on_error=False, description="Rate")
     def rate(self, task_id: int, rating: int) -> None:
-        self.session.rate(task_id, rating)
+        self.live.rate(task_id, rating)
         self.call_from_thread(self.action_refresh)
 
     # -- tasks ---------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id not in ("pool-tasks", "my-tasks") or self.session is None:
             return
-        self.open_task(int(event.row_key.value))
+        self.open_task(int(str(event.row_key.value)))
 
     @work(thread=True, group="detail", exit_on_error=False, description="Task")
     def open_task(self, task_id: int) -> None:
-        s = self.session
+        s = self.live
         task, now = s.task(task_id), s.now()
 
         def chosen(what: str | None) -> None:
@@ -531,8 +618,11 @@ class IchainApp(ProviderActions, App[None]):
 def run(args: argparse.Namespace) -> int:
     from ..config import Settings
 
-    settings = Settings.load(network=getattr(args, "network", None), account=getattr(args, "account", None),
-                             market=getattr(args, "market", None))
+    settings = Settings.load(
+        network=getattr(args, "network", None),
+        account=getattr(args, "account", None),
+        market=getattr(args, "market", None),
+    )
     from .. import logs
 
     logs.setup("tui", verbose=getattr(args, "verbose", False))

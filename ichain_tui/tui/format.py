@@ -16,7 +16,7 @@ def short(address: str | None) -> str:
 def stars(average: float | None, count: int) -> str:
     if not count or average is None:
         return "☆☆☆☆☆ (0)"
-    full = int(round(average))
+    full = round(average)
     return "★" * full + "☆" * (5 - full) + f" ({count})"
 
 
@@ -30,7 +30,7 @@ def duration(seconds: int) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-def size(n: int) -> str:
+def size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

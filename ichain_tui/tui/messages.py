@@ -23,8 +23,11 @@ class ChunkMoved(Message):
         self.progress = progress
 
     def can_replace(self, message: Message) -> bool:
-        return (isinstance(message, ChunkMoved) and message.progress.root == self.progress.root
-                and message.progress.index == self.progress.index)
+        return (
+            isinstance(message, ChunkMoved)
+            and message.progress.root == self.progress.root
+            and message.progress.index == self.progress.index
+        )
 
 
 class WalletChanged(Message):

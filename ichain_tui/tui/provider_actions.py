@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual import work
+from textual.app import App
 from textual.widgets import TabbedContent
 
 from ..errors import IchainError
@@ -15,10 +18,25 @@ from .screens.confirm import ConfirmScreen
 from .screens.policy import PolicyScreen
 from .screens.provider import ProviderPane
 
+if TYPE_CHECKING:
+    from ..sandbox.runner import Sandbox
+    from ..session import Session
 
-class ProviderActions:
-    """Mixed into `IchainApp` (which provides `session`, `sandbox_factory`, `provider_stop` and
-    `open_modal`)."""
+
+class ProviderActions(App[None]):
+    """The base of `IchainApp`, which sets the attributes declared here and `open_modal`."""
+
+    session: Session | None
+    sandbox_factory: Callable[[], Sandbox] | None
+    provider_stop: threading.Event | None
+    open_modal: Callable[..., None]
+
+    @property
+    def live(self) -> Session:
+        """The connected session; a worker started before the connection gets one clear line."""
+        if self.session is None:
+            raise IchainError("not connected to a chain yet (r retries)")
+        return self.session
 
     def action_toggle_providing(self) -> None:
         if self.query_one(TabbedContent).active != "provider":
@@ -34,7 +52,7 @@ class ProviderActions:
         """Providing for the first time registers and stakes: that value moves only after a
         confirmation showing the stake and the gas."""
         from ..chain.wallet import public_key
-        from ..sandbox.gpu import hardware_summary
+        from ..sandbox.gpu import local_profile
 
         s = self.session
         if s is None or s.address is None:
@@ -43,17 +61,21 @@ class ProviderActions:
             self.call_from_thread(self.run_provider)
             return
         price, stake = s.settings.price_wei, s.settings.stake_wei
-        hardware = hardware_summary()
-        gas = s.market.register_provider(public_key(s.account), price, hardware, stake).preview()
-        lines = [f"stake {eth(stake)} from this wallet (locked while you hold tasks; W withdraws it later)",
-                 f"asking {eth(price)} per task · {hardware}",
-                 "then tasks assigned to you run in this machine's Docker sandbox"]
+        hardware = local_profile()
+        gas = s.market.register_provider(public_key(s.market.signer), price, hardware, stake).preview()
+        lines = [
+            f"stake {eth(stake)} from this wallet (locked while you hold tasks; W withdraws it later)",
+            f"asking {eth(price)} per task · {hardware.describe()}",
+            "then tasks assigned to you run in this machine's Docker sandbox",
+        ]
 
         def confirmed(ok: bool) -> None:
             if ok:
                 self.run_provider()
 
-        self.call_from_thread(self.open_modal, ConfirmScreen("Register as a provider?", gas, lines), confirmed)
+        self.call_from_thread(
+            self.open_modal, ConfirmScreen("Register as a provider?", gas, lines), confirmed
+        )
 
     def action_edit_policy(self) -> None:
         """Edit what tasks this machine agrees to run (saved to the config file)."""
@@ -110,8 +132,10 @@ class ProviderActions:
         agent.start_providing()
         pane = self.query_one(ProviderPane)
 
+        address = s.address
+
         def show() -> None:
-            info = s.market.provider(s.address)
+            info = s.market.provider(address)
             self.call_from_thread(pane.show, True, agent.busy_with, s.credits(), info.stake)
 
         try:  # the same loop as `ichain provide --headless`: it outlives any failing pass
@@ -119,5 +143,5 @@ class ProviderActions:
         finally:
             agent.shutdown(grace=5)
             self.provider_stop = None
-            info = s.market.provider(s.address)
+            info = s.market.provider(address)
             self.call_from_thread(pane.show, False, None, s.credits(), info.stake)

@@ -4,6 +4,8 @@ choices, "drawn at random" and "none", as the first rows) and hides ineligible o
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -23,8 +25,13 @@ class PickerScreen(ModalScreen[str | None]):
         Binding("slash", "filter", "Filter", id="picker.filter"),
     ]
 
-    def __init__(self, candidates: list[Candidate], title: str = "Choose a provider",
-                 hide: set[str] = frozenset(), choices: list[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        candidates: list[Candidate],
+        title: str = "Choose a provider",
+        hide: Collection[str] = frozenset(),
+        choices: Sequence[tuple[str, str]] = (),
+    ) -> None:
         """`choices`: (key, label) rows listed before the candidates (e.g. "random", "none")."""
         super().__init__()
         self.candidates = [c for c in candidates if c.address not in hide and c.provider.available]
@@ -49,19 +56,29 @@ class PickerScreen(ModalScreen[str | None]):
     def refill(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        key = {"rating": lambda c: (-c.score, c.provider.price), "price": lambda c: (c.provider.price, -c.score),
-               "stake": lambda c: (-c.provider.free_stake, -c.score)}[self.sort]
+        key = {
+            "rating": lambda c: (-c.score, c.provider.price),
+            "price": lambda c: (c.provider.price, -c.score),
+            "stake": lambda c: (-c.provider.free_stake, -c.score),
+        }[self.sort]
         text = self.filter_text.lower()
         for choice, label in self.choices:
             if not text:
                 table.add_row(label, "", "", "", "", key=choice)
         for c in sorted(self.candidates, key=key):
-            if text and text not in c.address.lower() and text not in c.provider.hardware.lower():
+            if text and text not in c.address.lower() and text not in c.provider.hardware.describe().lower():
                 continue
-            table.add_row(short(c.address), stars(c.rating.average, c.rating.count), eth(c.provider.price),
-                          eth(c.provider.free_stake, 2), c.provider.hardware, key=c.address)
+            table.add_row(
+                short(c.address),
+                stars(c.rating.average, c.rating.count),
+                eth(c.provider.price),
+                eth(c.provider.free_stake, 2),
+                c.provider.hardware.describe(),
+                key=c.address,
+            )
         self.query_one("#picker-hint", Label).update(
-            f"{table.row_count} shown · sorted by {self.sort} · Enter choose · o sort · / filter · Esc cancel")
+            f"{table.row_count} shown · sorted by {self.sort} · Enter choose · o sort · / filter · Esc cancel"
+        )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value

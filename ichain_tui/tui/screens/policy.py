@@ -35,8 +35,10 @@ class PolicyScreen(ModalScreen[dict[str, Any] | None]):
     PolicyScreen .field Input { width: 1fr; height: 1; border: none; padding: 0 1; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="policy.cancel"),
-                Binding("ctrl+s", "save", "Save", id="policy.save")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="policy.cancel"),
+        Binding("ctrl+s", "save", "Save", id="policy.save"),
+    ]
 
     def __init__(self, saved: dict[str, Any], effective: dict[str, Any], error: str = "") -> None:
         super().__init__()
@@ -49,8 +51,11 @@ class PolicyScreen(ModalScreen[dict[str, Any] | None]):
                 with Horizontal(classes="field"):
                     yield Label(label)
                     value = self.saved.get(key)
-                    yield Input(value="" if value in (None, "") else str(value),
-                                placeholder=f"{self.effective.get(key)} (this host)", id=f"policy-{key}")
+                    yield Input(
+                        value="" if value in (None, "") else str(value),
+                        placeholder=f"{self.effective.get(key)} (this host)",
+                        id=f"policy-{key}",
+                    )
             yield Label(self.error, id="policy-error", classes="error")
             yield Label("empty: derived from this host · applies when providing starts", classes="hint")
             yield Label("Ctrl+S save · Esc cancel", classes="hint")

@@ -25,13 +25,21 @@ class PoolsPane(Vertical):
     def show(self, pools: Pools, now: int) -> None:
         tasks = self.query_one("#pool-tasks", DataTable)
         tasks.clear()
-        for name, group in (("pending", pools.pending), ("executing", pools.executing),
-                            ("validating", pools.validating), ("finished", pools.finished)):
+        for name, group in (
+            ("pending", pools.pending),
+            ("executing", pools.executing),
+            ("validating", pools.validating),
+            ("finished", pools.finished),
+        ):
             for t in group:
                 due = duration(t.deadline - now) if t.deadline else "-"
                 tasks.add_row(name, str(t.task_id), t.state.label, eth(t.payment), due, key=str(t.task_id))
         providers = self.query_one("#pool-providers", DataTable)
         providers.clear()
         for c in sorted(pools.providers, key=lambda c: -c.score):
-            providers.add_row(short(c.address), stars(c.rating.average, c.rating.count), eth(c.provider.price),
-                              key=c.address)
+            providers.add_row(
+                short(c.address),
+                stars(c.rating.average, c.rating.count),
+                eth(c.provider.price),
+                key=c.address,
+            )

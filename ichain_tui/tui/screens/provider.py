@@ -14,14 +14,18 @@ class ProviderPane(Vertical):
         yield Label("Provider dashboard", classes="title")
         yield Static("providing: off", id="provider-status")
         yield RichLog(id="provider-log", max_lines=500, wrap=True)
-        yield Label("o toggles providing on this machine (Docker sandbox, direct transport) · "
-                    "e edits the provider policy", classes="hint")
+        yield Label(
+            "o toggles providing on this machine (Docker sandbox, direct transport) · "
+            "e edits the provider policy",
+            classes="hint",
+        )
 
     def show(self, providing: bool, current: int | None, earned: int, stake: int) -> None:
         state = "[b green]on[/]" if providing else "[b]off[/]"
         task = f"task {current}" if current is not None else "idle"
         self.query_one("#provider-status", Static).update(
-            f"providing: {state} · {task} · credits {eth(earned, 6)} · stake {eth(stake, 4)}")
+            f"providing: {state} · {task} · credits {eth(earned, 6)} · stake {eth(stake, 4)}"
+        )
 
     def log_line(self, text: str) -> None:
         self.query_one(RichLog).write(text)

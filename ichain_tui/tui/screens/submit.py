@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.widgets import DirectoryTree, Input, Label, Static
 
+from ...hardware import HardwareProfile
 from ..format import eth, short, size
 
 
@@ -49,7 +50,7 @@ class FolderSuggester(Suggester):
             return None
         for name in names:
             if name.startswith(stem) and name != stem:
-                return value + name[len(stem):] + "/"
+                return value + name[len(stem) :] + "/"
         return None
 
 
@@ -64,8 +65,11 @@ class SubmitPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Submit a task", classes="title")
-        yield Input(placeholder="path to a task folder (→ completes, Enter opens)", id="folder-path",
-                    suggester=FolderSuggester(self.recent))
+        yield Input(
+            placeholder="path to a task folder (→ completes, Enter opens)",
+            id="folder-path",
+            suggester=FolderSuggester(self.recent),
+        )
         with Horizontal():
             yield TaskFolders(self.start, id="folders")
             with Vertical(id="submit-form"):
@@ -81,22 +85,28 @@ class SubmitPane(Vertical):
                     with Horizontal(classes="field"):
                         yield Label(label)
                         yield Input(value=value, placeholder=placeholder, id=input_id)
-        yield Label("Enter on a folder selects it · Backspace: up a folder · a provider · b validator · "
-                    "Ctrl+S preview gas & send", classes="hint")
+        yield Label(
+            "Enter on a folder selects it · Backspace: up a folder · a provider · b validator · "
+            "Ctrl+S preview gas & send",
+            classes="hint",
+        )
 
     def show_task(self, folder: Path, total: int, chunks: int, root: str, limits: str) -> None:
         self.folder = folder
         self.query_one("#task-info", Static).update(
             f"[b]{folder.name}[/b] · {size(total)} in {chunks} chunk{'s' if chunks != 1 else ''}\n"
-            f"commitment {root[:16]}…\n{limits}")
+            f"commitment {root[:16]}…\n{limits}"
+        )
 
     def show_problem(self, text: str) -> None:
         self.folder = None
         self.query_one("#task-info", Static).update(f"[red]{text}[/red]")
 
-    def show_provider(self, address: str, price: int, hardware: str) -> None:
+    def show_provider(self, address: str, price: int, hardware: HardwareProfile) -> None:
         self.provider = address
-        self.query_one("#provider-info", Static).update(f"provider {short(address)}  {eth(price)}  {hardware}")
+        self.query_one("#provider-info", Static).update(
+            f"provider {short(address)}  {eth(price)}  {hardware.describe()}"
+        )
 
     def show_validator(self, choice: str, label: str) -> None:
         """`choice`: "random", "none" or a validator's address."""
@@ -110,4 +120,4 @@ class SubmitPane(Vertical):
         self.query_one("#folder-path", Input).value = str(folder)
 
     def values(self) -> dict[str, str]:
-        return {i.id: i.value.strip() for i in self.query(Input) if i.id != "folder-path"}
+        return {i.id: i.value.strip() for i in self.query(Input) if i.id and i.id != "folder-path"}

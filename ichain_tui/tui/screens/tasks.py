@@ -28,8 +28,15 @@ class TasksPane(Vertical):
         table.clear()
         for t in tasks:
             due = duration(t.deadline - now) if t.deadline else "-"
-            table.add_row(str(t.task_id), t.state.label, short(t.provider), short(t.validator), eth(t.payment), due,
-                          key=str(t.task_id))
+            table.add_row(
+                str(t.task_id),
+                t.state.label,
+                short(t.provider),
+                short(t.validator),
+                eth(t.payment),
+                due,
+                key=str(t.task_id),
+            )
 
 
 class TaskDetailScreen(ModalScreen[str | None]):
@@ -52,11 +59,11 @@ class TaskDetailScreen(ModalScreen[str | None]):
             yield Static(
                 f"requester {t.requester}\nprovider  {t.provider or '-'}\nvalidator {t.validator or '-'}\n"
                 f"payment {eth(t.payment)} + validator fee {eth(t.validator_fee)} ({t.mode.label}) · "
-                f"deadline in {due}")
+                f"deadline in {due}"
+            )
             timeline = [f"{e.kind:<10} {e.message}" for e in self.events if e.task_id == t.task_id]
             yield Static("\n".join(timeline[-10:]) or "no events seen in this session", id="timeline")
-            yield Label("r refund · s settle · f rate — when the task allows it · Esc",
-                        classes="hint")
+            yield Label("r refund · s settle · f rate — when the task allows it · Esc", classes="hint")
 
     def action_choose(self, what: str) -> None:
         self.dismiss(what)

@@ -64,8 +64,10 @@ class Transfer:
             return f"{self.label} · {size(self.total)} in {elapsed:.1f} s ({size(int(rate))}/s) · done"
         verified = sum(1 for c in self.chunks.values() if c.state == "verified")
         eta = (self.total - self.done) / rate if rate > 0 else 0
-        return (f"{self.label} · {size(self.done)} of {size(self.total)} · {verified}/{len(self.chunks)} ok · "
-                f"{size(int(rate))}/s · ETA {eta:.0f} s")
+        return (
+            f"{self.label} · {size(self.done)} of {size(self.total)} · {verified}/{len(self.chunks)} ok · "
+            f"{size(int(rate))}/s · ETA {eta:.0f} s"
+        )
 
 
 class TransfersPane(VerticalScroll):
@@ -97,7 +99,9 @@ class TransfersPane(VerticalScroll):
         now = time.monotonic() if now is None else now
         transfer = self.transfers.get(p.root)
         if transfer is None:
-            transfer = self.transfers[p.root] = Transfer(p.root, self.labels.get(p.root, f"file {p.root[:8]}…"), now)
+            transfer = self.transfers[p.root] = Transfer(
+                p.root, self.labels.get(p.root, f"file {p.root[:8]}…"), now
+            )
             box = self._boxes[p.root] = Vertical(classes="transfer", id=f"transfer-{p.root[:16]}")
             self.mount(box)
             head = self._heads[p.root] = Label(transfer.label, classes="transfer-head")

@@ -32,13 +32,20 @@ class UnlockScreen(ModalScreen[Credentials | None]):
 
     def compose(self) -> ComposeResult:
         picking = self.mode == "unlock" and len(self.choices) > 1
-        title = {"unlock": "Unlock a keystore" if picking else f"Unlock {self.address or 'keystore'}",
-                 "new": "New account", "import": "Import a private key"}[self.mode]
+        title = {
+            "unlock": "Unlock a keystore" if picking else f"Unlock {self.address or 'keystore'}",
+            "new": "New account",
+            "import": "Import a private key",
+        }[self.mode]
         with Vertical(id="dialog"):
             yield Label(title, classes="title")
             if picking:
-                yield Select([(a, a) for a in self.choices], value=self.address if self.address in self.choices
-                             else self.choices[0], allow_blank=False, id="keystore")
+                yield Select(
+                    [(a, a) for a in self.choices],
+                    value=self.address if self.address in self.choices else self.choices[0],
+                    allow_blank=False,
+                    id="keystore",
+                )
             if self.mode == "import":
                 yield Input(placeholder="private key (64 hex digits)", password=True, id="key")
             yield Input(placeholder="keystore password (8+ characters)", password=True, id="password")

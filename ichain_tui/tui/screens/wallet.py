@@ -13,10 +13,19 @@ class WalletPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("Wallet", classes="title")
         yield Static(id="wallet-info")
-        yield Label("u unlock · n new account · i import key · W withdraw credits · r refresh", classes="hint")
+        yield Label(
+            "u unlock · n new account · i import key · W withdraw credits · r refresh", classes="hint"
+        )
 
-    def show(self, address: str | None, network: str, chain_id: int, balance: int, credits: int,
-             keystores: list[str]) -> None:
+    def show(
+        self,
+        address: str | None,
+        network: str,
+        chain_id: int,
+        balance: int,
+        credits: int,
+        keystores: list[str],
+    ) -> None:
         lines = [
             f"address   {address or 'locked — press u to unlock, n to create, i to import'}",
             f"network   {network} (chain id {chain_id})",
