@@ -12,6 +12,7 @@ from ichain_tui.chain.client import MarketClient
 from ichain_tui.chain.network import connect
 from ichain_tui.chain.wallet import Wallet, public_key
 from ichain_tui.config import Settings
+from ichain_tui.hardware import GpuModel, HardwareProfile
 from ichain_tui.session import Session
 
 PASSWORD = "tuitestpassword"
@@ -31,9 +32,9 @@ def build_market():
     market = MarketClient.deploy(chain, accounts["deployer"], min_stake=ETH // 100)
     clients = {n: market.as_account(a) for n, a in accounts.items()}
     for name, price, hw in (
-        ("alice", 10, "cpu=16 ram=64G gpu=1x A100 80GB"),
-        ("bob", 12, "cpu=8 ram=32G gpu=none"),
-        ("carol", 8, "cpu=4 ram=16G gpu=none"),
+        ("alice", 10, HardwareProfile(16, 64, (GpuModel("NVIDIA A100 80GB PCIe", 81920),))),
+        ("bob", 12, HardwareProfile(8, 32)),
+        ("carol", 8, HardwareProfile(4, 16)),
     ):
         c = clients[name]
         c.register_provider(public_key(c.account), price * ETH // 1000, hw, ETH).send()
