@@ -1,6 +1,8 @@
 """Provides `ichain`: the TUI with no arguments, subcommands for scripting and headless use.
 
-Data goes to stdout, diagnostics to stderr; expected failures print one line and exit non-zero.
+Data goes to stdout (`--json` for machines), diagnostics to stderr; expected failures print one
+line and exit with a documented code (EXIT_CODES, shown by `ichain --help`). Every command logs to
+a rotating file under the logs folder (`-v` adds debug lines).
 """
 
 from __future__ import annotations
@@ -13,11 +15,54 @@ from pathlib import Path
 from . import __version__
 from .errors import IchainError
 
+EXIT_CODES = (
+    (0, "done (for `task submit`/`resume`: the result was fetched, verified and decrypted)"),
+    (1, "the command failed: the chain, a peer, the sandbox or the task said no (one line on stderr)"),
+    (2, "bad input: an unknown flag, a bad value, a bad setting or config file, a missing folder"),
+    (130, "interrupted (Ctrl-C)"),
+)
+
+# Every command's --help ends with an example (tests/test_cli_help.py checks that each has one).
+EXAMPLES: dict[str, str] = {
+    "wallet new": "ichain wallet new            # asks for a password; ICHAIN_PASSWORD for scripts",
+    "wallet import": "ichain wallet import --keystore ~/keys/UTC--2026-...json\n"
+    "  printf '%s' \"$KEY\" | ichain wallet import --private-key-stdin",
+    "wallet show": "ichain wallet show --public-key --json",
+    "wallet list": "ichain wallet list --json",
+    "wallet balance": "ichain wallet balance --network http://127.0.0.1:8545",
+    "chain deploy": "ichain chain deploy --network local --json",
+    "chain info": "ichain chain info --network embedded --json",
+    "chain fund": "ichain chain fund 0x1234...abcd 10 --network local   # a devnet's ETH, not a faucet's",
+    "devnet": "ichain devnet --port 8545 --block-time 2 --json",
+    "config show": "ichain config show --json",
+    "config set": "ichain config set transport tor\n  ichain config set max_gpus ''      # back to the default",
+    "image build": "ichain image build --force",
+    "task try": "ichain task try examples/tasks/digits --json",
+    "task submit": "ichain task submit ./my-task --payment 0.02 --validator random --out ./result",
+    "task resume": "ichain task resume 7 --out ./result",
+    "task status": "ichain task status 7 --json",
+    "task list": "ichain task list --json",
+    "task refund": "ichain task refund 7",
+    "task settle": "ichain task settle 7",
+    "task rate": "ichain task rate 7 --rating 5",
+    "task withdraw": "ichain task withdraw --earnings --json",
+    "provide": "ICHAIN_PASSWORD=... ichain provide --headless --price 0.01 --transport tor --json",
+    "demo": "ichain demo --headless",
+    "submit": "ichain submit ./my-task     # the TUI on that folder; also: ichain ./my-task",
+    "completion": "ichain completion bash > ~/.local/share/bash-completion/completions/ichain",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import chain, config_cmd, demo, provide, sandbox_cmd, task_cmd, wallet
+    from .commands import chain, completion, config_cmd, demo, provide, sandbox_cmd, task_cmd, wallet
 
-    parser = argparse.ArgumentParser(prog="ichain", description="Peer-to-peer ML compute market on Ethereum.")
+    codes = "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
+    parser = argparse.ArgumentParser(
+        prog="ichain",
+        description="Peer-to-peer ML compute market on Ethereum. With no command: the TUI.",
+        epilog=f"exit codes:\n{codes}\n\nexample:\n  ichain demo --headless",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"ichain {__version__}")
     for flag, text in GLOBAL_FLAGS:
         parser.add_argument(flag, help=text)
@@ -29,9 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     task_cmd.add_parser(sub)
     provide.add_parser(sub)
     demo.add_parser(sub)
+    completion.add_parser(sub)
     submit = sub.add_parser("submit", help="open the TUI's Submit tab on a task folder (also: ichain PATH)")
     submit.add_argument("folder")
     _global_flags_everywhere(parser)
+    _examples(parser)
     return parser
 
 
@@ -44,7 +91,8 @@ GLOBAL_FLAGS = (
 
 def _global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
     """`ichain config show --network embedded` works as `ichain --network embedded config show`
-    does: every subcommand also takes the global flags (given after it, they win)."""
+    does: every subcommand also takes the global flags (given after it, they win); every command
+    takes `--json` (machine-readable output) and `-v` (debug lines in its log)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
@@ -52,7 +100,30 @@ def _global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
                 for flag, text in GLOBAL_FLAGS:
                     if flag not in taken:
                         child.add_argument(flag, default=argparse.SUPPRESS, help=text)
+                if _is_leaf(child):
+                    if "--json" not in taken:
+                        child.add_argument("--json", action="store_true", help="print JSON")
+                    if "--verbose" not in taken and "-v" not in taken:
+                        child.add_argument(
+                            "-v", "--verbose", action="store_true", help="debug lines in the log"
+                        )
                 _global_flags_everywhere(child)
+
+
+def _is_leaf(parser: argparse.ArgumentParser) -> bool:
+    return not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+
+
+def _examples(parser: argparse.ArgumentParser, path: str = "") -> None:
+    """Attach each command's example (EXAMPLES) to the end of its --help."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                here = f"{path} {name}".strip()
+                if here in EXAMPLES:
+                    child.epilog = f"example:\n  {EXAMPLES[here]}"
+                    child.formatter_class = argparse.RawDescriptionHelpFormatter
+                _examples(child, here)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,6 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"ichain: {args.folder} is not a folder", file=sys.stderr)
                 return 2
         return _run_tui(args)
+    from . import logs
+
+    try:
+        logs.setup(args.command, verbose=getattr(args, "verbose", False))
+    except OSError as exc:  # an unwritable logs folder must not stop the command
+        print(f"ichain: no log file ({exc.strerror})", file=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except IchainError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import locations
+from .agents import factory
 from .agents.events import AgentEvent, Reporter, ignore
 from .agents.hosting import Host
 from .agents.requester import Outcome, RequesterAgent
@@ -26,9 +27,8 @@ from .chain.wallet import Wallet, public_key
 from .config import Settings
 from .connection import open_chain
 from .sandbox.taskspec import TaskSpec, load_task
-from .transfer.fetcher import ChunkProgress, Fetcher, ProgressCallback
+from .transfer.fetcher import ChunkProgress, ProgressCallback
 from .transfer.manifest import SealedFile, seal_folder
-from .transfer.transport import open_transport
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -156,26 +156,8 @@ class Session:
 
     def _ensure_host(self) -> Host:
         with self._lock:
-            if self.host is None:
-                # the same transport the headless commands use (settings `transport`, `tor_*`)
-                transport = open_transport(
-                    self.settings.transport,
-                    locations.data_dir(),
-                    self.settings.tor_control_port,
-                    self.settings.tor_socks,
-                )
-                identity = (
-                    locations.data_dir() / f"host-{transport.name}-{self.account.address.lower()}.json"
-                    if self.account is not None
-                    else None
-                )
-                try:
-                    self.host = Host(
-                        transport, self.settings.bind_host, self.settings.advertise_host, identity=identity
-                    )
-                except BaseException:
-                    transport.close()
-                    raise
+            if self.host is None:  # the same transport and identity file the headless commands use
+                self.host = factory.open_host(self.settings, self.address)
             return self.host
 
     def _agent(self) -> RequesterAgent:
@@ -183,37 +165,21 @@ class Session:
         host = self._ensure_host()
         with self._lock:
             if self.requester is None:
-                self.requester = RequesterAgent(
-                    self.market,
-                    host,
-                    work,
-                    fetcher=Fetcher(socks=host.transport.socks),
-                    report=self._report,
-                    progress=self._progress,
-                    chunks=self.settings.chunks,
+                self.requester = factory.requester_agent(
+                    self.settings, self.market, host, work, self._report, self._progress
                 )
             return self.requester
 
     def provider_agent(self, sandbox: Sandbox) -> ProviderAgent:
         """The same provider agent `ichain provide --headless` runs, for this wallet and host."""
-        from .agents.provider import ProviderAgent
-        from .sandbox import policy as policies
-        from .sandbox.gpu import local_profile
-
-        work = self._work_dir() / "provider"
-        return ProviderAgent(
+        return factory.provider_agent(
+            self.settings,
             self.market,
             sandbox,
             self._ensure_host(),
-            work,
-            price=self.settings.price_wei,
-            stake=self.settings.stake_wei,
-            hardware=local_profile(),
-            report=self._report,
-            progress=self._progress,
-            chunks=self.settings.chunks,
-            accept_named_validators=self.settings.named_validators == "accept",
-            policy=policies.from_settings(self.settings, work, len(sandbox.gpus)),
+            self._work_dir() / "provider",
+            self._report,
+            self._progress,
         )
 
     def _report(self, event: AgentEvent) -> None:
@@ -296,5 +262,4 @@ class Session:
 
     def close(self) -> None:
         if self.host is not None:
-            self.host.stop()
-            self.host.transport.close()
+            factory.close_host(self.host)

@@ -3,6 +3,7 @@ which keeps a recurring error from flooding that callback."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -25,6 +26,18 @@ class AgentEvent:
 
     def line(self) -> str:
         return f"{self.role:<9} {self.text()}"
+
+    def as_json(self) -> str:
+        """One JSON line for `--json` output (the message, never keys or envelope contents)."""
+        return json.dumps(
+            {
+                "role": self.role,
+                "kind": self.kind,
+                "task": self.task_id,
+                "message": self.message,
+                "at": round(self.at, 3),
+            }
+        )
 
 
 Reporter = Callable[[AgentEvent], None]

@@ -30,6 +30,10 @@ class KeystoreEntry:
     path: Path
 
 
+def is_address(text: str) -> bool:
+    return bool(Web3.is_address(text))
+
+
 def account_from_key(key: str | bytes) -> LocalAccount:
     """The account of a raw private key (a development chain's funded keys)."""
     account: LocalAccount = Account.from_key(key)

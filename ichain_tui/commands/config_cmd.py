@@ -30,7 +30,10 @@ def cmd_set(args: argparse.Namespace) -> int:
 
     saved = save({args.key: args.value})
     key = args.key.replace("-", "_")
-    print(f"{key} = {_json(saved[key])}" if key in saved else f"{key}: default restored")
+    if args.json:
+        print(_json({"key": key, "value": saved.get(key), "default": key not in saved}))
+    else:
+        print(f"{key} = {_json(saved[key])}" if key in saved else f"{key}: default restored")
     return 0
 
 

@@ -7,7 +7,6 @@ tasks, lets the running one finish within --grace seconds or hands it back, and 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -37,10 +36,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_provide(args: argparse.Namespace) -> int:
     from .. import logs
+    from ..agents import factory
     from ..agents.events import AgentEvent
-    from ..agents.provider import ProviderAgent
     from ..sandbox import policy as policies
-    from ..sandbox.gpu import detect_gpus, local_profile
+    from ..sandbox.gpu import detect_gpus
     from ..sandbox.runner import open_sandbox
     from .runtime import build
 
@@ -63,21 +62,7 @@ def cmd_provide(args: argparse.Namespace) -> int:
             event.line(),
         )
         with lock:
-            if args.json:
-                print(
-                    json.dumps(
-                        {
-                            "role": event.role,
-                            "kind": event.kind,
-                            "task": event.task_id,
-                            "message": event.message,
-                            "at": round(event.at, 3),
-                        }
-                    ),
-                    flush=True,
-                )
-            else:
-                print(event.line(), flush=True)
+            print(event.as_json() if args.json else event.line(), flush=True)
 
     runtime = build(settings)
     policy = policies.from_settings(settings, runtime.work, len(detect_gpus()))
@@ -86,19 +71,8 @@ def cmd_provide(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        agent = ProviderAgent(
-            runtime.market,
-            sandbox,
-            runtime.host,
-            runtime.work,
-            price=settings.price_wei,
-            stake=settings.stake_wei,
-            hardware=local_profile(),
-            fetcher=runtime.fetcher,
-            report=report,
-            chunks=settings.chunks,
-            accept_named_validators=settings.named_validators == "accept",
-            policy=policy,
+        agent = factory.provider_agent(
+            settings, runtime.market, sandbox, runtime.host, runtime.work, report, policy=policy
         )
         agent.start_providing()
         report(

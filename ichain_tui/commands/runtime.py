@@ -15,7 +15,6 @@ from ..chain.client import MarketClient
 from ..config import Settings
 from ..errors import one_line
 from ..transfer.fetcher import Fetcher
-from ..transfer.transport import open_transport
 from .common import chain_for, market_for, unlock
 
 if TYPE_CHECKING:
@@ -44,24 +43,15 @@ class Runtime:
 
 
 def build(settings: Settings, account: LocalAccount | None = None) -> Runtime:
-    from ..agents.hosting import Host
+    from ..agents import factory
 
     chain = chain_for(settings)
     account = account or unlock(settings)
     market = market_for(settings, chain, account)
-    closers: list[Callable[[], None]] = []
-    transport = open_transport(
-        settings.transport, locations.data_dir(), settings.tor_control_port, settings.tor_socks
-    )
-    closers.append(transport.close)
-    host = Host(
-        transport,
-        settings.bind_host,
-        settings.advertise_host,
-        identity=locations.data_dir() / f"host-{transport.name}-{account.address.lower()}.json",
-    )
-    closers.append(host.stop)
+    host = factory.open_host(settings, account.address)
     work = locations.work_dir() / market.signer.address.lower()
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o700)
-    return Runtime(settings, market, host, Fetcher(socks=transport.socks), work, closers)
+    return Runtime(
+        settings, market, host, Fetcher(socks=host.transport.socks), work, [lambda: factory.close_host(host)]
+    )

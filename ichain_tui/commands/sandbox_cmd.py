@@ -42,7 +42,10 @@ def cmd_image_build(args: argparse.Namespace) -> int:
     if args.force and image.has_image(dc, settings.docker_image):
         dc.images.remove(settings.docker_image, force=True)
     image.ensure_image(dc, settings.docker_image, progress=_progress)
-    print(settings.docker_image)
+    if args.json:
+        print(json.dumps({"image": settings.docker_image, "id": dc.images.get(settings.docker_image).id}))
+    else:
+        print(settings.docker_image)
     return 0
 
 

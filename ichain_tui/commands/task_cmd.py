@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..amounts import parse_eth
 from ..chain.errors import ChainError
+
+if TYPE_CHECKING:
+    from ..agents.events import Reporter
+    from ..agents.requester import Outcome
 from .common import chain_for, emit, eth, market_for, settings_from, unlock
 from .sandbox_cmd import add_try_parser
 
@@ -124,7 +129,10 @@ def cmd_simple(args: argparse.Namespace) -> int:
     market = market_for(settings, chain_for(settings), unlock(settings))
     call = {"refund": market.refund, "settle": market.settle}[args.action]
     tx = call(args.task_id).send()
-    print(f"{args.action} task {args.task_id}: {tx.tx_hash} (gas {tx.gas_used})")
+    if args.json:
+        emit({"task": args.task_id, "action": args.action, "tx": tx.tx_hash, "gas": tx.gas_used}, True)
+    else:
+        print(f"{args.action} task {args.task_id}: {tx.tx_hash} (gas {tx.gas_used})")
     return 0
 
 
@@ -132,7 +140,10 @@ def cmd_rate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     market = market_for(settings, chain_for(settings), unlock(settings))
     tx = market.rate(args.task_id, args.rating).send()
-    print(f"rated task {args.task_id} {args.rating}/5: {tx.tx_hash}")
+    if args.json:
+        emit({"task": args.task_id, "rating": args.rating, "tx": tx.tx_hash}, True)
+    else:
+        print(f"rated task {args.task_id} {args.rating}/5: {tx.tx_hash}")
     return 0
 
 
@@ -167,7 +178,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from ..agents.requester import RequesterAgent
+    from ..agents import factory
     from ..agents.selection import choose_provider
     from ..chain.types import ValidatorMode
     from ..errors import UsageError
@@ -205,14 +216,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             fee = fee_given
         else:
             fee = max(settings.validator_fee_wei, market.min_fee_for(payment))
-        agent = RequesterAgent(
-            market,
-            runtime.host,
-            runtime.work,
-            fetcher=runtime.fetcher,
-            report=lambda e: print(e.line(), flush=True),
-            chunks=settings.chunks,
-        )
+        agent = factory.requester_agent(settings, market, runtime.host, runtime.work, _reporter(args))
         task_id = agent.submit(
             args.folder,
             provider,
@@ -224,14 +228,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
             review_window=settings.review_window,
         )
         outcome = agent.follow(task_id, args.out, rating=args.rating)
-        print(f"task {task_id}: {outcome.state.label}: {outcome.message}")
+        _print_outcome(args, outcome)
         return 0 if outcome.ok else 1
     finally:
         runtime.close()
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from ..agents.requester import RequesterAgent
+    from ..agents import factory
     from ..errors import UsageError
     from .runtime import build
 
@@ -239,14 +243,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     runtime = build(settings)
     try:
         market = runtime.market
-        agent = RequesterAgent(
-            market,
-            runtime.host,
-            runtime.work,
-            fetcher=runtime.fetcher,
-            report=lambda e: print(e.line(), flush=True),
-            chunks=settings.chunks,
-        )
+        agent = factory.requester_agent(settings, market, runtime.host, runtime.work, _reporter(args))
         task = market.task(args.task_id)
         if task.state.name == "NONE":
             raise ChainError(f"task {args.task_id} does not exist")
@@ -259,7 +256,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
         out = args.out or Path(f"result-{args.task_id}")
         agent.resume_hosting(args.task_id)
         outcome = agent.follow(args.task_id, out, rating=args.rating)
-        print(f"task {args.task_id}: {outcome.state.label}: {outcome.message}")
+        _print_outcome(args, outcome)
         return 0 if outcome.ok else 1
     finally:
         runtime.close()
+
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    """Agent events as they happen: a line each, or a JSON object per line with --json."""
+    return lambda event: print(event.as_json() if args.json else event.line(), flush=True)
+
+
+def _print_outcome(args: argparse.Namespace, outcome: Outcome) -> None:
+    if args.json:
+        result = str(outcome.result_dir) if outcome.result_dir else None
+        data = {"task": outcome.task_id, "state": outcome.state.label, "ok": outcome.ok, "result": result}
+        print(json.dumps({**data, "message": outcome.message}), flush=True)
+    else:
+        print(f"task {outcome.task_id}: {outcome.state.label}: {outcome.message}")
