@@ -8,13 +8,15 @@ import argparse
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, DirectoryTree, Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -25,11 +27,26 @@ from ..bundled import examples_dir
 from ..chain.errors import NodeUnreachable
 from ..chain.rpc import RpcStatus
 from ..chain.types import ValidatorMode
-from ..errors import IchainError
+from ..errors import IchainError, one_line
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
 from .format import eth, short
-from .messages import AgentReported, ChunkMoved, NodeStatusChanged, TaskFollowed, WalletChanged
+from .messages import (
+    AgentReported,
+    ChunkMoved,
+    Connected,
+    ConnectFailed,
+    Done,
+    FolderChecked,
+    FolderRefused,
+    ModalWanted,
+    NodeStatusChanged,
+    RefreshWanted,
+    TaskAction,
+    TaskFollowed,
+    ViewsRead,
+    WalletState,
+)
 from .provider_actions import ProviderActions
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
@@ -139,6 +156,13 @@ class IchainApp(ProviderActions):
         self.preview: TaskPreview | None = None
         self.events: list[AgentEvent] = []
         self.provider_stop: threading.Event | None = None
+        # what the status bar shows, kept from the last messages (set on the UI thread only)
+        self._wallet = WalletState(None, 0, 0, [])
+        self._balance_at: float | None = None
+        self._not_connected: str | None = None
+        self._node: RpcStatus | None = None
+        self._last_toast: tuple[tuple[str, str], float] = (("", ""), 0.0)
+        self._modal_queue: list[tuple[Screen[Any], Callable[[Any], object] | None]] = []
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -166,23 +190,27 @@ class IchainApp(ProviderActions):
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False, description="connecting")
     def connect(self) -> None:
-        self.call_from_thread(self._show_status)
         try:
             session = self.session_factory()
         except IchainError as exc:
-            self._not_connected = str(exc).splitlines()[0][:160]
-            self.call_from_thread(self._show_status)
+            self.post_message(ConnectFailed(one_line(exc)[:160]))
             raise
-        self._not_connected = None
         session.chain.on_status(lambda status: self.post_message(NodeStatusChanged(status)))
         session.report = lambda event: self.post_message(AgentReported(event))
         session.progress = lambda p: self.post_message(ChunkMoved(p))
-        self.session = session
-        self.call_from_thread(self.action_refresh)
+        self.post_message(Connected(session))
+
+    def on_connect_failed(self, message: ConnectFailed) -> None:
+        self._not_connected = message.reason
+        self._show_status()
+
+    def on_connected(self, message: Connected) -> None:
+        self.session, self._not_connected = message.session, None
+        self.action_refresh()
         if self.initial_folder is not None:
-            self.call_from_thread(self.action_tab, "submit")
-            self.call_from_thread(self.query_one(SubmitPane).open_folder, self.initial_folder.resolve())
-            self.call_from_thread(self.preview_folder, self.initial_folder.resolve())
+            self.action_tab("submit")
+            self.query_one(SubmitPane).open_folder(self.initial_folder.resolve())
+            self.preview_folder(self.initial_folder.resolve())
 
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
     def refresh_views(self) -> None:
@@ -197,30 +225,29 @@ class IchainApp(ProviderActions):
             for t in group
             if s.address in (t.requester, t.provider, t.validator)
         ]
-        self.post_message(WalletChanged(s.address, s.balance(), s.credits()))
-        self.call_from_thread(self._show_views, pools, now, sorted(mine, key=lambda t: t.task_id))
+        wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores())
+        self.post_message(ViewsRead(pools, now, sorted(mine, key=lambda t: t.task_id), wallet))
 
-    def _show_views(self, pools, now, mine) -> None:
+    def on_views_read(self, message: ViewsRead) -> None:
         s = self.live
-        self.query_one(PoolsPane).show(pools, now)
-        self.query_one(TasksPane).show(mine, now)
-        self.query_one(WalletPane).show(
-            s.address, s.chain.label, s.chain.chain_id, self._balance, self._credits, s.keystores()
-        )
-
-    _balance = 0
-    _credits = 0
-    _last_toast: tuple = ((None, None), 0.0)
-
-    _address: str | None = None
-    _balance_at: float | None = None
-    _not_connected: str | None = None
-    _node: RpcStatus | None = None
-
-    def on_wallet_changed(self, message: WalletChanged) -> None:
-        self._address, self._balance, self._credits = message.address, message.balance, message.credits
+        w = self._wallet = message.wallet
         self._balance_at = time.time()
+        self.query_one(PoolsPane).show(message.pools, message.now)
+        self.query_one(TasksPane).show(message.mine, message.now)
+        self.query_one(WalletPane).show(
+            w.address, s.chain.label, s.chain.chain_id, w.balance, w.credits, w.keystores
+        )
         self._show_status()
+
+    def on_done(self, message: Done) -> None:
+        self.notify(message.text, title=message.title)
+        self.action_refresh()
+
+    def on_refresh_wanted(self, message: RefreshWanted) -> None:
+        self.action_refresh()
+
+    def on_modal_wanted(self, message: ModalWanted) -> None:
+        self.open_modal(message.screen, message.callback)
 
     def on_node_status_changed(self, message: NodeStatusChanged) -> None:
         self._node = message.status
@@ -236,9 +263,10 @@ class IchainApp(ProviderActions):
                 f"not connected: {self._not_connected} · r retries" if self._not_connected else "connecting…"
             )
             return
-        who = short(self._address) if self._address else "locked"
+        w = self._wallet
+        who = short(w.address) if w.address else "locked"
         network = f"{s.chain.label} ({s.chain.chain_id})"
-        money = f"{eth(self._balance)} · credits {eth(self._credits)}"
+        money = f"{eth(w.balance)} · credits {eth(w.credits)}"
         node = self._node
         if node is not None and node.state != "connected":
             when = (
@@ -300,13 +328,11 @@ class IchainApp(ProviderActions):
         self.notify(text.splitlines()[0][:300] if text else title, title=title, severity="error", timeout=8)
 
     # ------------------------------------------------------------------ modals
-    _modal_queue: list = []
-
     @staticmethod
-    def _modal_key(screen) -> tuple:
+    def _modal_key(screen: Screen[Any]) -> tuple[type, int | None]:
         return type(screen), getattr(screen, "task_id", None)
 
-    def open_modal(self, screen, callback=None) -> None:
+    def open_modal(self, screen: Screen[Any], callback: Callable[[Any], object] | None = None) -> None:
         """One modal at a time: one asked for while another is open (a worker's rating prompt
         over the picker, say) waits its turn; the same one asked for twice is shown once."""
         key = self._modal_key(screen)
@@ -346,6 +372,7 @@ class IchainApp(ProviderActions):
             self.refresh_views()
         elif self._not_connected is not None:
             self._not_connected = None
+            self._show_status()  # connecting…
             self.connect()
 
     def action_help(self) -> None:
@@ -388,11 +415,7 @@ class IchainApp(ProviderActions):
                 if what == "new"
                 else wallet.import_private_key(creds.private_key or "", creds.password)
             )
-            self.call_from_thread(
-                self.notify,
-                f"keystore for {entry.address} saved; u unlocks it once connected",
-                title="Wallet",
-            )
+            self.notify(f"keystore for {entry.address} saved; u unlocks it once connected", title="Wallet")
             return
         if what == "unlock":
             address = s.unlock(creds.password, creds.address)
@@ -400,8 +423,7 @@ class IchainApp(ProviderActions):
             address = s.create_account(creds.password)
         else:
             address = s.import_private_key(creds.private_key or "", creds.password)
-        self.call_from_thread(self.notify, f"unlocked {address}", title="Wallet")
-        self.call_from_thread(self.action_refresh)
+        self.post_message(Done(f"unlocked {address}", "Wallet"))
 
     @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Withdraw")
     def action_withdraw(self) -> None:
@@ -409,8 +431,7 @@ class IchainApp(ProviderActions):
         if s is None or s.address is None:
             raise IchainError("unlock a wallet first (u)")
         amount = s.withdraw()
-        self.call_from_thread(self.notify, f"withdrew {eth(amount, 6)}", title="Wallet")
-        self.call_from_thread(self.action_refresh)
+        self.post_message(Done(f"withdrew {eth(amount, 6)}", "Wallet"))
 
     # -- submit ------------------------------------------------------------------
     def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
@@ -434,20 +455,27 @@ class IchainApp(ProviderActions):
     def preview_folder(self, folder: Path) -> None:
         """Check task.py and ichain.toml and seal the folder (nothing is sent); a bad folder is
         one line in the form."""
-        pane = self.query_one(SubmitPane)
         if self.session is None:
-            self.call_from_thread(pane.show_problem, "still connecting; choose the folder again in a moment")
+            self.post_message(FolderRefused("still connecting; choose the folder again in a moment"))
             return
         try:
             preview = self.session.preview_task(folder)
         except IchainError as exc:
-            self.call_from_thread(pane.show_problem, str(exc).splitlines()[0][:300])
+            self.post_message(FolderRefused(one_line(exc)[:300]))
             return
         self.recent.add(folder)
+        self.post_message(FolderChecked(folder, preview))
+
+    def on_folder_refused(self, message: FolderRefused) -> None:
+        self.query_one(SubmitPane).show_problem(message.reason)
+
+    def on_folder_checked(self, message: FolderChecked) -> None:
+        preview, spec = message.preview, message.preview.spec
         self.preview = preview
-        spec = preview.spec
         limits = f"limits: {spec.time_limit:g} s · {spec.memory_mb} MB · {spec.cpus:g} CPU · GPUs {spec.gpus}"
-        self.call_from_thread(pane.show_task, folder, preview.size, preview.chunks, preview.root, limits)
+        self.query_one(SubmitPane).show_task(
+            message.folder, preview.size, preview.chunks, preview.root, limits
+        )
 
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Providers")
     def action_pick_provider(self) -> None:
@@ -462,7 +490,7 @@ class IchainApp(ProviderActions):
                 c = next(c for c in candidates if c.address == address)
                 self.query_one(SubmitPane).show_provider(address, c.provider.price, c.provider.hardware)
 
-        self.call_from_thread(self.open_modal, PickerScreen(candidates, "Choose a provider", hide), chosen)
+        self.post_message(ModalWanted(PickerScreen(candidates, "Choose a provider", hide), chosen))
 
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Validators")
     def action_pick_validator(self) -> None:
@@ -487,10 +515,8 @@ class IchainApp(ProviderActions):
             elif choice:
                 pane.show_validator(choice, f"{short(choice)} (named: the provider may decline; not counted)")
 
-        self.call_from_thread(
-            self.open_modal,
-            PickerScreen(eligible, "Choose how the result is validated", choices=choices),
-            chosen,
+        self.post_message(
+            ModalWanted(PickerScreen(eligible, "Choose how the result is validated", choices=choices), chosen)
         )
 
     @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="Submit")
@@ -540,7 +566,7 @@ class IchainApp(ProviderActions):
             if ok:
                 self.send_task(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
 
-        self.call_from_thread(self.open_modal, ConfirmScreen("Create the task?", gas, lines), confirmed)
+        self.post_message(ModalWanted(ConfirmScreen("Create the task?", gas, lines), confirmed))
 
     @work(thread=True, group="follow", exit_on_error=False, description="Task")
     def send_task(
@@ -556,16 +582,9 @@ class IchainApp(ProviderActions):
     ) -> None:
         s = self.live
         task_id = s.submit(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
-        self.call_from_thread(self.action_refresh)
+        self.post_message(RefreshWanted())
         outcome = s.follow(task_id)
-        self.post_message(
-            TaskFollowed(
-                task_id,
-                outcome.state.label,
-                outcome.message,
-                str(outcome.result_dir) if outcome.result_dir else None,
-            )
-        )
+        self.post_message(TaskFollowed(task_id, outcome.state, outcome.message, outcome.result_dir))
 
     def on_task_followed(self, message: TaskFollowed) -> None:
         self.action_refresh()
@@ -576,12 +595,12 @@ class IchainApp(ProviderActions):
                 RatingScreen(message.task_id, task.provider), lambda r: r and self.rate(message.task_id, r)
             )
         else:
-            self.notify(message.message, title=f"task {message.task_id}: {message.state}")
+            self.notify(message.message, title=f"task {message.task_id}: {message.state.label}")
 
     @work(thread=True, group="rate", exit_on_error=False, description="Rate")
     def rate(self, task_id: int, rating: int) -> None:
         self.live.rate(task_id, rating)
-        self.call_from_thread(self.action_refresh)
+        self.post_message(RefreshWanted())
 
     # -- tasks ---------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -594,19 +613,22 @@ class IchainApp(ProviderActions):
         s = self.live
         task, now = s.task(task_id), s.now()
 
-        def chosen(what: str | None) -> None:
-            if what == "rate":
+        def chosen(action: TaskAction | None) -> None:
+            if action is TaskAction.RATE:
                 self.open_modal(RatingScreen(task_id, task.provider), lambda r: r and self.rate(task_id, r))
-            elif what:
-                self.task_action(task_id, what)
+            elif action is not None:
+                self.task_action(task_id, action)
 
-        self.call_from_thread(self.open_modal, TaskDetailScreen(task, now, list(self.events)), chosen)
+        self.post_message(ModalWanted(TaskDetailScreen(task, now, list(self.events)), chosen))
 
     @work(thread=True, group="task-action", exit_on_error=False, description="Task")
-    def task_action(self, task_id: int, what: str) -> None:
-        getattr(self.session, what)(task_id)
-        self.call_from_thread(self.notify, f"task {task_id}: {what} sent", title="Task")
-        self.call_from_thread(self.action_refresh)
+    def task_action(self, task_id: int, action: TaskAction) -> None:
+        s = self.live
+        if action is TaskAction.REFUND:
+            s.refund(task_id)
+        elif action is TaskAction.SETTLE:
+            s.settle(task_id)
+        self.post_message(Done(f"task {task_id}: {action.value} sent", "Task"))
 
     def on_unmount(self) -> None:
         if self.provider_stop is not None:

@@ -1,18 +1,38 @@
-"""Provides the typed messages worker threads post to the TUI."""
+"""Provides the typed messages worker threads post to the TUI (the only way a worker hands
+anything to the UI; Textual delivers them on the UI thread), and the enums they carry."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from ..agents.events import AgentEvent
 from ..chain.rpc import RpcStatus
+from ..chain.types import Task, TaskState
 from ..transfer.fetcher import ChunkProgress
 
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
+    from ..session import Pools, Session, TaskPreview
+
+
+class TaskAction(Enum):
+    """What the task detail screen can ask for."""
+
+    REFUND = "refund"
+    SETTLE = "settle"
+    RATE = "rate"
+
+
+@dataclass
 class AgentReported(Message):
-    def __init__(self, event: AgentEvent) -> None:
-        super().__init__()
-        self.event = event
+    event: AgentEvent
 
 
 class ChunkMoved(Message):
@@ -30,23 +50,93 @@ class ChunkMoved(Message):
         )
 
 
-class WalletChanged(Message):
-    def __init__(self, address: str | None, balance: int, credits: int) -> None:
-        super().__init__()
-        self.address, self.balance, self.credits = address, balance, credits
+@dataclass
+class Connected(Message):
+    """The session is up (the node answered and the market is there)."""
+
+    session: Session
 
 
+@dataclass
+class RefreshWanted(Message):
+    """Something changed on chain: read the views again."""
+
+
+@dataclass
+class StartProviding(Message):
+    """Registration is confirmed (or not needed): start the provider loop."""
+
+
+@dataclass
+class ConnectFailed(Message):
+    reason: str  # one line
+
+
+@dataclass(frozen=True)
+class WalletState:
+    address: str | None
+    balance: int
+    credits: int
+    keystores: list[str]
+
+
+@dataclass
+class ViewsRead(Message):
+    """One refresh's reading of the chain: the pools, my tasks and my wallet, at chain time `now`."""
+
+    pools: Pools
+    now: int
+    mine: list[Task]
+    wallet: WalletState
+
+
+@dataclass
+class Done(Message):
+    """A worker's action went through: say so, and refresh the views."""
+
+    text: str
+    title: str
+
+
+@dataclass
+class FolderChecked(Message):
+    folder: Path
+    preview: TaskPreview
+
+
+@dataclass
+class FolderRefused(Message):
+    reason: str  # one line, shown in the form
+
+
+@dataclass
+class ModalWanted(Message):
+    """A worker needs the user: the screen joins the queue of modals (one at a time)."""
+
+    screen: Screen[Any]
+    callback: Callable[[Any], object] | None = None
+
+
+@dataclass
 class TaskFollowed(Message):
     """A followed task reached an end (or a pass waiting for the rating)."""
 
-    def __init__(self, task_id: int, state: str, message: str, result_dir: str | None) -> None:
-        super().__init__()
-        self.task_id, self.state, self.message, self.result_dir = task_id, state, message, result_dir
+    task_id: int
+    state: TaskState
+    message: str
+    result_dir: Path | None
 
 
+@dataclass
+class ProviderShown(Message):
+    running: bool
+    busy_with: int | None
+    credits: int
+    stake: int
+
+
+@dataclass
 class NodeStatusChanged(Message):
     """The node connection changed state (connected, retrying, down, wrong chain)."""
 
-    def __init__(self, status: RpcStatus) -> None:
-        super().__init__()
-        self.status = status
+    status: RpcStatus

@@ -14,6 +14,7 @@ from textual.widgets import TabbedContent
 
 from ..errors import IchainError
 from .format import eth
+from .messages import ModalWanted, ProviderShown, StartProviding
 from .screens.confirm import ConfirmScreen
 from .screens.policy import PolicyScreen
 from .screens.provider import ProviderPane
@@ -58,7 +59,7 @@ class ProviderActions(App[None]):
         if s is None or s.address is None:
             raise IchainError("unlock a wallet first (u)")
         if s.market.provider(s.address).registered:
-            self.call_from_thread(self.run_provider)
+            self.post_message(StartProviding())
             return
         price, stake = s.settings.price_wei, s.settings.stake_wei
         hardware = local_profile()
@@ -73,9 +74,13 @@ class ProviderActions(App[None]):
             if ok:
                 self.run_provider()
 
-        self.call_from_thread(
-            self.open_modal, ConfirmScreen("Register as a provider?", gas, lines), confirmed
-        )
+        self.post_message(ModalWanted(ConfirmScreen("Register as a provider?", gas, lines), confirmed))
+
+    def on_start_providing(self, message: StartProviding) -> None:
+        self.run_provider()
+
+    def on_provider_shown(self, message: ProviderShown) -> None:
+        self.query_one(ProviderPane).show(message.running, message.busy_with, message.credits, message.stake)
 
     def action_edit_policy(self) -> None:
         """Edit what tasks this machine agrees to run (saved to the config file)."""
@@ -130,13 +135,11 @@ class ProviderActions(App[None]):
         agent = s.provider_agent(sandbox)
         stop = self.provider_stop = threading.Event()
         agent.start_providing()
-        pane = self.query_one(ProviderPane)
-
         address = s.address
 
         def show() -> None:
             info = s.market.provider(address)
-            self.call_from_thread(pane.show, True, agent.busy_with, s.credits(), info.stake)
+            self.post_message(ProviderShown(True, agent.busy_with, s.credits(), info.stake))
 
         try:  # the same loop as `ichain provide --headless`: it outlives any failing pass
             agent.run(stop, interval=1.0 if s.chain.kind != "rpc" else None, after_pass=show)
@@ -144,4 +147,4 @@ class ProviderActions(App[None]):
             agent.shutdown(grace=5)
             self.provider_stop = None
             info = s.market.provider(address)
-            self.call_from_thread(pane.show, False, None, s.credits(), info.stake)
+            self.post_message(ProviderShown(False, None, s.credits(), info.stake))

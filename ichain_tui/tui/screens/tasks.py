@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Label, Static
 from ...agents.events import AgentEvent
 from ...chain.types import Task
 from ..format import duration, eth, short
+from ..messages import TaskAction
 
 
 class TasksPane(Vertical):
@@ -39,7 +40,7 @@ class TasksPane(Vertical):
             )
 
 
-class TaskDetailScreen(ModalScreen[str | None]):
+class TaskDetailScreen(ModalScreen[TaskAction | None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="detail.close"),
         Binding("r", "choose('refund')", "Refund", id="detail.refund"),
@@ -66,7 +67,7 @@ class TaskDetailScreen(ModalScreen[str | None]):
             yield Label("r refund · s settle · f rate — when the task allows it · Esc", classes="hint")
 
     def action_choose(self, what: str) -> None:
-        self.dismiss(what)
+        self.dismiss(TaskAction(what))
 
     def action_close(self) -> None:
         self.dismiss(None)
