@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -18,8 +19,13 @@ def make_task(root: Path, code: str, toml: str = "") -> Path:
     return folder
 
 
-def sandbox_containers() -> list:
-    return engine.client().containers.list(all=True, filters={"label": LABEL})
+def sandbox_containers(mine: bool = True) -> list:
+    """Sandbox containers on the engine; `mine`: only those this test process started (test files
+    run in parallel worker processes that share the one engine)."""
+    found = engine.client().containers.list(all=True, filters={"label": LABEL})
+    if mine:
+        found = [c for c in found if c.labels.get(f"{LABEL}.pid") == str(os.getpid())]
+    return found
 
 
 def runtime_sandbox():

@@ -13,11 +13,12 @@ from cli_helpers import ichain
 from market_helpers import LocalMarket, in_process_provider, quick_task
 from sandbox_helpers import sandbox_containers
 
+from ichain_tui.agents.factory import open_host
 from ichain_tui.chain.devnet import Devnet
 from ichain_tui.chain.errors import ContractRevert
 from ichain_tui.chain.types import TaskState
+from ichain_tui.config import Settings
 from ichain_tui.hardware import HardwareProfile
-from ichain_tui.transfer.transport import TorTransport
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tasks"
 PAY = 2 * 10**16
@@ -268,7 +269,11 @@ def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_pat
     assert json.loads((tmp_path / "result" / "answer.json").read_text())["value"] == 332833500
     assert m.market.provider(p1.account.address).stake == stake + PAY
     assert p1.log().count("submitted") == 1
-    assert not [c for c in sandbox_containers() if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)]
+    assert not [
+        c
+        for c in sandbox_containers(mine=False)
+        if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)
+    ]
 
 
 def test_silent_validator_cannot_keep_the_provider_from_its_pay(local_market, tmp_path):
@@ -361,13 +366,16 @@ def test_sigterm_while_busy_hands_the_task_back(local_market, tmp_path):
     assert t.state is TaskState.CANCELLED  # handed back: the requester is refunded in full
     assert m.market.credits(requester.me) == PAY + FEE
     assert "declined: provider shutting down" in p1.log()
-    assert not [c for c in sandbox_containers() if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)]
+    assert not [
+        c
+        for c in sandbox_containers(mine=False)
+        if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)
+    ]
 
 
 def test_full_task_over_onion_services(tor_network, sandbox, tmp_path):
     """Providers and requester host their files behind onion services of the private Tor network
     and fetch through its SOCKS port, one isolated circuit per chunk."""
-    from ichain_tui.agents.hosting import Host
     from ichain_tui.transfer.fetcher import Fetcher
 
     socks = f"127.0.0.1:{tor_network.client.socks_port}"
@@ -387,9 +395,14 @@ def test_full_task_over_onion_services(tor_network, sandbox, tmp_path):
             m.wait_registered(2)
             requester = m.requester(5)
             requester.host.stop()
-            requester.host = Host(TorTransport(tor_network.service.controller(), socks))
+            # the requester's host over Tor, built as the TUI and the commands build theirs
+            tor_settings = Settings(
+                transport="tor", tor_control_port=tor_network.service.control_port, tor_socks=socks
+            )
+            requester.host = open_host(tor_settings, requester.me)
+            assert requester.host.address.endswith(".onion:80"), requester.host.address
             m.hosts.append(requester.host)
-            requester.fetcher = Fetcher(socks=socks)
+            requester.fetcher = Fetcher(socks=requester.host.transport.socks)
             task_id = requester.submit(
                 quick_task(tmp_path / "t"),
                 m.providers[0].account.address,

@@ -223,7 +223,7 @@ def test_stale_containers_of_dead_processes_are_reaped(sandbox, tmp_path):
     )
     try:
         assert reap_stale(sandbox.dc) == 1
-        ids = {c.id for c in sandbox_containers()}
+        ids = {c.id for c in sandbox_containers(mine=False)}
         assert stale.id not in ids and mine.id in ids
     finally:
         mine.remove(force=True)

@@ -116,3 +116,37 @@ def test_gpu_task_gets_the_request_in_the_container_config(tmp_path, sandbox):
     assert kwargs["device_requests"][0]["DeviceIDs"] == ["0"]
     with pytest.raises(SandboxError, match="has none"):
         sandbox.create_kwargs(spec, "execute", tmp_path, True)
+
+
+def test_a_staged_folder_of_a_live_run_is_waited_for_and_a_dead_runs_is_removed(tmp_path):
+    """A provider's pre-check and a validator's check of one task share the staged name: on one
+    machine the second waits for the first instead of pulling the folder from under it."""
+    import threading
+    import time
+
+    from ichain_tui.sandbox.staging import OWNER, PREFIX, staged
+
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "task.py").write_text("print(1)\n")
+    base = tmp_path / "tmp"
+    base.mkdir()
+    left = base / f"{PREFIX}same"
+    left.mkdir()
+    (left / OWNER).write_text("999999")  # a run that died
+    with staged(task, None, "same", base) as (staged_task, _):
+        assert (staged_task / "task.py").read_text() == "print(1)\n"
+    order = []
+
+    def second() -> None:
+        with staged(task, None, "same", base):
+            order.append("second")
+
+    with staged(task, None, "same", base) as (first_task, _):
+        other = threading.Thread(target=second)
+        other.start()
+        time.sleep(0.6)
+        assert (first_task / "task.py").exists() and order == []  # still ours, the other waits
+        order.append("first")
+    other.join(10)
+    assert order == ["first", "second"] and not left.exists()

@@ -88,7 +88,9 @@ class ProviderAgent:
         self.policy = policy or policies.for_host(self.work, len(sandbox.gpus), sandbox.image)
         self.journal = Journal("provider", self.me, scope=market.scope)
         self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
-        self.busy_with: int | None = None
+        self._busy_with: int | None = None
+        self._idle = threading.Event()  # set while no task is being executed or validated
+        self._idle.set()
         self.draining = False  # set by shutdown(): start nothing new, hand back what has not started
         self._known: set[int] = set()  # tasks naming this address, from events read so far
         self._quarantined: set[int] = set()  # tasks that raised something unexpected
@@ -99,6 +101,19 @@ class ProviderAgent:
         # once a minute (about 2,900 requests a day); busy, every pass; on a development chain,
         # every pass
         self.idle_scan_every = 60.0 if market.chain.kind == "rpc" else 0.0
+
+    @property
+    def busy_with(self) -> int | None:
+        """The task being executed or validated now (None: idle)."""
+        return self._busy_with
+
+    @busy_with.setter
+    def busy_with(self, task_id: int | None) -> None:
+        self._busy_with = task_id
+        if task_id is None:
+            self._idle.set()
+        else:
+            self._idle.clear()
 
     def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data: Any) -> None:
         self.report(AgentEvent(role, kind, task_id, message, data))
@@ -603,14 +618,11 @@ class ProviderAgent:
         """Stop taking tasks; let the current one finish within `grace` seconds, else hand it back."""
         self.draining = True
         self.stop_providing()
-        deadline = time.monotonic() + grace
-        while self.busy_with is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
+        self._idle.wait(grace)
         busy = self.busy_with
         if busy is not None:
-            self.cancel.set()
-            while self.busy_with is not None:
-                time.sleep(0.05)
+            self.cancel.set()  # the sandbox and the fetcher stop at once; the pass then ends
+            self._idle.wait()
             task = self.market.task(busy)
             if (
                 task.provider == self.me

@@ -162,29 +162,14 @@ class RequesterAgent:
         public = self.market.chain.kind == "rpc"
         if interval is None:
             interval = 12.0 if public else 0.3
-        last_state = None
+        seen: list[TaskState] = []
         repeats = Repeats()
         while not stop.is_set():
             wait = interval
             try:  # an unreachable node is one reported error and a retry, never the end of the task
-                self.market.ensure_still_here()
-                task = self.market.task(task_id)
-                if task.state != last_state:
-                    self._say("state", task_id, task.state.label, state=int(task.state))
-                    last_state = task.state
-                if task.state.provider_paid:
-                    out = self.fetch_result(task_id, result_dir)
-                    if rating is None or task.rated:
-                        return Outcome(task_id, task.state, out, "result fetched, verified and decrypted")
-                    self.rate(task_id, rating)
-                    return Outcome(task_id, TaskState.CLOSED, out, "result fetched, verified and decrypted")
-                if task.state in _ENDINGS:
-                    self._finish(task_id)
-                    return Outcome(task_id, task.state, None, self._ending(task))
-                if not public or time.time() > task.deadline - 60 or task.state is TaskState.VALIDATING:
-                    self._timed_exit(
-                        task, self.market.chain.timestamp()
-                    )  # a public chain's clock is the wall's
+                outcome = self._step(task_id, result_dir, rating, seen, public)
+                if outcome is not None:
+                    return outcome
             except IchainError as exc:
                 count = repeats.seen(str(exc))
                 if repeats.worth_reporting(count):
@@ -192,6 +177,31 @@ class RequesterAgent:
                 wait = repeats.backoff(str(exc), interval)
             stop.wait(wait)
         return Outcome(task_id, self.market.task(task_id).state, None, "stopped")
+
+    def _step(
+        self, task_id: int, result_dir: Path, rating: int | None, seen: list[TaskState], public: bool
+    ) -> Outcome | None:
+        """One look at the task: report a new state, fetch a paid result, end on a final state,
+        take a timed exit when a deadline passed (on a public chain only near one: its clock is
+        the wall's). None: not over yet."""
+        self.market.ensure_still_here()
+        task = self.market.task(task_id)
+        if not seen or task.state != seen[-1]:
+            self._say("state", task_id, task.state.label, state=int(task.state))
+            seen.append(task.state)
+        if task.state.provider_paid:
+            out = self.fetch_result(task_id, result_dir)
+            state = task.state
+            if rating is not None and not task.rated:
+                self.rate(task_id, rating)
+                state = TaskState.CLOSED
+            return Outcome(task_id, state, out, "result fetched, verified and decrypted")
+        if task.state in _ENDINGS:
+            self._finish(task_id)
+            return Outcome(task_id, task.state, None, self._ending(task))
+        if not public or time.time() > task.deadline - 60 or task.state is TaskState.VALIDATING:
+            self._timed_exit(task, self.market.chain.timestamp())
+        return None
 
     def _ending(self, task: Task) -> str:
         text = _ENDINGS[task.state]

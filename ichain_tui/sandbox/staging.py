@@ -14,12 +14,14 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .engine import SandboxError
+from .engine import SandboxError, pid_alive
 
 PREFIX = "ichain-run-"
+OWNER = ".owner"  # pid of the run using the folder (outside what is mounted into the container)
 
 
 def stage_name(*parts: object) -> str:
@@ -38,6 +40,39 @@ def _link_tree(src: Path, dest: Path) -> None:
     os.chmod(dest, 0o755)
 
 
+def _claim(root: Path, patience: float = 300.0) -> None:
+    """Create `root` for this run. A folder left by a run that died is removed; one of a live
+    run (a provider's pre-check and a validator's check of the same task on one machine share the
+    name) is waited for, never pulled from under its container."""
+    deadline = time.monotonic() + patience
+    while True:
+        if root.is_symlink():
+            raise SandboxError(f"refusing a symlink at {root}")
+        try:
+            os.mkdir(root, 0o755)
+            (root / OWNER).write_text(str(os.getpid()))
+            return
+        except FileExistsError:
+            pass
+        if not _owner_alive(root):
+            shutil.rmtree(root, ignore_errors=True)  # a run that crashed before its cleanup
+            continue
+        if time.monotonic() > deadline:
+            raise SandboxError(f"{root} is in use by another run")
+        time.sleep(0.2)
+
+
+def _owner_alive(root: Path) -> bool:
+    try:
+        pid = int((root / OWNER).read_text())
+    except (OSError, ValueError):  # being created right now, or from before owners were written
+        try:
+            return time.time() - root.stat().st_mtime < 5
+        except OSError:
+            return False
+    return pid_alive(pid)
+
+
 @contextlib.contextmanager
 def staged(
     task_folder: Path, result_folder: Path | None, name: str, base: Path | None = None
@@ -45,13 +80,7 @@ def staged(
     """Yield (task, out) laid out as <base>/ichain-run-<name>/{task,out}; removed afterwards.
     Without `result_folder` only the task is staged (an `execute`, whose /out is its own area)."""
     root = Path(base or tempfile.gettempdir()) / f"{PREFIX}{name}"
-    if root.is_symlink():
-        raise SandboxError(f"refusing a symlink at {root}")
-    shutil.rmtree(root, ignore_errors=True)  # a run that crashed before its cleanup
-    try:
-        os.mkdir(root, 0o755)
-    except FileExistsError:
-        raise SandboxError(f"{root} is in use by another run") from None
+    _claim(root)
     try:
         os.chmod(root, 0o755)
         _link_tree(Path(task_folder), root / "task")

@@ -191,107 +191,25 @@ class Fetcher:
         started: float,
         unpack_limits: dict[str, int],
     ) -> FetchResult:
-        report = progress or (lambda p: None)
-        stats = {"downloaded": 0, "resumed": 0, "retries": 0}
-        lock = threading.Lock()
-        chunk_cancel = threading.Event()
-
-        def cancelled() -> bool:
-            if watch.expired:
-                raise PeerUnreachable(f"the transfer from {ref.address} did not finish within its deadline")
-            return chunk_cancel.is_set() or (cancel is not None and cancel.is_set())
-
-        def one(index: int) -> None:
-            info = manifest.chunks[index]
-            final = work / f"chunk-{index}.bin"
-            if final.exists() and final.stat().st_size == info.size and _sha256(final) == info.sha256:
-                with lock:
-                    stats["resumed"] += info.size
-                report(ChunkProgress(manifest.root, index, info.size, info.size, "verified"))
-                return
-            final.unlink(missing_ok=True)
-            part = work / f"chunk-{index}.part"
-            for attempt in range(1, self.attempts + 1):
-                if cancelled():
-                    raise Cancelled("transfer cancelled; partial chunks kept for resume")
-                try:
-                    got, resumed, digest = self._download(
-                        ref,
-                        info.index,
-                        info.size,
-                        part,
-                        report,
-                        attempt,
-                        cancelled,
-                        f"{prefix}-{index}",
-                        watch,
-                    )
-                    with lock:
-                        stats["downloaded"] += got
-                        stats["resumed"] += resumed
-                    if part.stat().st_size == info.size and digest == info.sha256:
-                        part.replace(final)
-                        report(ChunkProgress(manifest.root, index, info.size, info.size, "verified", attempt))
-                        return
-                    part.unlink(missing_ok=True)  # wrong bytes: start this chunk over
-                    error: Exception = IntegrityError(f"chunk {index} failed verification")
-                except OSError as exc:  # requests' errors are OSErrors too
-                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                        raise TransferError(
-                            f"disk full while writing chunk {index} to {work}; "
-                            "partial chunks are kept for resume"
-                        ) from None
-                    error = exc
-                with lock:
-                    stats["retries"] += 1
-                done = part.stat().st_size if part.exists() else 0
-                report(ChunkProgress(manifest.root, index, done, info.size, "retrying", attempt))
-                self._sleep(attempt, cancel)
-            report(ChunkProgress(manifest.root, index, 0, info.size, "failed", self.attempts))
-            if isinstance(error, IntegrityError):
-                raise error
-            raise PeerUnreachable(f"chunk {index} from {ref.address}: {one_line(error)}")
-
+        job = _Transfer(self, ref, manifest, work, progress or (lambda p: None), cancel, watch, prefix)
         for info in manifest.chunks:
-            report(ChunkProgress(manifest.root, info.index, 0, info.size, "waiting"))
+            job.report(ChunkProgress(manifest.root, info.index, 0, info.size, "waiting"))
         workers = self.workers or min(len(manifest.chunks), MAX_WORKERS)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
-            futures = [pool.submit(one, i) for i in range(len(manifest.chunks))]
+            futures = [pool.submit(job.chunk, i) for i in range(len(manifest.chunks))]
             finished, pending = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in finished if f.exception() is not None]
             if failed:
-                chunk_cancel.set()
+                job.stop.set()
                 wait(pending)
                 raise failed[0].exception()  # type: ignore[misc]
         _check(cancel)
         paths = [work / f"chunk-{i}.bin" for i in range(len(manifest.chunks))]
-        staging = dest.with_name(f".{dest.name}.unpacking")
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            files = unseal_to_folder(manifest, ref.key, paths, staging, **unpack_limits)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise TransferError(
-                    f"disk full while unpacking into {dest.parent}; "
-                    "the verified chunks are kept for another try"
-                ) from None
-            raise
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        if dest.exists():
-            dest.rmdir()
-        staging.replace(dest)
+        files = _unpack(manifest, ref.key, paths, dest, unpack_limits)
         shutil.rmtree(work, ignore_errors=True)
-        return FetchResult(
-            manifest,
-            files,
-            stats["downloaded"],
-            stats["resumed"],
-            stats["retries"],
-            time.monotonic() - started,
-        )
+        stats = job.stats
+        elapsed = time.monotonic() - started
+        return FetchResult(manifest, files, stats["downloaded"], stats["resumed"], stats["retries"], elapsed)
 
     def _download(
         self,
@@ -373,6 +291,117 @@ def _blocks(r: Any, watch: SocketWatch, cancelled: Callable[[], bool]) -> Iterat
         raise requests.ConnectionError(str(exc)) from None
     finally:
         watch.untrack(r)
+
+
+class _Transfer:
+    """One fetch in progress: what its chunk workers share (counters, cancellation, progress)."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        ref: FileRef,
+        manifest: Manifest,
+        work: Path,
+        report: ProgressCallback,
+        cancel: threading.Event | None,
+        watch: SocketWatch,
+        prefix: str,
+    ) -> None:
+        self.fetcher, self.ref, self.manifest, self.work = fetcher, ref, manifest, work
+        self.report, self.cancel, self.watch, self.prefix = report, cancel, watch, prefix
+        self.stats = {"downloaded": 0, "resumed": 0, "retries": 0}
+        self.stop = threading.Event()  # another chunk failed: the rest give up
+        self._lock = threading.Lock()
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[name] += n
+
+    def cancelled(self) -> bool:
+        if self.watch.expired:
+            raise PeerUnreachable(f"the transfer from {self.ref.address} did not finish within its deadline")
+        return self.stop.is_set() or (self.cancel is not None and self.cancel.is_set())
+
+    def chunk(self, index: int) -> None:
+        """Chunk `index` verified on disk: kept from an earlier run, or fetched (with retries)."""
+        info = self.manifest.chunks[index]
+        final = self.work / f"chunk-{index}.bin"
+        if final.exists() and final.stat().st_size == info.size and _sha256(final) == info.sha256:
+            self.count("resumed", info.size)
+            self.report(ChunkProgress(self.manifest.root, index, info.size, info.size, "verified"))
+            return
+        final.unlink(missing_ok=True)
+        error: Exception = PeerUnreachable(f"chunk {index} from {self.ref.address}: no attempt")
+        for attempt in range(1, self.fetcher.attempts + 1):
+            if self.cancelled():
+                raise Cancelled("transfer cancelled; partial chunks kept for resume")
+            failure = self._attempt(index, attempt)
+            if failure is None:
+                return
+            error = failure
+            self.count("retries")
+            part = self.work / f"chunk-{index}.part"
+            done = part.stat().st_size if part.exists() else 0
+            self.report(ChunkProgress(self.manifest.root, index, done, info.size, "retrying", attempt))
+            self.fetcher._sleep(attempt, self.cancel)
+        self.report(ChunkProgress(self.manifest.root, index, 0, info.size, "failed", self.fetcher.attempts))
+        if isinstance(error, IntegrityError):
+            raise error
+        raise PeerUnreachable(f"chunk {index} from {self.ref.address}: {one_line(error)}")
+
+    def _attempt(self, index: int, attempt: int) -> Exception | None:
+        """One download of chunk `index` (resuming its .part); None when it is in place, verified."""
+        info = self.manifest.chunks[index]
+        part = self.work / f"chunk-{index}.part"
+        try:
+            got, resumed, digest = self.fetcher._download(
+                self.ref,
+                info.index,
+                info.size,
+                part,
+                self.report,
+                attempt,
+                self.cancelled,
+                f"{self.prefix}-{index}",
+                self.watch,
+            )
+        except OSError as exc:  # requests' errors are OSErrors too
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise TransferError(
+                    f"disk full while writing chunk {index} to {self.work}; partial chunks are kept for resume"
+                ) from None
+            return exc
+        self.count("downloaded", got)
+        self.count("resumed", resumed)
+        if part.stat().st_size == info.size and digest == info.sha256:
+            part.replace(self.work / f"chunk-{index}.bin")
+            self.report(ChunkProgress(self.manifest.root, index, info.size, info.size, "verified", attempt))
+            return None
+        part.unlink(missing_ok=True)  # wrong bytes: start this chunk over
+        return IntegrityError(f"chunk {index} failed verification")
+
+
+def _unpack(manifest: Manifest, key: bytes, paths: list[Path], dest: Path, limits: dict[str, int]) -> int:
+    """Decrypt and unpack verified chunks into `dest` through a staging folder: `dest` appears
+    whole or not at all. Returns the number of files."""
+    staging = dest.with_name(f".{dest.name}.unpacking")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        files = unseal_to_folder(manifest, key, paths, staging, **limits)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise TransferError(
+                f"disk full while unpacking into {dest.parent}; the verified chunks are kept for another try"
+            ) from None
+        raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if dest.exists():
+        dest.rmdir()
+    staging.replace(dest)
+    return files
 
 
 class _RateFloor:
