@@ -41,6 +41,7 @@ from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
+from .validation import ValidatorDuties
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ OPEN_AS_PROVIDER = (
 OPEN_AS_VALIDATOR = (TaskState.VALIDATING, TaskState.APPEALED)
 
 
-class ProviderAgent:
+class ProviderAgent(ValidatorDuties):
     def __init__(
         self,
         market: MarketClient,
@@ -532,86 +533,6 @@ class ProviderAgent:
             self.host.unpublish(record["result_root"])
         for name in (f"task-{task_id}", f"validate-{task_id}"):
             shutil.rmtree(self.work / name, ignore_errors=True)
-
-    # ------------------------------------------------------------------ validator role
-    def _as_validator(self, task: Task) -> None:
-        task_id = task.task_id
-        now = self.market.chain.timestamp()
-        if self.draining or now > task.deadline or task.key_commit is None:
-            return
-        self.busy_with = task_id
-        base = self.work / f"validate-{task_id}"
-        try:
-            facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
-            found = env.commitment(self.market, task_id, facts.block)
-            refs = env.validator_refs(self.market, task_id, task.provider or "", found, facts.block)
-            task_ref = env.pick(refs, facts.task_root)
-            result_ref = env.pick(refs, found.result_root) if found else None
-            if task_ref is None or result_ref is None or found is None:
-                if self._verdict_due(task):
-                    # A provider that withholds what the validator needs cannot make it look silent
-                    # (and so forfeit its stake, then claim unvalidated): an unverifiable result fails.
-                    self._verdict(task, False, "no envelope from the provider in time")
-                return  # the provider's envelope is not here yet
-            k2, root = result_ref.key, bytes.fromhex(found.result_root)
-            if env.key_commit(k2, task_id, root) != task.key_commit:
-                self._verdict(task, False, "the key sealed to me does not match the commitment")
-                return
-            key = env.result_key(self.market, task_id, task_ref.key, k2)
-            for ref, name in (
-                (task_ref, "task"),
-                (FileRef(result_ref.root, key, result_ref.transport, result_ref.address), "result"),
-            ):
-                if not (
-                    (base / name).is_dir() and self.journal.get(task_id).get(f"fetched_{name}") == ref.root
-                ):
-                    shutil.rmtree(base / name, ignore_errors=True)
-                    self._say(
-                        "fetching",
-                        task_id,
-                        f"{name} {ref.root[:12]}…",
-                        role="validator",
-                        root=ref.root,
-                        what=name,
-                    )
-                    self.fetcher.fetch(
-                        ref, base / name, base / f"{name}-chunks", progress=self.progress, cancel=self.cancel
-                    )
-                    self.journal.update(task_id, **{f"fetched_{name}": ref.root})
-            spec = policies.clamp(load_task(base / "task"), self.policy)
-            run = self.sandbox.check(spec, base / "result", cancel=self.cancel, stage=self._stage(task_id))
-            if run.cancelled:
-                return
-            last = run.stdout_tail[-1] if run.stdout_tail else run.reason
-            self._verdict(task, run.ok, last, root, k2)
-            shutil.rmtree(base, ignore_errors=True)
-        except IchainError as exc:
-            self._say("error", task_id, str(exc), role="validator")
-            if self._verdict_due(task):
-                # the provider does not serve what it committed: it cannot be passed
-                self._verdict(task, False, f"result unobtainable: {exc}")
-        finally:
-            self.busy_with = None
-
-    def _verdict_due(self, task: Task) -> bool:
-        """Whether the last part of the verdict window has come (a fail is due then, not silence)."""
-        remaining = task.deadline - self.market.chain.timestamp()
-        return 0 < remaining < max(30, task.review_window // 4)
-
-    def _verdict(
-        self, task: Task, passed: bool, why: str, root: bytes = bytes(32), k2: bytes = bytes(32)
-    ) -> None:
-        """A pass reveals the result root and K2 (checked on chain); a fail needs neither."""
-        self.market.submit_verdict(task.task_id, passed, root, k2).send(
-            intent=f"verdict:{self.market.address}:{task.task_id}:{task.state.name}"
-        )
-        self._say(
-            "verdict",
-            task.task_id,
-            f"{'PASS' if passed else 'FAIL'} ({why})",
-            role="validator",
-            passed=passed,
-        )
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self, grace: float = 30.0) -> None:

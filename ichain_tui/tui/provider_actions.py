@@ -5,39 +5,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import App
 from textual.widgets import TabbedContent
 
 from ..errors import IchainError
+from .base import AppBase
 from .format import eth
 from .messages import ModalWanted, ProviderShown, StartProviding
 from .screens.confirm import ConfirmScreen
 from .screens.policy import PolicyScreen
 from .screens.provider import ProviderPane
 
-if TYPE_CHECKING:
-    from ..sandbox.runner import Sandbox
-    from ..session import Session
 
-
-class ProviderActions(App[None]):
-    """The base of `IchainApp`, which sets the attributes declared here and `open_modal`."""
-
-    session: Session | None
-    sandbox_factory: Callable[[], Sandbox] | None
-    provider_stop: threading.Event | None
-    open_modal: Callable[..., None]
-
-    @property
-    def live(self) -> Session:
-        """The connected session; a worker started before the connection gets one clear line."""
-        if self.session is None:
-            raise IchainError("not connected to a chain yet (r retries)")
-        return self.session
+class ProviderActions(AppBase):
+    """The Provider tab's actions, part of `IchainApp`."""
 
     def action_toggle_providing(self) -> None:
         if self.query_one(TabbedContent).active != "provider":

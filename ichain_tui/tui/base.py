@@ -1,0 +1,46 @@
+"""Provides `AppBase`: what the app's action groups (`ProviderActions`, `SubmitActions`) share —
+the attributes `IchainApp` sets, declared once, and the session accessors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+
+from ..errors import IchainError
+
+if TYPE_CHECKING:
+    from ..recent import RecentFolders
+    from ..sandbox.runner import Sandbox
+    from ..session import Session, TaskPreview
+
+
+class AppBase(App[None]):
+    """The base of `IchainApp`, which sets the attributes declared here and `open_modal`."""
+
+    session: Session | None
+    sandbox_factory: Callable[[], Sandbox] | None
+    provider_stop: threading.Event | None
+    preview: TaskPreview | None
+    recent: RecentFolders
+    open_modal: Callable[..., None]
+
+    @property
+    def live(self) -> Session:
+        """The connected session; a worker started before the connection gets one clear line."""
+        if self.session is None:
+            raise IchainError("not connected to a chain yet (r retries)")
+        return self.session
+
+    def _need_session(self) -> Session | None:
+        if self.session is None:
+            self.notify("not connected to a chain yet", severity="warning")
+        return self.session
+
+    def rate(self, task_id: int, rating: int) -> Any:
+        raise NotImplementedError  # a worker of SubmitActions
+
+    def action_refresh(self) -> None:
+        raise NotImplementedError  # IchainApp's

@@ -1,0 +1,194 @@
+"""Provides `SubmitActions`: the Submit tab's actions of the app — open and check a task folder
+(nothing is sent), pick the provider and how the result is validated, preview the gas and cost of
+`createTask`, send the task and follow it to its end, then ask for the rating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.widgets import DirectoryTree
+
+from ..agents.selection import eligible_validators
+from ..amounts import parse_eth, parse_seconds
+from ..chain.types import ValidatorMode
+from ..errors import IchainError, one_line
+from .base import AppBase
+from .format import eth, short
+from .messages import FolderChecked, FolderRefused, ModalWanted, RefreshWanted, TaskFollowed
+from .screens.confirm import ConfirmScreen
+from .screens.picker import PickerScreen
+from .screens.rating import RatingScreen
+from .screens.submit import SubmitPane
+
+
+class SubmitActions(AppBase):
+    """The Submit tab's actions, part of `IchainApp`."""
+
+    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        self.preview_folder(event.path)
+
+    def on_input_submitted(self, event) -> None:
+        if event.input.id != "folder-path":
+            return
+        pane = self.query_one(SubmitPane)
+        text = event.value.strip()
+        folder = Path(text).expanduser() if text else None
+        if folder is None or not folder.is_dir():
+            pane.show_problem(f"no folder at {text!r}" if text else "type the path of a task folder")
+            return
+        folder = folder.resolve()
+        pane.open_folder(folder)
+        pane.query_one("#folders").focus()  # out of the field, so the keys (a, b, Ctrl+S...) act again
+        self.preview_folder(folder)
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False, description="Task folder")
+    def preview_folder(self, folder: Path) -> None:
+        """Check task.py and ichain.toml and seal the folder (nothing is sent); a bad folder is
+        one line in the form."""
+        if self.session is None:
+            self.post_message(FolderRefused("still connecting; choose the folder again in a moment"))
+            return
+        try:
+            preview = self.session.preview_task(folder)
+        except IchainError as exc:
+            self.post_message(FolderRefused(one_line(exc)[:300]))
+            return
+        self.recent.add(folder)
+        self.post_message(FolderChecked(folder, preview))
+
+    def on_folder_refused(self, message: FolderRefused) -> None:
+        self.query_one(SubmitPane).show_problem(message.reason)
+
+    def on_folder_checked(self, message: FolderChecked) -> None:
+        preview, spec = message.preview, message.preview.spec
+        self.preview = preview
+        limits = f"limits: {spec.time_limit:g} s · {spec.memory_mb} MB · {spec.cpus:g} CPU · GPUs {spec.gpus}"
+        self.query_one(SubmitPane).show_task(
+            message.folder, preview.size, preview.chunks, preview.root, limits
+        )
+
+    @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Providers")
+    def action_pick_provider(self) -> None:
+        s = self._need_session()
+        if s is None:
+            return
+        candidates = s.providers()
+        hide = {s.address} if s.address else set()
+
+        def chosen(address: str | None) -> None:
+            if address:
+                c = next(c for c in candidates if c.address == address)
+                self.query_one(SubmitPane).show_provider(address, c.provider.price, c.provider.hardware)
+
+        self.post_message(ModalWanted(PickerScreen(candidates, "Choose a provider", hide), chosen))
+
+    @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Validators")
+    def action_pick_validator(self) -> None:
+        s = self._need_session()
+        if s is None:
+            return
+        pane = self.query_one(SubmitPane)
+        if pane.provider is None:
+            raise IchainError("pick a provider first (a): a validator must be someone else")
+        price = s.market.provider(pane.provider).price
+        eligible = (
+            eligible_validators(s.market, s.address, pane.provider, price, s.providers()) if s.address else []
+        )
+        choices = [
+            ("random", "drawn at random (counts toward reputation)"),
+            ("none", "none (paid when the provider reveals the key)"),
+        ]
+
+        def chosen(choice: str | None) -> None:
+            if choice in ("random", "none"):
+                pane.show_validator(choice, dict(choices)[choice])
+            elif choice:
+                pane.show_validator(choice, f"{short(choice)} (named: the provider may decline; not counted)")
+
+        self.post_message(
+            ModalWanted(PickerScreen(eligible, "Choose how the result is validated", choices=choices), chosen)
+        )
+
+    @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="Submit")
+    def action_submit(self) -> None:
+        s, pane = self.session, self.query_one(SubmitPane)
+        if s is None or s.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        if self.preview is None or pane.folder is None:
+            raise IchainError("choose a task folder first (Enter on a folder in Submit)")
+        if pane.provider is None:
+            raise IchainError("pick a provider first (a)")
+        values = pane.values()
+        payment = (
+            parse_eth(values["payment"], "payment")
+            if values["payment"]
+            else s.market.provider(pane.provider).price
+        )
+        if payment == 0:
+            raise IchainError("payment must be above zero")
+        fee = parse_eth(values["fee"], "validator fee") if values["fee"] else s.market.min_fee_for(payment)
+        ex_win = parse_seconds(values["execute-window"], "execute window", 60, 30 * 86400)
+        rev_win = parse_seconds(values["review-window"], "review window", 60, 30 * 86400)
+        mode = {"random": ValidatorMode.RANDOM, "none": ValidatorMode.NONE}.get(
+            pane.validator, ValidatorMode.NAMED
+        )
+        validator = pane.validator if mode is ValidatorMode.NAMED else None
+        if mode is ValidatorMode.NONE:
+            fee = 0
+        elif fee < s.market.min_fee_for(payment):
+            raise IchainError(
+                f"the validator fee must be at least {eth(s.market.min_fee_for(payment))} "
+                "(a share of the payment set by the market)"
+            )
+        gas = s.preview_create(self.preview, pane.provider, payment, fee, ex_win, rev_win, mode, validator)
+        who = {
+            ValidatorMode.RANDOM: "a validator drawn at random",
+            ValidatorMode.NONE: "no validator",
+            ValidatorMode.NAMED: f"validator {short(validator or '')}",
+        }[mode]
+        lines = [
+            f"task {pane.folder.name} → provider {short(pane.provider)}",
+            f"payment {eth(payment)} + fee {eth(fee)} for {who}; windows {ex_win} s / {rev_win} s",
+        ]
+        folder, provider = pane.folder, pane.provider
+
+        def confirmed(ok: bool) -> None:
+            if ok:
+                self.send_task(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
+
+        self.post_message(ModalWanted(ConfirmScreen("Create the task?", gas, lines), confirmed))
+
+    @work(thread=True, group="follow", exit_on_error=False, description="Task")
+    def send_task(
+        self,
+        folder: Path,
+        provider: str,
+        payment: int,
+        fee: int,
+        ex_win: int,
+        rev_win: int,
+        mode: ValidatorMode = ValidatorMode.RANDOM,
+        validator: str | None = None,
+    ) -> None:
+        s = self.live
+        task_id = s.submit(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
+        self.post_message(RefreshWanted())
+        outcome = s.follow(task_id)
+        self.post_message(TaskFollowed(task_id, outcome.state, outcome.message, outcome.result_dir))
+
+    def on_task_followed(self, message: TaskFollowed) -> None:
+        self.action_refresh()
+        if message.result_dir:
+            self.notify(f"result in {message.result_dir}", title=f"task {message.task_id}: provider paid")
+            task = self.live.task(message.task_id)
+            self.open_modal(
+                RatingScreen(message.task_id, task.provider), lambda r: r and self.rate(message.task_id, r)
+            )
+        else:
+            self.notify(message.message, title=f"task {message.task_id}: {message.state.label}")
+
+    @work(thread=True, group="rate", exit_on_error=False, description="Rate")
+    def rate(self, task_id: int, rating: int) -> None:
+        self.live.rate(task_id, rating)
+        self.post_message(RefreshWanted())
