@@ -38,6 +38,20 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class TaskTerms:
+    """What a requester offers for one task: who runs it, for how much, how it is validated and
+    how long each step may take."""
+
+    provider: str
+    payment: int
+    fee: int
+    execute_window: int
+    review_window: int
+    mode: ValidatorMode = ValidatorMode.RANDOM
+    validator: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskPreview:
     spec: TaskSpec
     sealed: SealedFile
@@ -198,53 +212,33 @@ class Session:
         )
         return TaskPreview(spec, sealed)
 
-    def preview_create(
-        self,
-        preview: TaskPreview,
-        provider: str,
-        payment: int,
-        fee: int,
-        execute_window: int,
-        review_window: int,
-        mode: ValidatorMode = ValidatorMode.RANDOM,
-        validator: str | None = None,
-    ) -> GasPreview:
+    def preview_create(self, preview: TaskPreview, terms: TaskTerms) -> GasPreview:
         if self.account is None:
             raise WalletError("unlock a wallet first (u)")
         placeholder_envelope = b"\x00" * 230  # a real envelope's size; its bytes barely change the estimate
         return self.market.create_task(
-            provider=provider,
-            mode=mode,
-            validator=validator,
-            payment=payment,
-            validator_fee=fee,
+            provider=terms.provider,
+            mode=terms.mode,
+            validator=terms.validator,
+            payment=terms.payment,
+            validator_fee=terms.fee,
             task_root=bytes.fromhex(preview.root),
             requester_key=public_key(self.account),
-            execute_window=execute_window,
-            review_window=review_window,
+            execute_window=terms.execute_window,
+            review_window=terms.review_window,
             provider_envelope=placeholder_envelope,
         ).preview()
 
-    def submit(
-        self,
-        folder: Path,
-        provider: str,
-        payment: int,
-        fee: int,
-        execute_window: int,
-        review_window: int,
-        mode: ValidatorMode = ValidatorMode.RANDOM,
-        validator: str | None = None,
-    ) -> int:
+    def submit(self, folder: Path, terms: TaskTerms) -> int:
         return self._agent().submit(
             folder,
-            provider,
-            payment,
-            mode=mode,
-            validator=validator,
-            validator_fee=fee,
-            execute_window=execute_window,
-            review_window=review_window,
+            terms.provider,
+            terms.payment,
+            mode=terms.mode,
+            validator=terms.validator,
+            validator_fee=terms.fee,
+            execute_window=terms.execute_window,
+            review_window=terms.review_window,
         )
 
     def follow(self, task_id: int, stop: threading.Event | None = None) -> Outcome:

@@ -13,6 +13,7 @@ from ..agents.selection import eligible_validators
 from ..amounts import parse_eth, parse_seconds
 from ..chain.types import ValidatorMode
 from ..errors import IchainError, one_line
+from ..session import TaskTerms
 from .base import AppBase
 from .format import eth, short
 from .messages import FolderChecked, FolderRefused, ModalWanted, RefreshWanted, TaskFollowed
@@ -141,7 +142,8 @@ class SubmitActions(AppBase):
                 f"the validator fee must be at least {eth(s.market.min_fee_for(payment))} "
                 "(a share of the payment set by the market)"
             )
-        gas = s.preview_create(self.preview, pane.provider, payment, fee, ex_win, rev_win, mode, validator)
+        terms = TaskTerms(pane.provider, payment, fee, ex_win, rev_win, mode, validator)
+        gas = s.preview_create(self.preview, terms)
         who = {
             ValidatorMode.RANDOM: "a validator drawn at random",
             ValidatorMode.NONE: "no validator",
@@ -151,28 +153,18 @@ class SubmitActions(AppBase):
             f"task {pane.folder.name} → provider {short(pane.provider)}",
             f"payment {eth(payment)} + fee {eth(fee)} for {who}; windows {ex_win} s / {rev_win} s",
         ]
-        folder, provider = pane.folder, pane.provider
+        folder = pane.folder
 
         def confirmed(ok: bool) -> None:
             if ok:
-                self.send_task(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
+                self.send_task(folder, terms)
 
         self.post_message(ModalWanted(ConfirmScreen("Create the task?", gas, lines), confirmed))
 
     @work(thread=True, group="follow", exit_on_error=False, description="Task")
-    def send_task(
-        self,
-        folder: Path,
-        provider: str,
-        payment: int,
-        fee: int,
-        ex_win: int,
-        rev_win: int,
-        mode: ValidatorMode = ValidatorMode.RANDOM,
-        validator: str | None = None,
-    ) -> None:
+    def send_task(self, folder: Path, terms: TaskTerms) -> None:
         s = self.live
-        task_id = s.submit(folder, provider, payment, fee, ex_win, rev_win, mode, validator)
+        task_id = s.submit(folder, terms)
         self.post_message(RefreshWanted())
         outcome = s.follow(task_id)
         self.post_message(TaskFollowed(task_id, outcome.state, outcome.message, outcome.result_dir))
