@@ -10,7 +10,6 @@ environment. `ichain config show` prints the result.
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -18,7 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from . import locations
 from .amounts import WEI_PER_ETH, parse_eth
@@ -149,7 +154,7 @@ class Settings(BaseSettings):
         path = path or locations.config_file()
         layers = [
             (f"config file {path}", _read_toml(path)),
-            ("environment", _from_env(os.environ if env is None else env)),
+            ("environment", _from_env(env)),
             ("command line", {k: v for k, v in flags.items() if v is not None}),
         ]
         return _build(layers)
@@ -191,21 +196,29 @@ POLICY_FIELDS = (
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+    """The config file through pydantic-settings' TOML source (a missing file is no settings)."""
     try:
-        return tomllib.loads(path.read_text())
+        return dict(TomlConfigSettingsSource(Settings, toml_file=path)())
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is invalid: {exc}") from None
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The `ICHAIN_<SETTING>` variables (other `ICHAIN_*` names, like ICHAIN_HOME, are not settings)."""
-    return {
-        name: env[ENV_PREFIX + name.upper()]
-        for name in Settings.model_fields
-        if ENV_PREFIX + name.upper() in env
-    }
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' reading of the `ICHAIN_<SETTING>` variables (other `ICHAIN_*` names,
+    like ICHAIN_HOME, are not settings), from the process environment or a given mapping."""
+
+    def __init__(self, env: Mapping[str, str] | None) -> None:
+        self._given = env
+        super().__init__(Settings, env_prefix=ENV_PREFIX, case_sensitive=False)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._given is None:
+            return super()._load_env_vars()
+        return {key.lower(): value for key, value in self._given.items()}
+
+
+def _from_env(env: Mapping[str, str] | None) -> dict[str, Any]:
+    return dict(_Environment(env)())
 
 
 def _build(layers: list[tuple[str, dict[str, Any]]]) -> Settings:
