@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from .artifacts import CONTRACTS_DIR
 from .errors import ChainError
 
 # anvil's well-known development mnemonic: its keys are public, for local chains only.
+CACHE_PREFIX = "ichain-anvil-"
+MAX_PERSISTED_STATES = 64  # old block states kept on disk (beyond the ones anvil keeps in memory)
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
 
@@ -50,6 +53,7 @@ class Devnet:
         self.balance_eth = balance_eth
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._cache: Path | None = None
 
     @property
     def url(self) -> str:
@@ -71,6 +75,12 @@ class Devnet:
             "--hardfork",
             "cancun",
             "--silent",
+            # old states anvil moves out of memory go to a folder of this devnet's own, bounded
+            # and removed on stop (by default they pile up under ~/.foundry and can fill a disk)
+            "--cache-path",
+            str(self._cache_dir()),
+            "--max-persisted-states",
+            str(MAX_PERSISTED_STATES),
         ]
         if self.block_time:
             cmd += ["--block-time", str(self.block_time)]
@@ -98,14 +108,27 @@ class Devnet:
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._cache is not None:
+            shutil.rmtree(self._cache, ignore_errors=True)
+            self._cache = None
+
+    def _cache_dir(self) -> Path:
+        """A new folder for anvil's persisted states, named after this process; folders of
+        processes that died without stopping their devnet are removed first."""
+        base = Path(tempfile.gettempdir())
+        for stale in base.glob(f"{CACHE_PREFIX}*"):
+            pid = stale.name[len(CACHE_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+        self._cache = Path(tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-"))
+        return self._cache
 
     def __enter__(self) -> Devnet:
         return self.start() if self.process is None else self
@@ -123,3 +146,13 @@ class Devnet:
             Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
             for i in range(n)
         ]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
