@@ -131,12 +131,6 @@ class Session:
     def credits(self) -> int:
         return self.market.credits(self.address) if self.address else 0
 
-    def withdraw(self) -> int:
-        """Pull refunds credited to this account; providers' earnings are in their stake."""
-        amount = self.credits()
-        self.market.withdraw().send()
-        return amount
-
     # ------------------------------------------------------------------ market views
     def providers(self) -> list[Candidate]:
         return pool(self.market)
@@ -247,12 +241,6 @@ class Session:
 
     def rate(self, task_id: int, rating: int) -> None:
         self._agent().rate(task_id, rating)
-
-    def refund(self, task_id: int) -> None:
-        self.market.refund(task_id).send()
-
-    def settle(self, task_id: int) -> None:
-        self.market.settle(task_id).send()
 
     def close(self) -> None:
         if self.host is not None:

@@ -543,3 +543,52 @@ async def test_a_modal_asked_for_while_another_is_open_waits_its_turn_and_comes_
         await pilot.pause()
         await pilot.pause()
         assert len(app.screen_stack) == 1  # the second request was the same prompt: shown once
+
+
+async def test_refund_and_withdraw_move_value_only_after_the_gas_preview_is_confirmed(tmp_path):
+    """Every value-moving action of the TUI goes through the confirm dialog with its gas and cost:
+    a refund from the task detail and W (withdraw credits); Esc leaves the chain untouched."""
+    from tui_harness import WINDOW
+
+    from ichain_tui.chain.types import TaskState
+    from ichain_tui.tui.screens.tasks import TaskDetailScreen
+
+    chain, m, accounts = build_market()  # its own chain: time moves forward here
+    me = accounts["requester"].address
+    chain.advance_time(WINDOW + 60)  # task 3's provider missed its deadline: a refund is open
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        app.query_one("#pool-tasks").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskDetailScreen), 10, "the task detail")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the refund preview")
+        assert "refund: gas" in str(app.screen.query_one("#preview").render())
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert m.task(3).state is TaskState.ASSIGNED and m.credits(me) == 0
+        app.query_one("#pool-tasks").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskDetailScreen), 10, "the task detail")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the refund preview")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: m.task(3).state is TaskState.EXPIRED, 20, "the refund")
+        credits = m.credits(me)
+        assert credits == m.task(3).payment + m.task(3).validator_fee
+        await settle(pilot, app)
+        await pilot.press("w", "W")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the withdraw preview")
+        assert "withdraw: gas" in str(app.screen.query_one("#preview").render())
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert m.credits(me) == credits
+        await pilot.press("W")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the withdraw preview")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: m.credits(me) == 0, 20, "the withdrawal")
+        await settle(pilot, app)
+        await pilot.press("W")  # nothing left: one line, no dialog
+        await settle(pilot, app)
+        assert not isinstance(app.screen, ConfirmScreen)

@@ -418,8 +418,15 @@ class IchainApp(ProviderActions, SubmitActions):
         s = self.session
         if s is None or s.address is None:
             raise IchainError("unlock a wallet first (u)")
-        amount = s.withdraw()
-        self.post_message(Done(f"withdrew {eth(amount, 6)}", "Wallet"))
+        amount = s.credits()
+        if amount == 0:
+            raise IchainError("nothing to withdraw: no credits (refunds and returned fees land there)")
+        self.confirm_then_send(
+            s.market.withdraw(),
+            "Withdraw your credits?",
+            [f"{eth(amount, 6)} from the market to {short(s.address)}"],
+            Done(f"withdrew {eth(amount, 6)}", "Wallet"),
+        )
 
     # -- tasks ---------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -442,12 +449,23 @@ class IchainApp(ProviderActions, SubmitActions):
 
     @work(thread=True, group="task-action", exit_on_error=False, description="Task")
     def task_action(self, task_id: int, action: TaskAction) -> None:
+        """Refund or settle, each shown with its gas and cost before anything is sent (a call the
+        contract would refuse is one line, before the dialog)."""
         s = self.live
+        task = s.task(task_id)
         if action is TaskAction.REFUND:
-            s.refund(task_id)
-        elif action is TaskAction.SETTLE:
-            s.settle(task_id)
-        self.post_message(Done(f"task {task_id}: {action.value} sent", "Task"))
+            call = s.market.refund(task_id)
+            title, what = "Refund the task?", f"task {task_id}: its escrow returns to the requester's credits"
+        else:
+            call = s.market.settle(task_id)
+            title, what = (
+                "Settle the task?",
+                f"task {task_id} ({task.state.label}): the verdict stands, money moves as it says",
+            )
+        money = f"payment {eth(task.payment)} + validator fee {eth(task.validator_fee)}"
+        self.confirm_then_send(
+            call, title, [what, money], Done(f"task {task_id}: {action.value} sent", "Task")
+        )
 
     def on_unmount(self) -> None:
         if self.provider_stop is not None:

@@ -7,11 +7,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from textual import work
 from textual.app import App
+from textual.message import Message
 
 from ..errors import IchainError
 
 if TYPE_CHECKING:
+    from ..chain.transactions import PreparedCall
     from ..recent import RecentFolders
     from ..sandbox.runner import Sandbox
     from ..session import Session, TaskPreview
@@ -44,3 +47,22 @@ class AppBase(App[None]):
 
     def action_refresh(self) -> None:
         raise NotImplementedError  # IchainApp's
+
+    def confirm_then_send(self, call: PreparedCall, title: str, lines: list[str], done: Message) -> None:
+        """From a worker: every value-moving transaction goes through the same dialog with its gas
+        and cost preview (`ConfirmScreen`); only Enter sends it, then `done` is posted."""
+        from .messages import ModalWanted
+        from .screens.confirm import ConfirmScreen
+
+        preview = call.preview()  # a call the contract would refuse fails here, as one line
+
+        def confirmed(ok: bool) -> None:
+            if ok:
+                self.send_confirmed(call, done)
+
+        self.post_message(ModalWanted(ConfirmScreen(title, preview, lines), confirmed))
+
+    @work(thread=True, group="send", exit_on_error=False, description="Transaction")
+    def send_confirmed(self, call: PreparedCall, done: Message) -> None:
+        call.send()
+        self.post_message(done)
