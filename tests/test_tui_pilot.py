@@ -592,3 +592,33 @@ async def test_refund_and_withdraw_move_value_only_after_the_gas_preview_is_conf
         await pilot.press("W")  # nothing left: one line, no dialog
         await settle(pilot, app)
         assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_help_is_generated_from_the_bindings_and_l_shows_the_full_text_of_errors(market, tmp_path):
+    from ichain_tui.tui.app import ActionCommands
+    from ichain_tui.tui.screens.help import HelpScreen
+    from ichain_tui.tui.screens.log import LogScreen
+
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), 10, "the help")
+        text = str(app.screen.query_one("#help-keys").render())
+        for binding in app.BINDINGS:  # every key of the app, under the name the palette uses
+            assert ActionCommands.NAMES.get(binding.id, binding.description) in text, binding
+        assert "Refund" in text and "Filter" in text and "⏎/y" in text  # and of the dialogs
+        await pilot.press("escape")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), 10, "the log")
+        await pilot.pause(0.2)
+        assert "nothing went wrong" in app.screen.text()
+        await pilot.press("escape")
+        await pilot.press("s", "b")  # no provider picked yet: an error, one line in a toast
+        await settle(pilot, app)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), 10, "the log")
+        await pilot.pause(0.2)
+        shown = " ".join(app.screen.text().split())  # wrapped to the dialog's width
+        assert "Validators: pick a provider first (a): a validator must be someone else" in shown

@@ -204,6 +204,26 @@ async def policy(pilot):
     await pilot.pause()
 
 
+async def session_log(pilot):
+    """The log view with fixed entries (times would differ from run to run)."""
+    from ichain_tui.tui.screens.log import LogScreen
+
+    await settle(pilot)
+    pilot.app.push_screen(
+        LogScreen(
+            [
+                "14:02:11 Validators: pick a provider first (a): a validator must be someone else",
+                "14:03:40 provider · task 7: declined: the task asks for 65536 MB of memory; this provider allows 12000",
+                "14:05:02 Submit: unexpected KeyError: 'payment' (l shows the details)",
+                "         Traceback (most recent call last):",
+                '           File "submit_actions.py", line 122, in action_submit',
+                "         KeyError: 'payment'",
+            ]
+        )
+    )
+    await pilot.pause()
+
+
 async def unlock(pilot):
     await settle(pilot)
     pilot.app.push_screen(UnlockScreen("import"))
@@ -225,4 +245,5 @@ SCREENS = {
     "task_detail": task_detail,
     "unlock": unlock,
     "policy": policy,
+    "log": session_log,
 }

@@ -8,7 +8,9 @@ import argparse
 import logging
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,10 @@ from .messages import (
     WalletState,
 )
 from .provider_actions import ProviderActions
+from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
+from .screens.log import LogScreen
+from .screens.picker import PickerScreen
 from .screens.pools import PoolsPane
 from .screens.provider import ProviderPane
 from .screens.rating import RatingScreen
@@ -116,6 +121,7 @@ class IchainApp(ProviderActions, SubmitActions):
         Binding("o", "toggle_providing", "Providing on/off", show=False, id="provider.toggle"),
         Binding("e", "edit_policy", "Provider policy", show=False, id="provider.policy"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
+        Binding("l", "session_log", "Log", show=False, id="log"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
@@ -149,6 +155,7 @@ class IchainApp(ProviderActions, SubmitActions):
         self.preview: TaskPreview | None = None
         self.events: list[AgentEvent] = []
         self.provider_stop: threading.Event | None = None
+        self.session_log: deque[str] = deque(maxlen=2000)  # the full text of what went wrong (l)
         # what the status bar shows, kept from the last messages (set on the UI thread only)
         self._wallet = WalletState(None, 0, 0, [])
         self._balance_at: float | None = None
@@ -280,6 +287,8 @@ class IchainApp(ProviderActions, SubmitActions):
                 event.data["root"],
                 f"task {event.task_id} · {what}" + ("" if event.role == "requester" else f" ({event.role})"),
             )
+        if event.kind in ("error", "declined", "quarantined"):
+            self._log_entry(f"{event.role} · task {event.task_id}", f"{event.kind}: {event.message}")
         if event.kind in ("error",):
             self.notify(event.message, title=f"{event.role} · task {event.task_id}", severity="error")
         elif event.kind in (
@@ -304,13 +313,16 @@ class IchainApp(ProviderActions, SubmitActions):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
+        title = getattr(error, "title", None) or event.worker.description or "error"
         if isinstance(error, IchainError):
             text = str(error)
             log.warning("%s: %s", event.worker.description, text)
-        else:  # the traceback goes to the log file, the user sees one line
-            text = f"unexpected {type(error).__name__}: {error} (details in the log)"
+            self._log_entry(event.worker.description or title, text)
+        else:  # the traceback goes to the log (file and l), the user sees one line
+            text = f"unexpected {type(error).__name__}: {error} (l shows the details)"
             log.error("%s failed", event.worker.description, exc_info=error)
-        title = getattr(error, "title", None) or event.worker.description or "error"
+            details = "".join(traceback.format_exception(error)) if error else text
+            self._log_entry(event.worker.description or title, details)
         node_away = self._node is not None and self._node.state != "connected"
         if isinstance(error, NodeUnreachable) and (node_away or self.session is None):
             return  # the status bar already says it, and keeps saying it: no toast every refresh
@@ -319,6 +331,15 @@ class IchainApp(ProviderActions, SubmitActions):
             return  # the same failure again within 30 s: once is enough
         self._last_toast = (key, time.monotonic())
         self.notify(text.splitlines()[0][:300] if text else title, title=title, severity="error", timeout=8)
+
+    def _log_entry(self, title: str, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        lines = text.rstrip().splitlines() or [""]
+        self.session_log.append(f"{stamp} {title}: {lines[0]}")
+        self.session_log.extend(f"         {line}" for line in lines[1:])
+
+    def action_session_log(self) -> None:
+        self.open_modal(LogScreen(self.session_log))
 
     # ------------------------------------------------------------------ modals
     @staticmethod
@@ -369,7 +390,28 @@ class IchainApp(ProviderActions, SubmitActions):
             self.connect()
 
     def action_help(self) -> None:
-        self.open_modal(HelpScreen())
+        self.open_modal(HelpScreen(self.help_sections()))
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The keys of the app and of its dialogs, read from their bindings."""
+
+        def keys(bindings: Sequence[object], names: dict[str, str]) -> list[tuple[str, str]]:
+            return [
+                (
+                    "/".join(self.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(",")),
+                    names.get(b.id or "", b.description),
+                )
+                for b in bindings
+                if isinstance(b, Binding) and b.description
+            ]
+
+        return [
+            ("Everywhere (tab keys act on their tab)", keys(self.BINDINGS, ActionCommands.NAMES)),
+            ("Task detail (Enter on a task)", keys(TaskDetailScreen.BINDINGS, {})),
+            ("Provider and validator pickers", keys(PickerScreen.BINDINGS, {})),
+            ("Gas and cost preview", keys(ConfirmScreen.BINDINGS, {})),
+            ("Rating", keys(RatingScreen.BINDINGS, {})),
+        ]
 
     def action_unlock(self) -> None:
         s = self._need_session()

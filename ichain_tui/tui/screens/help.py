@@ -1,4 +1,5 @@
-"""Provides `HelpScreen`: every key binding of the app and what the market does."""
+"""Provides `HelpScreen`: every key of the app and of its dialogs, generated from their bindings
+(so help never names a key that does something else), and what the market does."""
 
 from __future__ import annotations
 
@@ -8,17 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-HELP = """\
-[b]Keys[/b] (also in the command palette: Ctrl+P)
-  p  Pools: tasks by state and available providers
-  w  Wallet: address, balance, credits; u unlock · n new · i import · W withdraw
-  s  Submit: a task folder, a provider (a), how it is validated (b), price and windows;
-     Ctrl+S previews gas and cost, Enter sends
-  t  Transfers: a bar per chunk, total, rate and ETA
-  k  Tasks: your tasks; Enter opens one (timeline, deadlines, refund r, settle s, rate f)
-  v  Provider dashboard: o toggles providing on this machine · e edits the provider policy
-  r  refresh now (and retry a node that is away) · ?  this help · q quit
-
+ABOUT = """\
 [b]How a task goes[/b]
   You escrow payment + validator fee. The provider fetches your encrypted task, runs it in a
   Docker sandbox, checks its own result and commits to it on chain. A validator drawn at random
@@ -30,13 +21,28 @@ HELP = """\
 """
 
 
+def keys_text(sections: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """Sections of (key as shown, what it does), two entries per line."""
+    out = ["[b]Keys[/b] (every action is also in the command palette: Ctrl+P)"]
+    for title, keys in sections:
+        out.append(f"[b]{title}[/b]")
+        cells = [f"{key:>7}  {what:<28}" for key, what in keys]
+        out += ["  " + "".join(cells[i : i + 2]).rstrip() for i in range(0, len(cells), 2)]
+    return "\n".join(out)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        super().__init__()
+        self.sections = sections
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog", classes="wide"):
             yield Label("iChain — help", classes="title")
-            yield Static(HELP)
+            yield Static(keys_text(self.sections), id="help-keys")
+            yield Static(ABOUT)
 
     def action_close(self) -> None:
         self.dismiss(None)
