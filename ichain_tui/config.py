@@ -10,6 +10,7 @@ environment. `ichain config show` prints the result.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -22,6 +23,7 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -123,6 +125,19 @@ class Settings(BaseSettings):
     """Attach to a running tor's control port (None: launch our own tor when transport is tor)."""
     tor_socks: str | None = None
     """host:port of the SOCKS port to fetch through (None: the tor we launch or attach to)."""
+    keymap: dict[str, str] = {}
+    """TUI keys by binding id, e.g. `keymap = { "submit.send" = "ctrl+t", "tab.pools" = "f2" }`
+    (ids are listed in the TUI's help and palette; a JSON object in ICHAIN_KEYMAP or `config set`)."""
+
+    @field_validator("keymap", mode="before")
+    @classmethod
+    def _keymap_from_text(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            try:
+                return json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                raise ValueError('must be a JSON object like {"submit.send": "ctrl+t"}') from None
+        return raw
 
     @field_validator("*", mode="before")
     @classmethod
@@ -218,7 +233,12 @@ class _Environment(EnvSettingsSource):
 
 
 def _from_env(env: Mapping[str, str] | None) -> dict[str, Any]:
-    return dict(_Environment(env)())
+    try:
+        return dict(_Environment(env)())
+    except SettingsError as exc:  # a structured setting (keymap) that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = field.group(1) if field else "?"
+        raise ConfigError(f"setting {name} in environment must be a JSON object") from None
 
 
 def _build(layers: list[tuple[str, dict[str, Any]]]) -> Settings:
@@ -281,6 +301,10 @@ def save(updates: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):  # an inline table
+        return (
+            "{ " + ", ".join(f"{json.dumps(str(k))} = {json.dumps(str(v))}" for k, v in value.items()) + " }"
+        )
     if isinstance(value, Decimal):
         return f'"{value:f}"'  # a TOML float would round an amount with 18 decimals
     if isinstance(value, bool):

@@ -154,9 +154,9 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        await pilot.press("o")  # not on the Provider tab: nothing happens but a hint
+        await pilot.press("o")  # not on the Provider tab: not offered there, nothing happens
         await settle(pilot, app)
-        assert any("on the Provider tab" in n.message for n in app._notifications)
+        assert not isinstance(app.screen, ConfirmScreen) and not m.provider(me).registered
         await pilot.press("v", "o")
         await settle(pilot, app)
         assert isinstance(app.screen, ConfirmScreen) and not m.provider(me).registered  # stake moves only now
@@ -622,3 +622,53 @@ async def test_help_is_generated_from_the_bindings_and_l_shows_the_full_text_of_
         await pilot.pause(0.2)
         shown = " ".join(app.screen.text().split())  # wrapped to the dialog's width
         assert "Validators: pick a provider first (a): a validator must be someone else" in shown
+
+
+async def test_the_footer_and_the_keys_follow_the_tab_and_rest_under_a_dialog(market, tmp_path):
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+
+    def offered() -> set[str]:
+        return {b.binding.id for b in app.screen.active_bindings.values() if b.enabled and b.binding.id}
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        assert {"submit.send", "wallet.withdraw", "provider.toggle"}.isdisjoint(offered())
+        await pilot.press("a")  # Pools tab: picking a provider is the Submit tab's
+        await settle(pilot, app)
+        assert not isinstance(app.screen, PickerScreen)
+        await pilot.press("s")
+        await pilot.pause()
+        assert {"submit.pick", "submit.validator", "submit.send"} <= offered()
+        assert "wallet.withdraw" not in offered()
+        await pilot.press("w")
+        await pilot.pause()
+        assert {"wallet.new", "wallet.import", "wallet.withdraw"} <= offered()
+        await pilot.press("v")
+        await pilot.pause()
+        assert {"provider.toggle", "provider.policy"} <= offered() and "submit.send" not in offered()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        under_dialog = offered()
+        assert "tab.pools" not in under_dialog and "provider.toggle" not in under_dialog
+        await pilot.press("p")  # under the help: the tab keys rest
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "provider"
+
+
+async def test_a_keymap_in_the_settings_rebinds_keys_by_binding_id(market, tmp_path):
+    from ichain_tui.config import Settings
+
+    settings = Settings.load(
+        tmp_path / "none.toml", env={"ICHAIN_KEYMAP": '{"tab.pools": "f2", "help": "f1"}'}
+    )
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0, keymap=settings.keymap)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("w", "f2")
+        assert app.query_one("TabbedContent").active == "pools"
+        await pilot.press("f1")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        assert "f1" in str(app.screen.query_one("#help-keys").render()).lower()  # help names the new key

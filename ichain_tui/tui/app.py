@@ -112,19 +112,31 @@ class IchainApp(ProviderActions, SubmitActions):
         Binding("k", "tab('tasks')", "Tasks tab", show=False, id="tab.tasks"),
         Binding("v", "tab('provider')", "Provider tab", show=False, id="tab.provider"),
         Binding("u", "unlock", "Unlock", id="wallet.unlock"),
-        Binding("n", "new_account", "New account", show=False, id="wallet.new"),
-        Binding("i", "import_key", "Import key", show=False, id="wallet.import"),
-        Binding("W", "withdraw", "Withdraw", show=False, id="wallet.withdraw"),
+        Binding("n", "new_account", "New account", id="wallet.new"),
+        Binding("i", "import_key", "Import key", id="wallet.import"),
+        Binding("W", "withdraw", "Withdraw", id="wallet.withdraw"),
         Binding("a", "pick_provider", "Provider", id="submit.pick"),
         Binding("b", "pick_validator", "Validator", id="submit.validator"),
         Binding("ctrl+s", "submit", "Send", id="submit.send"),
-        Binding("o", "toggle_providing", "Providing on/off", show=False, id="provider.toggle"),
-        Binding("e", "edit_policy", "Provider policy", show=False, id="provider.policy"),
+        Binding("o", "toggle_providing", "Providing on/off", id="provider.toggle"),
+        Binding("e", "edit_policy", "Provider policy", id="provider.policy"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("l", "session_log", "Log", show=False, id="log"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
+
+    # actions that belong to one tab: shown in the footer and active only there
+    TAB_OF_ACTION = {
+        "new_account": "wallet",
+        "import_key": "wallet",
+        "withdraw": "wallet",
+        "pick_provider": "submit",
+        "pick_validator": "submit",
+        "submit": "submit",
+        "toggle_providing": "provider",
+        "edit_policy": "provider",
+    }
 
     def __init__(
         self,
@@ -133,8 +145,10 @@ class IchainApp(ProviderActions, SubmitActions):
         sandbox_factory=None,
         refresh_seconds: float = 3.0,
         initial_folder: Path | None = None,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.keymap_setting = dict(keymap or {})  # binding id -> keys (settings `keymap`)
         self.initial_folder = initial_folder
         self.session_factory = session_factory
         self.session: Session | None = None
@@ -183,6 +197,8 @@ class IchainApp(ProviderActions, SubmitActions):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        if self.keymap_setting:
+            self.set_keymap(self.keymap_setting)
         self.connect()
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self._refresh_quietly)
@@ -341,6 +357,17 @@ class IchainApp(ProviderActions, SubmitActions):
     def action_session_log(self) -> None:
         self.open_modal(LogScreen(self.session_log))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows, and the keys do, what the screen in front offers: under a dialog
+        the app's keys rest (the dialog's own keys and q remain); a tab's actions only on it."""
+        if isinstance(self.screen, ModalScreen):
+            return action == "quit"
+        tab = self.TAB_OF_ACTION.get(action)
+        return tab is None or self.query_one(TabbedContent).active == tab
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+
     # ------------------------------------------------------------------ modals
     @staticmethod
     def _modal_key(screen: Screen[Any]) -> tuple[type, int | None]:
@@ -372,7 +399,12 @@ class IchainApp(ProviderActions, SubmitActions):
 
     # ------------------------------------------------------------------ actions
     def action_tab(self, name: str) -> None:
-        self.query_one(TabbedContent).active = name
+        tabs = self.query_one(TabbedContent)
+        tabs.active = name
+        # focus left in the hidden pane would pull the tabs back to it: let it go
+        if self.focused is not None and tabs.get_pane(name) not in self.focused.ancestors_with_self:
+            self.set_focus(None)
+        self.refresh_bindings()
 
     def _refresh_quietly(self) -> None:
         """The periodic refresh: while the node is down it waits out the cool-down (no retry storm)."""
@@ -395,15 +427,17 @@ class IchainApp(ProviderActions, SubmitActions):
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """The keys of the app and of its dialogs, read from their bindings."""
 
+        # binding id -> its keys now: the settings' keymap overrides BINDINGS
+        effective = {bid: keys.split(",") for bid, keys in self.keymap_setting.items()}
+
         def keys(bindings: Sequence[object], names: dict[str, str]) -> list[tuple[str, str]]:
-            return [
-                (
-                    "/".join(self.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(",")),
-                    names.get(b.id or "", b.description),
-                )
-                for b in bindings
-                if isinstance(b, Binding) and b.description
-            ]
+            rows = []
+            for b in bindings:
+                if isinstance(b, Binding) and b.description:
+                    now = effective.get(b.id or "") or b.key.split(",")
+                    shown = "/".join(self.get_key_display(Binding(k.strip(), b.action)) for k in now)
+                    rows.append((shown, names.get(b.id or "", b.description)))
+            return rows
 
         return [
             ("Everywhere (tab keys act on their tab)", keys(self.BINDINGS, ActionCommands.NAMES)),
@@ -528,5 +562,9 @@ def run(args: argparse.Namespace) -> int:
 
     logs.setup("tui", verbose=getattr(args, "verbose", False))
     folder = getattr(args, "folder", None)
-    IchainApp(lambda: Session(settings), initial_folder=Path(folder).expanduser() if folder else None).run()
+    IchainApp(
+        lambda: Session(settings),
+        initial_folder=Path(folder).expanduser() if folder else None,
+        keymap=settings.keymap,
+    ).run()
     return 0

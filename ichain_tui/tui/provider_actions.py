@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 
 from textual import work
-from textual.widgets import TabbedContent
 
 from ..errors import IchainError
 from .base import AppBase
@@ -21,10 +20,7 @@ from .screens.provider import ProviderPane
 class ProviderActions(AppBase):
     """The Provider tab's actions, part of `IchainApp`."""
 
-    def action_toggle_providing(self) -> None:
-        if self.query_one(TabbedContent).active != "provider":
-            self.notify("o starts or stops providing on the Provider tab (v)", title="Provider")
-            return
+    def action_toggle_providing(self) -> None:  # on the Provider tab only (IchainApp.check_action)
         if self.provider_stop is not None:
             self.provider_stop.set()
             return
