@@ -672,3 +672,17 @@ async def test_a_keymap_in_the_settings_rebinds_keys_by_binding_id(market, tmp_p
         await pilot.pause()
         assert type(app.screen).__name__ == "HelpScreen"
         assert "f1" in str(app.screen.query_one("#help-keys").render()).lower()  # help names the new key
+
+
+async def test_the_status_line_shows_the_block_and_says_when_it_is_old(market, tmp_path):
+    from ichain_tui.tui.format import block_age
+
+    assert block_age(1_000, 1_030) == "" and block_age(1_000, 1_000 + 300) == " (5 min old)"
+    assert block_age(1_000, 1_000 + 7_300) == " (2 h old)" and block_age(2_000, 1_000) == ""
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        status = str(app.query_one("#status").render())
+        assert f"block {chain.block_number()}" in status and "ETH" in status
+        assert "credits" not in status  # none: the line keeps to 80 columns

@@ -4,13 +4,16 @@ tests and by scripts/screenshots.py (one SVG per screen)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tui_harness import build_market, make_session
 
 from ichain_tui.chain.types import GasPreview
 from ichain_tui.transfer.fetcher import ChunkProgress
+from ichain_tui.tui import app as app_module
 from ichain_tui.tui.app import IchainApp
+from ichain_tui.tui.messages import ViewsRead
 from ichain_tui.tui.screens.confirm import ConfirmScreen
 from ichain_tui.tui.screens.rating import RatingScreen
 from ichain_tui.tui.screens.transfers import TransfersPane
@@ -39,9 +42,20 @@ def market():
     return _MARKET
 
 
+class SnapshotApp(IchainApp):
+    """The app with the block height in its status line pinned: the shared chain's height
+    depends on which screens were drawn before, in whichever worker."""
+
+    CSS_PATH = Path(app_module.__file__).with_name("app.tcss")  # relative paths follow the subclass
+
+    def on_views_read(self, message: ViewsRead) -> None:
+        message.wallet = replace(message.wallet, block=12, block_time=0)
+        super().on_views_read(message)
+
+
 def make_app(tmp: Path) -> IchainApp:
     chain, m, _ = market()
-    return IchainApp(lambda: make_session(tmp, chain, m), start_folder=EXAMPLES, refresh_seconds=0)
+    return SnapshotApp(lambda: make_session(tmp, chain, m), start_folder=EXAMPLES, refresh_seconds=0)
 
 
 async def wait_for(pilot, predicate, seconds: float, what: str) -> None:

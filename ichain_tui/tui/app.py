@@ -29,7 +29,7 @@ from ..chain.rpc import RpcStatus
 from ..errors import IchainError, one_line
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
-from .format import eth, short
+from .format import block_age, eth, short
 from .messages import (
     AgentReported,
     ChunkMoved,
@@ -241,7 +241,7 @@ class IchainApp(ProviderActions, SubmitActions):
             for t in group
             if s.address in (t.requester, t.provider, t.validator)
         ]
-        wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores())
+        wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores(), s.chain.block_number(), now)
         self.post_message(ViewsRead(pools, now, sorted(mine, key=lambda t: t.task_id), wallet))
 
     def on_views_read(self, message: ViewsRead) -> None:
@@ -282,7 +282,8 @@ class IchainApp(ProviderActions, SubmitActions):
         w = self._wallet
         who = short(w.address) if w.address else "locked"
         network = f"{s.chain.label} ({s.chain.chain_id})"
-        money = f"{eth(w.balance)} · credits {eth(w.credits)}"
+        money = eth(w.balance) + (f" · credits {eth(w.credits)}" if w.credits else "")
+        block = f"block {w.block}{block_age(w.block_time, time.time())}" if w.block else ""
         node = self._node
         if node is not None and node.state != "connected":
             when = (
@@ -290,7 +291,7 @@ class IchainApp(ProviderActions, SubmitActions):
             )
             status.update(f"⚠ node {node.describe()} · {who} · balance as of {when}: {money}")
         else:
-            status.update(f"{who} · {network} · {money}")
+            status.update(" · ".join(part for part in (who, network, block, money) if part))
 
     def on_agent_reported(self, message: AgentReported) -> None:
         event = message.event

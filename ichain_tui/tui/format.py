@@ -36,3 +36,12 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+def block_age(block_time: int, now: float) -> str:
+    """' (5 min old)' when the newest block the node offers is a minute old or more (a stalled
+    or lagging node); '' otherwise, or for a chain whose clock runs ahead (a devnet)."""
+    age = int(now - block_time) if block_time else 0
+    if age < 60:
+        return ""
+    return f" ({age // 60} min old)" if age < 3600 else f" ({age // 3600} h old)"

@@ -78,6 +78,8 @@ class WalletState:
     balance: int
     credits: int
     keystores: list[str]
+    block: int = 0  # the head when this was read
+    block_time: int = 0  # its timestamp
 
 
 @dataclass
