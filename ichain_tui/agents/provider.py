@@ -31,7 +31,6 @@ from ..hardware import HardwareProfile
 from ..sandbox import policy as policies
 from ..sandbox.policy import ProviderPolicy
 from ..sandbox.runner import Sandbox
-from ..sandbox.staging import stage_name
 from ..sandbox.taskspec import load_task
 from ..transfer.errors import PeerUnreachable
 from ..transfer.fetcher import Fetcher, ProgressCallback
@@ -433,9 +432,6 @@ class ProviderAgent(ValidatorDuties):
         count = self._repeats.seen((task.task_id, "away"))
         if self._repeats.worth_reporting(count):
             self._say("waiting", task.task_id, f"{why}; trying again for up to {grace - (now - since):.0f} s")
-
-    def _stage(self, task_id: int) -> str:
-        return stage_name(self.market.chain.chain_id, self.market.address, task_id)
 
     def _commit(self, task: Task, task_ref: FileRef, out: Path, base: Path) -> None:
         """Seal the result under K = HKDF(K1 || K2), record K2 first, then commit on chain."""

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..chain.types import Task
 from ..errors import IchainError
 from ..sandbox import policy as policies
+from ..sandbox.staging import stage_name
 from ..sandbox.taskspec import load_task
 from ..transfer.locator import FileRef
 from . import envelopes as env
@@ -39,11 +41,11 @@ class ValidatorDuties:
     draining: bool
     busy_with: int | None
 
-    def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data: Any) -> None:
-        raise NotImplementedError
+    _say: Callable[..., None]  # (kind, task_id, message, role=..., **data)
 
     def _stage(self, task_id: int) -> str:
-        raise NotImplementedError
+        """The neutral staging name the provider's pre-check and the validator's check share."""
+        return stage_name(self.market.chain.chain_id, self.market.address, task_id)
 
     def _as_validator(self, task: Task) -> None:
         task_id = task.task_id

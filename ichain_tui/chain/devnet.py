@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..netutil import free_port
+from ..process import pid_alive
 from .artifacts import CONTRACTS_DIR
 from .errors import ChainError
 
@@ -125,7 +126,7 @@ class Devnet:
         base = Path(tempfile.gettempdir())
         for stale in base.glob(f"{CACHE_PREFIX}*"):
             pid = stale.name[len(CACHE_PREFIX) :].split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
         self._cache = Path(tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-"))
         return self._cache
@@ -146,13 +147,3 @@ class Devnet:
             Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
             for i in range(n)
         ]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import docker
 from docker.errors import DockerException
 
 from ..errors import IchainError
+from ..process import pid_alive
 
 LABEL = "org.ichain.sandbox"
 
@@ -62,12 +61,4 @@ def reap_stale(dc: docker.DockerClient) -> int:
             pass
     return removed
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

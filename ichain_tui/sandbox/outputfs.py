@@ -24,9 +24,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..process import pid_alive
 from ..transfer.errors import UnsafeArchive
 from ..transfer.packaging import check_name
-from .engine import SandboxError, pid_alive
+from .engine import SandboxError
 
 PREFIX = "ichain-out-"
 MiB = 1024 * 1024

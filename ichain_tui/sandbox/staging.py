@@ -18,7 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .engine import SandboxError, pid_alive
+from ..process import pid_alive
+from .engine import SandboxError
 
 PREFIX = "ichain-run-"
 OWNER = ".owner"  # pid of the run using the folder (outside what is mounted into the container)

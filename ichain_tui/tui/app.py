@@ -10,14 +10,13 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -43,11 +42,10 @@ from .messages import (
     ViewsRead,
     WalletState,
 )
+from .palette import ActionCommands, help_sections
 from .provider_actions import ProviderActions
-from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.log import LogScreen
-from .screens.picker import PickerScreen
 from .screens.pools import PoolsPane
 from .screens.provider import ProviderPane
 from .screens.rating import RatingScreen
@@ -60,44 +58,6 @@ from .submit_actions import SubmitActions
 
 EXAMPLES = examples_dir() / "tasks"
 log = logging.getLogger(__name__)
-
-
-class ActionCommands(Provider):
-    """Command-palette entries for every binding of the app: all listed before anything is typed
-    (`discover`), matched as one types (`search`)."""
-
-    # the footer's short labels, spelled out where the palette lists everything side by side
-    NAMES = {
-        "wallet.unlock": "Unlock wallet",
-        "submit.pick": "Pick provider",
-        "submit.validator": "Pick validator",
-        "submit.send": "Send task (gas preview first)",
-    }
-
-    def _entries(self) -> list[tuple[str, Binding]]:
-        return [
-            (self.NAMES.get(b.id or "", b.description), b)
-            for b in self.app.BINDINGS
-            if isinstance(b, Binding) and b.description
-        ]
-
-    async def discover(self) -> Hits:
-        for name, binding in self._entries():
-            yield DiscoveryHit(
-                name, lambda action=binding.action: self.app.run_action(action), help=f"key: {binding.key}"
-            )
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, binding in self._entries():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(
-                    score,
-                    matcher.highlight(name),
-                    lambda action=binding.action: self.app.run_action(action),
-                    help=f"key: {binding.key}",
-                )
 
 
 class IchainApp(ProviderActions, SubmitActions):
@@ -423,30 +383,7 @@ class IchainApp(ProviderActions, SubmitActions):
             self.connect()
 
     def action_help(self) -> None:
-        self.open_modal(HelpScreen(self.help_sections()))
-
-    def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        """The keys of the app and of its dialogs, read from their bindings."""
-
-        # binding id -> its keys now: the settings' keymap overrides BINDINGS
-        effective = {bid: keys.split(",") for bid, keys in self.keymap_setting.items()}
-
-        def keys(bindings: Sequence[object], names: dict[str, str]) -> list[tuple[str, str]]:
-            rows = []
-            for b in bindings:
-                if isinstance(b, Binding) and b.description:
-                    now = effective.get(b.id or "") or b.key.split(",")
-                    shown = "/".join(self.get_key_display(Binding(k.strip(), b.action)) for k in now)
-                    rows.append((shown, names.get(b.id or "", b.description)))
-            return rows
-
-        return [
-            ("Everywhere (tab keys act on their tab)", keys(self.BINDINGS, ActionCommands.NAMES)),
-            ("Task detail (Enter on a task)", keys(TaskDetailScreen.BINDINGS, {})),
-            ("Provider and validator pickers", keys(PickerScreen.BINDINGS, {})),
-            ("Gas and cost preview", keys(ConfirmScreen.BINDINGS, {})),
-            ("Rating", keys(RatingScreen.BINDINGS, {})),
-        ]
+        self.open_modal(HelpScreen(help_sections(self, self.keymap_setting)))
 
     def action_unlock(self) -> None:
         s = self._need_session()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -42,11 +42,8 @@ class AppBase(App[None]):
             self.notify("not connected to a chain yet", severity="warning")
         return self.session
 
-    def rate(self, task_id: int, rating: int) -> Any:
-        raise NotImplementedError  # a worker of SubmitActions
-
-    def action_refresh(self) -> None:
-        raise NotImplementedError  # IchainApp's
+    rate: Callable[[int, int], object]  # SubmitActions' worker
+    action_refresh: Callable[[], None]  # IchainApp's
 
     def confirm_then_send(self, call: PreparedCall, title: str, lines: list[str], done: Message) -> None:
         """From a worker: every value-moving transaction goes through the same dialog with its gas
