@@ -22,10 +22,15 @@ def make_task(root: Path, code: str, toml: str = "") -> Path:
 def sandbox_containers(mine: bool = True) -> list:
     """Sandbox containers on the engine; `mine`: only those this test process started (test files
     run in parallel worker processes that share the one engine)."""
-    found = engine.client().containers.list(all=True, filters={"label": LABEL})
+    found = engine.client().containers.list(all=True, sparse=True, filters={"label": LABEL})
     if mine:
-        found = [c for c in found if c.labels.get(f"{LABEL}.pid") == str(os.getpid())]
+        found = [c for c in found if labels_of(c).get(f"{LABEL}.pid") == str(os.getpid())]
     return found
+
+
+def labels_of(container) -> dict:
+    """The labels of a container from a sparse list (no inspect: it may be gone meanwhile)."""
+    return container.attrs.get("Labels") or {}
 
 
 def runtime_sandbox():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import ichain
 from market_helpers import LocalMarket, in_process_provider, quick_task
-from sandbox_helpers import sandbox_containers
+from sandbox_helpers import labels_of, sandbox_containers
 
 from ichain_tui.agents.factory import open_host
 from ichain_tui.chain.devnet import Devnet
@@ -272,7 +272,7 @@ def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_pat
     assert not [
         c
         for c in sandbox_containers(mine=False)
-        if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)
+        if labels_of(c).get("org.ichain.sandbox.pid") == str(p1.proc.pid)
     ]
 
 
@@ -369,7 +369,7 @@ def test_sigterm_while_busy_hands_the_task_back(local_market, tmp_path):
     assert not [
         c
         for c in sandbox_containers(mine=False)
-        if c.labels.get("org.ichain.sandbox.pid") == str(p1.proc.pid)
+        if labels_of(c).get("org.ichain.sandbox.pid") == str(p1.proc.pid)
     ]
 
 

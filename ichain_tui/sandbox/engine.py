@@ -50,8 +50,10 @@ def reap_stale(dc: docker.DockerClient) -> int:
     Every sandbox container carries the label `org.ichain.sandbox.pid` with the pid that started it.
     """
     removed = 0
-    for container in dc.containers.list(all=True, filters={"label": LABEL}):
-        owner = container.labels.get(f"{LABEL}.pid", "")
+    # sparse: the labels come with the list itself; inspecting each container would fail for
+    # one another process removes meanwhile
+    for container in dc.containers.list(all=True, sparse=True, filters={"label": LABEL}):
+        owner = (container.attrs.get("Labels") or {}).get(f"{LABEL}.pid", "")
         if owner.isdigit() and pid_alive(int(owner)):
             continue
         try:
@@ -60,5 +62,3 @@ def reap_stale(dc: docker.DockerClient) -> int:
         except DockerException:
             pass
     return removed
-
-    return True
