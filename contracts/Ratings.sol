@@ -82,4 +82,12 @@ contract Ratings {
     function statsOf(address provider) external view returns (Stats memory) {
         return _stats[provider];
     }
+
+    /// @notice `statsOf` for many providers in one call (a pool viewer reads a thousand at once).
+    function statsOfMany(address[] calldata providers) external view returns (Stats[] memory stats) {
+        stats = new Stats[](providers.length);
+        for (uint256 i = 0; i < providers.length; i++) {
+            stats[i] = _stats[providers[i]];
+        }
+    }
 }

@@ -17,10 +17,11 @@ from .agents import factory
 from .agents.events import AgentEvent, Reporter, ignore
 from .agents.hosting import Host
 from .agents.requester import Outcome, RequesterAgent
-from .agents.selection import Candidate, pool
+from .agents.selection import Candidate
 from .chain import deployments
 from .chain.client import MarketClient
 from .chain.errors import ChainError, WalletError
+from .chain.market_index import MarketIndex, TaskSummary
 from .chain.network import Chain
 from .chain.types import GasPreview, Task, TaskState, ValidatorMode
 from .chain.wallet import Wallet, public_key
@@ -69,13 +70,30 @@ class TaskPreview:
         return self.sealed.root
 
 
+POOLS = ("executing", "delivered", "validating", "finished")
+_POOL_OF_STATE = {
+    TaskState.ASSIGNED: "executing",  # the provider runs it until its deadline
+    TaskState.EXECUTED: "delivered",  # result committed, no validator: payment on the key's reveal
+    TaskState.VALIDATING: "validating",
+    TaskState.FAILED: "validating",  # the provider may appeal
+    TaskState.APPEALED: "validating",
+}
+
+
+def pool_of(state: TaskState) -> str:
+    """Which pool a task in `state` is in (one of `POOLS`)."""
+    return _POOL_OF_STATE.get(state, "finished")
+
+
 @dataclass(frozen=True)
 class Pools:
-    pending: list[Task]
-    executing: list[Task]
-    validating: list[Task]
-    finished: list[Task]
-    providers: list[Candidate]
+    """What changed in the market since the last reading (everything when `reset`)."""
+
+    tasks: list[TaskSummary]  # changed tasks, by id
+    providers: list[Candidate]  # changed registered providers (available or not)
+    reset: bool
+    counts: dict[str, int]  # tasks in each pool, after the change
+    block: int  # the newest block the reading includes
 
 
 class Session:
@@ -95,6 +113,8 @@ class Session:
                 f"no Marketplace known for chain {self.chain.chain_id}: run `ichain chain deploy`"
             )
         self.market = MarketClient(self.chain, address)
+        self.index = MarketIndex(self.market)
+        self._pools_seen = (0, -1)  # (index generation, block) the last `pools()` reported up to
         self.account: LocalAccount | None = None
         self.requester: RequesterAgent | None = None
         self.host: Host | None = None
@@ -133,22 +153,36 @@ class Session:
 
     # ------------------------------------------------------------------ market views
     def providers(self) -> list[Candidate]:
-        return pool(self.market)
+        """Every registered provider (available or not) with its validated record."""
+        self.index.sync()
+        return [Candidate(p, self.index.rating(a)) for a, p in self.index.providers.items()]
 
     def pools(self) -> Pools:
-        tasks = [self.market.task(i) for i in range(1, self.market.task_count() + 1)]
-        by = {s: [t for t in tasks if t.state is s] for s in TaskState}
+        """Tasks and providers changed since the last call (all of them the first time, or after
+        the index started over): new logs only, after a first whole read."""
+        index = self.index
+        index.sync()
+        reset = index.generation != self._pools_seen[0]
+        tasks, addresses = index.changed_since(-1 if reset else self._pools_seen[1])
+        self._pools_seen = (index.generation, index.block)
+        counts = dict.fromkeys(POOLS, 0)
+        for task in list(index.tasks.values()):
+            counts[pool_of(task.state)] += 1
+        providers = index.providers
         return Pools(
-            pending=by[TaskState.ASSIGNED],
-            executing=by[TaskState.EXECUTED],
-            validating=by[TaskState.VALIDATING] + by[TaskState.FAILED] + by[TaskState.APPEALED],
-            finished=by[TaskState.PASSED]
-            + by[TaskState.CLOSED]
-            + by[TaskState.REJECTED]
-            + by[TaskState.CANCELLED]
-            + by[TaskState.EXPIRED],
-            providers=[c for c in self.providers() if c.provider.available],
+            tasks=tasks,
+            providers=[Candidate(providers[a], index.rating(a)) for a in addresses if a in providers],
+            reset=reset,
+            counts=counts,
+            block=index.block,
         )
+
+    def my_tasks(self) -> list[TaskSummary]:
+        """Tasks the unlocked account created, runs or validates (from the index: no reads)."""
+        me = self.address
+        if me is None:
+            return []
+        return [t for t in self.index.tasks.values() if me in (t.requester, t.provider, t.validator)]
 
     def task(self, task_id: int) -> Task:
         return self.market.task(task_id)

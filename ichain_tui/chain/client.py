@@ -194,6 +194,11 @@ class MarketClient:
             weighted_score=int(score),
         )
 
+    def ratings_of(self, addresses: list[str]) -> list[Rating]:
+        """`rating` of many providers in one call (`Ratings.statsOfMany`)."""
+        fn = self.ratings.functions.statsOfMany([Web3.to_checksum_address(a) for a in addresses])
+        return [Rating(*(int(v) for v in raw)) for raw in self._read(fn)]
+
     def credits(self, address: str) -> int:
         return int(self._read(self.contract.functions.credits(Web3.to_checksum_address(address))))
 

@@ -125,10 +125,18 @@ def iter_events(
 
 
 def read_logs(
-    w3: Any, address: str, topics: list[Any], from_block: int, to_block: int, window: LogWindow | None = None
+    w3: Any,
+    address: str | list[str],
+    topics: list[Any],
+    from_block: int,
+    to_block: int,
+    window: LogWindow | None = None,
+    raw: bool = False,
 ) -> list[Any]:
-    """Raw logs of `address` matching `topics` in [from_block, to_block] with one `eth_getLogs`
-    per range the node accepts (topic 0 may list several events: one request covers them all)."""
+    """Logs of `address` (one or several contracts) matching `topics` in [from_block, to_block]
+    with one `eth_getLogs` per range the node accepts (topic 0 may list several events: one
+    request covers them all). `raw`: the node's JSON as it came (hex strings, no per-log
+    formatting: ten times faster for the tens of thousands of logs of a whole market)."""
     window = window or LogWindow()
     found: list[Any] = []
     start = max(0, from_block)
@@ -136,7 +144,7 @@ def read_logs(
         end = min(to_block, start + window.step - 1)
         window.requests += 1
         try:
-            logs = w3.eth.get_logs({"address": address, "topics": topics, "fromBlock": start, "toBlock": end})
+            logs = _get_logs(w3, address, topics, start, end, raw)
         except ChainError:
             raise  # the connection's own verdict (node down, wrong chain): said once, as it is
         except Exception as exc:
@@ -149,4 +157,37 @@ def read_logs(
         found.extend(logs)
         window.served()
         start = end + 1
+    if raw:
+        return sorted(found, key=lambda item: (int(item["blockNumber"], 16), int(item["logIndex"], 16)))
     return sorted(found, key=lambda item: (item["blockNumber"], item["logIndex"]))
+
+
+def _get_logs(w3: Any, address: str | list[str], topics: list[Any], start: int, end: int, raw: bool) -> Any:
+    if not raw or not hasattr(w3.provider, "endpoint_uri"):  # eth-tester takes only web3's own form
+        logs = w3.eth.get_logs({"address": address, "topics": topics, "fromBlock": start, "toBlock": end})
+        return [_as_json(log) for log in logs] if raw else logs
+    query = {"address": address, "topics": topics, "fromBlock": hex(start), "toBlock": hex(end)}
+    response = w3.provider.make_request("eth_getLogs", [query])
+    if response.get("error"):
+        error = response["error"]
+        raise ValueError(error.get("message", str(error)) if isinstance(error, dict) else str(error))
+    return [_as_json(log) for log in response["result"]]
+
+
+def _as_json(log: Any) -> dict[str, Any]:
+    """A log in the node's JSON form (from web3's formatted one: bytes and ints)."""
+
+    def text(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return hex(value)
+        if isinstance(value, (bytes, bytearray)):
+            return "0x" + bytes(value).hex()
+        return value
+
+    return {
+        "address": text(log["address"]),
+        "topics": [text(t) for t in log["topics"]],
+        "data": text(log["data"]),
+        "blockNumber": text(log["blockNumber"]),
+        "logIndex": text(log["logIndex"]),
+    }

@@ -103,7 +103,7 @@ class IchainApp(ProviderActions, SubmitActions):
         session_factory,
         start_folder: Path | None = None,
         sandbox_factory=None,
-        refresh_seconds: float = 3.0,
+        refresh_seconds: float = 1.0,
         initial_folder: Path | None = None,
         keymap: dict[str, str] | None = None,
     ) -> None:
@@ -189,20 +189,19 @@ class IchainApp(ProviderActions, SubmitActions):
             self.preview_folder(self.initial_folder.resolve())
 
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
-    def refresh_views(self) -> None:
+    def refresh_views(self, force: bool = True) -> None:
+        """Read what changed: nothing at all while no new block arrived (unless `force`), else
+        the wallet and the pools' changed rows from the new blocks' logs."""
         s = self.session
         if s is None:
             return
+        block = s.chain.block_number()
+        if not force and block == self._wallet.block:
+            return
         pools = s.pools()
         now = s.now()
-        mine = [
-            t
-            for group in (pools.pending, pools.executing, pools.validating, pools.finished)
-            for t in group
-            if s.address in (t.requester, t.provider, t.validator)
-        ]
-        wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores(), s.chain.block_number(), now)
-        self.post_message(ViewsRead(pools, now, sorted(mine, key=lambda t: t.task_id), wallet))
+        wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores(), block, now)
+        self.post_message(ViewsRead(pools, now, sorted(s.my_tasks(), key=lambda t: t.task_id), wallet))
 
     def on_views_read(self, message: ViewsRead) -> None:
         s = self.live
@@ -368,9 +367,10 @@ class IchainApp(ProviderActions, SubmitActions):
         self.refresh_bindings()
 
     def _refresh_quietly(self) -> None:
-        """The periodic refresh: while the node is down it waits out the cool-down (no retry storm)."""
-        if self.session is not None:
-            self.refresh_views()
+        """The periodic look for a new block (one call; more only when one arrived). While the
+        node is down the chain layer waits out its cool-down (no retry storm)."""
+        if self.session is not None and not any(w.is_running and w.group == "refresh" for w in self.workers):
+            self.refresh_views(force=False)
 
     def action_refresh(self) -> None:
         """r: refresh the views, or try to connect again when not connected."""

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from ..agents.events import AgentEvent
+from ..chain.market_index import TaskSummary
 from ..chain.rpc import RpcStatus
-from ..chain.types import Task, TaskState
+from ..chain.types import TaskState
 from ..transfer.fetcher import ChunkProgress
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class ViewsRead(Message):
 
     pools: Pools
     now: int
-    mine: list[Task]
+    mine: list[TaskSummary]
     wallet: WalletState
 
 

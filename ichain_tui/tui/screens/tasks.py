@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from ...agents.events import AgentEvent
+from ...chain.market_index import TaskSummary
 from ...chain.types import Task
 from ..format import duration, eth, short
 from ..messages import TaskAction
@@ -24,7 +25,7 @@ class TasksPane(Vertical):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("task", "state", "provider", "validator", "payment", "due")
 
-    def show(self, tasks: list[Task], now: int) -> None:
+    def show(self, tasks: list[TaskSummary], now: int) -> None:
         table = self.query_one(DataTable)
         table.clear()
         for t in tasks:

@@ -1,0 +1,240 @@
+"""Provides `MarketIndex`: every task and provider of a market, built from its logs and kept
+current from new logs only.
+
+The first `sync` reads the market's (and its Ratings contract's) whole history with raw
+`eth_getLogs` in the ranges the node accepts and the ratings of all providers with one
+`statsOfMany` call per 500; later syncs read only the logs of blocks not seen yet and re-read only
+the ratings those logs touch. Only settled blocks (`Chain.settled_block`) are applied, so a reorg
+of younger blocks never shows; a reverted development chain starts the index over.
+
+Every task state change goes through the contract's `_setState`, which emits `TaskStateChanged`;
+every provider field shown here has its own event: the logs are the whole story.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from eth_abi.abi import decode
+from web3 import Web3
+
+from ..hardware import HardwareProfile
+from .client import MarketClient
+from .events import read_logs
+from .types import Provider, Rating, TaskState, ValidatorMode
+
+RATINGS_PER_CALL = 500
+
+TASK_EVENTS = ("TaskCreated", "ProviderAssigned", "ValidatorAssigned", "TaskStateChanged", "VerdictSubmitted")
+PROVIDER_EVENTS = ("ProviderRegistered", "ProviderUpdated", "AvailabilityChanged", "StakeChanged")
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """A task as its events tell it (what the pools show; `MarketClient.task` has the rest)."""
+
+    task_id: int
+    requester: str
+    provider: str | None
+    validator: str | None
+    mode: ValidatorMode
+    payment: int
+    validator_fee: int
+    state: TaskState
+    deadline: int
+    block: int  # of the latest change
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one `sync` changed: task ids and provider addresses; `reset`: everything is new."""
+
+    tasks: frozenset[int] = frozenset()
+    providers: frozenset[str] = frozenset()
+    reset: bool = False
+    block: int = 0
+
+    def __bool__(self) -> bool:
+        return self.reset or bool(self.tasks) or bool(self.providers)
+
+
+@dataclass
+class _State:
+    tasks: dict[int, TaskSummary] = field(default_factory=dict)
+    providers: dict[str, Provider] = field(default_factory=dict)
+    ratings: dict[str, Rating] = field(default_factory=dict)
+    provider_blocks: dict[str, int] = field(default_factory=dict)  # block of each one's latest change
+    block: int = -1  # the newest block applied
+
+
+class MarketIndex:
+    """Tasks and providers of `market`, current up to `block` (the newest settled block synced)."""
+
+    def __init__(self, market: MarketClient) -> None:
+        self.market = market
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._rewinds = market.chain.rewinds
+        self.generation = 0  # how often the index started over (a reader's "changed since" resets)
+        self._names: dict[str, str] = {  # topic 0 -> event name
+            _hex(getattr(market.contract.events, name).topic): name
+            for name in (*TASK_EVENTS, *PROVIDER_EVENTS)
+        }
+        self._names[_hex(market.ratings.events.Rated.topic)] = "Rated"
+        self.logs_read = 0
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def block(self) -> int:
+        return self._state.block
+
+    @property
+    def tasks(self) -> dict[int, TaskSummary]:
+        return self._state.tasks
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return self._state.providers
+
+    def rating(self, address: str) -> Rating:
+        return self._state.ratings.get(address, Rating())
+
+    def changed_since(self, block: int) -> tuple[list[TaskSummary], list[str]]:
+        """Tasks (by id) and provider addresses changed in blocks after `block` (-1: all)."""
+        with self._lock:
+            state = self._state
+            tasks = sorted((t for t in state.tasks.values() if t.block > block), key=lambda t: t.task_id)
+            providers = [a for a, b in state.provider_blocks.items() if b > block]
+            return tasks, providers
+
+    def sync(self) -> Changes:
+        """Apply the logs of the settled blocks not seen yet; returns what changed."""
+        with self._lock:
+            chain = self.market.chain
+            reset = self._state.block < 0 or chain.rewinds != self._rewinds
+            if reset:
+                self._state, self._rewinds = _State(), chain.rewinds
+                self.generation += 1
+            settled = chain.settled_block()
+            start = max(self._state.block + 1, self.market.deploy_block)
+            if settled < start:
+                return Changes(reset=reset, block=self._state.block)
+            logs = read_logs(
+                chain.w3,
+                [self.market.address, self.market.ratings_address],
+                [list(self._names)],
+                start,
+                settled,
+                self.market.log_window,
+                raw=True,
+            )
+            self.logs_read += len(logs)
+            tasks: set[int] = set()
+            providers: set[str] = set()
+            rerate: set[str] = set()
+            for log in logs:
+                self._apply(log, tasks, providers, rerate)
+            if reset:
+                rerate = set(self._state.providers)
+            self._read_ratings(rerate)
+            for address in providers | rerate:
+                self._state.provider_blocks[address] = settled
+            self._state.block = settled
+            return Changes(frozenset(tasks), frozenset(providers | rerate), reset, settled)
+
+    # ------------------------------------------------------------------ applying logs
+    def _apply(self, log: dict[str, Any], tasks: set[int], providers: set[str], rerate: set[str]) -> None:
+        topics = log["topics"]
+        name = self._names.get(topics[0])
+        if name is None:
+            return
+        data = bytes.fromhex(log["data"][2:])
+        block = int(log["blockNumber"], 16)
+        state = self._state
+        if name in PROVIDER_EVENTS:
+            address = _address(topics[1])
+            self._apply_provider(name, address, data)
+            providers.add(address)
+            return
+        if name == "Rated":
+            rerate.add(_address(topics[1]))
+            return
+        task_id = int(topics[1], 16)
+        tasks.add(task_id)
+        if name == "TaskCreated":
+            state.tasks[task_id] = TaskSummary(
+                task_id=task_id,
+                requester=_address(topics[2]),
+                provider=_optional_address(topics[3]),
+                validator=None,
+                mode=ValidatorMode(_word(data, 0)),
+                payment=_word(data, 1),
+                validator_fee=_word(data, 2),
+                state=TaskState.ASSIGNED,
+                deadline=0,
+                block=block,
+            )
+            return
+        task = state.tasks.get(task_id)
+        if task is None:  # a log of a task created before the history read (cannot happen on a whole read)
+            return
+        if name == "TaskStateChanged":
+            task = replace(task, state=TaskState(int(topics[2], 16)), deadline=_word(data, 0), block=block)
+        elif name == "ProviderAssigned":
+            task = replace(task, provider=_address(topics[2]), block=block)
+        elif name == "ValidatorAssigned":
+            task = replace(task, validator=_address(topics[2]), block=block)
+        elif name == "VerdictSubmitted" and task.provider:
+            rerate.add(task.provider)  # the Ratings contract recorded the verdict
+        state.tasks[task_id] = task
+
+    def _apply_provider(self, name: str, address: str, data: bytes) -> None:
+        known = self._state.providers.get(address)
+        if name == "ProviderRegistered":
+            key, price, stake, hardware = decode(["bytes", "uint256", "uint256", "string"], data)
+            self._state.providers[address] = Provider(
+                address=address,
+                stake=int(stake),
+                locked=0,
+                price=int(price),
+                registered=True,
+                available=False,  # AvailabilityChanged follows in the same transaction
+                public_key=bytes(key),
+                hardware=HardwareProfile.parse(str(hardware)),
+            )
+            return
+        if known is None:
+            return
+        if name == "ProviderUpdated":
+            price, hardware = decode(["uint256", "string"], data)
+            known = replace(known, price=int(price), hardware=HardwareProfile.parse(str(hardware)))
+        elif name == "AvailabilityChanged":
+            known = replace(known, available=bool(_word(data, 0)))
+        elif name == "StakeChanged":
+            known = replace(known, stake=_word(data, 0), locked=_word(data, 1))
+        self._state.providers[address] = known
+
+    def _read_ratings(self, addresses: set[str]) -> None:
+        wanted = sorted(addresses)
+        for start in range(0, len(wanted), RATINGS_PER_CALL):
+            batch = wanted[start : start + RATINGS_PER_CALL]
+            self._state.ratings.update(zip(batch, self.market.ratings_of(batch), strict=True))
+
+
+def _hex(topic: Any) -> str:
+    text = topic if isinstance(topic, str) else bytes(topic).hex()
+    return "0x" + text.removeprefix("0x").lower()
+
+
+def _word(data: bytes, index: int) -> int:
+    return int.from_bytes(data[32 * index : 32 * index + 32], "big")
+
+
+def _address(topic: str) -> str:
+    return Web3.to_checksum_address(int(topic, 16).to_bytes(20, "big"))
+
+
+def _optional_address(topic: str) -> str | None:
+    return None if int(topic, 16) == 0 else _address(topic)
