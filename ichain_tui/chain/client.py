@@ -48,6 +48,8 @@ class MarketClient:
         self.contract = w3.eth.contract(address=self.address, abi=market.abi)
         try:
             code = w3.eth.get_code(self.address)
+        except ChainError:
+            raise  # the connection's own words (node down, wrong chain)
         except Exception as exc:
             raise NodeUnreachable(f"cannot reach the node at {chain.label}: {exc}") from None
         if not code:

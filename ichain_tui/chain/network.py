@@ -76,6 +76,8 @@ class Chain:
         if self._chain_id is None:
             try:
                 self._chain_id = int(self.w3.eth.chain_id)
+            except ChainError:
+                raise  # the connection's own words
             except Exception as exc:  # connection refused, timeout, bad JSON
                 raise NodeUnreachable(
                     f"cannot reach the node at {self.url or self.kind}: {one_line(exc)}"
@@ -240,5 +242,7 @@ def connect(
 def _is_anvil(w3: Web3, url: str) -> bool:
     try:
         return str(w3.client_version).lower().startswith("anvil")
+    except ChainError:
+        raise  # the connection's own words
     except Exception as exc:
         raise NodeUnreachable(f"cannot reach the node at {url}: {one_line(exc)}") from exc

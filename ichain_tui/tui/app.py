@@ -25,7 +25,9 @@ from ..agents.events import AgentEvent
 from ..bundled import examples_dir
 from ..chain.errors import NodeUnreachable
 from ..chain.rpc import RpcStatus
+from ..config import Settings
 from ..errors import IchainError, one_line
+from ..networks import preset, preset_for
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
 from .format import block_age, eth, short
@@ -44,6 +46,7 @@ from .messages import (
 )
 from .palette import ActionCommands, help_sections
 from .provider_actions import ProviderActions
+from .screens.connect import ConnectChoice, ConnectScreen
 from .screens.help import HelpScreen
 from .screens.log import LogScreen
 from .screens.pools import PoolsPane
@@ -80,6 +83,7 @@ class IchainApp(ProviderActions, SubmitActions):
         Binding("ctrl+s", "submit", "Send", id="submit.send"),
         Binding("o", "toggle_providing", "Providing on/off", id="provider.toggle"),
         Binding("e", "edit_policy", "Provider policy", id="provider.policy"),
+        Binding("c", "choose_network", "Network", show=False, id="connect"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("l", "session_log", "Log", show=False, id="log"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -106,8 +110,13 @@ class IchainApp(ProviderActions, SubmitActions):
         refresh_seconds: float = 1.0,
         initial_folder: Path | None = None,
         keymap: dict[str, str] | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        """`settings`: what the connect dialog starts from (the factory reads them itself;
+        a network chosen there is in `network_choice` when the factory runs again)."""
         super().__init__()
+        self.settings = settings or Settings()
+        self.network_choice: ConnectChoice | None = None
         self.keymap_setting = dict(keymap or {})  # binding id -> keys (settings `keymap`)
         self.initial_folder = initial_folder
         self.session_factory = session_factory
@@ -178,6 +187,7 @@ class IchainApp(ProviderActions, SubmitActions):
 
     def on_connect_failed(self, message: ConnectFailed) -> None:
         self._not_connected = message.reason
+        self.query_one(WalletPane).show_offline(self.recent_keystores(), message.reason)
         self._show_status()
 
     def on_connected(self, message: Connected) -> None:
@@ -209,8 +219,15 @@ class IchainApp(ProviderActions, SubmitActions):
         self._balance_at = time.time()
         self.query_one(PoolsPane).show(message.pools, message.now)
         self.query_one(TasksPane).show(message.mine, message.now)
+        funds = preset("local" if s.chain.is_dev else preset_for(s.chain.url or "", s.chain.chain_id).key)
         self.query_one(WalletPane).show(
-            w.address, s.chain.label, s.chain.chain_id, w.balance, w.credits, w.keystores
+            w.address,
+            s.chain.label,
+            s.chain.chain_id,
+            w.balance,
+            w.credits,
+            w.keystores,
+            funds.funds.format(address=w.address or "YOUR-ADDRESS"),
         )
         self._show_status()
 
@@ -235,7 +252,9 @@ class IchainApp(ProviderActions, SubmitActions):
         s = self.session
         if s is None:
             status.update(
-                f"not connected: {self._not_connected} · r retries" if self._not_connected else "connecting…"
+                f"not connected: {self._not_connected} · c chooses a network · r retries"
+                if self._not_connected
+                else "connecting…"
             )
             return
         w = self._wallet
@@ -320,10 +339,14 @@ class IchainApp(ProviderActions, SubmitActions):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The footer shows, and the keys do, what the screen in front offers: under a dialog
         the app's keys rest (the dialog's own keys and q remain); a tab's actions only on it."""
-        if isinstance(self.screen, ModalScreen):
-            return action == "quit"
+        if isinstance(self.screen, ModalScreen):  # Textual's own (Tab, Shift+Tab…) keep working
+            return action == "quit" or action not in self._own_actions()
         tab = self.TAB_OF_ACTION.get(action)
         return tab is None or self.query_one(TabbedContent).active == tab
+
+    @classmethod
+    def _own_actions(cls) -> set[str]:
+        return {b.action.split("(")[0] for b in cls.BINDINGS if isinstance(b, Binding)}
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
@@ -381,6 +404,51 @@ class IchainApp(ProviderActions, SubmitActions):
             self._not_connected = None
             self._show_status()  # connecting…
             self.connect()
+
+    def action_choose_network(self) -> None:
+        """c: choose a network (and market); saved in the config file, then connect to it."""
+        s = self.session
+        choice = self.network_choice
+        network = choice.network if choice else s.chain.url or s.chain.kind if s else self.settings.network
+        market = choice.market if choice else (s.market.address if s else self.settings.market)
+        keystores = self.recent_keystores()
+        address = s.address if s and s.address else (keystores[0] if keystores else None)
+        self.open_modal(
+            ConnectScreen(
+                network,
+                choice.chain_id if choice else self.settings.chain_id,
+                market,
+                address,
+                self._not_connected,
+            ),
+            self._network_chosen,
+        )
+
+    def recent_keystores(self) -> list[str]:
+        from .. import locations
+        from ..chain.wallet import Wallet
+
+        return [e.address for e in Wallet(locations.keystore_dir()).entries()]
+
+    def _network_chosen(self, choice: ConnectChoice | None) -> None:
+        if choice is None:
+            return
+        from ..config import save
+
+        try:
+            save({"network": choice.network, "chain_id": choice.chain_id, "market": choice.market or ""})
+        except IchainError as exc:
+            self.notify(one_line(exc), title="Network", severity="error")
+            return
+        self.network_choice = choice
+        if self.provider_stop is not None:
+            self.provider_stop.set()
+        old, self.session = self.session, None
+        if old is not None:
+            old.close()
+        self._not_connected, self._node = None, None
+        self._show_status()  # connecting…
+        self.connect()
 
     def action_help(self) -> None:
         self.open_modal(HelpScreen(help_sections(self, self.keymap_setting)))
@@ -488,21 +556,37 @@ class IchainApp(ProviderActions, SubmitActions):
             self.session.close()
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..config import Settings
-
-    settings = Settings.load(
-        network=getattr(args, "network", None),
-        account=getattr(args, "account", None),
-        market=getattr(args, "market", None),
-    )
-    from .. import logs
-
-    logs.setup("tui", verbose=getattr(args, "verbose", False))
+def build(args: argparse.Namespace) -> IchainApp:
+    """The app as `ichain` runs it: settings from the config file, the environment and the flags;
+    a network chosen in the app (c) replaces them for the next connection."""
+    flags: dict[str, object] = {
+        "network": getattr(args, "network", None),
+        "account": getattr(args, "account", None),
+        "market": getattr(args, "market", None),
+    }
+    settings = Settings.load(None, None, **flags)
     folder = getattr(args, "folder", None)
-    IchainApp(
-        lambda: Session(settings),
+
+    def session() -> Session:
+        choice = app.network_choice
+        if choice is None:
+            return Session(settings)
+        chosen = {"network": choice.network, "chain_id": choice.chain_id, "market": choice.market}
+        return Session(Settings.load(None, None, **{**flags, **chosen}))
+
+    app = IchainApp(
+        session,
         initial_folder=Path(folder).expanduser() if folder else None,
         keymap=settings.keymap,
-    ).run()
+        settings=settings,
+    )
+    return app
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import logs
+
+    app = build(args)
+    logs.setup("tui", verbose=getattr(args, "verbose", False))
+    app.run()
     return 0

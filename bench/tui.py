@@ -1,0 +1,135 @@
+"""The TUI on a crowded market: an anvil with 1,000 providers and 10,000 tasks (bench/big_market.py,
+about three minutes to send), then the real app, headless (Textual's `run_test`), at 120x40.
+
+- pools_open_s: from the app's start to the pool viewer holding every task and provider (connect,
+  the whole history's logs, 1,000 ratings, 11,000 rows). Target <= 2.
+- pools_update_s: one new task on the chain to its row in the open viewer (the viewer looks for a
+  new block each second, so up to ~1 s of it is the wait for the next look).
+- keypress_to_paint_ms: median over 60 cursor moves in the provider picker (1,000 rows) from the
+  key to the screen composed after it; p90 alongside. Target (median) <= 50.
+- pools_scroll_ms: median of 30 page-downs through the 10,000-task table.
+
+Last line JSON.
+
+    python bench/tui.py [--providers 1000] [--tasks 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from big_market import PAYMENT, key, populate
+
+from ichain_tui.chain.devnet import Devnet
+
+
+async def press_timed(pilot, key_name: str) -> float:
+    started = time.perf_counter()
+    await pilot.press(key_name)
+    await pilot.pause()  # the key's handlers ran and the screen was composed again
+    return (time.perf_counter() - started) * 1000
+
+
+async def drive(url: str, market: str, tasks: int, providers: int) -> dict[str, float]:
+    from ichain_tui.chain.wallet import Wallet
+    from ichain_tui.config import Settings
+    from ichain_tui.session import Session
+    from ichain_tui.tui.app import IchainApp
+    from ichain_tui.tui.screens.picker import PickerScreen
+
+    home = Path(tempfile.mkdtemp(prefix="ichain-bench-tui-"))
+    os.environ["ICHAIN_HOME"] = str(home)
+    wallet = Wallet(home / "keystores")
+    requester = key("requester-0")
+    wallet.import_private_key(requester.key.hex(), "bench-password")
+
+    def session() -> Session:
+        s = Session(Settings(network=url, market=market), wallet=wallet)
+        s.unlock("bench-password")
+        return s
+
+    app = IchainApp(session, refresh_seconds=1.0)
+    started = time.perf_counter()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one("#pool-tasks")
+        registered = app.query_one("#pool-providers")
+        while table.row_count < tasks or registered.row_count < providers:
+            await pilot.pause(0.01)
+            if time.perf_counter() - started > 120:
+                raise SystemExit(
+                    f"the pools did not fill: {table.row_count} tasks, {registered.row_count} providers"
+                )
+        pools_open_s = time.perf_counter() - started
+
+        # one new task, seen by the open viewer
+        s = app.session
+        provider = next(c for c in s.providers() if c.provider.available)
+        from ichain_tui.chain.types import ValidatorMode
+        from ichain_tui.chain.wallet import public_key
+
+        created = time.perf_counter()
+        s.market.create_task(
+            provider=provider.address,
+            payment=PAYMENT,
+            mode=ValidatorMode.NONE,
+            task_root=os.urandom(32),
+            requester_key=public_key(requester),
+        ).send()
+        while table.row_count < tasks + 1:
+            await pilot.pause(0.01)
+        pools_update_s = time.perf_counter() - created
+
+        table.focus()
+        scroll = [await press_timed(pilot, "pagedown") for _ in range(30)]
+
+        await pilot.press("s")
+        await pilot.press("a")  # the provider picker
+        while not isinstance(app.screen, PickerScreen):
+            await pilot.pause(0.01)
+        picker_table = app.screen.query_one("#providers")
+        while picker_table.row_count == 0:
+            await pilot.pause(0.01)
+        moves = [await press_timed(pilot, "down") for _ in range(60)]
+        await pilot.press("escape")
+    return {
+        "pools_open_s": round(pools_open_s, 2),
+        "pools_update_s": round(pools_update_s, 2),
+        "keypress_to_paint_ms": round(statistics.median(moves), 1),
+        "keypress_to_paint_p90_ms": round(sorted(moves)[int(len(moves) * 0.9)], 1),
+        "picker_rows": picker_table.row_count,
+        "pools_scroll_ms": round(statistics.median(scroll), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--providers", type=int, default=1000)
+    parser.add_argument("--tasks", type=int, default=10000)
+    parser.add_argument("--url", help="an anvil already populated by big_market.populate (with --market)")
+    parser.add_argument("--market", help="its market address")
+    args = parser.parse_args()
+    if args.url:
+        figures = {"providers": args.providers, "tasks": args.tasks}
+        result = asyncio.run(drive(args.url, args.market, args.tasks, args.providers))
+    else:
+        with Devnet() as node:
+            market, figures = populate(node.url, args.providers, args.tasks)
+            print(f"populated: {figures}", flush=True)
+            result = asyncio.run(drive(node.url, market, args.tasks, args.providers))
+    print(json.dumps({**figures, **result}))
+
+
+if __name__ == "__main__":
+    main()
