@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,8 +29,8 @@ from .chain.wallet import Wallet, public_key
 from .config import Settings
 from .connection import open_chain
 from .sandbox.taskspec import TaskSpec, load_task
-from .transfer.fetcher import ChunkProgress, ProgressCallback
 from .transfer.manifest import SealedFile, seal_folder
+from .transfer.progress import ChunkProgress, ProgressCallback
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -199,7 +200,22 @@ class Session:
     def _ensure_host(self) -> Host:
         with self._lock:
             if self.host is None:  # the same transport and identity file the headless commands use
+                how = "an onion service (tor)" if self.settings.transport == "tor" else "direct TCP"
+                self.report(
+                    AgentEvent("requester", "hosting", None, f"publishing the chunk server over {how}…")
+                )
+                started = time.monotonic()
                 self.host = factory.open_host(self.settings, self.address)
+                self.host.server.on_progress(self._progress)
+                self.report(
+                    AgentEvent(
+                        "requester",
+                        "hosted",
+                        None,
+                        f"files are served at {self.host.address} ({time.monotonic() - started:.1f} s)",
+                        {"address": self.host.address, "transport": self.host.transport.name},
+                    )
+                )
             return self.host
 
     def _agent(self) -> RequesterAgent:

@@ -90,6 +90,10 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 await wait_for(
                     pilot, lambda: isinstance(app.screen, RatingScreen), 180, "a pass and the rating"
                 )
+                pane = app.query_one(TransfersPane)
+                bars = pane.chunks
+                assert bars and all(p.state in ("verified", "sent") for p in bars.values())
+                assert {t.direction for t in pane.transfers.values()} == {"up", "down"}  # task out, result in
                 await pilot.press("4", "enter")
                 await wait_for(
                     pilot, lambda: market.market.task(1).state is TaskState.CLOSED, 60, "the rating"
@@ -98,8 +102,7 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
 
                 rating = market.market.rating(provider)
                 assert (rating.count, rating.average, rating.validated) == (1, 4, 1)
-                bars = app.query_one(TransfersPane).chunks
-                assert bars and all(p.state == "verified" for p in bars.values())
+                assert not pane.transfers and "done" in str(pane.query_one("#total").render())  # task over
                 assert (
                     locations.work_dir() / "results" / market.market.scope / "task-1" / "metrics.json"
                 ).exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 from tui_harness import build_market, make_session
 
 from ichain_tui.chain.types import GasPreview
-from ichain_tui.transfer.fetcher import ChunkProgress
+from ichain_tui.transfer.progress import ChunkProgress
 from ichain_tui.tui import app as app_module
 from ichain_tui.tui.app import IchainApp
 from ichain_tui.tui.messages import ViewsRead

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from .. import locations
 from ..config import Settings
-from ..transfer.fetcher import Fetcher, ProgressCallback
+from ..transfer.fetcher import Fetcher
+from ..transfer.progress import ProgressCallback
 from ..transfer.transport import open_transport
 from .events import Reporter, ignore
 from .hosting import Host

@@ -33,9 +33,10 @@ from ..sandbox.policy import ProviderPolicy
 from ..sandbox.runner import Sandbox
 from ..sandbox.taskspec import load_task
 from ..transfer.errors import PeerUnreachable
-from ..transfer.fetcher import Fetcher, ProgressCallback
+from ..transfer.fetcher import Fetcher
 from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
+from ..transfer.progress import ProgressCallback
 from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
@@ -469,7 +470,13 @@ class ProviderAgent(ValidatorDuties):
         self.market.submit_result(
             task_id, root, env.key_commit(k2, task_id, root), requester_env, validator_env
         ).send(intent=f"submitResult:{self.market.address}:{task_id}")
-        self._say("submitted", task_id, f"result {record['result_root'][:12]}… committed")
+        self._say(
+            "submitted",
+            task_id,
+            f"result {record['result_root'][:12]}… committed",
+            root=record["result_root"],
+            what="result",
+        )
 
     def _validator_envelope(self, task: Task, validator: str) -> bytes:
         record = self.journal.get(task.task_id)

@@ -21,9 +21,10 @@ from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError
 from ..sandbox.taskspec import load_task
-from ..transfer.fetcher import Fetcher, ProgressCallback
+from ..transfer.fetcher import Fetcher
 from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
+from ..transfer.progress import ProgressCallback
 from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ..chain.client import MarketClient
     from ..sandbox.policy import ProviderPolicy
     from ..sandbox.runner import Sandbox
-    from ..transfer.fetcher import Fetcher, ProgressCallback
+    from ..transfer.fetcher import Fetcher
+    from ..transfer.progress import ProgressCallback
     from .journal import Journal
 
 

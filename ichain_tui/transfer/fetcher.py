@@ -35,6 +35,7 @@ from . import packaging
 from .errors import Cancelled, IntegrityError, PeerUnreachable, TransferError
 from .locator import FileRef
 from .manifest import MAX_MANIFEST_BYTES, Manifest, unseal_to_folder
+from .progress import ChunkProgress, ProgressCallback
 from .watchdog import SocketWatch
 
 BLOCK = 1024 * 1024
@@ -46,19 +47,6 @@ MANIFEST_DEADLINE_S = 60.0
 MIN_RATE_BPS = 4096
 RATE_WINDOW_S = 30.0
 DISK_MARGIN = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ChunkProgress:
-    root: str
-    index: int
-    done: int
-    size: int
-    state: str  # waiting | downloading | verified | retrying | failed
-    attempt: int = 1
-
-
-ProgressCallback = Callable[[ChunkProgress], None]
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import SealedFile
+from .progress import ChunkProgress, ProgressCallback
 from .watchdog import shut_down
 
 MAX_CONNECTIONS = 64
 HEADER_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 15.0
 SOCKET_TIMEOUT_S = 60.0
+SEND_STEP = 1 << 20  # bytes per sendfile call when not throttled: progress at least every MiB
 
 _PATH = re.compile(r"^/m/([0-9a-f]{64})/(manifest|chunk/(\d{1,5}))$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -91,12 +93,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         throttle = self.server.throttle_bps
-        step = max(16384, throttle // 20) if throttle else length
+        step = max(16384, throttle // 20) if throttle else SEND_STEP
+        progress = self.server.progress
+        root = sealed.root
         with open(path, "rb") as handle:
             sent = 0
             while sent < length and not self.server.stopping.is_set():
                 tick = time.monotonic()
                 sent += self.connection.sendfile(handle, start + sent, min(step, length - sent)) or 0
+                if progress is not None:
+                    state = "sent" if start + sent >= size else "sending"
+                    progress(ChunkProgress(root, index, start + sent, size, state, direction="up"))
                 if throttle:
                     time.sleep(max(0.0, step / throttle - (time.monotonic() - tick)))
 
@@ -139,6 +146,7 @@ class _Server(ThreadingHTTPServer):
     ) -> None:
         self.files = files
         self.throttle_bps = throttle_bps
+        self.progress: ProgressCallback | None = None  # told of every step a chunk is sent
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
         self.waiting: dict[
@@ -214,6 +222,10 @@ class ChunkServer:
     @property
     def address(self) -> str:
         return f"{self.advertise_host}:{self.port}"
+
+    def on_progress(self, callback: ProgressCallback | None) -> None:
+        """Tell `callback` how far each chunk being sent is (direction "up")."""
+        self._httpd.progress = callback
 
     def add(self, sealed: SealedFile) -> str:
         self._files[sealed.root] = sealed

@@ -276,12 +276,7 @@ class IchainApp(ProviderActions, SubmitActions):
         self.events.append(event)
         if event.role != "requester":
             self.query_one(ProviderPane).log_line(event.line())
-        if event.kind == "fetching" and event.data.get("root"):
-            what = event.data.get("what", "file")
-            self.query_one(TransfersPane).name_transfer(
-                event.data["root"],
-                f"task {event.task_id} · {what}" + ("" if event.role == "requester" else f" ({event.role})"),
-            )
+        self._name_transfers(event)
         if event.kind in ("error", "declined", "quarantined"):
             self._log_entry(f"{event.role} · task {event.task_id}", f"{event.kind}: {event.message}")
         if event.kind in ("error",):
@@ -297,8 +292,26 @@ class IchainApp(ProviderActions, SubmitActions):
             "verdict",
             "paid",
             "registered",
+            "hosted",
         ):
             self.notify(event.text(), title=event.role)
+
+    def _name_transfers(self, event: AgentEvent) -> None:
+        """Transfers are named by the task and role the agents' events give their roots."""
+        pane = self.query_one(TransfersPane)
+        root, task = event.data.get("root"), event.task_id
+        if event.kind == "fetching" and root:
+            what = event.data.get("what", "file")
+            who = "" if event.role == "requester" else f" (as {event.role})"
+            pane.name_transfer(root, f"task {task} · {what} from its host{who}", "down", task)
+        elif event.kind == "created" and root:
+            pane.name_transfer(root, f"task {task} · task files to the provider", "up", task)
+        elif event.kind == "submitted" and root:
+            pane.name_transfer(root, f"task {task} · result to the requester and validator", "up", task)
+        elif event.kind in ("hosting", "hosted"):
+            pane.hosting(event.message)
+        elif event.kind in ("rated", "refunded", "settled", "closed") and task is not None:
+            pane.clear_task(task)
 
     def on_chunk_moved(self, message: ChunkMoved) -> None:
         self.query_one(TransfersPane).update_chunk(message.progress)

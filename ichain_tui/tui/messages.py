@@ -15,7 +15,7 @@ from ..agents.events import AgentEvent
 from ..chain.market_index import TaskSummary
 from ..chain.rpc import RpcStatus
 from ..chain.types import TaskState
-from ..transfer.fetcher import ChunkProgress
+from ..transfer.progress import ChunkProgress
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -48,6 +48,7 @@ class ChunkMoved(Message):
             isinstance(message, ChunkMoved)
             and message.progress.root == self.progress.root
             and message.progress.index == self.progress.index
+            and message.progress.direction == self.progress.direction
         )
 
 

@@ -1,18 +1,25 @@
-"""Provides `TransfersPane`: one group per transfer, named by its task ("task 3 · result"), with a
-progress bar per chunk and that transfer's own size, rate and ETA; a finished transfer folds
-into one line with its time and average rate. The total line counts only what is moving."""
+"""Provides `TransfersPane`: one group per transfer and direction, named by its task and role
+("task 3 · result ↓ from the provider", "task 3 · task files ↑ to a peer"), with a bar per chunk,
+the rate over the last few seconds, an ETA from that rate and a sparkline of the rate. A finished
+transfer folds into one line; a task's groups go once the task is over. The line on top says
+where this machine serves files (direct, or the onion service once it is published)."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Label, ProgressBar, Static
+from textual.widgets import Label, ProgressBar, Sparkline, Static
 
-from ...transfer.fetcher import ChunkProgress
+from ...transfer.progress import ChunkProgress
 from ..format import size
+
+RATE_WINDOW_S = 3.0  # the rate shown is over this many seconds
+HISTORY = 60  # sparkline points, one a second
+ARROW = {"down": "↓", "up": "↑"}
 
 
 class ChunkRow(Horizontal):
@@ -39,11 +46,22 @@ class ChunkRow(Horizontal):
 
 @dataclass
 class Transfer:
+    """One file moving in one direction: its chunks, and the bytes moved over time."""
+
     root: str
+    direction: str
     label: str
     started: float
     chunks: dict[int, ChunkProgress] = field(default_factory=dict)
     finished: float | None = None
+    moved: int = 0  # bytes moved so far, retries included (what the rate counts)
+    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=512))
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    _second: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.root, self.direction
 
     @property
     def done(self) -> int:
@@ -55,29 +73,64 @@ class Transfer:
 
     @property
     def complete(self) -> bool:
-        return bool(self.chunks) and all(c.state == "verified" for c in self.chunks.values())
+        final = "sent" if self.direction == "up" else "verified"
+        return bool(self.chunks) and all(c.state == final for c in self.chunks.values())
+
+    def record(self, p: ChunkProgress, now: float) -> None:
+        before = self.chunks.get(p.index)
+        self.moved += max(0, p.done - (before.done if before else 0))
+        self.chunks[p.index] = p
+        self.samples.append((now, self.moved))
+
+    def rate(self, now: float) -> float:
+        """Bytes per second over the last `RATE_WINDOW_S` (0 when nothing moved in it)."""
+        while len(self.samples) > 1 and self.samples[1][0] <= now - RATE_WINDOW_S:
+            self.samples.popleft()
+        if not self.samples:
+            return 0.0
+        t0, moved0 = self.samples[0]
+        if t0 > now - RATE_WINDOW_S:  # younger than the window: from the start
+            t0, moved0 = self.started, 0
+        span = now - t0
+        return (self.moved - moved0) / span if span > 0.05 else 0.0
+
+    def tick(self, now: float) -> bool:
+        """Add a sparkline point once a second; True when one was added."""
+        if now - self._second < 1.0:
+            return False
+        self._second = now
+        self.history.append(self.rate(now))
+        return True
 
     def summary(self, now: float) -> str:
-        elapsed = max(1e-3, (self.finished or now) - self.started)
-        rate = self.done / elapsed
+        arrow = ARROW.get(self.direction, "")
         if self.finished is not None:
-            return f"{self.label} · {size(self.total)} in {elapsed:.1f} s ({size(int(rate))}/s) · done"
-        verified = sum(1 for c in self.chunks.values() if c.state == "verified")
-        eta = (self.total - self.done) / rate if rate > 0 else 0
+            elapsed = max(1e-3, self.finished - self.started)
+            return (
+                f"{arrow} {self.label} · {size(self.total)} in {elapsed:.1f} s "
+                f"({size(int(self.total / elapsed))}/s) · done"
+            )
+        rate = self.rate(now)
+        final = "sent" if self.direction == "up" else "verified"
+        ok = sum(1 for c in self.chunks.values() if c.state == final)
+        eta = f"ETA {(self.total - self.done) / rate:.0f} s" if rate > 0 else "stalled"
         return (
-            f"{self.label} · {size(self.done)} of {size(self.total)} · {verified}/{len(self.chunks)} ok · "
-            f"{size(int(rate))}/s · ETA {eta:.0f} s"
+            f"{arrow} {self.label} · {size(self.done)} of {size(self.total)} · {ok}/{len(self.chunks)} ok · "
+            f"{size(int(rate))}/s · {eta}"
         )
 
 
 class TransfersPane(VerticalScroll):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.transfers: dict[str, Transfer] = {}
-        self.labels: dict[str, str] = {}  # root -> "task 3 · result", from the agents' fetching events
-        self._boxes: dict[str, Vertical] = {}
-        self._heads: dict[str, Label] = {}
-        self._rows: dict[tuple[str, int], ChunkRow] = {}
+        self.transfers: dict[tuple[str, str], Transfer] = {}
+        self.labels: dict[tuple[str, str], str] = {}  # from the agents' events
+        self.task_of: dict[str, int] = {}  # root -> task id
+        self._boxes: dict[tuple[str, str], Vertical] = {}
+        self._rows: dict[tuple[str, str, int], ChunkRow] = {}
+        self._heads: dict[tuple[str, str], Label] = {}
+        self._sparks: dict[tuple[str, str], Sparkline] = {}
+        self.cleared = 0
 
     @property
     def chunks(self) -> dict[tuple[str, int], ChunkProgress]:
@@ -85,51 +138,93 @@ class TransfersPane(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Label("Transfers", classes="title")
+        yield Static("files are served once a task is sent", id="hosting")
         yield Static("no transfer yet", id="total")
 
-    def name_transfer(self, root: str, label: str) -> None:
-        """What a root is (an agent said it is fetching it for a task)."""
-        self.labels[root] = label
-        transfer = self.transfers.get(root)
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+
+    def hosting(self, text: str) -> None:
+        self.query_one("#hosting", Static).update(text)
+
+    def name_transfer(
+        self, root: str, label: str, direction: str = "down", task_id: int | None = None
+    ) -> None:
+        """What a root is (an agent said it fetches or serves it for a task)."""
+        self.labels[(root, direction)] = label
+        if task_id is not None:
+            self.task_of[root] = task_id
+        transfer = self.transfers.get((root, direction))
         if transfer is not None:
             transfer.label = label
-            self._redraw_header(transfer, transfer.finished or time.monotonic())
+            self._redraw(transfer, time.monotonic())
+
+    def clear_task(self, task_id: int) -> None:
+        """The task is over: its transfers go (the total line counts them)."""
+        for key, transfer in list(self.transfers.items()):
+            if self.task_of.get(transfer.root) == task_id and transfer.finished is not None:
+                self._drop(key)
+                self.cleared += 1
+        self._redraw_total()
 
     def update_chunk(self, p: ChunkProgress, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        transfer = self.transfers.get(p.root)
+        key = (p.root, p.direction)
+        transfer = self.transfers.get(key)
+        if transfer is not None and transfer.finished is not None and p.state in ("sending", "downloading"):
+            self._drop(key)  # sent again (to the next peer) or fetched again: a new transfer
+            transfer = None
         if transfer is None:
-            transfer = self.transfers[p.root] = Transfer(
-                p.root, self.labels.get(p.root, f"file {p.root[:8]}…"), now
-            )
-            box = self._boxes[p.root] = Vertical(classes="transfer", id=f"transfer-{p.root[:16]}")
+            name = self.labels.get(key, f"file {p.root[:8]}…")
+            transfer = self.transfers[key] = Transfer(p.root, p.direction, name, now)
+            self._heads[key] = Label(name, classes="transfer-head")
+            self._sparks[key] = Sparkline([], classes="transfer-rate")
+            box = self._boxes[key] = Vertical(self._heads[key], self._sparks[key], classes="transfer")
             self.mount(box)
-            head = self._heads[p.root] = Label(transfer.label, classes="transfer-head")
-            box.mount(head)  # mounted in call order: the header stays above its chunks
+        transfer.record(p, now)
         if transfer.finished is None:
-            row = self._rows.get((p.root, p.index))
+            row = self._rows.get((*key, p.index))
             if row is None:
-                row = self._rows[(p.root, p.index)] = ChunkRow(p)
-                self._boxes[p.root].mount(row)
+                row = self._rows[(*key, p.index)] = ChunkRow(p)
+                self._boxes[key].mount(row)
             row.show(p)
-        transfer.chunks[p.index] = p
-        if transfer.finished is None and transfer.complete:
-            transfer.finished = now
-            for index in list(transfer.chunks):  # folded into its header line
-                row = self._rows.pop((p.root, index), None)
-                if row is not None:
-                    row.remove()
-        self._redraw_header(transfer, now)
-        self._redraw_total(now)
+            if transfer.complete:
+                transfer.finished = now
+                for index in list(transfer.chunks):  # folded into its header line
+                    done_row = self._rows.pop((*key, index), None)
+                    if done_row is not None:
+                        done_row.remove()
+        self._redraw(transfer, now)
+        self._redraw_total()
 
-    def _redraw_header(self, transfer: Transfer, now: float) -> None:
-        head = self._heads.get(transfer.root)
-        if head is not None:
-            head.update(transfer.summary(now))
+    def _drop(self, key: tuple[str, str]) -> None:
+        self.transfers.pop(key, None)
+        self._heads.pop(key, None)
+        self._sparks.pop(key, None)
+        box = self._boxes.pop(key, None)
+        if box is not None:
+            box.remove()
+        for row_key in [k for k in self._rows if k[:2] == key]:
+            self._rows.pop(row_key)
 
-    def _redraw_total(self, now: float) -> None:
+    def _tick(self) -> None:
+        """Once a second: moving transfers' rates (a stalled one shows 0 and says so)."""
+        now = time.monotonic()
+        for transfer in self.transfers.values():
+            if transfer.finished is None:
+                self._redraw(transfer, now)
+
+    def _redraw(self, transfer: Transfer, now: float) -> None:
+        head, spark = self._heads.get(transfer.key), self._sparks.get(transfer.key)
+        if head is None or spark is None:
+            return
+        head.update(transfer.summary(now))
+        if transfer.finished is None and transfer.tick(now):
+            spark.data = list(transfer.history)
+
+    def _redraw_total(self) -> None:
         moving = [t for t in self.transfers.values() if t.finished is None]
-        finished = len(self.transfers) - len(moving)
+        finished = len(self.transfers) - len(moving) + self.cleared
         total_line = self.query_one("#total", Static)
         if not moving:
             total_line.update(f"nothing moving · {finished} transfer(s) done")
