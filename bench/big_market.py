@@ -2,7 +2,7 @@
 signed transactions without waiting for each receipt (the benchmarks' crowded chain).
 
 Providers are keys derived from a label (`keccak("big-market-provider-<i>")`), registered with
-hardware profiles, prices and stakes that vary; tasks are created by a few requesters, each
+hardware profiles, prices and stakes that vary; tasks are created by one requester (in order: each names its id), each
 naming a provider, without a validator; a share of them is cancelled so more than one pool is
 filled. Used by `bench/tui.py`."""
 
@@ -75,15 +75,23 @@ class Sender:
                 break
         self.sent += 1
 
+    def rpc(self, method: str, *params: object) -> object:
+        return self.w3.provider.make_request(method, list(params)).get("result")
+
     def settle(self) -> None:
+        """Mine blocks (automine is off while populating) until every sent transaction is in one;
+        the last must have succeeded."""
+        while int(str(self.rpc("txpool_status")["pending"]), 16):  # type: ignore[index]
+            self.rpc("evm_mine")
         if self.last:
             receipt = self.w3.eth.wait_for_transaction_receipt(self.last, timeout=600)
             if receipt["status"] != 1:
                 raise RuntimeError("the last transaction of the population reverted")
 
 
-def populate(url: str, providers: int, tasks: int, requesters: int = 20, seed: int = 7) -> tuple[str, dict]:
-    """Deploy a market at `url` and fill it; returns (market address, figures)."""
+def populate(url: str, providers: int, tasks: int, requesters: int = 2, seed: int = 7) -> tuple[str, dict]:
+    """Deploy a market at `url` and fill it; returns (market address, figures). `requester-0`
+    creates every task; the other requesters are funded and have none."""
     rng = random.Random(seed)
     chain = connect(url)
     deployer = key("deployer")
@@ -91,6 +99,7 @@ def populate(url: str, providers: int, tasks: int, requesters: int = 20, seed: i
     market = MarketClient.deploy(chain, deployer, min_stake=ETH // 100)
     sender = Sender(url)
     contract = sender.w3.eth.contract(address=market.address, abi=market.contract.abi)
+    sender.rpc("evm_setAutomine", False)  # blocks of hundreds of transactions, mined by `settle`
     started = time.monotonic()
     accounts = []
     for i in range(providers):
@@ -105,12 +114,13 @@ def populate(url: str, providers: int, tasks: int, requesters: int = 20, seed: i
         fn = contract.functions.registerProvider(public_key(acct), price, hardware.encode())
         sender.send(acct, fn, value=rng.randrange(2, 20) * ETH // 10)
         accounts.append(acct)
-    people = [key(f"requester-{i}") for i in range(requesters)]
-    for person in people:
-        chain.fund(person.address, 1_000 * ETH)
+    sender.settle()
+    creator = key("requester-0")  # one sender: its nonces keep the task ids in order
+    for i in range(requesters):
+        chain.fund(key(f"requester-{i}").address, 1_000 * ETH)
     named = {}
     for task_id in range(1, tasks + 1):
-        person = people[task_id % requesters]
+        person = creator
         named[task_id] = rng.choice(accounts)
         fn = contract.functions.createTask(
             task_id,
@@ -133,6 +143,9 @@ def populate(url: str, providers: int, tasks: int, requesters: int = 20, seed: i
         sender.send(named[task_id], fn, gas=200_000)
         cancelled += 1
     sender.settle()
+    sender.rpc("evm_setAutomine", True)
+    if market.task_count() != tasks:
+        raise RuntimeError(f"{market.task_count()} tasks created of {tasks}")
     figures = {
         "providers": providers,
         "tasks": tasks,

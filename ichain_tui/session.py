@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import locations
 from .agents import factory
-from .agents.events import AgentEvent, Reporter, ignore
+from .agents.events import AgentEvent, Reporter, TaskOutput, ignore
 from .agents.hosting import Host
 from .agents.requester import Outcome, RequesterAgent
 from .agents.selection import Candidate
@@ -121,6 +121,7 @@ class Session:
         self.host: Host | None = None
         self.report: Reporter = ignore
         self.progress: ProgressCallback | None = None
+        self.output: TaskOutput = lambda task_id, stream, line: None  # lines tasks print here
         self._previews = Path(tempfile.mkdtemp(prefix="ichain-session-"))
         self._lock = threading.Lock()
 
@@ -185,6 +186,14 @@ class Session:
             return []
         return [t for t in self.index.tasks.values() if me in (t.requester, t.provider, t.validator)]
 
+    def earnings(self) -> list[int]:
+        """Wei of each credit this account received (payments, fees, refunds), oldest first."""
+        if self.address is None:
+            return []
+        return [
+            int(e.args["amount"]) for e in self.market.events("Credited", filters={"account": self.address})
+        ]
+
     def task(self, task_id: int) -> Task:
         return self.market.task(task_id)
 
@@ -238,6 +247,7 @@ class Session:
             self._work_dir() / "provider",
             self._report,
             self._progress,
+            output=lambda task_id, stream, line: self.output(task_id, stream, line),
         )
 
     def _report(self, event: AgentEvent) -> None:

@@ -78,3 +78,6 @@ class Repeats:
     def backoff(self, key: object, base: float, cap: float = 10.0) -> float:
         count: int = self._counts.get(self._normal(key), 1)
         return float(min(cap, base * 2 ** max(0, count - 1)))
+
+
+TaskOutput = Callable[[int, str, str], None]  # (task id, stream, line): a running task's output

@@ -12,7 +12,7 @@ from ..config import Settings
 from ..transfer.fetcher import Fetcher
 from ..transfer.progress import ProgressCallback
 from ..transfer.transport import open_transport
-from .events import Reporter, ignore
+from .events import Reporter, TaskOutput, ignore
 from .hosting import Host
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ def provider_agent(
     report: Reporter = ignore,
     progress: ProgressCallback | None = None,
     policy: ProviderPolicy | None = None,
+    output: TaskOutput | None = None,
 ) -> ProviderAgent:
     """The provider `ichain provide --headless` and the TUI's Provider tab run: the settings'
     price, stake and named-validator policy, this machine's hardware, the provider policy."""
@@ -94,4 +95,5 @@ def provider_agent(
         chunks=settings.chunks,
         accept_named_validators=settings.named_validators == "accept",
         policy=policy or policies.from_settings(settings, work, len(sandbox.gpus)),
+        output=output,
     )

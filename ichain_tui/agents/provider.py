@@ -38,7 +38,7 @@ from ..transfer.locator import FileRef
 from ..transfer.manifest import seal_folder
 from ..transfer.progress import ProgressCallback
 from . import envelopes as env
-from .events import AgentEvent, Repeats, Reporter, ignore
+from .events import AgentEvent, Repeats, Reporter, TaskOutput, ignore
 from .hosting import Host
 from .journal import Journal
 from .validation import ValidatorDuties
@@ -73,7 +73,9 @@ class ProviderAgent(ValidatorDuties):
         accept_named_validators: bool = True,
         appeal: bool = True,
         policy: ProviderPolicy | None = None,
+        output: TaskOutput | None = None,
     ) -> None:
+        """`output` is told each line the task prints while it runs here (a dashboard's tail)."""
         self.market = market
         self.me: str = market.signer.address
         self.sandbox = sandbox
@@ -83,6 +85,7 @@ class ProviderAgent(ValidatorDuties):
         self.fetcher = fetcher or Fetcher(socks=host.transport.socks)
         self.report = report
         self.progress = progress
+        self.output = output
         self.chunks = chunks
         self.accept_named_validators = accept_named_validators
         self.appeal_fails = appeal
@@ -115,6 +118,12 @@ class ProviderAgent(ValidatorDuties):
             self._idle.set()
         else:
             self._idle.clear()
+
+    def _lines_of(self, task_id: int) -> Callable[[str, str], None] | None:
+        output = self.output
+        if output is None:
+            return None
+        return lambda stream, line: output(task_id, stream, line)
 
     def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data: Any) -> None:
         self.report(AgentEvent(role, kind, task_id, message, data))
@@ -394,14 +403,16 @@ class ProviderAgent(ValidatorDuties):
                 task_id,
                 f"sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU",
             )
-            run = self.sandbox.execute(spec, out, cancel=self.cancel)
+            run = self.sandbox.execute(spec, out, cancel=self.cancel, on_line=self._lines_of(task_id))
             if run.cancelled:
                 return
             if not run.ok:
                 self._decline(task_id, f"execution failed: {run.reason}")
                 return
             if task.mode is not ValidatorMode.NONE:
-                check = self.sandbox.check(spec, out, cancel=self.cancel, stage=self._stage(task_id))
+                check = self.sandbox.check(
+                    spec, out, cancel=self.cancel, stage=self._stage(task_id), on_line=self._lines_of(task_id)
+                )
                 if check.cancelled:
                     return
                 if not check.ok:

@@ -1,17 +1,27 @@
 """Provides `CgroupWatch`: peak memory, OOM kills and pids-limit hits of a running container,
-read from its cgroup files (v1 or v2) while it runs."""
+read from its cgroup files (v1 or v2) while it runs, and its current `Usage` (CPU time, memory
+and the memory limit) for a dashboard."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float  # CPU time used so far, all cores
+    memory_bytes: int  # now
+    memory_limit: int  # 0: none found
 
 
 class CgroupWatch:
     def __init__(self, pid: int) -> None:
         self.memory_dir: Path | None = None
         self.pids_dir: Path | None = None
+        self.cpu_dir: Path | None = None
         self.v2 = False
         self.peak_memory = 0
         self.oom_kills = 0
@@ -32,12 +42,15 @@ class CgroupWatch:
                 if (base / "memory.current").exists():
                     self.memory_dir = self.memory_dir or base
                     self.pids_dir = self.pids_dir or base
+                    self.cpu_dir = self.cpu_dir or base
                     self.v2 = True
             for name in controllers.split(","):
                 if name == "memory" and (CGROUP_ROOT / "memory" / rel).exists():
                     self.memory_dir = CGROUP_ROOT / "memory" / rel
                 elif name == "pids" and (CGROUP_ROOT / "pids" / rel).exists():
                     self.pids_dir = CGROUP_ROOT / "pids" / rel
+                elif name == "cpuacct" and (CGROUP_ROOT / controllers / rel).exists():
+                    self.cpu_dir = CGROUP_ROOT / controllers / rel
 
     def sample(self) -> None:
         """Read the counters once; call repeatedly while the container runs (values only grow)."""
@@ -56,6 +69,18 @@ class CgroupWatch:
             self.pids_limit_hits = max(
                 self.pids_limit_hits, _read_kv(self.pids_dir / "pids.events").get("max", 0)
             )
+
+    def usage(self) -> Usage:
+        """CPU time and memory now (zeros where the cgroup is not readable)."""
+        if self.v2:
+            cpu = _read_kv(self.cpu_dir / "cpu.stat").get("usage_usec", 0) / 1e6 if self.cpu_dir else 0.0
+            memory = _read_int(self.memory_dir / "memory.current") if self.memory_dir else 0
+            limit = _read_int(self.memory_dir / "memory.max") if self.memory_dir else 0
+        else:
+            cpu = _read_int(self.cpu_dir / "cpuacct.usage") / 1e9 if self.cpu_dir else 0.0
+            memory = _read_int(self.memory_dir / "memory.usage_in_bytes") if self.memory_dir else 0
+            limit = _read_int(self.memory_dir / "memory.limit_in_bytes") if self.memory_dir else 0
+        return Usage(cpu, memory, limit if 0 < limit < 1 << 60 else 0)
 
 
 def _read_int(path: Path) -> int:

@@ -112,6 +112,15 @@ class RunResult:
         return data
 
 
+@dataclass(frozen=True)
+class RunUsage:
+    mode: str  # execute | check
+    seconds: float  # since it started
+    cpu_cores: float  # CPU used since the last look, in cores (1.0: one core busy)
+    memory_bytes: int
+    memory_limit: int  # 0: unknown
+
+
 class Sandbox:
     """Runs tasks on one Docker engine with one runtime image."""
 
@@ -131,8 +140,27 @@ class Sandbox:
         self.runtime = runtime
         self.max_output_files = max_output_files
         self.kernel_quota = outputfs.kernel_quota_available() if kernel_quota is None else kernel_quota
+        self._running: dict[str, tuple[str, Live]] = {}  # container id -> (mode, run)
+        self._cpu_seen: dict[str, tuple[float, float]] = {}  # container id -> (when, CPU seconds)
         reap_stale(dc)
         outputfs.sweep_stale()
+
+    def usage(self) -> list[RunUsage]:
+        """What each run in progress uses now: CPU (in cores, since the last call), memory and its
+        limit, read from the container's cgroup (a dashboard calls this every few seconds)."""
+        now = time.monotonic()
+        found = []
+        for cid, (mode, live) in list(self._running.items()):
+            usage = live.watch.usage()
+            then, cpu_then = self._cpu_seen.get(cid, (live.started, 0.0))
+            cores = (usage.cpu_seconds - cpu_then) / (now - then) if now > then else 0.0
+            self._cpu_seen[cid] = (now, usage.cpu_seconds)
+            found.append(
+                RunUsage(mode, now - live.started, max(0.0, cores), usage.memory_bytes, usage.memory_limit)
+            )
+        for cid in set(self._cpu_seen) - set(self._running):
+            self._cpu_seen.pop(cid)
+        return found
 
     # -------------------------------------------------------------------- public
     def execute(self, spec: TaskSpec, out_dir: Path, **kw: Any) -> RunResult:
@@ -294,6 +322,7 @@ class Sandbox:
         streams = OutputStreams(on_line)
         try:
             live = self._start(container, kwargs, self._command(mode, command), streams)
+            self._running[container.id] = (mode, live)
             polled = area if area is not None and not area.kernel else None
             stops = supervise(live, spec.time_limit, polled, cancel)
             wall = time.monotonic() - live.started
@@ -302,6 +331,7 @@ class Sandbox:
             if oom_killed(container):  # gVisor: the whole sandbox is what the kernel kills
                 live.watch.oom_kills = max(live.watch.oom_kills, 1)
         finally:
+            self._running.pop(container.id, None)
             try:
                 container.remove(force=True)
             except (NotFound, DockerException):

@@ -41,6 +41,7 @@ from .messages import (
     NodeStatusChanged,
     RefreshWanted,
     TaskAction,
+    TaskPrinted,
     ViewsRead,
     WalletState,
 )
@@ -138,6 +139,7 @@ class IchainApp(ProviderActions, SubmitActions):
         self.preview: TaskPreview | None = None
         self.events: list[AgentEvent] = []
         self.provider_stop: threading.Event | None = None
+        self.provider_running = None
         self.session_log: deque[str] = deque(maxlen=2000)  # the full text of what went wrong (l)
         # what the status bar shows, kept from the last messages (set on the UI thread only)
         self._wallet = WalletState(None, 0, 0, [])
@@ -171,6 +173,7 @@ class IchainApp(ProviderActions, SubmitActions):
         self.connect()
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self._refresh_quietly)
+        self.set_interval(2.0, self.sample_sandbox)
 
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False, description="connecting")
@@ -183,6 +186,7 @@ class IchainApp(ProviderActions, SubmitActions):
         session.chain.on_status(lambda status: self.post_message(NodeStatusChanged(status)))
         session.report = lambda event: self.post_message(AgentReported(event))
         session.progress = lambda p: self.post_message(ChunkMoved(p))
+        session.output = lambda task_id, stream, line: self.post_message(TaskPrinted(task_id, stream, line))
         self.post_message(Connected(session))
 
     def on_connect_failed(self, message: ConnectFailed) -> None:

@@ -14,6 +14,7 @@ from textual.message import Message
 from ..errors import IchainError
 
 if TYPE_CHECKING:
+    from ..agents.provider import ProviderAgent
     from ..chain.transactions import PreparedCall
     from ..recent import RecentFolders
     from ..sandbox.runner import Sandbox
@@ -26,6 +27,7 @@ class AppBase(App[None]):
     session: Session | None
     sandbox_factory: Callable[[], Sandbox] | None
     provider_stop: threading.Event | None
+    provider_running: tuple[Sandbox, ProviderAgent] | None  # while providing: for the dashboard
     preview: TaskPreview | None
     recent: RecentFolders
     open_modal: Callable[..., None]

@@ -137,6 +137,16 @@ class ProviderShown(Message):
     busy_with: int | None
     credits: int
     stake: int
+    earnings: list[int]  # wei of each credit received, oldest first
+
+
+@dataclass
+class TaskPrinted(Message):
+    """A line a task running in this machine's sandbox printed."""
+
+    task_id: int
+    stream: str  # stdout | stderr
+    line: str
 
 
 @dataclass

@@ -11,7 +11,7 @@ from textual import work
 from ..errors import IchainError
 from .base import AppBase
 from .format import eth
-from .messages import ModalWanted, ProviderShown, StartProviding
+from .messages import ModalWanted, ProviderShown, StartProviding, TaskPrinted
 from .screens.confirm import ConfirmScreen
 from .screens.policy import PolicyScreen
 from .screens.provider import ProviderPane
@@ -58,7 +58,20 @@ class ProviderActions(AppBase):
         self.run_provider()
 
     def on_provider_shown(self, message: ProviderShown) -> None:
-        self.query_one(ProviderPane).show(message.running, message.busy_with, message.credits, message.stake)
+        pane = self.query_one(ProviderPane)
+        pane.show(message.running, message.busy_with, message.credits, message.stake)
+        pane.show_earnings(message.earnings)
+
+    def on_task_printed(self, message: TaskPrinted) -> None:
+        mark = "!" if message.stream == "stderr" else "│"
+        self.query_one(ProviderPane).log_line(f"{mark} task {message.task_id}: {message.line}")
+
+    def sample_sandbox(self) -> None:
+        """Every 2 s while providing: what the running task's sandbox uses (cgroup files, no API)."""
+        running = self.provider_running
+        if running is not None:
+            sandbox, agent = running
+            self.query_one(ProviderPane).show_usage(agent.busy_with, sandbox.usage())
 
     def action_edit_policy(self) -> None:
         """Edit what tasks this machine agrees to run (saved to the config file)."""
@@ -114,15 +127,17 @@ class ProviderActions(AppBase):
         stop = self.provider_stop = threading.Event()
         agent.start_providing()
         address = s.address
+        self.provider_running = (sandbox, agent)
 
         def show() -> None:
             info = s.market.provider(address)
-            self.post_message(ProviderShown(True, agent.busy_with, s.credits(), info.stake))
+            self.post_message(ProviderShown(True, agent.busy_with, s.credits(), info.stake, s.earnings()))
 
         try:  # the same loop as `ichain provide --headless`: it outlives any failing pass
             agent.run(stop, interval=1.0 if s.chain.kind != "rpc" else None, after_pass=show)
         finally:
             agent.shutdown(grace=5)
             self.provider_stop = None
+            self.provider_running = None
             info = s.market.provider(address)
-            self.post_message(ProviderShown(False, None, s.credits(), info.stake))
+            self.post_message(ProviderShown(False, None, s.credits(), info.stake, s.earnings()))
