@@ -28,6 +28,7 @@ from ichain_tui.chain.wallet import public_key
 from ichain_tui.hardware import GpuModel, HardwareProfile
 
 ETH = 10**18
+BLOCK_TXS = 400  # transactions sent before a block is mined
 PAYMENT = 5 * 10**15  # above every provider's price
 GPUS = [GpuModel("NVIDIA RTX 4090", 24_576), GpuModel("NVIDIA A100", 81_920), GpuModel("NVIDIA T4", 16_384)]
 
@@ -74,6 +75,8 @@ class Sender:
                 self.last = Web3.keccak(raw).hex()
                 break
         self.sent += 1
+        if self.sent % BLOCK_TXS == 0:  # anvil's pool drops transactions when it holds thousands
+            self.settle()
 
     def rpc(self, method: str, *params: object) -> object:
         return self.w3.provider.make_request(method, list(params)).get("result")

@@ -243,3 +243,58 @@ async def test_the_status_line_shows_the_block_and_says_when_it_is_old(market, t
         status = str(app.query_one("#status").render())
         assert f"block {chain.block_number()}" in status and "ETH" in status
         assert "credits" not in status  # none: the line keeps to 80 columns
+
+
+async def test_x_withdraws_the_free_stake_only_after_the_preview(tmp_path):
+    """Issue 11: the provider's stake comes back through the same confirm dialog (what stays
+    locked by open tasks is said and kept)."""
+    from tui_harness import PASSWORD, key
+
+    from ichain_tui.chain.wallet import Wallet
+    from ichain_tui.config import Settings
+    from ichain_tui.session import Session
+
+    chain, m, accounts = build_market()
+    alice = accounts["alice"].address
+    wallet = Wallet(tmp_path / "keystores")
+    wallet.import_private_key("0x" + key("alice").hex(), PASSWORD)
+
+    def session():
+        s = Session(Settings(network="embedded"), chain=chain, market_address=m.address, wallet=wallet)
+        s.unlock(PASSWORD)
+        return s
+
+    before = m.provider(alice)
+    assert before.locked > 0 and before.free_stake > 0  # alice holds an open task
+    app = IchainApp(session, refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("v", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the stake preview")
+        text = str(app.screen.query_one("#preview").render())
+        assert "withdrawStake: gas" in text and "stays locked" in text
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert m.provider(alice).stake == before.stake
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the stake preview")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: m.provider(alice).stake == before.locked, 20, "the withdrawal")
+
+
+async def test_at_80x24_one_toast_at_a_time(market, tmp_path):
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        for n in range(3):
+            app.notify(f"event {n}")
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["event 2"]
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        for n in range(3):
+            app.notify(f"event {n}")
+        await pilot.pause()
+        assert len(app._notifications) == 3  # room for them on a big terminal

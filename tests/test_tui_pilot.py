@@ -184,8 +184,8 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
 
 async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
     """Protocol v2's three choices from the Submit tab: b opens the validator picker with
-    "drawn at random" and "none" first, then the eligible named validators (never the provider
-    or the requester)."""
+    "drawn at random" and "none" first, then the eligible named validators, then, greyed with the
+    reason and refused on Enter, those that cannot be (the provider, the requester)."""
     chain, m, accounts = market
     app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -207,7 +207,17 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
         table = app.screen.query_one("DataTable")
         keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(table.row_count)]
         assert keys[:2] == ["random", "none"]
-        assert set(keys[2:]) == {accounts["bob"].address, accounts["carol"].address}
+        assert set(keys[2:4]) == {accounts["bob"].address, accounts["carol"].address}
+        assert keys[4:] == [accounts["alice"].address]  # greyed, last, with the reason
+        assert str(table.get_cell(accounts["alice"].address, table.ordered_columns[-1].key)) == (
+            "the task's provider"
+        )
+        table.move_cursor(row=4)
+        await pilot.press("enter")  # refused: the picker stays, a line says why
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        assert any("cannot be chosen: the task's provider" in n.message for n in app._notifications)
+        table.move_cursor(row=0)
         await pilot.press("down", "enter")
         await pilot.pause()
         assert pane.validator == "none"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from ..amounts import format_eth
 from ..chain.client import MarketClient
 from ..chain.types import Provider, Rating
 
@@ -86,6 +87,33 @@ def choose_provider(
     return _best(fits)
 
 
+def validator_refusal(
+    slash_bps: int, requester: str | None, provider: str, payment: int, c: Candidate
+) -> str | None:
+    """Why `c` may not be named validator of this task (`Marketplace.isEligibleValidator`), or None."""
+    lock = _lock(slash_bps, payment)
+    if c.address == provider:
+        return "the task's provider"
+    if c.address == requester:
+        return "you, the requester"
+    if not c.provider.available:
+        return "not available"
+    if c.provider.free_stake < lock:
+        return f"free stake {format_eth(c.provider.free_stake)} < lock {format_eth(lock)}"
+    return None
+
+
+def provider_refusal(me: str | None, gpus: int, c: Candidate) -> str | None:
+    """Why a task of `me` asking for `gpus` GPUs cannot go to `c`, or None."""
+    if c.address == me:
+        return "you: a provider cannot take its own task"
+    if not c.provider.available:
+        return "not available"
+    if not c.provider.hardware.offers_gpus(gpus):
+        return f"no GPU (the task asks for {gpus})" if gpus else "no GPU"
+    return None
+
+
 def eligible_validators(
     market: MarketClient,
     requester: str,
@@ -95,11 +123,11 @@ def eligible_validators(
 ) -> list[Candidate]:
     """Who may be named validator of this task (`Marketplace.isEligibleValidator`, from the
     candidates' profiles read once): available, enough free stake, neither requester nor provider."""
-    lock = _lock(market.slash_bps, payment)
+    slash_bps = market.slash_bps
     return [
         c
         for c in (candidates if candidates is not None else pool(market))
-        if c.address not in (provider, requester) and c.provider.available and c.provider.free_stake >= lock
+        if validator_refusal(slash_bps, requester, provider, payment, c) is None
     ]
 
 

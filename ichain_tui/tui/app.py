@@ -17,6 +17,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.notifications import Notify
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -61,6 +62,7 @@ from .screens.wallet import WalletPane
 from .submit_actions import SubmitActions
 
 EXAMPLES = examples_dir() / "tasks"
+SMALL_ROWS = 30  # up to this many rows, one toast at a time
 log = logging.getLogger(__name__)
 
 
@@ -84,6 +86,7 @@ class IchainApp(ProviderActions, SubmitActions):
         Binding("ctrl+s", "submit", "Send", id="submit.send"),
         Binding("o", "toggle_providing", "Providing on/off", id="provider.toggle"),
         Binding("e", "edit_policy", "Provider policy", id="provider.policy"),
+        Binding("x", "withdraw_stake", "Withdraw stake", id="provider.withdraw_stake"),
         Binding("c", "choose_network", "Network", show=False, id="connect"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("l", "session_log", "Log", show=False, id="log"),
@@ -101,6 +104,7 @@ class IchainApp(ProviderActions, SubmitActions):
         "submit": "submit",
         "toggle_providing": "provider",
         "edit_policy": "provider",
+        "withdraw_stake": "provider",
     }
 
     def __init__(
@@ -343,6 +347,13 @@ class IchainApp(ProviderActions, SubmitActions):
             return  # the same failure again within 30 s: once is enough
         self._last_toast = (key, time.monotonic())
         self.notify(text.splitlines()[0][:300] if text else title, title=title, severity="error", timeout=8)
+
+    def _on_notify(self, event: Notify) -> None:
+        """Toasts are for events; on a small terminal (up to 30 rows) one at a time, the newest,
+        so they never cover the screen (everything also goes to the status line or the log)."""
+        if self.size.height <= SMALL_ROWS:
+            self._notifications.clear()
+        super()._on_notify(event)
 
     def _log_entry(self, title: str, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")

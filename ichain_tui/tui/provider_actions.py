@@ -11,7 +11,7 @@ from textual import work
 from ..errors import IchainError
 from .base import AppBase
 from .format import eth
-from .messages import ModalWanted, ProviderShown, StartProviding, TaskPrinted
+from .messages import Done, ModalWanted, ProviderShown, StartProviding, TaskPrinted
 from .screens.confirm import ConfirmScreen
 from .screens.policy import PolicyScreen
 from .screens.provider import ProviderPane
@@ -53,6 +53,29 @@ class ProviderActions(AppBase):
                 self.run_provider()
 
         self.post_message(ModalWanted(ConfirmScreen("Register as a provider?", gas, lines), confirmed))
+
+    @work(thread=True, exclusive=True, group="provider-stake", exit_on_error=False, description="Stake")
+    def action_withdraw_stake(self) -> None:
+        """x: take back the stake no open task has locked, after the gas and cost preview."""
+        s = self.live
+        if s.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        info = s.market.provider(s.address)
+        if not info.registered:
+            raise IchainError("no stake: this account is not a registered provider")
+        if info.free_stake == 0:
+            raise IchainError(f"all {eth(info.stake, 4)} of stake is locked by open tasks")
+        lines = [
+            f"{eth(info.free_stake, 6)} of stake back to {s.address} ({eth(info.locked, 6)} stays locked)"
+        ]
+        if info.stake - info.free_stake < s.market.min_stake:
+            lines.append("below the minimum stake: no new tasks or validations come to you after this")
+        self.confirm_then_send(
+            s.market.withdraw_stake(info.free_stake),
+            "Withdraw your free stake?",
+            lines,
+            Done(f"withdrew {eth(info.free_stake, 6)} of stake", "Provider"),
+        )
 
     def on_start_providing(self, message: StartProviding) -> None:
         self.run_provider()

@@ -9,7 +9,7 @@ from pathlib import Path
 from textual import work
 from textual.widgets import DirectoryTree
 
-from ..agents.selection import eligible_validators
+from ..agents.selection import provider_refusal, validator_refusal
 from ..amounts import parse_eth, parse_seconds
 from ..chain.types import ValidatorMode
 from ..errors import IchainError, one_line
@@ -75,14 +75,15 @@ class SubmitActions(AppBase):
         if s is None:
             return
         candidates = s.providers()
-        hide = {s.address} if s.address else set()
+        gpus = self.preview.spec.gpus if self.preview is not None else 0
+        refused = {c.address: r for c in candidates if (r := provider_refusal(s.address, gpus, c))}
 
         def chosen(address: str | None) -> None:
             if address:
                 c = next(c for c in candidates if c.address == address)
                 self.query_one(SubmitPane).show_provider(address, c.provider.price, c.provider.hardware)
 
-        self.post_message(ModalWanted(PickerScreen(candidates, "Choose a provider", hide), chosen))
+        self.post_message(ModalWanted(PickerScreen(candidates, "Choose a provider", refused), chosen))
 
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Validators")
     def action_pick_validator(self) -> None:
@@ -93,9 +94,13 @@ class SubmitActions(AppBase):
         if pane.provider is None:
             raise IchainError("pick a provider first (a): a validator must be someone else")
         price = s.market.provider(pane.provider).price
-        eligible = (
-            eligible_validators(s.market, s.address, pane.provider, price, s.providers()) if s.address else []
-        )
+        slash_bps = s.market.slash_bps
+        candidates = s.providers()
+        refused = {
+            c.address: r
+            for c in candidates
+            if (r := validator_refusal(slash_bps, s.address, pane.provider, price, c))
+        }
         choices = [
             ("random", "drawn at random (counts toward reputation)"),
             ("none", "none (paid when the provider reveals the key)"),
@@ -108,7 +113,10 @@ class SubmitActions(AppBase):
                 pane.show_validator(choice, f"{short(choice)} (named: the provider may decline; not counted)")
 
         self.post_message(
-            ModalWanted(PickerScreen(eligible, "Choose how the result is validated", choices=choices), chosen)
+            ModalWanted(
+                PickerScreen(candidates, "Choose how the result is validated", refused, choices=choices),
+                chosen,
+            )
         )
 
     @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="Submit")

@@ -1,11 +1,13 @@
-"""Provides `PickerScreen`: available providers in a table (address, rating, price, hardware),
-sortable and filterable by key; the same picker chooses validators (with the protocol's other
-choices, "drawn at random" and "none", as the first rows) and hides ineligible ones."""
+"""Provides `PickerScreen`: registered providers in a table (address, rating, price, free stake,
+hardware), sortable and filterable by key; the same picker chooses validators (with the
+protocol's other choices, "drawn at random" and "none", as the first rows). Those that cannot be
+chosen for this task are listed after the others, greyed, with the reason; Enter on one says it."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -29,12 +31,14 @@ class PickerScreen(ModalScreen[str | None]):
         self,
         candidates: list[Candidate],
         title: str = "Choose a provider",
-        hide: Collection[str] = frozenset(),
+        refused: Mapping[str, str] | None = None,
         choices: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """`choices`: (key, label) rows listed before the candidates (e.g. "random", "none")."""
+        """`refused`: address -> why it cannot be chosen; `choices`: (key, label) rows listed
+        before the candidates (e.g. "random", "none")."""
         super().__init__()
-        self.candidates = [c for c in candidates if c.address not in hide and c.provider.available]
+        self.candidates = list(candidates)
+        self.refused = dict(refused or {})
         self.choices = list(choices)
         self.title_text = title
         self.sort = "rating"
@@ -49,7 +53,7 @@ class PickerScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("address", "rating", "price", "free stake", "hardware")
+        table.add_columns("address", "rating", "price", "free stake", "hardware", "note")
         self.refill()
         table.focus()
 
@@ -64,20 +68,26 @@ class PickerScreen(ModalScreen[str | None]):
         text = self.filter_text.lower()
         for choice, label in self.choices:
             if not text:
-                table.add_row(label, "", "", "", "", key=choice)
-        for c in sorted(self.candidates, key=key):
+                table.add_row(label, "", "", "", "", "", key=choice)
+        ordered = sorted(self.candidates, key=lambda c: (c.address in self.refused, key(c)))
+        greyed = 0
+        for c in ordered:
             if text and text not in c.address.lower() and text not in c.provider.hardware.describe().lower():
                 continue
-            table.add_row(
+            reason = self.refused.get(c.address)
+            greyed += bool(reason)
+            cells = (
                 short(c.address),
                 stars(c.rating.average, c.rating.count),
                 eth(c.provider.price),
                 eth(c.provider.free_stake, 2),
                 c.provider.hardware.describe(),
-                key=c.address,
+                reason or "",
             )
+            table.add_row(*(Text(cell, style="dim") if reason else cell for cell in cells), key=c.address)
         self.query_one("#picker-hint", Label).update(
-            f"{table.row_count} shown · sorted by {self.sort} · Enter choose · o sort · / filter · Esc cancel"
+            f"{table.row_count - greyed} to choose, {greyed} greyed · sorted by {self.sort} · "
+            "Enter choose · o sort · / filter · Esc cancel"
         )
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -88,6 +98,10 @@ class PickerScreen(ModalScreen[str | None]):
         self.query_one(DataTable).focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        reason = self.refused.get(str(event.row_key.value))
+        if reason:
+            self.notify(f"cannot be chosen: {reason}", severity="warning")
+            return
         self.dismiss(event.row_key.value)
 
     def action_cycle_sort(self) -> None:

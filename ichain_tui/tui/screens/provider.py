@@ -23,7 +23,7 @@ class ProviderPane(Vertical):
             yield Sparkline([], id="earnings-chart")
         yield RichLog(id="provider-log", max_lines=500, wrap=True, markup=False)
         yield Label(
-            "o toggles providing on this machine (Docker sandbox) · e edits the provider policy",
+            "o providing on/off (Docker sandbox) · e provider policy · x withdraw free stake",
             classes="hint",
         )
 
