@@ -16,7 +16,7 @@ from tui_screens import SCREENS, make_app
 
 
 async def shoot(name: str, recipe, out: Path, tmp: Path) -> None:
-    app = make_app(tmp / name)
+    app = make_app(tmp / name, name)
     async with app.run_test(size=(120, 40)) as pilot:
         await recipe(pilot)
         await pilot.pause(0.2)

@@ -9,5 +9,5 @@ from tui_screens import SCREENS, make_app
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(snap_compare, tmp_path_factory, screen, size):
-    app = make_app(tmp_path_factory.mktemp("snap"))
+    app = make_app(tmp_path_factory.mktemp("snap"), screen)
     assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tui_harness import build_market, make_session
 
+from ichain_tui.chain.errors import NodeUnreachable
 from ichain_tui.chain.types import GasPreview
 from ichain_tui.transfer.progress import ChunkProgress
 from ichain_tui.tui import app as app_module
@@ -53,7 +54,14 @@ class SnapshotApp(IchainApp):
         super().on_views_read(message)
 
 
-def make_app(tmp: Path) -> IchainApp:
+def make_app(tmp: Path, screen: str = "") -> IchainApp:
+    """The app a recipe starts from: connected to the shared market, or (first run) to no node."""
+    if screen in OFFLINE:
+
+        def unreachable():
+            raise NodeUnreachable("cannot reach the node at http://127.0.0.1:8545: connection refused")
+
+        return SnapshotApp(unreachable, start_folder=EXAMPLES, refresh_seconds=0)
     chain, m, _ = market()
     return SnapshotApp(lambda: make_session(tmp, chain, m), start_folder=EXAMPLES, refresh_seconds=0)
 
@@ -113,11 +121,18 @@ async def submit(pilot):
 async def transfers(pilot):
     await tab(pilot, "t")
     pane = pilot.app.query_one(TransfersPane)
+    pane.ticker.pause()  # rates from the fixed times below, not from the clock
+    pane.hosting("files are served at 127.0.0.1:40021 (0.0 s)")
     root = "ab" * 32
-    pane.name_transfer("cd" * 32, "task 2 · result")
+    upload = "ef" * 32
+    pane.name_transfer(upload, "task 3 · task files to the provider", "up", 3)
+    pane.update_chunk(ChunkProgress(upload, 0, 0, 2_097_152, "sending", direction="up"), now=100.0)
+    pane.update_chunk(ChunkProgress(upload, 0, 1_048_576, 2_097_152, "sending", direction="up"), now=101.0)
+    pane.update_chunk(ChunkProgress(upload, 0, 1_572_864, 2_097_152, "sending", direction="up"), now=102.5)
+    pane.name_transfer("cd" * 32, "task 2 · result from its host")
     pane.update_chunk(ChunkProgress("cd" * 32, 0, 0, 1_048_576, "waiting"), now=95.0)
     pane.update_chunk(ChunkProgress("cd" * 32, 0, 1_048_576, 1_048_576, "verified"), now=95.5)
-    pane.name_transfer(root, "task 3 · result")
+    pane.name_transfer(root, "task 3 · result from its host")
     states = [
         (0, 4_194_360, "verified"),
         (1, 3_100_000, "downloading"),
@@ -238,6 +253,22 @@ async def session_log(pilot):
     await pilot.pause()
 
 
+async def first_run(pilot):
+    """No node answers and no keystore yet: the Wallet tab says what to do."""
+    await wait_for(pilot, lambda: pilot.app._not_connected is not None, 10, "not connected")
+    await pilot.press("w")
+    await pilot.pause()
+
+
+async def connect_dialog(pilot):
+    from ichain_tui.tui.screens.connect import ConnectScreen
+
+    await wait_for(pilot, lambda: pilot.app._not_connected is not None, 10, "not connected")
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConnectScreen), 10, "the connect dialog")
+    await pilot.pause()
+
+
 async def unlock(pilot):
     await settle(pilot)
     pilot.app.push_screen(UnlockScreen("import"))
@@ -260,4 +291,7 @@ SCREENS = {
     "unlock": unlock,
     "policy": policy,
     "log": session_log,
+    "first_run": first_run,
+    "connect": connect_dialog,
 }
+OFFLINE = {"first_run", "connect"}

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_abi.abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
+from eth_utils.abi import get_abi_output_types
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -57,6 +59,10 @@ class MarketClient:
         self.ratings_address = Web3.to_checksum_address(self.contract.functions.ratings().call())
         self.ratings = w3.eth.contract(address=self.ratings_address, abi=ratings.abi)
         self._event_names = [e["name"] for e in market.abi if e["type"] == "event"]
+        many: Any = next(
+            e for e in ratings.abi if e.get("type") == "function" and e.get("name") == "statsOfMany"
+        )
+        self._stats_many_types = get_abi_output_types(many)
         self._deploy_block: int | None = None
         self.log_window = LogWindow()
         self._event_cache: dict[
@@ -197,9 +203,17 @@ class MarketClient:
         )
 
     def ratings_of(self, addresses: list[str]) -> list[Rating]:
-        """`rating` of many providers in one call (`Ratings.statsOfMany`)."""
-        fn = self.ratings.functions.statsOfMany([Web3.to_checksum_address(a) for a in addresses])
-        return [Rating(*(int(v) for v in raw)) for raw in self._read(fn)]
+        """`rating` of many providers in one call (`Ratings.statsOfMany`), decoded by eth-abi
+        directly (web3's result formatting costs four times the call for a thousand records)."""
+        data = self.ratings.encode_abi("statsOfMany", args=[[Web3.to_checksum_address(a) for a in addresses]])
+        try:
+            raw = self.chain.w3.eth.call({"to": self.ratings_address, "data": data})
+            (records,) = decode(self._stats_many_types, bytes(raw))
+        except ChainError:
+            raise
+        except Exception as exc:
+            raise self.errors.from_exception(exc) from None
+        return [Rating(*(int(v) for v in record)) for record in records]
 
     def credits(self, address: str) -> int:
         return int(self._read(self.contract.functions.credits(Web3.to_checksum_address(address))))

@@ -171,7 +171,7 @@ def _get_logs(w3: Any, address: str | list[str], topics: list[Any], start: int, 
     if response.get("error"):
         error = response["error"]
         raise ValueError(error.get("message", str(error)) if isinstance(error, dict) else str(error))
-    return [_as_json(log) for log in response["result"]]
+    return list(response["result"])
 
 
 def _as_json(log: Any) -> dict[str, Any]:

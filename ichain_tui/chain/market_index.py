@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from eth_abi.abi import decode
@@ -25,9 +26,11 @@ from .client import MarketClient
 from .events import read_logs
 from .types import Provider, Rating, TaskState, ValidatorMode
 
-RATINGS_PER_CALL = 500
+RATINGS_PER_CALL = 1000
 
-TASK_EVENTS = ("TaskCreated", "ProviderAssigned", "ValidatorAssigned", "TaskStateChanged", "VerdictSubmitted")
+# ProviderAssigned is left out: it is emitted only by createTask, whose TaskCreated names the
+# provider too (and it carries an envelope: a fifth of a whole history's bytes)
+TASK_EVENTS = ("TaskCreated", "ValidatorAssigned", "TaskStateChanged", "VerdictSubmitted")
 PROVIDER_EVENTS = ("ProviderRegistered", "ProviderUpdated", "AvailabilityChanged", "StakeChanged")
 
 
@@ -182,8 +185,6 @@ class MarketIndex:
             return
         if name == "TaskStateChanged":
             task = replace(task, state=TaskState(int(topics[2], 16)), deadline=_word(data, 0), block=block)
-        elif name == "ProviderAssigned":
-            task = replace(task, provider=_address(topics[2]), block=block)
         elif name == "ValidatorAssigned":
             task = replace(task, validator=_address(topics[2]), block=block)
         elif name == "VerdictSubmitted" and task.provider:
@@ -232,7 +233,9 @@ def _word(data: bytes, index: int) -> int:
     return int.from_bytes(data[32 * index : 32 * index + 32], "big")
 
 
+@lru_cache(maxsize=65536)
 def _address(topic: str) -> str:
+    """The checksummed address in a topic (cached: a market's logs name the same few thousand)."""
     return Web3.to_checksum_address(int(topic, 16).to_bytes(20, "big"))
 
 

@@ -55,6 +55,7 @@ from .screens.pools import PoolsPane
 from .screens.provider import ProviderPane
 from .screens.rating import RatingScreen
 from .screens.submit import SubmitPane
+from .screens.task_list import TaskList
 from .screens.tasks import TaskDetailScreen, TasksPane
 from .screens.transfers import TransfersPane
 from .screens.unlock import Credentials, UnlockScreen
@@ -540,9 +541,13 @@ class IchainApp(ProviderActions, SubmitActions):
 
     # -- tasks ---------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id not in ("pool-tasks", "my-tasks") or self.session is None:
+        if event.data_table.id != "my-tasks" or self.session is None:
             return
         self.open_task(int(str(event.row_key.value)))
+
+    def on_task_list_selected(self, event: TaskList.Selected) -> None:
+        if self.session is not None:
+            self.open_task(event.task_id)
 
     @work(thread=True, group="detail", exit_on_error=False, description="Task")
     def open_task(self, task_id: int) -> None:

@@ -15,10 +15,10 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from ...agents.selection import Candidate
 from ...chain.market_index import TaskSummary
-from ...session import POOLS, Pools, pool_of
-from ..format import due, eth, short, stars
+from ...session import POOLS, Pools
+from ..format import eth, short, stars
+from .task_list import TaskList
 
-TASK_COLUMNS = ("pool", "task", "state", "payment", "provider", "due")
 PROVIDER_COLUMNS = ("provider", "hardware", "available", "price", "free stake", "validated", "rating")
 
 
@@ -28,14 +28,11 @@ class PoolsPane(Vertical):
             yield Label("Pools", classes="title")
             yield Label("", id="pool-counts", classes="hint")
         with Vertical(id="pool-tables"):
-            yield DataTable(id="pool-tasks", cursor_type="row", zebra_stripes=True)
+            yield TaskList(id="pool-tasks")
             yield DataTable(id="pool-providers", cursor_type="row", zebra_stripes=True)
         yield Label("changes as new blocks' logs arrive · Enter opens a task · r reads again", classes="hint")
 
     def on_mount(self) -> None:
-        tasks = self.query_one("#pool-tasks", DataTable)
-        for name in TASK_COLUMNS:
-            tasks.add_column(name, key=name)
         providers = self.query_one("#pool-providers", DataTable)
         for name in PROVIDER_COLUMNS:
             providers.add_column(name, key=name)
@@ -50,23 +47,12 @@ class PoolsPane(Vertical):
             f"{counts} · {registered:,} providers · block {pools.block:,}"
         )
 
-    def _show_tasks(self, changed: Iterable[TaskSummary], reset: bool, now: int) -> None:
-        table = self.query_one("#pool-tasks", DataTable)
+    def _show_tasks(self, changed: list[TaskSummary], reset: bool, now: int) -> None:
+        tasks = self.query_one(TaskList)
         if reset:
-            table.clear()
-        for t in changed:
-            row = (
-                pool_of(t.state),
-                str(t.task_id),
-                t.state.label,
-                eth(t.payment),
-                short(t.provider),
-                due(t.deadline, now),
-            )
-            _put(table, str(t.task_id), row, TASK_COLUMNS)
-        _sort_keeping_cursor(
-            table, lambda pool, task: (POOLS.index(pool), -int(task)), "pool", "task", top=reset
-        )
+            tasks.replace_all(changed, now)
+        elif changed:
+            tasks.update(changed, now)
 
     def _show_providers(self, changed: Iterable[Candidate], reset: bool) -> None:
         table = self.query_one("#pool-providers", DataTable)
@@ -85,15 +71,6 @@ class PoolsPane(Vertical):
                 stars(c.rating.average, c.rating.count),
             )
             _put(table, c.address, row, PROVIDER_COLUMNS)
-
-
-def _sort_keeping_cursor(table: DataTable, key, *columns: str, top: bool) -> None:
-    """Sort the rows; the cursor stays on the row it was on (`top`: goes to the first row)."""
-    if not table.row_count:
-        return
-    current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-    table.sort(*columns, key=lambda values: key(*values))
-    table.move_cursor(row=0 if top else table.get_row_index(current), scroll=top)
 
 
 def _put(table: DataTable, key: str, row: tuple[str | Text, ...], columns: tuple[str, ...]) -> None:

@@ -142,7 +142,7 @@ class TransfersPane(VerticalScroll):
         yield Static("no transfer yet", id="total")
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self._tick)
+        self.ticker = self.set_interval(1.0, self._tick)
 
     def hosting(self, text: str) -> None:
         self.query_one("#hosting", Static).update(text)

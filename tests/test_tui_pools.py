@@ -1,0 +1,63 @@
+"""The pool viewer follows the chain: a new block's logs change only their rows (the cursor stays
+on its task), nothing more than the block number is read while no block arrives, and every
+registered provider is listed with availability, free stake, validated tasks and rating."""
+
+from __future__ import annotations
+
+from tui_harness import WINDOW, build_market, make_session
+from tui_screens import wait_for
+
+from ichain_tui.chain.wallet import public_key
+from ichain_tui.tui.app import IchainApp
+from ichain_tui.tui.screens.task_list import TaskList
+
+
+async def test_new_blocks_change_only_their_rows_and_no_block_reads_nothing(tmp_path):
+    chain, m, accounts = build_market()  # its own chain: tasks are added here
+    reads = []
+
+    def session():
+        s = make_session(tmp_path, chain, m)
+        real = s.pools
+
+        def counted():
+            reads.append(1)
+            return real()
+
+        s.pools = counted
+        return s
+
+    app = IchainApp(session, refresh_seconds=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        await wait_for(pilot, lambda: tasks.row_count == m.task_count(), 20, "the pools")
+        providers = app.query_one("#pool-providers")
+        assert providers.row_count == 3
+        alice = accounts["alice"].address
+        row = providers.get_row(alice)
+        assert row[2] == "yes" and row[5] == "1" and "★" in str(row[6])  # available, 1 validated, rated
+
+        await pilot.pause(1.0)
+        before = len(reads)
+        await pilot.pause(1.0)  # no new block: the pools are not read again
+        assert len(reads) == before
+
+        tasks.cursor = 1
+        followed = tasks.current.task_id
+        requester = m.as_account(accounts["requester"])
+        requester.create_task(
+            provider=accounts["carol"].address,
+            payment=10**16,
+            validator_fee=10**15,
+            task_root=b"\x42" * 32,
+            requester_key=public_key(accounts["requester"]),
+            execute_window=WINDOW,
+            review_window=WINDOW,
+        ).send()
+        new_id = m.task_count()
+        await wait_for(pilot, lambda: tasks.row_count == new_id, 10, "the new task's row")
+        assert tasks.rows[0].task_id == new_id  # open pools first, newest first
+        assert tasks.current.task_id == followed  # the cursor kept its task
+        assert len(reads) == before + 1  # one reading for the one new block
+        counts = str(app.query_one("#pool-counts").render())
+        assert "executing 2" in counts
