@@ -4,6 +4,7 @@ snapshot tests use.   Usage: .venv/bin/python scripts/screenshots.py"""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import tempfile
@@ -24,6 +25,7 @@ async def shoot(name: str, recipe, out: Path, tmp: Path) -> None:
 
 
 def main() -> None:
+    logging.getLogger("ichain_tui").setLevel(logging.ERROR)  # the offline screens' warnings are expected
     out = ROOT / "screenshots"
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

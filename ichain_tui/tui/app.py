@@ -85,10 +85,10 @@ class IchainApp(ProviderActions, SubmitActions):
         Binding("a", "pick_provider", "Provider", id="submit.pick"),
         Binding("b", "pick_validator", "Validator", id="submit.validator"),
         Binding("ctrl+s", "submit", "Send", id="submit.send"),
-        Binding("o", "toggle_providing", "Providing on/off", id="provider.toggle"),
-        Binding("e", "edit_policy", "Provider policy", id="provider.policy"),
-        Binding("x", "withdraw_stake", "Withdraw stake", id="provider.withdraw_stake"),
-        Binding("c", "choose_network", "Network", show=False, id="connect"),
+        Binding("o", "toggle_providing", "Provide", id="provider.toggle"),
+        Binding("e", "edit_policy", "Policy", id="provider.policy"),
+        Binding("x", "withdraw_stake", "Stake back", id="provider.withdraw_stake"),
+        Binding("c", "choose_network", "Network", id="connect"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("l", "session_log", "Log", show=False, id="log"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -261,7 +261,7 @@ class IchainApp(ProviderActions, SubmitActions):
         s = self.session
         if s is None:
             status.update(
-                f"not connected: {self._not_connected} · c chooses a network · r retries"
+                f"not connected · c chooses a network · r retries · {self._not_connected}"
                 if self._not_connected
                 else "connecting…"
             )

@@ -25,6 +25,11 @@ class ActionCommands(Provider):
         "submit.pick": "Pick provider",
         "submit.validator": "Pick validator",
         "submit.send": "Send task (gas preview first)",
+        "provider.toggle": "Providing on/off",
+        "provider.policy": "Provider policy",
+        "provider.withdraw_stake": "Withdraw free stake",
+        "wallet.withdraw": "Withdraw credits",
+        "connect": "Choose network",
     }
 
     def _entries(self) -> list[tuple[str, Binding]]:

@@ -179,8 +179,9 @@ class TransfersPane(VerticalScroll):
             transfer = self.transfers[key] = Transfer(p.root, p.direction, name, now)
             self._heads[key] = Label(name, classes="transfer-head")
             self._sparks[key] = Sparkline([], classes="transfer-rate")
-            box = self._boxes[key] = Vertical(self._heads[key], self._sparks[key], classes="transfer")
+            box = self._boxes[key] = Vertical(classes="transfer")
             self.mount(box)
+            box.mount(self._heads[key], self._sparks[key])  # mounted in call order: above the chunks
         transfer.record(p, now)
         if transfer.finished is None:
             row = self._rows.get((*key, p.index))
