@@ -12,7 +12,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 @dataclass(frozen=True)
 class Usage:
-    cpu_seconds: float  # CPU time used so far, all cores
+    cpu_usec: int  # CPU time used so far, all cores, in microseconds
     memory_bytes: int  # now
     memory_limit: int  # 0: none found
 
@@ -73,11 +73,11 @@ class CgroupWatch:
     def usage(self) -> Usage:
         """CPU time and memory now (zeros where the cgroup is not readable)."""
         if self.v2:
-            cpu = _read_kv(self.cpu_dir / "cpu.stat").get("usage_usec", 0) / 1e6 if self.cpu_dir else 0.0
+            cpu = _read_kv(self.cpu_dir / "cpu.stat").get("usage_usec", 0) if self.cpu_dir else 0
             memory = _read_int(self.memory_dir / "memory.current") if self.memory_dir else 0
             limit = _read_int(self.memory_dir / "memory.max") if self.memory_dir else 0
         else:
-            cpu = _read_int(self.cpu_dir / "cpuacct.usage") / 1e9 if self.cpu_dir else 0.0
+            cpu = _read_int(self.cpu_dir / "cpuacct.usage") // 1000 if self.cpu_dir else 0  # ns
             memory = _read_int(self.memory_dir / "memory.usage_in_bytes") if self.memory_dir else 0
             limit = _read_int(self.memory_dir / "memory.limit_in_bytes") if self.memory_dir else 0
         return Usage(cpu, memory, limit if 0 < limit < 1 << 60 else 0)

@@ -141,7 +141,7 @@ class Sandbox:
         self.max_output_files = max_output_files
         self.kernel_quota = outputfs.kernel_quota_available() if kernel_quota is None else kernel_quota
         self._running: dict[str, tuple[str, Live]] = {}  # container id -> (mode, run)
-        self._cpu_seen: dict[str, tuple[float, float]] = {}  # container id -> (when, CPU seconds)
+        self._cpu_seen: dict[str, tuple[float, int]] = {}  # container id -> (when, CPU microseconds)
         reap_stale(dc)
         outputfs.sweep_stale()
 
@@ -152,9 +152,10 @@ class Sandbox:
         found = []
         for cid, (mode, live) in list(self._running.items()):
             usage = live.watch.usage()
-            then, cpu_then = self._cpu_seen.get(cid, (live.started, 0.0))
-            cores = (usage.cpu_seconds - cpu_then) / (now - then) if now > then else 0.0
-            self._cpu_seen[cid] = (now, usage.cpu_seconds)
+            then, cpu_then = self._cpu_seen.get(cid, (live.started, 0))
+            wall_usec = int((now - then) * 1_000_000)
+            cores = (usage.cpu_usec - cpu_then) / wall_usec if wall_usec > 0 else 0.0
+            self._cpu_seen[cid] = (now, usage.cpu_usec)
             found.append(
                 RunUsage(mode, now - live.started, max(0.0, cores), usage.memory_bytes, usage.memory_limit)
             )
