@@ -24,7 +24,7 @@ PRESETS = (
         "Local devnet (anvil on 127.0.0.1:8545)",
         "local",
         31337,
-        "start one in another terminal: ichain devnet   (then, once: ichain chain deploy)",
+        "start one in another terminal: ichain devnet   (then, once: ichain chain fund; ichain chain deploy)",
         "ichain chain fund {address}   (ETH from the devnet's own accounts)",
     ),
     NetworkPreset(

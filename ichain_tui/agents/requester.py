@@ -137,7 +137,8 @@ class RequesterAgent:
         self._say(
             "created",
             task_id,
-            f"escrowed {format_eth(payment + validator_fee)}; provider {provider}, {who}",
+            f"escrowed {format_eth(payment + validator_fee)}; provider {provider}, {who}; "
+            f"task files served at {ref.address} ({ref.transport})",
             root=sealed.root,
         )
         return task_id

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from ..amounts import format_eth
 
 
@@ -30,18 +28,6 @@ def duration(seconds: int) -> str:
     if seconds < 7200:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-
-
-def due(deadline: int, now: int) -> str:
-    """When a deadline falls, as a time of day (a row that is not redrawn stays true): today's
-    as 14:05, later ones with their date; '-' for none, 'due' once passed at chain time `now`."""
-    if not deadline:
-        return "-"
-    if deadline <= now:
-        return "due"
-    at = time.localtime(deadline)
-    same_day = time.localtime(now)[:3] == at[:3]
-    return time.strftime("%H:%M" if same_day else "%d %b %H:%M", at)
 
 
 def size(n: float) -> str:

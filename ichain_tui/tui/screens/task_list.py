@@ -5,6 +5,7 @@ first, newest first; the cursor stays on its task when rows change; Enter posts 
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from textual.strip import Strip
 
 from ...chain.market_index import TaskSummary
 from ...session import POOLS, pool_of
-from ..format import due, eth, short
+from ..format import duration, eth, short
 
 COLUMNS = (("pool", 11), ("task", 7), ("state", 11), ("payment", 12), ("provider", 13), ("due", 13))
 WIDTH = sum(width for _, width in COLUMNS)
@@ -61,7 +62,8 @@ class TaskList(ScrollView, can_focus=True):
         super().__init__(**kw)
         self.rows: list[TaskSummary] = []
         self._keys: list[tuple[int, int]] = []  # `_order` of each row, for bisecting
-        self.now = 0
+        self.now = 0  # chain time of the latest reading
+        self._read_at = time.monotonic()  # when it arrived: "due" counts down from there
 
     @property
     def row_count(self) -> int:
@@ -72,8 +74,14 @@ class TaskList(ScrollView, can_focus=True):
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     # ------------------------------------------------------------------ data
+    def on_mount(self) -> None:
+        self.set_interval(15.0, self.refresh)  # "due" counts down between readings
+
+    def _clock(self, now: int) -> None:
+        self.now, self._read_at = now, time.monotonic()
+
     def replace_all(self, tasks: list[TaskSummary], now: int) -> None:
-        self.now = now
+        self._clock(now)
         self.rows = sorted(tasks, key=_order)
         self._keys = [_order(t) for t in self.rows]
         self.cursor = 0
@@ -81,7 +89,7 @@ class TaskList(ScrollView, can_focus=True):
 
     def update(self, changed: list[TaskSummary], now: int) -> None:
         """Put each changed task in its place (new ones too); the cursor keeps its task."""
-        self.now = now
+        self._clock(now)
         keep = self.current
         by_id = {t.task_id: t for t in changed}
         if len(changed) > 64:  # many: one sort of the whole list
@@ -133,7 +141,7 @@ class TaskList(ScrollView, can_focus=True):
             t.state.label,
             eth(t.payment),
             short(t.provider),
-            due(t.deadline, self.now),
+            duration(t.deadline - self.now - int(time.monotonic() - self._read_at)) if t.deadline else "-",
         )
         text = "".join(cell[: w - 1].ljust(w) for cell, (_, w) in zip(cells, COLUMNS, strict=True))
         if index == self.cursor:
