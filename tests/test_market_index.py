@@ -92,6 +92,22 @@ def test_a_later_sync_reads_only_new_logs_and_reports_only_what_they_changed(par
     assert task_id in {t.task_id for t in tasks} and p.validator2.account.address in providers
 
 
+def test_a_fail_settled_after_its_appeal_window_is_in_the_providers_record(parties):
+    """Settling a fail records the verdict in Ratings with no VerdictSubmitted log: the index
+    reads the provider's record again on the task's Rejected state."""
+    p = parties
+    index = MarketIndex(p.deployer)
+    index.sync()
+    task_id = to_failed(p)
+    p.chain.advance_time(601)
+    p.requester.settle(task_id).send()
+    changes = index.sync()
+    assert index.tasks[task_id].state is TaskState.REJECTED
+    assert p.provider.account.address in changes.providers
+    assert index.rating(p.provider.account.address) == p.deployer.rating(p.provider.account.address)
+    assert index.rating(p.provider.account.address).fails == 1
+
+
 def test_a_reverted_development_chain_starts_the_index_over(parties):
     p = parties
     snapshot = p.chain.snapshot()

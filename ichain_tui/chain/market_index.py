@@ -185,6 +185,8 @@ class MarketIndex:
             return
         if name == "TaskStateChanged":
             task = replace(task, state=TaskState(int(topics[2], 16)), deadline=_word(data, 0), block=block)
+            if task.state in (TaskState.PASSED, TaskState.REJECTED) and task.provider:
+                rerate.add(task.provider)  # a verdict recorded in Ratings (a settled fail has no other log)
         elif name == "ValidatorAssigned":
             task = replace(task, validator=_address(topics[2]), block=block)
         elif name == "VerdictSubmitted" and task.provider:
