@@ -96,9 +96,10 @@ def test_a_fail_settled_after_its_appeal_window_is_in_the_providers_record(parti
     """Settling a fail records the verdict in Ratings with no VerdictSubmitted log: the index
     reads the provider's record again on the task's Rejected state."""
     p = parties
-    index = MarketIndex(p.deployer)
-    index.sync()
     task_id = to_failed(p)
+    index = MarketIndex(p.deployer)
+    index.sync()  # the fail verdict is read; the settlement comes in a later block
+    assert index.rating(p.provider.account.address).fails == 0  # not recorded before settling
     p.chain.advance_time(601)
     p.requester.settle(task_id).send()
     changes = index.sync()
