@@ -40,6 +40,7 @@ EXAMPLES: dict[str, str] = {
     "task try": "ichain task try examples/tasks/digits --json",
     "task submit": "ichain task submit ./my-task --payment 0.02 --validator random --out ./result",
     "task resume": "ichain task resume 7 --out ./result",
+    "task follow": "ichain task follow 7 --json",
     "task status": "ichain task status 7 --json",
     "task list": "ichain task list --json",
     "task refund": "ichain task refund 7",

@@ -14,7 +14,7 @@ from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 
 from ..chain.client import MarketClient
-from ..transfer import crypto
+from ..transfer import crypto, logstream
 from ..transfer.errors import IntegrityError
 from ..transfer.locator import FileRef, decode_refs, encode_refs
 
@@ -29,6 +29,15 @@ def context(market: MarketClient, task_id: int, role: str, sender: str) -> bytes
         role,
         to_canonical_address(sender),
     )
+
+
+def log_key(market: MarketClient, task_id: int, peer_public_key: bytes) -> tuple[bytes, bytes]:
+    """(key, context) of the task's live log between this account and the peer (requester and
+    provider compute the same pair from their own private key and the other's public key)."""
+    context = logstream.log_context(
+        crypto.task_context(market.chain.chain_id, to_canonical_address(market.address), task_id)
+    )
+    return crypto.pair_key(bytes(market.signer.key), peer_public_key, context), context
 
 
 def key_commit(k2: bytes, task_id: int, result_root: bytes) -> bytes:

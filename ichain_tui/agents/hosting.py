@@ -9,6 +9,7 @@ from typing import Any
 
 from ..durable import write_json
 from ..transfer.locator import FileRef
+from ..transfer.logstream import LogInbox
 from ..transfer.manifest import SealedFile
 from ..transfer.server import ChunkServer, load_sealed
 from ..transfer.transport import DirectTransport, Transport
@@ -37,6 +38,8 @@ class Host:
         )
         if identity is not None:
             write_json(identity, {"port": self.server.port, "onion_key": onion_key})
+        self.logs = LogInbox()  # running tasks' log lines, pushed by their providers
+        self.server.accept_logs(self.logs)
 
     def publish(self, sealed: SealedFile) -> FileRef:
         self.server.add(sealed)

@@ -35,6 +35,7 @@ from ..sandbox.taskspec import load_task
 from ..transfer.errors import PeerUnreachable
 from ..transfer.fetcher import Fetcher
 from ..transfer.locator import FileRef
+from ..transfer.logstream import LogPusher
 from ..transfer.manifest import seal_folder
 from ..transfer.progress import ProgressCallback
 from . import envelopes as env
@@ -119,11 +120,22 @@ class ProviderAgent(ValidatorDuties):
         else:
             self._idle.clear()
 
-    def _lines_of(self, task_id: int) -> Callable[[str, str], None] | None:
+    def _log_pusher(self, task_id: int, ref: FileRef, requester_key: bytes) -> LogPusher:
+        """The task's live log to its requester: to the host its files came from, sealed with
+        the key only the two of them can compute."""
+        key, context = env.log_key(self.market, task_id, requester_key)
+        return LogPusher(ref.address, key, context, socks=self.fetcher.socks).start()
+
+    def _lines_of(self, task_id: int, pusher: LogPusher | None = None) -> Callable[[str, str], None]:
         output = self.output
-        if output is None:
-            return None
-        return lambda stream, line: output(task_id, stream, line)
+
+        def line(stream: str, text: str) -> None:
+            if pusher is not None:
+                pusher.add(stream, text)
+            if output is not None:
+                output(task_id, stream, text)
+
+        return line
 
     def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data: Any) -> None:
         self.report(AgentEvent(role, kind, task_id, message, data))
@@ -403,7 +415,13 @@ class ProviderAgent(ValidatorDuties):
                 task_id,
                 f"sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU",
             )
-            run = self.sandbox.execute(spec, out, cancel=self.cancel, on_line=self._lines_of(task_id))
+            pusher = self._log_pusher(task_id, ref, facts.requester_key)
+            try:
+                run = self.sandbox.execute(
+                    spec, out, cancel=self.cancel, on_line=self._lines_of(task_id, pusher)
+                )
+            finally:
+                pusher.close()
             if run.cancelled:
                 return
             if not run.ok:

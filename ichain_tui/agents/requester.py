@@ -23,6 +23,7 @@ from ..errors import IchainError
 from ..sandbox.taskspec import load_task
 from ..transfer.fetcher import Fetcher
 from ..transfer.locator import FileRef
+from ..transfer.logstream import PROGRESS_PREFIX, progress_of
 from ..transfer.manifest import seal_folder
 from ..transfer.progress import ProgressCallback
 from . import envelopes as env
@@ -76,6 +77,21 @@ class RequesterAgent:
 
     def _say(self, kind: str, task_id: int | None, message: str, **data: Any) -> None:
         self.report(AgentEvent("requester", kind, task_id, message, data))
+
+    def _accept_log(self, task_id: int, provider_key: bytes) -> None:
+        """Take the task's live log from its provider: lines as `output` events, `ICHAIN_PROGRESS`
+        lines as `progress` events (with the parsed values)."""
+        key, context = env.log_key(self.market, task_id, provider_key)
+
+        def lines(batch: list[tuple[str, str]]) -> None:
+            for stream, line in batch:
+                progress = progress_of(line)
+                if progress is not None:
+                    self._say("progress", task_id, line.removeprefix(PROGRESS_PREFIX), progress=progress)
+                else:
+                    self._say("output", task_id, line, stream=stream)
+
+        self.host.logs.accept(key, context, lines)
 
     # ------------------------------------------------------------------ submit
     def submit(
@@ -132,6 +148,7 @@ class RequesterAgent:
             folder=str(folder),
             rating=None,
         )
+        self._accept_log(task_id, provider_key)
         validator = self.market.task(task_id).validator
         who = f"validator {validator} ({mode.label})" if validator else "no validator"
         self._say(
@@ -147,6 +164,9 @@ class RequesterAgent:
         record = self.journal.get(task_id)
         if record.get("task_dir"):
             self.host.republish(Path(record["task_dir"]), bytes.fromhex(record["task_key"]))
+        provider = self.market.task(task_id).provider
+        if provider:  # its live log comes here again
+            self._accept_log(task_id, self.market.provider(provider).public_key)
 
     # ------------------------------------------------------------------ follow
     def follow(

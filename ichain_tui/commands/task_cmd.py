@@ -46,6 +46,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     r.add_argument("--rating", type=int, default=5, choices=range(1, 6))
     r.set_defaults(func=cmd_resume)
+    f = tsub.add_parser(
+        "follow",
+        help="watch a task submitted from this machine: its live output and ICHAIN_PROGRESS lines "
+        "while it runs, then the result (as resume does)",
+    )
+    f.add_argument("task_id", type=int)
+    f.add_argument(
+        "--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)"
+    )
+    f.add_argument("--rating", type=int, default=5, choices=range(1, 6))
+    f.set_defaults(func=cmd_resume)
     st = tsub.add_parser("status", help="one task's state, parties, money and deadline")
     st.add_argument("task_id", type=int)
     st.add_argument("--json", action="store_true")

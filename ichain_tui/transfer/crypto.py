@@ -103,6 +103,30 @@ def result_key(task_key: bytes, k2: bytes, context: bytes) -> bytes:
     ).derive(k1 + k2)
 
 
+def pair_key(private_key: bytes, peer_public_key: bytes, context: bytes) -> bytes:
+    """A key two parties share with no message between them: ECDH of one's private key and the
+    other's public key (both registered on chain), through HKDF bound to `context`."""
+    shared = _private_from_eth(private_key).exchange(ec.ECDH(), _public_from_eth(peer_public_key))
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"ichain-pair" + context).derive(
+        shared
+    )
+
+
+def seal_with(key: bytes, payload: bytes, context: bytes) -> bytes:
+    """nonce || ChaCha20-Poly1305(payload), `context` as associated data."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + ChaCha20Poly1305(key).encrypt(nonce, payload, context)
+
+
+def open_with(key: bytes, sealed: bytes, context: bytes) -> bytes:
+    if len(sealed) < NONCE_BYTES + TAG_BYTES:
+        raise IntegrityError("too short to be sealed")
+    try:
+        return ChaCha20Poly1305(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
+    except InvalidTag:
+        raise IntegrityError("does not open with this key and context") from None
+
+
 def _public_from_eth(public_key: bytes) -> ec.EllipticCurvePublicKey:
     """64-byte Ethereum public key (x || y) or 65-byte SEC1 uncompressed -> cryptography key."""
     if len(public_key) == 64:

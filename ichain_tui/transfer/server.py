@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .logstream import MAX_BATCH_BYTES, LogInbox
 from .manifest import SealedFile
 from .progress import ChunkProgress, ProgressCallback
 from .watchdog import shut_down
@@ -35,6 +36,7 @@ SEND_STEP = 1 << 20  # bytes per sendfile call when not throttled: progress at l
 
 _PATH = re.compile(r"^/m/([0-9a-f]{64})/(manifest|chunk/(\d{1,5}))$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_LOG_PATH = re.compile(r"^/log/([0-9a-f]{32})$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -107,6 +109,24 @@ class _Handler(BaseHTTPRequestHandler):
                 if throttle:
                     time.sleep(max(0.0, step / throttle - (time.monotonic() - tick)))
 
+    def do_POST(self) -> None:
+        """A sealed batch of a running task's log lines, for the `LogInbox` (requester's side)."""
+        match = _LOG_PATH.match(self.path)
+        inbox = self.server.inbox
+        try:
+            length = int(self.headers.get("Content-Length") or -1)
+        except ValueError:
+            length = -1
+        if not match or inbox is None:
+            self._error(404)
+            return
+        if not 0 < length <= MAX_BATCH_BYTES:
+            self._error(413)
+            self.close_connection = True  # the body is not read
+            return
+        body = self.rfile.read(length)
+        self._error(inbox.receive(match.group(1), body))
+
     def setup(self) -> None:
         super().setup()
         self.server.connections.add(self.connection)
@@ -147,6 +167,7 @@ class _Server(ThreadingHTTPServer):
         self.files = files
         self.throttle_bps = throttle_bps
         self.progress: ProgressCallback | None = None  # told of every step a chunk is sent
+        self.inbox: LogInbox | None = None  # takes running tasks' log batches (POST /log/<tag>)
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
         self.waiting: dict[
@@ -222,6 +243,9 @@ class ChunkServer:
     @property
     def address(self) -> str:
         return f"{self.advertise_host}:{self.port}"
+
+    def accept_logs(self, inbox: LogInbox) -> None:
+        self._httpd.inbox = inbox
 
     def on_progress(self, callback: ProgressCallback | None) -> None:
         """Tell `callback` how far each chunk being sent is (direction "up")."""

@@ -145,6 +145,8 @@ class IchainApp(ProviderActions, SubmitActions):
         self.events: list[AgentEvent] = []
         self.provider_stop: threading.Event | None = None
         self.provider_running = None
+        self.task_output: dict[int, deque[str]] = {}  # live log lines of my tasks
+        self.task_progress: dict[int, deque[dict[str, Any]]] = {}  # their ICHAIN_PROGRESS values
         self.session_log: deque[str] = deque(maxlen=2000)  # the full text of what went wrong (l)
         # what the status bar shows, kept from the last messages (set on the UI thread only)
         self._wallet = WalletState(None, 0, 0, [])
@@ -282,6 +284,9 @@ class IchainApp(ProviderActions, SubmitActions):
 
     def on_agent_reported(self, message: AgentReported) -> None:
         event = message.event
+        if event.kind in ("output", "progress") and event.task_id is not None:
+            self._task_log(event)  # a live log can be long: kept per task, bounded
+            return
         self.events.append(event)
         if event.role != "requester":
             self.query_one(ProviderPane).log_line(event.line())
@@ -304,6 +309,14 @@ class IchainApp(ProviderActions, SubmitActions):
             "hosted",
         ):
             self.notify(event.text(), title=event.role)
+
+    def _task_log(self, event: AgentEvent) -> None:
+        task_id = event.task_id
+        assert task_id is not None
+        if event.kind == "progress":
+            self.task_progress.setdefault(task_id, deque(maxlen=2000)).append(dict(event.data["progress"]))
+        else:
+            self.task_output.setdefault(task_id, deque(maxlen=300)).append(event.message)
 
     def _name_transfers(self, event: AgentEvent) -> None:
         """Transfers are named by the task and role the agents' events give their roots."""
@@ -549,8 +562,16 @@ class IchainApp(ProviderActions, SubmitActions):
         if self.session is not None:
             self.open_task(event.task_id)
 
-    @work(thread=True, group="detail", exit_on_error=False, description="Task")
     def open_task(self, task_id: int) -> None:
+        """The task's detail (on the UI thread: its live log is copied here, then read in a worker)."""
+        output = list(self.task_output.get(task_id, ()))
+        progress = list(self.task_progress.get(task_id, ()))
+        self._open_task(task_id, list(self.events), output, progress)
+
+    @work(thread=True, group="detail", exit_on_error=False, description="Task")
+    def _open_task(
+        self, task_id: int, events: list[AgentEvent], output: list[str], progress: list[dict[str, Any]]
+    ) -> None:
         s = self.live
         task, now = s.task(task_id), s.now()
 
@@ -560,7 +581,8 @@ class IchainApp(ProviderActions, SubmitActions):
             elif action is not None:
                 self.task_action(task_id, action)
 
-        self.post_message(ModalWanted(TaskDetailScreen(task, now, list(self.events)), chosen))
+        detail = TaskDetailScreen(task, now, events, output, progress)
+        self.post_message(ModalWanted(detail, chosen))
 
     @work(thread=True, group="task-action", exit_on_error=False, description="Task")
     def task_action(self, task_id: int, action: TaskAction) -> None:

@@ -3,11 +3,13 @@ refund or settle when due, rate once the provider is paid)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import DataTable, Label, Sparkline, Static
 
 from ...agents.events import AgentEvent
 from ...chain.market_index import TaskSummary
@@ -49,9 +51,18 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
         Binding("f", "choose('rate')", "Rate", id="detail.rate"),
     ]
 
-    def __init__(self, task: Task, now: int, events: list[AgentEvent]) -> None:
+    def __init__(
+        self,
+        task: Task,
+        now: int,
+        events: list[AgentEvent],
+        output: list[str] | None = None,
+        progress: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """`output`: the task's live log lines seen so far; `progress`: its ICHAIN_PROGRESS values."""
         super().__init__()
         self.shown, self.now, self.events = task, now, events
+        self.output, self.progress = output or [], progress or []
 
     def compose(self) -> ComposeResult:
         t = self.shown
@@ -65,6 +76,21 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
             )
             timeline = [f"{e.kind:<10} {e.message}" for e in self.events if e.task_id == t.task_id]
             yield Static("\n".join(timeline[-10:]) or "no events seen in this session", id="timeline")
+            if self.progress:
+                metric = _metric(self.progress)
+                last = ", ".join(
+                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in self.progress[-1].items()
+                )
+                yield Static(f"progress: {last}", id="progress-last")
+                if metric:
+                    values = [
+                        float(p[metric]) for p in self.progress if isinstance(p.get(metric), (int, float))
+                    ]
+                    yield Label(f"{metric} over {len(values)} reports", classes="hint")
+                    yield Sparkline(values, id="progress-chart")
+            if self.output:
+                yield Static("\n".join(self.output[-6:]), id="task-output")
             yield Label("r refund · s settle · f rate — when the task allows it · Esc", classes="hint")
 
     def action_choose(self, what: str) -> None:
@@ -72,3 +98,11 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _metric(reports: list[dict[str, Any]]) -> str | None:
+    """What to chart: `loss` when the task reports it, else the first number it reports."""
+    keys = [k for k, v in reports[-1].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if "loss" in keys:
+        return "loss"
+    return next((k for k in keys if k not in ("epoch", "step", "t")), None)

@@ -1,0 +1,43 @@
+"""A task's live log in the TUI: output lines and ICHAIN_PROGRESS values the requester agent
+reports are kept per task (bounded, out of the event list) and shown in the task's detail, with a
+chart of the loss."""
+
+from __future__ import annotations
+
+import pytest
+from tui_harness import build_market, make_session
+from tui_screens import settle, wait_for
+
+from ichain_tui.agents.events import AgentEvent
+from ichain_tui.tui.app import IchainApp
+from ichain_tui.tui.messages import AgentReported
+from ichain_tui.tui.screens.tasks import TaskDetailScreen
+
+
+@pytest.fixture(scope="module")
+def market():
+    return build_market()
+
+
+async def test_the_detail_shows_the_live_log_and_a_loss_chart(market, tmp_path):
+    chain, m, _ = market
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for epoch in range(4):
+            progress = {"epoch": epoch, "loss": 1 / (epoch + 1)}
+            app.post_message(
+                AgentReported(AgentEvent("requester", "progress", 3, "…", {"progress": progress}))
+            )
+            app.post_message(AgentReported(AgentEvent("requester", "output", 3, f"line {epoch}")))
+        for n in range(400):
+            app.post_message(AgentReported(AgentEvent("requester", "output", 3, f"chatty {n}")))
+        await pilot.pause()
+        assert len(app.task_output[3]) == 300 and not [e for e in app.events if e.kind == "output"]
+        app.open_task(3)
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskDetailScreen), 10, "the detail")
+        await pilot.pause()
+        screen = app.screen
+        assert "loss 0.25" in str(screen.query_one("#progress-last").render())
+        assert screen.query_one("#progress-chart").data == [1.0, 0.5, 1 / 3, 0.25]
+        assert "chatty 399" in str(screen.query_one("#task-output").render())
