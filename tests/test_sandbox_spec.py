@@ -150,3 +150,20 @@ def test_a_staged_folder_of_a_live_run_is_waited_for_and_a_dead_runs_is_removed(
         order.append("first")
     other.join(10)
     assert order == ["first", "second"] and not left.exists()
+
+
+def test_shutting_down_a_stream_the_reader_already_closed_is_a_no_op():
+    """The container's output stream may end and be closed by its reader just before the
+    supervisor, seeing the container stopped, shuts it down (a race seen in CI)."""
+    import socket
+
+    from ichain_tui.sandbox.supervise import _shutdown
+
+    left, right = socket.socketpair()
+    stream = socket.SocketIO(left, "rb")
+    stream.close()  # SocketIO drops its socket: `_sock` is None now
+    assert stream._sock is None
+    _shutdown(stream)
+    _shutdown(right)
+    right.close()
+    left.close()

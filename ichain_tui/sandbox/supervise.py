@@ -116,9 +116,11 @@ def _running(container: Any) -> bool:
 
 
 def _shutdown(sock: Any) -> None:
-
+    raw = getattr(sock, "_sock", sock)
+    if raw is None:  # the reader closed it already: the stream has ended
+        return
     try:
-        getattr(sock, "_sock", sock).shutdown(socket.SHUT_RDWR)
+        raw.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
 
