@@ -40,6 +40,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v tmux >/dev/null || need+=(tmux)
 command -v runsc >/dev/null || need+=(runsc)  # gVisor, the stronger container runtime
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)  # per-task output filesystems
+if [ $DEV = 1 ]; then  # the tests pull images by digest from a registry they start on 127.0.0.1
+  command -v docker-registry >/dev/null || need+=(docker-registry)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   # shellcheck disable=SC2207
   need=($(printf '%s\n' "${need[@]}" | sort -u))
@@ -49,6 +52,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 else
   say "system packages present"
+fi
+# Debian starts a system registry on install (on every interface); the tests run their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  $SUDO systemctl disable --now docker-registry || true
 fi
 # Debian starts a system tor on install; the app runs its own tor processes.
 if command -v systemctl >/dev/null && systemctl is-active --quiet tor 2>/dev/null; then

@@ -74,7 +74,13 @@ HOSTILE_TASKS = [
     ("asks-65536-pids", "pids = 65536\n", None, "processes 65536, this provider allows at most"),
     ("asks-7-days", "time_limit = 604800\n", None, "wall time 604800 s, this provider allows at most"),
     ("asks-1-tib-output", "output_mb = 1048576\n", None, "output 1048576 MB, this provider allows at most"),
-    ("tagged-image", 'image = "busybox:latest"\n', None, "image 'busybox:latest', this provider allows only"),
+    ("tagged-image", 'image = "busybox:latest"\n', None, "image 'busybox:latest' is not pinned"),
+    (
+        "unlisted-image",
+        'image = "127.0.0.1:9/x@sha256:' + "0" * 64 + '"\n',
+        None,
+        "this provider allows only",
+    ),
     (
         "result-2100-deep",
         "",

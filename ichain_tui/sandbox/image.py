@@ -17,7 +17,7 @@ import docker
 from docker.errors import DockerException, ImageNotFound
 
 from .engine import SandboxError
-from .taskspec import DEFAULT_IMAGE
+from .taskspec import DEFAULT_IMAGE, is_pinned
 
 SUITE = "bookworm"
 PACKAGES = ["python3", "python3-numpy", "python3-scipy", "python3-sklearn", "ca-certificates"]
@@ -66,6 +66,28 @@ def ensure_image(
         raise SandboxError(f"image {name} is missing: run `ichain image build`")
     build_image(dc, name, progress=say)
     return name
+
+
+def ensure_pinned(dc: docker.DockerClient, ref: str) -> str:
+    """Have the image `ref` (`repository@sha256:…`): present already, or pulled by its digest
+    from its registry. The engine checks what it pulls against the digest; a tag is never
+    pulled. One clear line when the registry cannot be reached or does not have it."""
+    if not is_pinned(ref):
+        raise SandboxError(f"image {ref[:80]!r} is not pinned by digest: it is not pulled")
+    try:
+        dc.images.get(ref)
+        return ref
+    except ImageNotFound:
+        pass
+    except DockerException as exc:
+        raise SandboxError(f"cannot look up image {ref[:80]}: {str(exc).splitlines()[0][:160]}") from None
+    try:
+        image = dc.images.pull(ref)
+    except DockerException as exc:
+        raise SandboxError(f"cannot pull image {ref[:100]}: {str(exc).splitlines()[0][:200]}") from None
+    if ref not in (image.attrs.get("RepoDigests") or []):
+        raise SandboxError(f"the registry answered {ref[:80]} with another image")
+    return ref
 
 
 def debian_mirror() -> str:

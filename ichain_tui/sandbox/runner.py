@@ -28,9 +28,10 @@ from . import outputfs, seccomp
 from .cgroup import CgroupWatch
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
+from .image import ensure_pinned
 from .staging import stage_name, staged
 from .supervise import LineCallback, Live, OutputStreams, oom_killed, supervise, tree_size
-from .taskspec import TaskSpec
+from .taskspec import TaskSpec, is_pinned
 
 TMPFS_MB = 64
 MiB = 1024 * 1024
@@ -312,6 +313,8 @@ class Sandbox:
         area: outputfs.OutputArea | None = None,
     ) -> RunResult:
         kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
+        if is_pinned(kwargs["image"]):
+            ensure_pinned(self.dc, kwargs["image"])  # a task's own image comes by digest, or not at all
         try:
             container = self._create(kwargs)
         except ImageNotFound:

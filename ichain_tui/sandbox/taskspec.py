@@ -1,6 +1,7 @@
 """Provides `TaskSpec`: a task folder (`task.py` + data) and its optional, validated `ichain.toml`.
 
-image = "ichain-runtime:bookworm"   # runtime image (default: the provider's)
+image = "registry.example.org/ml@sha256:<64 hex>"   # a registry image, pinned by digest
+                                    # (default: the provider's runtime image; tags are refused)
 gpus = 0                            # GPUs wanted (0 = none, -1 = all)
 time_limit = 600                    # seconds of wall clock per run
 memory_mb = 1024                    # memory limit (swap included)
@@ -14,6 +15,7 @@ tolerance = 0.01
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,19 @@ SPEC_FILE = "ichain.toml"
 ENTRY = "task.py"
 MAX_SPEC_BYTES = 64 * 1024
 MAX_COMPARATOR_BYTES = 16 * 1024  # it travels to the container as an environment variable
+
+
+PINNED = re.compile(r"^[a-z0-9][a-z0-9._/:-]{0,200}@sha256:[0-9a-f]{64}$")
+
+
+def is_pinned(image: str) -> bool:
+    """A registry image named by its digest (`repository@sha256:<64 hex>`)."""
+    return bool(PINNED.match(image))
+
+
+def repository(image: str) -> str:
+    """`registry/name` of a pinned reference (what a provider's allowed_images may list)."""
+    return image.split("@", 1)[0]
 
 
 class TaskSpecError(UsageError):
@@ -88,6 +103,12 @@ def load_task(folder: str | Path) -> TaskSpec:
             elif key == "image":
                 if not isinstance(value, str) or not value.strip():
                     raise TaskSpecError(f"{spec_path}: image must be a non-empty string")
+                if not is_pinned(value.strip()):
+                    raise TaskSpecError(
+                        f"{spec_path}: image {value.strip()[:80]!r} is not pinned: name a registry image "
+                        "by digest (name@sha256:…; a tag can change under you), or leave image out "
+                        "for the provider's runtime image"
+                    )
                 values[key] = value.strip()
             elif key in _LIMITS:
                 kind, low, high = _LIMITS[key]
