@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     """Chunks per file (0: as many as the CPU has threads)."""
     docker_image: str = RUNTIME_IMAGE
     """Runtime image for sandboxed tasks."""
+    package_index: str = ""
+    """Package index (a PEP 503 simple URL) that tasks' requirements.txt are installed from
+    (empty: tasks with requirements are declined here)."""
     container_runtime: Literal["runc", "runsc"] = "runc"
     """Container runtime that isolates tasks: `runc` (Docker's default) or `runsc` (gVisor: a
     user-space kernel between the task and the host; must be registered with dockerd)."""

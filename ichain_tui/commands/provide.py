@@ -66,7 +66,9 @@ def cmd_provide(args: argparse.Namespace) -> int:
 
     runtime = build(settings)
     policy = policies.from_settings(settings, runtime.work, len(detect_gpus()))
-    sandbox = open_sandbox(settings.docker_image, policy.runtime, policy.max_output_files)
+    sandbox = open_sandbox(
+        settings.docker_image, policy.runtime, policy.max_output_files, settings.package_index
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -57,7 +57,7 @@ def cmd_task_try(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     spec = load_task(args.folder)
     dc = engine.client()
-    sandbox = Sandbox(dc, settings.docker_image)
+    sandbox = Sandbox(dc, settings.docker_image, package_index=settings.package_index)
     with tempfile.TemporaryDirectory(prefix="ichain-try-") as tmp:
         out = Path(args.keep) if args.keep else Path(tmp) / "out"
         out.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from docker.types import LogConfig
 
 from . import outputfs, seccomp
 from .cgroup import CgroupWatch
+from .deps import ensure_deps_image, requirements_of
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
 from .image import ensure_pinned
@@ -133,6 +134,7 @@ class Sandbox:
         runtime: str = "runc",
         max_output_files: int = DEFAULT_MAX_FILES,
         kernel_quota: bool | None = None,
+        package_index: str = "",
     ) -> None:
         """`kernel_quota` None: per-run filesystems where the host allows them (root, loop devices)."""
         self.dc = dc
@@ -140,11 +142,24 @@ class Sandbox:
         self.gpus = detect_gpus() if gpus is None else gpus
         self.runtime = runtime
         self.max_output_files = max_output_files
+        self.package_index = package_index  # where tasks' requirements.txt come from ("": nowhere)
         self.kernel_quota = outputfs.kernel_quota_available() if kernel_quota is None else kernel_quota
         self._running: dict[str, tuple[str, Live]] = {}  # container id -> (mode, run)
         self._cpu_seen: dict[str, tuple[float, int]] = {}  # container id -> (when, CPU microseconds)
         reap_stale(dc)
         outputfs.sweep_stale()
+
+    def image_for(self, spec: TaskSpec) -> str:
+        """The image the task runs in: its own (pulled by digest) or the runtime, with its
+        requirements.txt installed when it has one (built once per requirements, then reused)."""
+        base = spec.image or self.image
+        if is_pinned(base):
+            ensure_pinned(self.dc, base)  # a task's own image comes by digest, or not at all
+        requirements = requirements_of(spec.folder)
+        if requirements is None:
+            return base
+        tag, _built = ensure_deps_image(self.dc, base, requirements, self.package_index)
+        return tag
 
     def usage(self) -> list[RunUsage]:
         """What each run in progress uses now: CPU (in cores, since the last call), memory and its
@@ -312,9 +327,8 @@ class Sandbox:
         cancel: threading.Event | None = None,
         area: outputfs.OutputArea | None = None,
     ) -> RunResult:
+        spec = replace(spec, image=self.image_for(spec))
         kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
-        if is_pinned(kwargs["image"]):
-            ensure_pinned(self.dc, kwargs["image"])  # a task's own image comes by digest, or not at all
         try:
             container = self._create(kwargs)
         except ImageNotFound:
@@ -398,7 +412,7 @@ def _container_ids() -> tuple[int, int]:
 
 
 def open_sandbox(
-    image_name: str, runtime: str = "runc", max_output_files: int = DEFAULT_MAX_FILES
+    image_name: str, runtime: str = "runc", max_output_files: int = DEFAULT_MAX_FILES, package_index: str = ""
 ) -> Sandbox:
     """The local engine with `image_name` present (never built here), ready to run tasks."""
     from . import engine, image
@@ -410,4 +424,6 @@ def open_sandbox(
             f"the Docker engine has no {runtime!r} runtime (install it and register it with "
             "dockerd: scripts/start-dockerd.sh does this for runsc)"
         )
-    return Sandbox(dc, image_name, runtime=runtime, max_output_files=max_output_files)
+    return Sandbox(
+        dc, image_name, runtime=runtime, max_output_files=max_output_files, package_index=package_index
+    )

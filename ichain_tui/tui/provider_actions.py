@@ -145,7 +145,9 @@ class ProviderActions(AppBase):
             from ..sandbox import policy as policies
 
             policy = policies.from_settings(s.settings, locations.work_dir())
-            sandbox = open_sandbox(s.settings.docker_image, policy.runtime, policy.max_output_files)
+            sandbox = open_sandbox(
+                s.settings.docker_image, policy.runtime, policy.max_output_files, s.settings.package_index
+            )
         agent = s.provider_agent(sandbox)
         stop = self.provider_stop = threading.Event()
         agent.start_providing()

@@ -1,0 +1,191 @@
+"""Provides the per-task dependency image: a task that ships `requirements.txt` runs in an image
+derived from the runtime image with those packages in `/opt/deps`.
+
+Two steps, each with its own limits:
+
+1. **Download** (on the host, the only step with a network): `pip download` of wheels only
+   (`--only-binary=:all:`: no package code runs to build anything) from the one package index
+   the provider configured (`package_index`; pip's own configuration and environment are
+   ignored), for the runtime's Python and platform, within a time and a size cap.
+2. **Install** (in a container of the runtime image: no network, all capabilities dropped,
+   memory, CPU, pids and time capped): the wheels are unpacked into `/opt/deps` by Python's
+   `zipfile` (which refuses paths that leave the folder); the container is committed as
+   `ichain-deps:<hash>`.
+
+The image is named by the hash of the runtime image's id and the requirements' text, so the
+provider, the validator and the requester's `task try` build the same one, and a second task
+with the same requirements reuses it. A failure is one `DepsError` with pip's last lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from docker.errors import DockerException, ImageNotFound
+
+from .engine import SandboxError
+
+REQUIREMENTS = "requirements.txt"
+MAX_REQUIREMENTS_BYTES = 64 * 1024
+DEPS_DIR = "/opt/deps"
+DOWNLOAD_TIMEOUT_S = 600.0
+INSTALL_TIMEOUT_S = 600.0
+MAX_DOWNLOAD_MB = 4096
+INSTALL_MEMORY_MB = 2048
+PYTHON_VERSION = "3.11"  # Debian bookworm's, the runtime image's
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "linux_x86_64")
+
+_INSTALL = f"""
+import sys, zipfile, pathlib
+target = pathlib.Path({DEPS_DIR!r})
+target.mkdir(parents=True, exist_ok=True)
+wheels = sorted(pathlib.Path('/wheels').glob('*.whl'))
+for wheel in wheels:
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            name = info.filename
+            if name.startswith('/') or '..' in pathlib.PurePosixPath(name).parts:
+                sys.exit('refusing ' + wheel.name + ': entry ' + name[:100])
+        z.extractall(target)
+    print('installed', wheel.name, flush=True)
+"""
+
+
+class DepsError(SandboxError):
+    """The task's dependencies could not be downloaded or installed (the message says why)."""
+
+
+def requirements_of(folder: Path) -> str | None:
+    """The task's `requirements.txt` (None: it has none)."""
+    path = Path(folder) / REQUIREMENTS
+    if not path.exists():
+        return None
+    if not path.is_file() or path.stat().st_size > MAX_REQUIREMENTS_BYTES:
+        raise DepsError(f"{REQUIREMENTS} must be a file of at most {MAX_REQUIREMENTS_BYTES} bytes")
+    text = path.read_text(errors="replace")
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("-") and not stripped.startswith("--hash"):
+            raise DepsError(
+                f"{REQUIREMENTS}: options are not accepted ({stripped[:60]!r}); list packages only"
+            )
+    return text
+
+
+def deps_tag(base_image_id: str, requirements: str) -> str:
+    digest = hashlib.sha256(base_image_id.encode() + b"\0" + requirements.encode()).hexdigest()
+    return f"ichain-deps:{digest[:24]}"
+
+
+def ensure_deps_image(
+    dc: Any, base: str, requirements: str, index_url: str, work: Path | None = None
+) -> tuple[str, bool]:
+    """(the image with the requirements installed, whether it was built now)."""
+    if not index_url:
+        raise DepsError(
+            "the task has a requirements.txt and this machine names no package_index to install from"
+        )
+    try:
+        base_id = dc.images.get(base).id
+    except ImageNotFound:
+        raise DepsError(f"runtime image {base} is missing: run `ichain image build`") from None
+    tag = deps_tag(base_id, requirements)
+    try:
+        dc.images.get(tag)
+        return tag, False
+    except ImageNotFound:
+        pass
+    with tempfile.TemporaryDirectory(prefix="ichain-deps-", dir=work) as tmp:
+        wheels = Path(tmp) / "wheels"
+        wheels.mkdir()
+        (Path(tmp) / REQUIREMENTS).write_text(requirements)
+        download(Path(tmp) / REQUIREMENTS, wheels, index_url)
+        install(dc, base, wheels, tag)
+    return tag, True
+
+
+def download(requirements: Path, dest: Path, index_url: str) -> None:
+    """Wheels of the requirements (and what they need) from `index_url` only, into `dest`."""
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--isolated",  # no pip.conf, no PIP_* variables: only the index named here
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        *platforms,
+        "--index-url",
+        index_url,
+        "--dest",
+        str(dest),
+        "-r",
+        str(requirements),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    try:
+        done = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S, env=env
+        )
+    except subprocess.TimeoutExpired:
+        raise DepsError(f"downloading the requirements took longer than {DOWNLOAD_TIMEOUT_S:.0f} s") from None
+    if done.returncode != 0:
+        tail = " | ".join(
+            line.strip() for line in (done.stderr or done.stdout).splitlines()[-3:] if line.strip()
+        )
+        raise DepsError(f"pip could not get the requirements: {tail[:400]}")
+    size = sum(p.stat().st_size for p in dest.iterdir())
+    if size > MAX_DOWNLOAD_MB * 1024 * 1024:
+        raise DepsError(f"the requirements are {size >> 20} MB, more than {MAX_DOWNLOAD_MB} MB")
+
+
+def install(dc: Any, base: str, wheels: Path, tag: str) -> None:
+    """Unpack the wheels into /opt/deps in a capped container without network; commit it as `tag`."""
+    try:
+        container = dc.containers.create(
+            base,
+            ["python3", "-c", _INSTALL],
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=f"{INSTALL_MEMORY_MB}m",
+            memswap_limit=f"{INSTALL_MEMORY_MB}m",
+            nano_cpus=2_000_000_000,
+            pids_limit=64,
+            volumes={str(wheels): {"bind": "/wheels", "mode": "ro"}},
+            labels={"ichain": "deps"},
+        )
+    except DockerException as exc:
+        raise DepsError(f"cannot create the install container: {str(exc).splitlines()[0][:200]}") from None
+    try:
+        container.start()
+        try:
+            status = container.wait(timeout=INSTALL_TIMEOUT_S)
+        except Exception:
+            container.kill()
+            raise DepsError(
+                f"installing the requirements took longer than {INSTALL_TIMEOUT_S:.0f} s"
+            ) from None
+        if int(status.get("StatusCode", 1)) != 0:
+            log = container.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
+            raise DepsError(f"installing the requirements failed: {log[:400]}")
+        repo, version = tag.split(":", 1)
+        container.commit(repository=repo, tag=version, changes=[f"ENV PYTHONPATH={DEPS_DIR}"])
+    finally:
+        try:
+            container.remove(force=True)
+        except DockerException:
+            pass
