@@ -74,7 +74,7 @@ def test_requirements_are_installed_once_and_the_task_imports_them(sandbox, pack
 def test_a_package_that_cannot_be_had_is_one_line_with_pips_words(sandbox, package_index, tmp_path):
     box = Sandbox(sandbox.dc, sandbox.image, package_index=package_index, kernel_quota=sandbox.kernel_quota)
     spec = load_task(deps_task(tmp_path / "task", "no-such-package-ichain==1.0\n"))
-    with pytest.raises(DepsError, match="pip could not get the requirements: .*no-such-package-ichain"):
+    with pytest.raises(DepsError, match=r"pip could not get the requirements: .*no-such-package-ichain"):
         box.execute(spec, tmp_path / "out")
 
 
