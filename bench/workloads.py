@@ -24,6 +24,7 @@ import functools
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -150,10 +151,12 @@ def market_figures(index_url: str, work: Path, bare_s: float) -> dict:
         finally:
             market.close()
     progress = [(at, e) for at, e in events if getattr(e, "kind", "") == "progress"]
+    delays = [at - e.data["progress"]["t"] for at, e in progress if "t" in e.data["progress"]]  # type: ignore[attr-defined]
     return {
         "torch_task_e2e_s": round(e2e, 1),
         "torch_task_e2e_overhead_s": round(e2e - bare_s, 1),
         "progress_seen": len(progress),
+        "progress_latency_s": round(statistics.median(delays), 2) if delays else None,
     }
 
 
