@@ -60,6 +60,11 @@ def model():
     )
 
 
+def device():
+    """CUDA when the provider gave the task a GPU (`gpus` in ichain.toml), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def accuracy(net, x, y):
     with torch.no_grad():
         return float((net(x).argmax(1) == y).float().mean())
@@ -68,12 +73,13 @@ def accuracy(net, x, y):
 def execute(out, s):
     torch.manual_seed(1234)
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    x, y = dataset(s["train"], seed=1)
-    net = model()
+    dev = device()
+    x, y = (t.to(dev) for t in dataset(s["train"], seed=1))
+    net = model().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
     for epoch in range(s["epochs"]):
-        perm = torch.randperm(len(x))
+        perm = torch.randperm(len(x), device=dev)
         total = 0.0
         for i in range(0, len(x), 100):
             idx = perm[i : i + 100]
@@ -86,8 +92,13 @@ def execute(out, s):
         progress["accuracy"] = round(accuracy(net, x, y), 4)
         progress["t"] = round(time.time(), 3)  # when it was printed: the requester can tell the delay
         print("ICHAIN_PROGRESS " + json.dumps(progress), flush=True)
-    tx, ty = dataset(s["test"], seed=2)
-    metrics = {"test_accuracy": accuracy(net, tx, ty), "epochs": s["epochs"], "torch": torch.__version__}
+    tx, ty = (t.to(dev) for t in dataset(s["test"], seed=2))
+    metrics = {
+        "test_accuracy": accuracy(net, tx, ty),
+        "epochs": s["epochs"],
+        "torch": torch.__version__,
+        "device": str(dev),
+    }
     torch.save(net.state_dict(), out / "model.pt")
     (out / "metrics.json").write_text(json.dumps(metrics))
     print(f"test accuracy {metrics['test_accuracy']:.4f}", flush=True)
@@ -96,7 +107,7 @@ def execute(out, s):
 def check(out, s):
     claimed = json.loads((out / "metrics.json").read_text())["test_accuracy"]
     net = model()
-    net.load_state_dict(torch.load(out / "model.pt", weights_only=True))
+    net.load_state_dict(torch.load(out / "model.pt", weights_only=True, map_location="cpu"))
     tx, ty = dataset(s["test"], seed=2)
     measured = accuracy(net, tx, ty)
     print(f"claimed {claimed:.4f}, measured {measured:.4f}", flush=True)
