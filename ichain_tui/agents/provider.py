@@ -416,9 +416,18 @@ class ProviderAgent(ValidatorDuties):
                 f"sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU",
             )
             pusher = self._log_pusher(task_id, ref, facts.requester_key)
+            spent = float(self.journal.get(task_id).get("spent_s", 0.0))
+            if spent:
+                self._say("resuming", task_id, f"from its last checkpoint, {spent:.0f} s of its limit spent")
             try:
                 run = self.sandbox.execute(
-                    spec, out, cancel=self.cancel, on_line=self._lines_of(task_id, pusher)
+                    spec,
+                    out,
+                    checkpoint=base / "checkpoint",  # kept across restarts of this provider
+                    spent_s=spent,
+                    on_saved=lambda seconds: self.journal.update(task_id, spent_s=round(seconds, 1)),
+                    cancel=self.cancel,
+                    on_line=self._lines_of(task_id, pusher),
                 )
             finally:
                 pusher.close()

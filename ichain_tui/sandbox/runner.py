@@ -13,8 +13,10 @@ through a callback; only a bounded tail is kept.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from docker.types import LogConfig
 
 from . import outputfs, seccomp
 from .cgroup import CgroupWatch
+from .checkpoint import CHECKPOINT_EVERY_S, CHECKPOINT_NAME, CheckpointSaver
 from .deps import ensure_deps_image, requirements_of
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
@@ -180,10 +183,29 @@ class Sandbox:
         return found
 
     # -------------------------------------------------------------------- public
-    def execute(self, spec: TaskSpec, out_dir: Path, **kw: Any) -> RunResult:
+    def execute(
+        self,
+        spec: TaskSpec,
+        out_dir: Path,
+        checkpoint: Path | None = None,
+        spent_s: float = 0.0,
+        on_saved: Callable[[float], object] | None = None,
+        **kw: Any,
+    ) -> RunResult:
         """`python3 task.py execute /out` with /out an empty area under the task's caps; the
-        result is copied into `out_dir` (created, must be empty) as plain files and folders."""
-        return self._run_writable(spec, "execute", Path(out_dir), None, **kw)
+        result is copied into `out_dir` (created, must be empty) as plain files and folders.
+
+        With `checkpoint` (a folder that outlives the run): the task may keep checkpoints in
+        `$ICHAIN_CHECKPOINT` (`/out/.checkpoint`, inside the output cap); they are copied to
+        `checkpoint` every `CHECKPOINT_EVERY_S` and at the end (`on_saved` is told the seconds
+        spent so far), and a run that finds one starts with them and `ICHAIN_RESUME=1`. `spent_s`
+        (seconds earlier runs used) comes off the time limit. The checkpoint is not part of the
+        result."""
+        if checkpoint is None:
+            return self._run_writable(spec, "execute", Path(out_dir), None, **kw)
+        saver = CheckpointSaver(Path(checkpoint), spent_s, on_saved, self.max_output_files)
+        spec = replace(spec, time_limit=max(1.0, spec.time_limit - spent_s))
+        return self._run_writable(spec, "execute", Path(out_dir), None, saver=saver, **kw)
 
     def check(self, spec: TaskSpec, result_dir: Path, stage: str | None = None, **kw: Any) -> RunResult:
         """`python3 task.py check /out` with the result read-only.
@@ -210,23 +232,33 @@ class Sandbox:
         if any(out_dir.iterdir()):
             raise SandboxError(f"output folder {out_dir} is not empty")
         uid, gid = _container_ids()
+        saver: CheckpointSaver | None = kw.pop("saver", None)
         with (
             outputfs.OutputArea(
                 spec.output_mb * MiB, self.max_output_files, uid, gid, kernel=self.kernel_quota
             ) as area,
             staged(spec.folder, None, stage_name(os.getpid(), id(area), time.time())) as (task_dir, _),
         ):
-            run = self._run(
-                replace(spec, folder=task_dir),
-                mode,
-                area.path,
-                writable=True,
-                command=command,
-                area=area,
-                **kw,
-            )
+            if saver is not None:
+                kw["extra_env"] = saver.restore(area.path, uid, gid)
+                kw["every"] = (CHECKPOINT_EVERY_S, saver.save)
+            try:
+                run = self._run(
+                    replace(spec, folder=task_dir),
+                    mode,
+                    area.path,
+                    writable=True,
+                    command=command,
+                    area=area,
+                    **kw,
+                )
+            finally:
+                if saver is not None:
+                    saver.save()  # the last state, whatever ended the run
             if run.output_exceeded:
                 return run
+            if saver is not None:
+                shutil.rmtree(area.path / CHECKPOINT_NAME, ignore_errors=True)  # not part of the result
             exported = outputfs.export(area.path, out_dir, self.max_output_files)
         run.output_bytes = exported.bytes
         run.dropped = exported.dropped
@@ -326,9 +358,12 @@ class Sandbox:
         on_line: LineCallback | None = None,
         cancel: threading.Event | None = None,
         area: outputfs.OutputArea | None = None,
+        extra_env: dict[str, str] | None = None,
+        every: tuple[float, Callable[[], None]] | None = None,
     ) -> RunResult:
         spec = replace(spec, image=self.image_for(spec))
         kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
+        kwargs["environment"].update(extra_env or {})
         try:
             container = self._create(kwargs)
         except ImageNotFound:
@@ -342,7 +377,7 @@ class Sandbox:
             live = self._start(container, kwargs, self._command(mode, command), streams)
             self._running[container.id] = (mode, live)
             polled = area if area is not None and not area.kernel else None
-            stops = supervise(live, spec.time_limit, polled, cancel)
+            stops = supervise(live, spec.time_limit, polled, cancel, every)
             wall = time.monotonic() - live.started
             exit_code = live.exit_code(self.dc.api)
             live.watch.sample()  # the cgroup outlives the task: final peak, OOM and pids counters

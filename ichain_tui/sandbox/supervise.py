@@ -66,18 +66,27 @@ class Stops:
 
 
 def supervise(
-    live: Live, time_limit: float, polled: outputfs.OutputArea | None, cancel: threading.Event | None
+    live: Live,
+    time_limit: float,
+    polled: outputfs.OutputArea | None,
+    cancel: threading.Event | None,
+    every: tuple[float, Callable[[], None]] | None = None,
 ) -> Stops:
     """Wait for the task's output to end; kill the container at the limit, a cancel, or (where
     the kernel does not enforce the caps) when the polled output passes them. A container
-    that ended under the task (gVisor's sandbox killed out of memory) ends the wait at once."""
+    that ended under the task (gVisor's sandbox killed out of memory) ends the wait at once.
+    `every` (seconds, callback): called that often while the task runs (checkpoint saving)."""
     stops = Stops()
     last_state_check = live.started
     last_size_check = 0.0
+    last_every = live.started
     while live.reader.is_alive():
         live.reader.join(POLL_S)
         live.watch.sample()
         now = time.monotonic()
+        if every is not None and now - last_every >= every[0]:
+            last_every = now
+            every[1]()
         if cancel is not None and cancel.is_set():
             stops.cancelled = True
         elif now - live.started > time_limit:
