@@ -8,7 +8,6 @@ import json
 import textwrap
 import time
 
-
 from ichain_tui.chain.types import ValidatorMode
 
 PAY = 10**16
