@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     package_index: str = ""
     """Package index (a PEP 503 simple URL) that tasks' requirements.txt are installed from
     (empty: tasks with requirements are declined here)."""
+    deps_time_s: float = 600.0
+    """Provider policy: most seconds to download a task's requirements, and again to install them."""
+    deps_max_mb: int = 4096
+    """Provider policy: most MB of wheels a task's requirements may download."""
+    deps_cpus: float = 2.0
+    """Provider policy: CPUs of the container that installs a task's requirements."""
     container_runtime: Literal["runc", "runsc"] = "runc"
     """Container runtime that isolates tasks: `runc` (Docker's default) or `runsc` (gVisor: a
     user-space kernel between the task and the host; must be registered with dockerd)."""

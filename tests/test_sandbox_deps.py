@@ -87,3 +87,41 @@ def test_no_index_or_pip_options_are_refused(sandbox, package_index, tmp_path):
     spec = load_task(deps_task(tmp_path / "b", "--index-url http://198.51.100.7/simple\nsix\n"))
     with pytest.raises(DepsError, match="options are not accepted"):
         box.image_for(spec)
+
+
+def test_packages_in_ichain_toml_are_requirements_too(sandbox, package_index, tmp_path):
+    box = Sandbox(sandbox.dc, sandbox.image, package_index=package_index, kernel_quota=sandbox.kernel_quota)
+    folder = tmp_path / "task"
+    folder.mkdir()
+    (folder / "task.py").write_text("import six\n")
+    marker = f"# {time.time_ns()}"
+    (folder / "ichain.toml").write_text(f'packages = ["six==1.17.0", "{marker}"]\n')
+    spec = load_task(folder)
+    assert spec.packages == ("six==1.17.0", marker)
+    tag = deps_tag(sandbox.dc.images.get(sandbox.image).id, f"six==1.17.0\n{marker}\n")
+    try:
+        assert box.image_for(spec) == tag  # the same text as a requirements.txt: the same image
+    finally:
+        sandbox.dc.images.remove(tag, force=True)
+    (folder / "ichain.toml").write_text('packages = ["--extra-index-url http://198.51.100.7/simple"]\n')
+    with pytest.raises(DepsError, match="options are not accepted"):
+        box.image_for(load_task(folder))
+
+
+def test_the_providers_caps_on_the_build_hold(sandbox, package_index, tmp_path):
+    from ichain_tui.sandbox.deps import DepsLimits
+
+    spec = load_task(deps_task(tmp_path / "task", f"six==1.17.0\n# {time.time_ns()}\n"))
+    for limits, said in (
+        (DepsLimits(time_s=0.05), "took longer than 0 s"),
+        (DepsLimits(max_mb=0), "more than this provider's 0 MB"),
+    ):
+        box = Sandbox(
+            sandbox.dc,
+            sandbox.image,
+            package_index=package_index,
+            kernel_quota=sandbox.kernel_quota,
+            deps_limits=limits,
+        )
+        with pytest.raises(DepsError, match=said):
+            box.image_for(spec)

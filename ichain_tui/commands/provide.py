@@ -39,6 +39,7 @@ def cmd_provide(args: argparse.Namespace) -> int:
     from ..agents import factory
     from ..agents.events import AgentEvent
     from ..sandbox import policy as policies
+    from ..sandbox.deps import DepsLimits
     from ..sandbox.gpu import detect_gpus
     from ..sandbox.runner import open_sandbox
     from .runtime import build
@@ -67,7 +68,11 @@ def cmd_provide(args: argparse.Namespace) -> int:
     runtime = build(settings)
     policy = policies.from_settings(settings, runtime.work, len(detect_gpus()))
     sandbox = open_sandbox(
-        settings.docker_image, policy.runtime, policy.max_output_files, settings.package_index
+        settings.docker_image,
+        policy.runtime,
+        policy.max_output_files,
+        settings.package_index,
+        DepsLimits.from_settings(settings),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -51,13 +51,19 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 
 def cmd_task_try(args: argparse.Namespace) -> int:
     from ..sandbox import engine
+    from ..sandbox.deps import DepsLimits
     from ..sandbox.runner import Sandbox
     from ..sandbox.taskspec import load_task
 
     settings = settings_from(args)
     spec = load_task(args.folder)
     dc = engine.client()
-    sandbox = Sandbox(dc, settings.docker_image, package_index=settings.package_index)
+    sandbox = Sandbox(
+        dc,
+        settings.docker_image,
+        package_index=settings.package_index,
+        deps_limits=DepsLimits.from_settings(settings),
+    )
     with tempfile.TemporaryDirectory(prefix="ichain-try-") as tmp:
         out = Path(args.keep) if args.keep else Path(tmp) / "out"
         out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,22 @@ from .engine import SandboxError
 REQUIREMENTS = "requirements.txt"
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 DEPS_DIR = "/opt/deps"
-DOWNLOAD_TIMEOUT_S = 600.0
-INSTALL_TIMEOUT_S = 600.0
-MAX_DOWNLOAD_MB = 4096
 INSTALL_MEMORY_MB = 2048
+
+
+@dataclass(frozen=True)
+class DepsLimits:
+    """The provider's caps on building a task's dependency image (settings `deps_*`)."""
+
+    time_s: float = 600.0  # for the download, and again for the install
+    max_mb: int = 4096  # of wheels downloaded
+    cpus: float = 2.0  # of the install container
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DepsLimits:
+        return cls(float(settings.deps_time_s), int(settings.deps_max_mb), float(settings.deps_cpus))
+
+
 PYTHON_VERSION = "3.11"  # Debian bookworm's, the runtime image's
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "linux_x86_64")
 
@@ -61,14 +74,18 @@ class DepsError(SandboxError):
     """The task's dependencies could not be downloaded or installed (the message says why)."""
 
 
-def requirements_of(folder: Path) -> str | None:
-    """The task's `requirements.txt` (None: it has none)."""
+def requirements_of(folder: Path, packages: tuple[str, ...] = ()) -> str | None:
+    """The task's `requirements.txt` with `packages` (from `ichain.toml`) added (None: neither)."""
     path = Path(folder) / REQUIREMENTS
-    if not path.exists():
+    text = ""
+    if path.exists() or path.is_symlink():
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_REQUIREMENTS_BYTES:
+            raise DepsError(f"{REQUIREMENTS} must be a file of at most {MAX_REQUIREMENTS_BYTES} bytes")
+        text = path.read_text(errors="replace")
+    if packages:
+        text = text.rstrip("\n") + ("\n" if text else "") + "\n".join(packages) + "\n"
+    if not text:
         return None
-    if not path.is_file() or path.stat().st_size > MAX_REQUIREMENTS_BYTES:
-        raise DepsError(f"{REQUIREMENTS} must be a file of at most {MAX_REQUIREMENTS_BYTES} bytes")
-    text = path.read_text(errors="replace")
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("-") and not stripped.startswith("--hash"):
@@ -84,7 +101,7 @@ def deps_tag(base_image_id: str, requirements: str) -> str:
 
 
 def ensure_deps_image(
-    dc: Any, base: str, requirements: str, index_url: str, work: Path | None = None
+    dc: Any, base: str, requirements: str, index_url: str, limits: DepsLimits | None = None
 ) -> tuple[str, bool]:
     """(the image with the requirements installed, whether it was built now)."""
     if not index_url:
@@ -101,16 +118,17 @@ def ensure_deps_image(
         return tag, False
     except ImageNotFound:
         pass
-    with tempfile.TemporaryDirectory(prefix="ichain-deps-", dir=work) as tmp:
+    limits = limits or DepsLimits()
+    with tempfile.TemporaryDirectory(prefix="ichain-deps-") as tmp:
         wheels = Path(tmp) / "wheels"
         wheels.mkdir()
         (Path(tmp) / REQUIREMENTS).write_text(requirements)
-        download(Path(tmp) / REQUIREMENTS, wheels, index_url)
-        install(dc, base, wheels, tag)
+        download(Path(tmp) / REQUIREMENTS, wheels, index_url, limits)
+        install(dc, base, wheels, tag, limits)
     return tag, True
 
 
-def download(requirements: Path, dest: Path, index_url: str) -> None:
+def download(requirements: Path, dest: Path, index_url: str, limits: DepsLimits | None = None) -> None:
     """Wheels of the requirements (and what they need) from `index_url` only, into `dest`."""
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
     cmd = [
@@ -134,26 +152,28 @@ def download(requirements: Path, dest: Path, index_url: str) -> None:
         "-r",
         str(requirements),
     ]
+    limits = limits or DepsLimits()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["PIP_CONFIG_FILE"] = os.devnull
     try:
         done = subprocess.run(
-            cmd, check=False, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S, env=env
+            cmd, check=False, capture_output=True, text=True, timeout=limits.time_s, env=env
         )
     except subprocess.TimeoutExpired:
-        raise DepsError(f"downloading the requirements took longer than {DOWNLOAD_TIMEOUT_S:.0f} s") from None
+        raise DepsError(f"downloading the requirements took longer than {limits.time_s:.0f} s") from None
     if done.returncode != 0:
         tail = " | ".join(
             line.strip() for line in (done.stderr or done.stdout).splitlines()[-3:] if line.strip()
         )
         raise DepsError(f"pip could not get the requirements: {tail[:400]}")
     size = sum(p.stat().st_size for p in dest.iterdir())
-    if size > MAX_DOWNLOAD_MB * 1024 * 1024:
-        raise DepsError(f"the requirements are {size >> 20} MB, more than {MAX_DOWNLOAD_MB} MB")
+    if size > limits.max_mb * 1024 * 1024:
+        raise DepsError(f"the requirements are {size >> 20} MB, more than this provider's {limits.max_mb} MB")
 
 
-def install(dc: Any, base: str, wheels: Path, tag: str) -> None:
+def install(dc: Any, base: str, wheels: Path, tag: str, limits: DepsLimits | None = None) -> None:
     """Unpack the wheels into /opt/deps in a capped container without network; commit it as `tag`."""
+    limits = limits or DepsLimits()
     try:
         container = dc.containers.create(
             base,
@@ -163,7 +183,7 @@ def install(dc: Any, base: str, wheels: Path, tag: str) -> None:
             security_opt=["no-new-privileges"],
             mem_limit=f"{INSTALL_MEMORY_MB}m",
             memswap_limit=f"{INSTALL_MEMORY_MB}m",
-            nano_cpus=2_000_000_000,
+            nano_cpus=int(limits.cpus * 1_000_000_000),
             pids_limit=64,
             volumes={str(wheels): {"bind": "/wheels", "mode": "ro"}},
             labels={"ichain": "deps"},
@@ -173,12 +193,10 @@ def install(dc: Any, base: str, wheels: Path, tag: str) -> None:
     try:
         container.start()
         try:
-            status = container.wait(timeout=INSTALL_TIMEOUT_S)
+            status = container.wait(timeout=limits.time_s)
         except Exception:
             container.kill()
-            raise DepsError(
-                f"installing the requirements took longer than {INSTALL_TIMEOUT_S:.0f} s"
-            ) from None
+            raise DepsError(f"installing the requirements took longer than {limits.time_s:.0f} s") from None
         if int(status.get("StatusCode", 1)) != 0:
             log = container.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
             raise DepsError(f"installing the requirements failed: {log[:400]}")

@@ -29,7 +29,7 @@ from docker.types import LogConfig
 from . import outputfs, seccomp
 from .cgroup import CgroupWatch
 from .checkpoint import CHECKPOINT_EVERY_S, CHECKPOINT_NAME, CheckpointSaver
-from .deps import ensure_deps_image, requirements_of
+from .deps import DepsLimits, ensure_deps_image, requirements_of
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
 from .image import ensure_pinned
@@ -138,6 +138,7 @@ class Sandbox:
         max_output_files: int = DEFAULT_MAX_FILES,
         kernel_quota: bool | None = None,
         package_index: str = "",
+        deps_limits: DepsLimits | None = None,
     ) -> None:
         """`kernel_quota` None: per-run filesystems where the host allows them (root, loop devices)."""
         self.dc = dc
@@ -146,6 +147,7 @@ class Sandbox:
         self.runtime = runtime
         self.max_output_files = max_output_files
         self.package_index = package_index  # where tasks' requirements.txt come from ("": nowhere)
+        self.deps_limits = deps_limits or DepsLimits()
         self.kernel_quota = outputfs.kernel_quota_available() if kernel_quota is None else kernel_quota
         self._running: dict[str, tuple[str, Live]] = {}  # container id -> (mode, run)
         self._cpu_seen: dict[str, tuple[float, int]] = {}  # container id -> (when, CPU microseconds)
@@ -158,10 +160,10 @@ class Sandbox:
         base = spec.image or self.image
         if is_pinned(base):
             ensure_pinned(self.dc, base)  # a task's own image comes by digest, or not at all
-        requirements = requirements_of(spec.folder)
+        requirements = requirements_of(spec.folder, spec.packages)
         if requirements is None:
             return base
-        tag, _built = ensure_deps_image(self.dc, base, requirements, self.package_index)
+        tag, _built = ensure_deps_image(self.dc, base, requirements, self.package_index, self.deps_limits)
         return tag
 
     def usage(self) -> list[RunUsage]:
@@ -447,7 +449,11 @@ def _container_ids() -> tuple[int, int]:
 
 
 def open_sandbox(
-    image_name: str, runtime: str = "runc", max_output_files: int = DEFAULT_MAX_FILES, package_index: str = ""
+    image_name: str,
+    runtime: str = "runc",
+    max_output_files: int = DEFAULT_MAX_FILES,
+    package_index: str = "",
+    deps_limits: DepsLimits | None = None,
 ) -> Sandbox:
     """The local engine with `image_name` present (never built here), ready to run tasks."""
     from . import engine, image
@@ -460,5 +466,10 @@ def open_sandbox(
             "dockerd: scripts/start-dockerd.sh does this for runsc)"
         )
     return Sandbox(
-        dc, image_name, runtime=runtime, max_output_files=max_output_files, package_index=package_index
+        dc,
+        image_name,
+        runtime=runtime,
+        max_output_files=max_output_files,
+        package_index=package_index,
+        deps_limits=deps_limits,
     )

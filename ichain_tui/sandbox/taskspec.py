@@ -8,6 +8,7 @@ memory_mb = 1024                    # memory limit (swap included)
 cpus = 1.0                          # CPU quota
 pids = 128                          # process/thread limit
 output_mb = 256                     # cap on the size of the result folder
+packages = ["six==1.17.0"]          # Python packages, as requirements.txt lines (added to it)
 [comparator]                        # free-form settings for `task.py check`
 tolerance = 0.01
 """
@@ -31,6 +32,7 @@ MAX_SPEC_BYTES = 64 * 1024
 MAX_COMPARATOR_BYTES = 16 * 1024  # it travels to the container as an environment variable
 
 
+MAX_PACKAGES = 200
 PINNED = re.compile(r"^[a-z0-9][a-z0-9._/:-]{0,200}@sha256:[0-9a-f]{64}$")
 
 
@@ -58,6 +60,7 @@ class TaskSpec:
     cpus: float = 1.0
     pids: int = 128
     output_mb: int = 256
+    packages: tuple[str, ...] = ()  # requirement lines, added to requirements.txt's
     comparator: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -110,6 +113,16 @@ def load_task(folder: str | Path) -> TaskSpec:
                         "for the provider's runtime image"
                     )
                 values[key] = value.strip()
+            elif key == "packages":
+                if (
+                    not isinstance(value, list)
+                    or len(value) > MAX_PACKAGES
+                    or not all(isinstance(v, str) and 0 < len(v) <= 200 and "\n" not in v for v in value)
+                ):
+                    raise TaskSpecError(
+                        f"{spec_path}: packages must be a list of at most {MAX_PACKAGES} requirement strings"
+                    )
+                values[key] = tuple(v.strip() for v in value)
             elif key in _LIMITS:
                 kind, low, high = _LIMITS[key]
                 if (

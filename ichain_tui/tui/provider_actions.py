@@ -133,6 +133,7 @@ class ProviderActions(AppBase):
 
     @work(thread=True, exclusive=True, group="provider", exit_on_error=False, description="Provider")
     def run_provider(self) -> None:
+        from ..sandbox.deps import DepsLimits
         from ..sandbox.runner import open_sandbox
 
         s = self.session
@@ -146,7 +147,11 @@ class ProviderActions(AppBase):
 
             policy = policies.from_settings(s.settings, locations.work_dir())
             sandbox = open_sandbox(
-                s.settings.docker_image, policy.runtime, policy.max_output_files, s.settings.package_index
+                s.settings.docker_image,
+                policy.runtime,
+                policy.max_output_files,
+                s.settings.package_index,
+                DepsLimits.from_settings(s.settings),
             )
         agent = s.provider_agent(sandbox)
         stop = self.provider_stop = threading.Event()
