@@ -39,3 +39,31 @@ def runtime_sandbox():
     from ichain_tui.sandbox.runner import Sandbox
 
     return Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[])
+
+
+def counting_task(root: Path, steps: int, pause: float) -> Path:
+    """A task that counts to `steps`, one every `pause` seconds, keeping the count as its
+    checkpoint (written atomically) and starting from it when resumed; the result says where it
+    started. `check` passes when the count is complete."""
+    root.mkdir(parents=True)
+    (root / "task.py").write_text(
+        textwrap.dedent(f"""
+        import json, os, sys, time
+        from pathlib import Path
+        mode, out = sys.argv[1], Path(sys.argv[2])
+        if mode == "check":
+            sys.exit(0 if json.loads((out / "result.json").read_text())["steps"] == {steps} else 1)
+        ck = Path(os.environ["ICHAIN_CHECKPOINT"])
+        start = int((ck / "step").read_text()) if os.environ.get("ICHAIN_RESUME") == "1" else 0
+        step = start
+        while step < {steps}:
+            time.sleep({pause})
+            step += 1
+            (ck / "step.tmp").write_text(str(step))
+            os.replace(ck / "step.tmp", ck / "step")  # atomic: a copy never sees half a file
+            print("step", step, flush=True)
+        (out / "result.json").write_text(json.dumps({{"resumed_from": start, "steps": step}}))
+    """)
+    )
+    (root / "ichain.toml").write_text("time_limit = 60\nmemory_mb = 128\noutput_mb = 4\n")
+    return root

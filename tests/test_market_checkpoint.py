@@ -5,8 +5,9 @@ counts toward its limit, and the requester gets a checked result."""
 from __future__ import annotations
 
 import json
-import textwrap
 import time
+
+from sandbox_helpers import counting_task
 
 from ichain_tui.chain.types import ValidatorMode
 
@@ -15,27 +16,7 @@ STEPS = 24
 
 
 def resumable_task(root):
-    root.mkdir()
-    (root / "task.py").write_text(
-        textwrap.dedent(f"""
-        import json, os, sys, time
-        from pathlib import Path
-        mode, out = sys.argv[1], Path(sys.argv[2])
-        if mode == "check":
-            sys.exit(0 if json.loads((out / "result.json").read_text())["steps"] == {STEPS} else 1)
-        ck = Path(os.environ["ICHAIN_CHECKPOINT"])
-        start = int((ck / "step").read_text()) if os.environ.get("ICHAIN_RESUME") == "1" else 0
-        step = start
-        while step < {STEPS}:
-            time.sleep(0.5)
-            step += 1
-            (ck / "step.tmp").write_text(str(step))
-            os.replace(ck / "step.tmp", ck / "step")
-        (out / "result.json").write_text(json.dumps({{"resumed_from": start, "steps": step}}))
-    """)
-    )
-    (root / "ichain.toml").write_text("time_limit = 120\nmemory_mb = 128\noutput_mb = 4\n")
-    return root
+    return counting_task(root, STEPS, 0.5)
 
 
 def test_a_provider_killed_mid_run_resumes_from_the_checkpoint(local_market, tmp_path):

@@ -6,39 +6,21 @@ limit, and the checkpoint is not part of the result."""
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
+
+from sandbox_helpers import counting_task
 
 from ichain_tui.sandbox.taskspec import load_task
 
 STEPS = 16
 
 
-def counting_task(root):
-    root.mkdir()
-    (root / "task.py").write_text(
-        textwrap.dedent(f"""
-        import json, os, sys, time
-        from pathlib import Path
-        mode, out = sys.argv[1], Path(sys.argv[2])
-        ck = Path(os.environ["ICHAIN_CHECKPOINT"])
-        start = int((ck / "step").read_text()) if os.environ.get("ICHAIN_RESUME") == "1" else 0
-        step = start
-        while step < {STEPS}:
-            time.sleep(0.25)
-            step += 1
-            (ck / "step.tmp").write_text(str(step))
-            os.replace(ck / "step.tmp", ck / "step")  # atomic: a copy never sees half a file
-            print("step", step, flush=True)
-        (out / "result.json").write_text(json.dumps({{"resumed_from": start, "steps": step}}))
-    """)
-    )
-    (root / "ichain.toml").write_text("time_limit = 60\nmemory_mb = 128\noutput_mb = 4\n")
-    return load_task(root)
+def task_spec(root):
+    return load_task(counting_task(root, STEPS, 0.25))
 
 
 def test_a_stopped_run_is_resumed_from_its_checkpoint(sandbox, tmp_path):
-    spec = counting_task(tmp_path / "task")
+    spec = task_spec(tmp_path / "task")
     checkpoint = tmp_path / "checkpoint"
     saved: list[float] = []
     cancel = threading.Event()
@@ -58,6 +40,6 @@ def test_a_stopped_run_is_resumed_from_its_checkpoint(sandbox, tmp_path):
 
 
 def test_time_already_spent_comes_off_the_limit(sandbox, tmp_path):
-    spec = counting_task(tmp_path / "task")
+    spec = task_spec(tmp_path / "task")
     run = sandbox.execute(spec, tmp_path / "out", checkpoint=tmp_path / "checkpoint", spent_s=58.5)
     assert run.timed_out and run.wall_s < 5  # 60 s limit, 58.5 s of it spent before

@@ -35,28 +35,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--out", type=Path, default=Path("result"), help="folder for the decrypted result")
     s.add_argument("--rating", type=int, default=5, choices=range(1, 6))
     s.set_defaults(func=cmd_submit)
-    r = tsub.add_parser(
-        "resume",
-        help="pick up a task submitted from this machine (after a crash, a "
-        "reboot or Ctrl+C): host its files again, follow it, fetch the result",
-    )
-    r.add_argument("task_id", type=int)
-    r.add_argument(
-        "--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)"
-    )
-    r.add_argument("--rating", type=int, default=5, choices=range(1, 6))
-    r.set_defaults(func=cmd_resume)
-    f = tsub.add_parser(
-        "follow",
-        help="watch a task submitted from this machine: its live output and ICHAIN_PROGRESS lines "
-        "while it runs, then the result (as resume does)",
-    )
-    f.add_argument("task_id", type=int)
-    f.add_argument(
-        "--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)"
-    )
-    f.add_argument("--rating", type=int, default=5, choices=range(1, 6))
-    f.set_defaults(func=cmd_resume)
+    for name, text in (
+        (
+            "resume",
+            "pick up a task submitted from this machine (after a crash, a reboot or Ctrl+C): "
+            "host its files again, follow it, fetch the result",
+        ),
+        (
+            "follow",
+            "watch a task submitted from this machine: its live output and ICHAIN_PROGRESS lines "
+            "while it runs, then the result (as resume does)",
+        ),
+    ):
+        r = tsub.add_parser(name, help=text)
+        r.add_argument("task_id", type=int)
+        r.add_argument(
+            "--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)"
+        )
+        r.add_argument("--rating", type=int, default=5, choices=range(1, 6))
+        r.set_defaults(func=cmd_resume)
     st = tsub.add_parser("status", help="one task's state, parties, money and deadline")
     st.add_argument("task_id", type=int)
     st.add_argument("--json", action="store_true")
