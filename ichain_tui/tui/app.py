@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.notifications import Notify
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from ..agents.events import AgentEvent
@@ -41,33 +41,31 @@ from .messages import (
     ModalWanted,
     NodeStatusChanged,
     RefreshWanted,
-    TaskAction,
     TaskPrinted,
     ViewsRead,
     WalletState,
 )
 from .palette import ActionCommands, help_sections
 from .provider_actions import ProviderActions
-from .screens.connect import ConnectChoice, ConnectScreen
+from .screens.connect import ConnectChoice
 from .screens.help import HelpScreen
 from .screens.log import LogScreen
 from .screens.pools import PoolsPane
 from .screens.provider import ProviderPane
-from .screens.rating import RatingScreen
 from .screens.submit import SubmitPane
-from .screens.task_list import TaskList
-from .screens.tasks import TaskDetailScreen, TasksPane
+from .screens.tasks import TasksPane
 from .screens.transfers import TransfersPane
-from .screens.unlock import Credentials, UnlockScreen
 from .screens.wallet import WalletPane
 from .submit_actions import SubmitActions
+from .task_actions import TaskActions
+from .wallet_actions import WalletActions
 
 EXAMPLES = examples_dir() / "tasks"
 SMALL_ROWS = 30  # up to this many rows, one toast at a time
 log = logging.getLogger(__name__)
 
 
-class IchainApp(ProviderActions, SubmitActions):
+class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
     CSS_PATH = "app.tcss"
     TITLE = "iChain"
     COMMANDS = App.COMMANDS | {ActionCommands}
@@ -447,162 +445,8 @@ class IchainApp(ProviderActions, SubmitActions):
             self._show_status()  # connecting…
             self.connect()
 
-    def action_choose_network(self) -> None:
-        """c: choose a network (and market); saved in the config file, then connect to it."""
-        s = self.session
-        choice = self.network_choice
-        network = choice.network if choice else s.chain.url or s.chain.kind if s else self.settings.network
-        market = choice.market if choice else (s.market.address if s else self.settings.market)
-        keystores = self.recent_keystores()
-        address = s.address if s and s.address else (keystores[0] if keystores else None)
-        self.open_modal(
-            ConnectScreen(
-                network,
-                choice.chain_id if choice else self.settings.chain_id,
-                market,
-                address,
-                self._not_connected,
-            ),
-            self._network_chosen,
-        )
-
-    def recent_keystores(self) -> list[str]:
-        from .. import locations
-        from ..chain.wallet import Wallet
-
-        return [e.address for e in Wallet(locations.keystore_dir()).entries()]
-
-    def _network_chosen(self, choice: ConnectChoice | None) -> None:
-        if choice is None:
-            return
-        from ..config import save
-
-        try:
-            save({"network": choice.network, "chain_id": choice.chain_id, "market": choice.market or ""})
-        except IchainError as exc:
-            self.notify(one_line(exc), title="Network", severity="error")
-            return
-        self.network_choice = choice
-        if self.provider_stop is not None:
-            self.provider_stop.set()
-        old, self.session = self.session, None
-        if old is not None:
-            old.close()
-        self._not_connected, self._node = None, None
-        self._show_status()  # connecting…
-        self.connect()
-
     def action_help(self) -> None:
         self.open_modal(HelpScreen(help_sections(self, self.keymap_setting)))
-
-    def action_unlock(self) -> None:
-        s = self._need_session()
-        if s is None:
-            return
-        if not s.keystores():
-            self.notify("no keystore yet: n creates one, i imports a key", severity="warning")
-            return
-        self.open_modal(
-            UnlockScreen("unlock", s.settings.account or s.keystores()[0], s.keystores()),
-            lambda c: c and self.wallet_job("unlock", c),
-        )
-
-    def action_new_account(self) -> None:
-        # a wallet needs no chain: a new user can create one before any node answers
-        self.open_modal(UnlockScreen("new"), lambda c: c and self.wallet_job("new", c))
-
-    def action_import_key(self) -> None:
-        self.open_modal(UnlockScreen("import"), lambda c: c and self.wallet_job("import", c))
-
-    @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Wallet")
-    def wallet_job(self, what: str, creds: Credentials) -> None:
-        s = self.session
-        if s is None:  # not connected: the keystore is written now, unlocked once connected (u)
-            from .. import locations
-            from ..chain.wallet import Wallet
-
-            wallet = Wallet(locations.keystore_dir())
-            entry = (
-                wallet.create(creds.password)
-                if what == "new"
-                else wallet.import_private_key(creds.private_key or "", creds.password)
-            )
-            self.notify(f"keystore for {entry.address} saved; u unlocks it once connected", title="Wallet")
-            return
-        if what == "unlock":
-            address = s.unlock(creds.password, creds.address)
-        elif what == "new":
-            address = s.create_account(creds.password)
-        else:
-            address = s.import_private_key(creds.private_key or "", creds.password)
-        self.post_message(Done(f"unlocked {address}", "Wallet"))
-
-    @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Withdraw")
-    def action_withdraw(self) -> None:
-        s = self.session
-        if s is None or s.address is None:
-            raise IchainError("unlock a wallet first (u)")
-        amount = s.credits()
-        if amount == 0:
-            raise IchainError("nothing to withdraw: no credits (refunds and returned fees land there)")
-        self.confirm_then_send(
-            s.market.withdraw(),
-            "Withdraw your credits?",
-            [f"{eth(amount, 6)} from the market to {short(s.address)}"],
-            Done(f"withdrew {eth(amount, 6)}", "Wallet"),
-        )
-
-    # -- tasks ---------------------------------------------------------------------
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id != "my-tasks" or self.session is None:
-            return
-        self.open_task(int(str(event.row_key.value)))
-
-    def on_task_list_selected(self, event: TaskList.Selected) -> None:
-        if self.session is not None:
-            self.open_task(event.task_id)
-
-    def open_task(self, task_id: int) -> None:
-        """The task's detail (on the UI thread: its live log is copied here, then read in a worker)."""
-        output = list(self.task_output.get(task_id, ()))
-        progress = list(self.task_progress.get(task_id, ()))
-        self._open_task(task_id, list(self.events), output, progress)
-
-    @work(thread=True, group="detail", exit_on_error=False, description="Task")
-    def _open_task(
-        self, task_id: int, events: list[AgentEvent], output: list[str], progress: list[dict[str, Any]]
-    ) -> None:
-        s = self.live
-        task, now = s.task(task_id), s.now()
-
-        def chosen(action: TaskAction | None) -> None:
-            if action is TaskAction.RATE:
-                self.open_modal(RatingScreen(task_id, task.provider), lambda r: r and self.rate(task_id, r))
-            elif action is not None:
-                self.task_action(task_id, action)
-
-        detail = TaskDetailScreen(task, now, events, output, progress)
-        self.post_message(ModalWanted(detail, chosen))
-
-    @work(thread=True, group="task-action", exit_on_error=False, description="Task")
-    def task_action(self, task_id: int, action: TaskAction) -> None:
-        """Refund or settle, each shown with its gas and cost before anything is sent (a call the
-        contract would refuse is one line, before the dialog)."""
-        s = self.live
-        task = s.task(task_id)
-        if action is TaskAction.REFUND:
-            call = s.market.refund(task_id)
-            title, what = "Refund the task?", f"task {task_id}: its escrow returns to the requester's credits"
-        else:
-            call = s.market.settle(task_id)
-            title, what = (
-                "Settle the task?",
-                f"task {task_id} ({task.state.label}): the verdict stands, money moves as it says",
-            )
-        money = f"payment {eth(task.payment)} + validator fee {eth(task.validator_fee)}"
-        self.confirm_then_send(
-            call, title, [what, money], Done(f"task {task_id}: {action.value} sent", "Task")
-        )
 
     def on_unmount(self) -> None:
         if self.provider_stop is not None:

@@ -14,17 +14,31 @@ from textual.message import Message
 from ..errors import IchainError
 
 if TYPE_CHECKING:
+    from collections import deque
+    from typing import Any
+
+    from ..agents.events import AgentEvent
     from ..agents.provider import ProviderAgent
+    from ..chain.rpc import RpcStatus
     from ..chain.transactions import PreparedCall
+    from ..config import Settings
     from ..recent import RecentFolders
     from ..sandbox.runner import Sandbox
     from ..session import Session, TaskPreview
+    from .screens.connect import ConnectChoice
 
 
 class AppBase(App[None]):
     """The base of `IchainApp`, which sets the attributes declared here and `open_modal`."""
 
     session: Session | None
+    settings: Settings
+    network_choice: ConnectChoice | None
+    events: list[AgentEvent]
+    task_output: dict[int, deque[str]]
+    task_progress: dict[int, deque[dict[str, Any]]]
+    _not_connected: str | None
+    _node: RpcStatus | None
     sandbox_factory: Callable[[], Sandbox] | None
     provider_stop: threading.Event | None
     provider_running: tuple[Sandbox, ProviderAgent] | None  # while providing: for the dashboard
@@ -46,6 +60,8 @@ class AppBase(App[None]):
 
     rate: Callable[[int, int], object]  # SubmitActions' worker
     action_refresh: Callable[[], None]  # IchainApp's
+    connect: Callable[[], object]  # IchainApp's worker
+    _show_status: Callable[[], None]  # IchainApp's
 
     def confirm_then_send(self, call: PreparedCall, title: str, lines: list[str], done: Message) -> None:
         """From a worker: every value-moving transaction goes through the same dialog with its gas
