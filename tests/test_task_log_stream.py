@@ -44,9 +44,11 @@ def test_batches_open_only_with_the_pair_key_once_and_in_order():
         for i in range(500):
             pusher.add("stdout", f"line {i}")
         pusher.add("stderr", "ICHAIN_PROGRESS " + '{"epoch": 1, "loss": 0.5}')
+        pusher.add("stdout", "\x1b]0;owned\x07\x1b[2Jclear")  # terminal control from a hostile task
         pusher.close()
         assert got[:3] == [("stdout", "line 0"), ("stdout", "line 1"), ("stdout", "line 2")]
-        assert len(got) == 501 and progress_of(got[-1][1]) == {"epoch": 1, "loss": 0.5}
+        assert len(got) == 502 and progress_of(got[-2][1]) == {"epoch": 1, "loss": 0.5}
+        assert got[-1] == ("stdout", "?]0;owned??[2Jclear")  # no control character reaches a screen
 
         assert (
             requests.post(url, data=seal_batch(stranger_key, context, 99, [("stdout", "x")])).status_code
@@ -58,7 +60,7 @@ def test_batches_open_only_with_the_pair_key_once_and_in_order():
         assert requests.post(url, data=b"short").status_code == 403
         other = f"http://{server.address}/log/{log_tag(log_context(b'task-8'))}"
         assert requests.post(other, data=replay).status_code == 404  # no such log here
-        assert len(got) == 501  # none of those reached the requester
+        assert len(got) == 502  # none of those reached the requester
     finally:
         server.stop()
 

@@ -61,3 +61,28 @@ async def test_new_blocks_change_only_their_rows_and_no_block_reads_nothing(tmp_
         assert len(reads) == before + 1  # one reading for the one new block
         counts = str(app.query_one("#pool-counts").render())
         assert "executing 2" in counts
+
+
+async def test_a_providers_hardware_text_is_shown_as_text_never_as_markup(tmp_path):
+    """A provider writes its own hardware text on chain: brackets in it are not Rich markup (a
+    `[/]` would otherwise break the pool viewer and the picker for everyone)."""
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from ichain_tui.tui.screens.picker import PickerScreen
+
+    chain, m, _ = build_market()
+    hostile = Account.from_key(keccak(text="hostile-hardware"))
+    chain.fund(hostile.address, 10**18)
+    client = m.as_account(hostile)
+    client.register_provider(public_key(hostile), 10**15, "cpu=4 ram=8 gpu=[/] [b]x[/b]:1024", 10**17).send()
+    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        providers = app.query_one("#pool-providers")
+        await wait_for(pilot, lambda: providers.row_count == 4, 20, "the providers")
+        assert "[/] [b]x[/b]" in str(providers.get_row(hostile.address)[1])
+        await pilot.press("s", "a")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), 20, "the picker")
+        table = app.screen.query_one("#providers")
+        await wait_for(pilot, lambda: table.row_count == 4, 10, "the rows")
+        assert "[/] [b]x[/b]" in str(table.get_row(hostile.address)[4])

@@ -32,6 +32,7 @@ async def test_the_detail_shows_the_live_log_and_a_loss_chart(market, tmp_path):
             app.post_message(AgentReported(AgentEvent("requester", "output", 3, f"line {epoch}")))
         for n in range(400):
             app.post_message(AgentReported(AgentEvent("requester", "output", 3, f"chatty {n}")))
+        app.post_message(AgentReported(AgentEvent("requester", "output", 3, "[/] [b]not markup")))
         await pilot.pause()
         assert len(app.task_output[3]) == 300 and not [e for e in app.events if e.kind == "output"]
         app.open_task(3)
@@ -40,4 +41,5 @@ async def test_the_detail_shows_the_live_log_and_a_loss_chart(market, tmp_path):
         screen = app.screen
         assert "loss 0.25" in str(screen.query_one("#progress-last").render())
         assert screen.query_one("#progress-chart").data == [1.0, 0.5, 1 / 3, 0.25]
-        assert "chatty 399" in str(screen.query_one("#task-output").render())
+        shown = str(screen.query_one("#task-output").render())
+        assert "chatty 399" in shown and "[/] [b]not markup" in shown  # a task's text, never markup

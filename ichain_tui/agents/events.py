@@ -36,6 +36,7 @@ class AgentEvent:
                 "task": self.task_id,
                 "message": self.message,
                 "at": round(self.at, 3),
+                **({"progress": self.data["progress"]} if "progress" in self.data else {}),
             }
         )
 

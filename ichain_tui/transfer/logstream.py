@@ -48,10 +48,16 @@ def seal_batch(key: bytes, context: bytes, seq: int, lines: list[tuple[str, str]
     return crypto.seal_with(key, body, context)
 
 
+def printable(text: str) -> str:
+    """No terminal control sequences from a task's output reach the requester's screen."""
+    return "".join(c if c.isprintable() or c == "\t" else "?" for c in text)
+
+
 def open_batch(key: bytes, context: bytes, sealed: bytes) -> tuple[int, list[tuple[str, str]]]:
     try:
         body = json.loads(crypto.open_with(key, sealed, context))
-        seq, lines = int(body["seq"]), [(str(s), str(t)[:MAX_LINE_CHARS]) for s, t in body["lines"]]
+        seq = int(body["seq"])
+        lines = [(str(s)[:8], printable(str(t)[:MAX_LINE_CHARS])) for s, t in body["lines"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"not a log batch: {exc}") from None
     return seq, lines

@@ -292,7 +292,9 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         if event.kind in ("error", "declined", "quarantined"):
             self._log_entry(f"{event.role} · task {event.task_id}", f"{event.kind}: {event.message}")
         if event.kind in ("error",):
-            self.notify(event.message, title=f"{event.role} · task {event.task_id}", severity="error")
+            self.notify(
+                event.message, title=f"{event.role} · task {event.task_id}", severity="error", markup=False
+            )
         elif event.kind in (
             "created",
             "validator",
@@ -306,7 +308,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
             "registered",
             "hosted",
         ):
-            self.notify(event.text(), title=event.role)
+            self.notify(event.text(), title=event.role, markup=False)  # peers' words are not markup
 
     def _task_log(self, event: AgentEvent) -> None:
         task_id = event.task_id

@@ -84,7 +84,8 @@ class PickerScreen(ModalScreen[str | None]):
                 c.provider.hardware.describe(),
                 reason or "",
             )
-            table.add_row(*(Text(cell, style="dim") if reason else cell for cell in cells), key=c.address)
+            # every cell as Text: the hardware text is the provider's own, never markup
+            table.add_row(*(Text(cell, style="dim" if reason else "") for cell in cells), key=c.address)
         self.query_one("#picker-hint", Label).update(
             f"{table.row_count - greyed} to choose, {greyed} greyed · sorted by {self.sort} · "
             "Enter choose · o sort · / filter · Esc cancel"

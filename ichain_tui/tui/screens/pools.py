@@ -63,7 +63,7 @@ class PoolsPane(Vertical):
             p = c.provider
             row = (
                 short(c.address),
-                p.hardware.describe(),
+                Text(p.hardware.describe()),  # the provider's own text: never markup
                 "yes" if p.available else Text("no", style="dim"),
                 eth(p.price),
                 eth(p.free_stake, 3),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -100,12 +101,12 @@ class SubmitPane(Vertical):
 
     def show_problem(self, text: str) -> None:
         self.folder = None
-        self.query_one("#task-info", Static).update(f"[red]{text}[/red]")
+        self.query_one("#task-info", Static).update(Text(text, style="red"))  # names in it are not markup
 
     def show_provider(self, address: str, price: int, hardware: HardwareProfile) -> None:
         self.provider = address
-        self.query_one("#provider-info", Static).update(
-            f"provider {short(address)}  {eth(price)}  {hardware.describe()}"
+        self.query_one("#provider-info", Static).update(  # the hardware text is the provider's: not markup
+            Text(f"provider {short(address)}  {eth(price)}  {hardware.describe()}")
         )
 
     def show_validator(self, choice: str, label: str) -> None:

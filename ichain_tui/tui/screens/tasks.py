@@ -75,14 +75,16 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
                 f"deadline in {due}"
             )
             timeline = [f"{e.kind:<10} {e.message}" for e in self.events if e.task_id == t.task_id]
-            yield Static("\n".join(timeline[-10:]) or "no events seen in this session", id="timeline")
+            yield Static(
+                "\n".join(timeline[-10:]) or "no events seen in this session", id="timeline", markup=False
+            )
             if self.progress:
                 metric = _metric(self.progress)
                 last = ", ".join(
                     f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                     for k, v in self.progress[-1].items()
                 )
-                yield Static(f"progress: {last}", id="progress-last")
+                yield Static(f"progress: {last}", id="progress-last", markup=False)
                 if metric:
                     values = [
                         float(p[metric]) for p in self.progress if isinstance(p.get(metric), (int, float))
@@ -90,7 +92,7 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
                     yield Label(f"{metric} over {len(values)} reports", classes="hint")
                     yield Sparkline(values, id="progress-chart")
             if self.output:
-                yield Static("\n".join(self.output[-6:]), id="task-output")
+                yield Static("\n".join(self.output[-6:]), id="task-output", markup=False)
             yield Label("r refund · s settle · f rate — when the task allows it · Esc", classes="hint")
 
     def action_choose(self, what: str) -> None:
