@@ -360,7 +360,8 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         if key == self._last_toast[0] and time.monotonic() - self._last_toast[1] < 30:
             return  # the same failure again within 30 s: once is enough
         self._last_toast = (key, time.monotonic())
-        self.notify(text.splitlines()[0][:300] if text else title, title=title, severity="error", timeout=8)
+        first = text.splitlines()[0][:300] if text else title
+        self.notify(first, title=title, severity="error", timeout=8, markup=False)  # may quote a peer
 
     def _on_notify(self, event: Notify) -> None:
         """Toasts are for events; on a small terminal (up to 30 rows) one at a time, the newest,
