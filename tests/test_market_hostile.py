@@ -288,7 +288,8 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
             [(e.kind, e.message) for e in events],
             proxy.refused,
         )
-        assert proxy.refused >= 4 and len(errors) < proxy.refused
+        # (the bound above is the thinning; under load a pass can take as long as a refusal)
+        assert proxy.refused >= 4 and len(errors) <= proxy.refused
         proxy.bring_back()
         requester = m.requester(5)
         task_id = requester.submit(
