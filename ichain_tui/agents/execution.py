@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,34 +23,17 @@ from ..transfer.locator import FileRef
 from ..transfer.logstream import LogPusher
 from ..transfer.manifest import seal_folder
 from . import envelopes as env
+from .role import ProviderRole
 
 if TYPE_CHECKING:
-    from ..chain.client import MarketClient
-    from ..sandbox.policy import ProviderPolicy
-    from ..sandbox.runner import Sandbox
-    from ..transfer.fetcher import Fetcher
-    from ..transfer.progress import ProgressCallback
     from .events import Repeats, TaskOutput
-    from .journal import Journal
 
 
-class ExecutionStep:
+class ExecutionStep(ProviderRole):
     """Mixed into `ProviderAgent`, which sets the attributes declared here."""
 
-    market: MarketClient
-    journal: Journal
-    sandbox: Sandbox
-    fetcher: Fetcher
-    policy: ProviderPolicy
-    progress: ProgressCallback | None
     output: TaskOutput | None
-    cancel: threading.Event
-    work: Path
-    draining: bool
-    busy_with: int | None
     chunks: int
-
-    _say: Callable[..., None]  # (kind, task_id, message, role=..., **data)
     _decline: Callable[[int, str], None]
     _send_commit: Callable[[Task], None]
     _stage: Callable[[int], str]

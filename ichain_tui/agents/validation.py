@@ -6,10 +6,6 @@ or does not match its commitment fails once the verdict is due."""
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..chain.types import Task
 from ..errors import IchainError
@@ -18,31 +14,11 @@ from ..sandbox.staging import stage_name
 from ..sandbox.taskspec import load_task
 from ..transfer.locator import FileRef
 from . import envelopes as env
-
-if TYPE_CHECKING:
-    from ..chain.client import MarketClient
-    from ..sandbox.policy import ProviderPolicy
-    from ..sandbox.runner import Sandbox
-    from ..transfer.fetcher import Fetcher
-    from ..transfer.progress import ProgressCallback
-    from .journal import Journal
+from .role import ProviderRole
 
 
-class ValidatorDuties:
-    """Mixed into `ProviderAgent`, which sets the attributes declared here."""
-
-    market: MarketClient
-    journal: Journal
-    sandbox: Sandbox
-    fetcher: Fetcher
-    policy: ProviderPolicy
-    progress: ProgressCallback | None
-    cancel: threading.Event
-    work: Path
-    draining: bool
-    busy_with: int | None
-
-    _say: Callable[..., None]  # (kind, task_id, message, role=..., **data)
+class ValidatorDuties(ProviderRole):
+    """Mixed into `ProviderAgent` (the attributes it uses are declared by `ProviderRole`)."""
 
     def _stage(self, task_id: int) -> str:
         """The neutral staging name the provider's pre-check and the validator's check share."""
