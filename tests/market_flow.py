@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from conftest import FEE, PRICE, Parties
 from eth_utils import keccak
 
 from ichain_tui.chain.client import MarketClient
+from ichain_tui.chain.errors import ContractRevert
 from ichain_tui.chain.types import ValidatorMode
 
 TASK_ROOT = bytes.fromhex("11" * 32)
@@ -112,3 +114,10 @@ def balance_sheet(p: Parties, extra_accounts: list[str] = ()) -> tuple[int, int]
     stakes = sum(m.provider(a).stake for a in addresses)
     credits = sum(m.credits(a) for a in addresses)
     return m.contract_balance(), escrow + stakes + credits
+
+
+def reverts(name: str, call) -> ContractRevert:
+    with pytest.raises(ContractRevert) as info:
+        call.send()
+    assert info.value.name == name, str(info.value)
+    return info.value

@@ -14,6 +14,7 @@ from market_flow import (
     key_commit,
     other_validator,
     random_key,
+    reverts,
     submit,
     to_failed,
     to_passed,
@@ -25,13 +26,6 @@ from ichain_tui.chain.errors import ContractRevert, InsufficientFunds
 from ichain_tui.chain.types import TaskState, ValidatorMode
 
 LOCK = PRICE // 2
-
-
-def reverts(name: str, call) -> ContractRevert:
-    with pytest.raises(ContractRevert) as info:
-        call.send()
-    assert info.value.name == name, str(info.value)
-    return info.value
 
 
 def stake_of(p, client) -> int:
@@ -132,53 +126,6 @@ def test_a_provider_committing_to_a_key_it_does_not_have_can_only_fail(parties):
     reverts("KeyMismatch", validator.submit_verdict(task_id, True, RESULT_ROOT, K2))
     validator.submit_verdict(task_id, False).send()
     assert p.requester.task(task_id).state is TaskState.FAILED
-
-
-def test_bought_ratings_do_not_count(parties):
-    """v1: price 0, own requester, 1 wei payment, 5 stars for gas. v2: a named (own) validator or
-    no validator counts nothing; a counted task pays a drawn validator at least 10 %."""
-    p = parties
-    for mode, validator in ((ValidatorMode.NONE, None), (ValidatorMode.NAMED, "validator")):
-        task_id = create(p, mode=mode, validator=validator)
-        submit(p, task_id)
-        if mode is ValidatorMode.NONE:
-            p.provider.claim_payment(task_id, RESULT_ROOT, K2).send()
-        else:
-            p.validator.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
-        p.requester.rate(task_id, 5).send()
-    r = p.requester.rating(p.provider.account.address)
-    assert (r.validated, r.count, r.rated_weight) == (0, 0, 0)
-    reverts(
-        "FeeOutOfRange",
-        p.requester.create_task(
-            provider=p.provider.account.address,
-            payment=PRICE,
-            validator_fee=PRICE // 10 - 1,
-            task_root=TASK_ROOT,
-            requester_key=p.pub(p.requester),
-        ),
-    )
-    reverts(
-        "FeeOutOfRange",
-        p.requester.create_task(
-            provider=p.provider.account.address,
-            payment=PRICE,
-            validator_fee=LOCK + 1,
-            task_root=TASK_ROOT,
-            requester_key=p.pub(p.requester),
-        ),
-    )
-    reverts(
-        "FeeOutOfRange",
-        p.requester.create_task(
-            provider=p.provider.account.address,
-            mode=ValidatorMode.NONE,
-            payment=PRICE,
-            validator_fee=1,
-            task_root=TASK_ROOT,
-            requester_key=p.pub(p.requester),
-        ),
-    )
 
 
 def test_envelopes_are_bound_to_the_next_task_id(parties):
@@ -302,42 +249,6 @@ def test_unavailable_provider_cannot_validate_or_be_assigned(parties):
             requester_key=p.pub(p.requester),
         ),
     )
-
-
-@pytest.mark.parametrize("who", ["stranger", "provider", "validator"])
-def test_only_the_requester_rates(parties, who):
-    p = parties
-    task_id = to_passed(p)
-    reverts("NotRequester", p.as_(who).rate(task_id, 5))
-    assert p.requester.rating(p.provider.account.address).count == 0
-
-
-@pytest.mark.parametrize("rating", [0, 6, 255])
-def test_rating_out_of_range_is_refused(parties, rating):
-    p = parties
-    task_id = to_passed(p)
-    reverts("InvalidRating", p.requester.rate(task_id, rating))
-
-
-def test_rating_only_once_and_only_once_paid(parties):
-    p = parties
-    task_id = to_validating(p)
-    reverts("WrongState", p.requester.rate(task_id, 5))
-    validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send()
-    p.requester.rate(task_id, 5).send()
-    reverts("AlreadyRated", p.requester.rate(task_id, 1))
-    r = p.requester.rating(p.provider.account.address)
-    assert (r.count, r.weighted_score) == (1, 5 * PRICE)
-
-
-def test_ratings_contract_accepts_writes_only_from_the_marketplace(parties):
-    p = parties
-    fn = p.stranger.ratings.functions.recordRating(
-        p.provider.account.address, 1, p.stranger.account.address, 5, True, 10**18
-    )
-    reverts("OnlyMarketplace", p.stranger._call("recordRating", fn))
-    fn = p.stranger.ratings.functions.recordVerdict(p.provider.account.address, 1, True, True, 10**18)
-    reverts("OnlyMarketplace", p.stranger._call("recordVerdict", fn))
 
 
 @pytest.mark.parametrize("delta", [-1, 1, FEE])

@@ -1,17 +1,20 @@
-"""A provider killed mid-run (SIGKILL) and restarted resumes the task from its last checkpoint
-instead of from zero: the task sees ICHAIN_RESUME=1 and its checkpoint, the time already spent
-counts toward its limit, and the requester gets a checked result."""
+"""A provider that dies mid-run (SIGKILL): left dead, the requester gets everything back after
+the deadline; restarted, it resumes the task — from its last checkpoint instead of from zero when
+the task keeps one (ICHAIN_RESUME=1, the time already spent counting toward its limit) — and the
+requester gets a checked result, committed once."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from sandbox_helpers import counting_task
+from market_helpers import quick_task
+from sandbox_helpers import counting_task, labels_of, sandbox_containers
 
-from ichain_tui.chain.types import ValidatorMode
+from ichain_tui.chain.types import TaskState, ValidatorMode
 
-PAY = 10**16
+PAY = 2 * 10**16
+FEE = PAY // 10  # the market's least validator fee (minFeeBps 1,000)
 STEPS = 24
 
 
@@ -25,7 +28,7 @@ def test_a_provider_killed_mid_run_resumes_from_the_checkpoint(local_market, tmp
     m.wait_registered(1)
     requester = m.requester(5)
     task_id = requester.submit(
-        resumable_task(tmp_path / "task"), p1.account.address, PAY, mode=ValidatorMode.NONE
+        resumable_task(tmp_path / "task"), p1.account.address, 10**16, mode=ValidatorMode.NONE
     )
     p1.wait_log("executing")
     deadline = time.monotonic() + 60
@@ -40,3 +43,60 @@ def test_a_provider_killed_mid_run_resumes_from_the_checkpoint(local_market, tmp
     result = json.loads((tmp_path / "result" / "result.json").read_text())
     assert result["steps"] == STEPS and result["resumed_from"] >= saved > 0
     assert "resuming" in p1.log() and "s of its limit spent" in p1.log()
+
+
+def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):
+    m = local_market
+    p1 = m.provider(1).start()
+    m.provider(2).start()
+    m.wait_registered(2)
+    requester = m.requester(5)
+    balance_before = m.chain.balance(requester.me)
+    task_id = requester.submit(
+        quick_task(tmp_path / "slow", sleep=120),
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=120,
+        review_window=120,
+    )
+    p1.wait_log("executing")
+    p1.kill()
+    m.chain.advance_time(121)
+    outcome = requester.follow(task_id, tmp_path / "result")
+    assert outcome.state is TaskState.EXPIRED
+    assert m.market.credits(requester.me) == 0  # the refund was withdrawn
+    spent = balance_before - m.chain.balance(requester.me)
+    assert spent < 10**16  # only gas: the whole escrow came back
+    assert m.market.provider(p1.account.address).locked == 0
+    assert m.market.provider(m.market.task(task_id).validator).locked == 0
+
+
+def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_path):
+    m = local_market
+    p1 = m.provider(1).start()
+    m.provider(2).start()
+    m.wait_registered(2)
+    stake = m.market.provider(p1.account.address).stake
+    requester = m.requester(5)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t", sleep=3),
+        p1.account.address,
+        PAY,
+        validator_fee=FEE,
+        execute_window=300,
+        review_window=300,
+    )
+    p1.wait_log("executing")
+    p1.kill()
+    p1.start()  # same home: same keystore and journal
+    outcome = requester.follow(task_id, tmp_path / "result")
+    assert outcome.ok, outcome
+    assert json.loads((tmp_path / "result" / "answer.json").read_text())["value"] == 332833500
+    assert m.market.provider(p1.account.address).stake == stake + PAY
+    assert p1.log().count("submitted") == 1
+    assert not [
+        c
+        for c in sandbox_containers(mine=False)
+        if labels_of(c).get("org.ichain.sandbox.pid") == str(p1.proc.pid)
+    ]

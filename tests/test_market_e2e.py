@@ -220,63 +220,6 @@ def test_a_copied_envelope_does_not_make_a_provider_run_someone_elses_task(local
     p1.wait_log(f"already executed for task {x_task}", timeout=30)
 
 
-def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):
-    m = local_market
-    p1 = m.provider(1).start()
-    m.provider(2).start()
-    m.wait_registered(2)
-    requester = m.requester(5)
-    balance_before = m.chain.balance(requester.me)
-    task_id = requester.submit(
-        quick_task(tmp_path / "slow", sleep=120),
-        p1.account.address,
-        PAY,
-        validator_fee=FEE,
-        execute_window=120,
-        review_window=120,
-    )
-    p1.wait_log("executing")
-    p1.kill()
-    m.chain.advance_time(121)
-    outcome = requester.follow(task_id, tmp_path / "result")
-    assert outcome.state is TaskState.EXPIRED
-    assert m.market.credits(requester.me) == 0  # the refund was withdrawn
-    spent = balance_before - m.chain.balance(requester.me)
-    assert spent < 10**16  # only gas: the whole escrow came back
-    assert m.market.provider(p1.account.address).locked == 0
-    assert m.market.provider(m.market.task(task_id).validator).locked == 0
-
-
-def test_provider_restarted_mid_task_resumes_and_completes(local_market, tmp_path):
-    m = local_market
-    p1 = m.provider(1).start()
-    m.provider(2).start()
-    m.wait_registered(2)
-    stake = m.market.provider(p1.account.address).stake
-    requester = m.requester(5)
-    task_id = requester.submit(
-        quick_task(tmp_path / "t", sleep=3),
-        p1.account.address,
-        PAY,
-        validator_fee=FEE,
-        execute_window=300,
-        review_window=300,
-    )
-    p1.wait_log("executing")
-    p1.kill()
-    p1.start()  # same home: same keystore and journal
-    outcome = requester.follow(task_id, tmp_path / "result")
-    assert outcome.ok, outcome
-    assert json.loads((tmp_path / "result" / "answer.json").read_text())["value"] == 332833500
-    assert m.market.provider(p1.account.address).stake == stake + PAY
-    assert p1.log().count("submitted") == 1
-    assert not [
-        c
-        for c in sandbox_containers(mine=False)
-        if labels_of(c).get("org.ichain.sandbox.pid") == str(p1.proc.pid)
-    ]
-
-
 def test_silent_validator_cannot_keep_the_provider_from_its_pay(local_market, tmp_path):
     """The drawn validator is registered but never runs. Nobody else can be drawn to replace it;
     at the fixed bound the provider claims by revealing the key, and the requester decrypts."""

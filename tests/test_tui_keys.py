@@ -5,7 +5,7 @@ log, the footer of the tab in front, the keymap setting and the status line."""
 from __future__ import annotations
 
 import pytest
-from tui_harness import PASSWORD, build_market, make_session
+from tui_harness import PASSWORD, build_market, make_session, market_app
 from tui_screens import settle as settle_workers
 from tui_screens import wait_for
 
@@ -84,7 +84,7 @@ async def test_a_modal_asked_for_while_another_is_open_waits_its_turn_and_comes_
     from ichain_tui.tui.screens.rating import RatingScreen
 
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await pilot.press("s", "a")
@@ -113,7 +113,7 @@ async def test_refund_and_withdraw_move_value_only_after_the_gas_preview_is_conf
     chain, m, accounts = build_market()  # its own chain: time moves forward here
     me = accounts["requester"].address
     chain.advance_time(WINDOW + 60)  # task 3's provider missed its deadline: a refund is open
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         app.query_one("#pool-tasks").focus()
@@ -157,7 +157,7 @@ async def test_help_is_generated_from_the_bindings_and_l_shows_the_full_text_of_
     from ichain_tui.tui.screens.log import LogScreen
 
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await pilot.press("question_mark")
@@ -183,7 +183,7 @@ async def test_help_is_generated_from_the_bindings_and_l_shows_the_full_text_of_
 
 async def test_the_footer_and_the_keys_follow_the_tab_and_rest_under_a_dialog(market, tmp_path):
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
 
     def offered() -> set[str]:
         return {b.binding.id for b in app.screen.active_bindings.values() if b.enabled and b.binding.id}
@@ -237,7 +237,7 @@ async def test_the_status_line_shows_the_block_and_says_when_it_is_old(market, t
     assert block_age(1_000, 1_030) == "" and block_age(1_000, 1_000 + 300) == " (5 min old)"
     assert block_age(1_000, 1_000 + 7_300) == " (2 h old)" and block_age(2_000, 1_000) == ""
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         status = str(app.query_one("#status").render())
@@ -285,7 +285,7 @@ async def test_x_withdraws_the_free_stake_only_after_the_preview(tmp_path):
 async def test_at_80x24_one_toast_at_a_time(market, tmp_path):
     chain, m, _ = market
     for size, shown in (((80, 24), ["event 2"]), ((120, 40), ["event 0", "event 1", "event 2"])):
-        app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+        app = market_app(chain, m, tmp_path)
         async with app.run_test(size=size) as pilot:
             await settle(pilot, app)
             for n in range(3):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from tui_harness import PASSWORD, build_market, make_session
+from tui_harness import PASSWORD, build_market, make_session, market_app
 from tui_screens import settle as settle_workers
 from tui_screens import wait_for
 
@@ -27,7 +27,7 @@ async def settle(pilot, app, seconds: float = 10.0) -> None:
 
 async def test_pools_show_tasks_and_providers(market, tmp_path):
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
         pane = app.query_one(PoolsPane)
@@ -40,7 +40,7 @@ async def test_pools_show_tasks_and_providers(market, tmp_path):
 
 async def test_keys_switch_tabs_and_open_the_picker(market, tmp_path):
     chain, m, accounts = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         for key, tab in (
@@ -88,7 +88,7 @@ async def test_wrong_password_is_a_notification_and_the_app_keeps_running(market
 
 async def test_submit_without_a_folder_explains_what_to_do(market, tmp_path):
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await pilot.press("s", "ctrl+s")
@@ -129,7 +129,7 @@ async def test_enter_on_a_task_opens_its_detail(market, tmp_path):
     from ichain_tui.tui.screens.tasks import TaskDetailScreen
 
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         app.query_one("#pool-tasks").focus()
@@ -187,7 +187,7 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
     "drawn at random" and "none" first, then the eligible named validators, then, greyed with the
     reason and refused on Enter, those that cannot be (the provider, the requester)."""
     chain, m, accounts = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
         await pilot.press("s")
@@ -237,7 +237,7 @@ async def test_the_provider_policy_is_edited_and_saved_from_the_dashboard(market
 
     monkeypatch.setenv("ICHAIN_HOME", str(tmp_path / "home"))
     chain, m, _accounts = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
         await pilot.press("v", "e")
@@ -367,7 +367,7 @@ async def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log
 
     path = logs.setup("tui", directory=tmp_path / "logs")
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
 

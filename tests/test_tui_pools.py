@@ -4,7 +4,7 @@ registered provider is listed with availability, free stake, validated tasks and
 
 from __future__ import annotations
 
-from tui_harness import WINDOW, build_market, make_session
+from tui_harness import WINDOW, build_market, make_session, market_app
 from tui_screens import wait_for
 
 from ichain_tui.chain.wallet import public_key
@@ -76,7 +76,7 @@ async def test_a_providers_hardware_text_is_shown_as_text_never_as_markup(tmp_pa
     chain.fund(hostile.address, 10**18)
     client = m.as_account(hostile)
     client.register_provider(public_key(hostile), 10**15, "cpu=4 ram=8 gpu=[/] [b]x[/b]:1024", 10**17).send()
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         providers = app.query_one("#pool-providers")
         await wait_for(pilot, lambda: providers.row_count == 4, 20, "the providers")

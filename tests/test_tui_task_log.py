@@ -5,11 +5,10 @@ chart of the loss."""
 from __future__ import annotations
 
 import pytest
-from tui_harness import build_market, make_session
+from tui_harness import build_market, market_app
 from tui_screens import settle, wait_for
 
 from ichain_tui.agents.events import AgentEvent
-from ichain_tui.tui.app import IchainApp
 from ichain_tui.tui.messages import AgentReported
 from ichain_tui.tui.screens.tasks import TaskDetailScreen
 
@@ -21,7 +20,7 @@ def market():
 
 async def test_the_detail_shows_the_live_log_and_a_loss_chart(market, tmp_path):
     chain, m, _ = market
-    app = IchainApp(lambda: make_session(tmp_path, chain, m), refresh_seconds=0)
+    app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         for epoch in range(4):

@@ -77,3 +77,10 @@ def make_session(tmp: Path, chain, market, unlocked: bool = True) -> Session:
     if unlocked:
         session.unlock(PASSWORD)
     return session
+
+
+def market_app(chain, market, tmp: Path):
+    """The app on `market`, the requester's keystore unlocked, no periodic refresh."""
+    from ichain_tui.tui.app import IchainApp
+
+    return IchainApp(lambda: make_session(tmp, chain, market), refresh_seconds=0)

@@ -30,7 +30,7 @@ RATINGS_PER_CALL = 1000
 
 # ProviderAssigned is left out: it is emitted only by createTask, whose TaskCreated names the
 # provider too (and it carries an envelope: a fifth of a whole history's bytes)
-TASK_EVENTS = ("TaskCreated", "ValidatorAssigned", "TaskStateChanged", "VerdictSubmitted")
+TASK_EVENTS = ("TaskCreated", "ValidatorAssigned", "TaskStateChanged")
 PROVIDER_EVENTS = ("ProviderRegistered", "ProviderUpdated", "AvailabilityChanged", "StakeChanged")
 
 
@@ -186,11 +186,9 @@ class MarketIndex:
         if name == "TaskStateChanged":
             task = replace(task, state=TaskState(int(topics[2], 16)), deadline=_word(data, 0), block=block)
             if task.state in (TaskState.PASSED, TaskState.REJECTED) and task.provider:
-                rerate.add(task.provider)  # a verdict recorded in Ratings (a settled fail has no other log)
+                rerate.add(task.provider)  # the only states in which Ratings records a verdict
         elif name == "ValidatorAssigned":
             task = replace(task, validator=_address(topics[2]), block=block)
-        elif name == "VerdictSubmitted" and task.provider:
-            rerate.add(task.provider)  # the Ratings contract recorded the verdict
         state.tasks[task_id] = task
 
     def _apply_provider(self, name: str, address: str, data: bytes) -> None:

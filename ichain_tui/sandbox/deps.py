@@ -30,6 +30,7 @@ from typing import Any
 
 from docker.errors import DockerException, ImageNotFound
 
+from . import seccomp
 from .engine import SandboxError
 
 REQUIREMENTS = "requirements.txt"
@@ -180,7 +181,7 @@ def install(dc: Any, base: str, wheels: Path, tag: str, limits: DepsLimits | Non
             ["python3", "-c", _INSTALL],
             network_mode="none",
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges:true", seccomp.security_opt()],  # the runs' own profile
             mem_limit=f"{INSTALL_MEMORY_MB}m",
             memswap_limit=f"{INSTALL_MEMORY_MB}m",
             nano_cpus=int(limits.cpus * 1_000_000_000),

@@ -140,6 +140,13 @@ class LogPusher:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
+    def __post_init__(self) -> None:
+        self._session = requests.Session()
+        self._session.trust_env = False  # never a proxy from the environment: only `socks`
+        if self.socks:
+            proxy = f"socks5h://{self.socks}"
+            self._session.proxies = {"http": proxy, "https": proxy}
+
     def start(self) -> LogPusher:
         self._thread = threading.Thread(target=self._run, daemon=True, name="log-pusher")
         self._thread.start()
@@ -165,12 +172,6 @@ class LogPusher:
             self._thread.join(timeout=flush_s)
 
     def _run(self) -> None:
-        session = requests.Session()
-        session.trust_env = False
-        if self.socks:
-            proxy = f"socks5h://{self.socks}"
-            session.proxies = {"http": proxy, "https": proxy}
-        self._session = session
         while not self._stop.wait(PUSH_EVERY_S):
             self._push()
 
@@ -188,9 +189,8 @@ class LogPusher:
             self._seq += 1
         body = seal_batch(self.key, self.context, seq, batch)
         url = f"http://{self.address}/log/{log_tag(self.context)}"
-        session = getattr(self, "_session", None) or requests
         try:
-            response = session.post(url, data=body, timeout=10)
+            response = self._session.post(url, data=body, timeout=10)
             ok = response.status_code in (204, 409)
         except requests.RequestException:
             ok = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from textual import work
 
+from ..chain.wallet import Wallet
 from ..errors import IchainError, one_line
 from .base import AppBase
 from .format import eth, short
@@ -37,10 +38,8 @@ class WalletActions(AppBase):
         )
 
     def recent_keystores(self) -> list[str]:
-        from .. import locations
-        from ..chain.wallet import Wallet
-
-        return [e.address for e in Wallet(locations.keystore_dir()).entries()]
+        """The keystores on this machine (no chain needed)."""
+        return [e.address for e in Wallet().entries()]
 
     def _network_chosen(self, choice: ConnectChoice | None) -> None:
         if choice is None:
@@ -85,10 +84,7 @@ class WalletActions(AppBase):
     def wallet_job(self, what: str, creds: Credentials) -> None:
         s = self.session
         if s is None:  # not connected: the keystore is written now, unlocked once connected (u)
-            from .. import locations
-            from ..chain.wallet import Wallet
-
-            wallet = Wallet(locations.keystore_dir())
+            wallet = Wallet()
             entry = (
                 wallet.create(creds.password)
                 if what == "new"
