@@ -75,7 +75,7 @@ def test_pins_with_hashes_extras_markers_and_continuations_become_canonical_line
 
 
 # ---------------------------------------------------------------------------- a real hostile index
-BACKEND = '''
+BACKEND = """
 import os
 def _mark():
     with open({marker!r}, "a") as f:
@@ -88,7 +88,7 @@ def build_wheel(directory, config_settings=None, metadata_directory=None):
     _mark(); raise SystemExit(1)
 def build_sdist(directory, config_settings=None):
     _mark(); raise SystemExit(1)
-'''
+"""
 
 
 def _sdist(folder: Path, marker: Path) -> Path:
@@ -117,7 +117,9 @@ def _wheel(folder: Path, name: str, version: str, payload_bytes: int) -> Path:
         if payload_bytes:
             z.writestr(f"{name}/blob.bin", os.urandom(payload_bytes))
         z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        z.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(
+            f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         z.writestr(f"{dist}/RECORD", "")
     return path
 

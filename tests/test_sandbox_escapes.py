@@ -135,6 +135,18 @@ SYSCALLS = """
     print("bpf", call("bpf", 0, 0, 0))
     print("keyctl", call("keyctl", 0, 0, 0))
     print("userfaultfd", call("userfaultfd", 0))
+    for kind, mode in (("chardev", 0o020666), ("blockdev", 0o060666)):
+        made = []
+        for folder in ("/out", "/tmp"):  # a host folder, and gVisor's own tmpfs
+            try:
+                os.mknod(f"{folder}/{kind}", mode, os.makedev(1, 3))
+                made.append(folder)
+            except OSError as exc:
+                if exc.errno != errno.EPERM:
+                    made.append(exc.strerror)
+        print(kind, f"allowed {made}" if made else "refused")
+    os.mkfifo("/out/fifo")  # FIFOs stay allowed
+    print("fifo", "made" if os.path.exists("/out/fifo") else "missing")
     print("cmdline", repr(open("/proc/cmdline").read()))
     for number, line in enumerate(open("/proc/self/mountinfo").read().splitlines()):
         print(f"mount{number}", line)
@@ -147,7 +159,18 @@ def test_seccomp_refuses_io_uring_ptrace_and_namespaces_and_proc_is_masked(isola
     run = isolated.execute(load_task(task), tmp_path / "out")
     assert run.ok, run.as_dict()
     lines = dict(line.split(" ", 1) for line in run.stdout_tail)
-    for name in ("ptrace", "io_uring", "userns", "mountns", "bpf", "keyctl", "userfaultfd"):
+    assert lines["fifo"] == "made"
+    for name in (
+        "ptrace",
+        "io_uring",
+        "userns",
+        "mountns",
+        "bpf",
+        "keyctl",
+        "userfaultfd",
+        "chardev",
+        "blockdev",
+    ):
         assert lines[name] == "refused", (name, lines[name])
     # masked under runc; gVisor answers from its own kernel, which knows nothing of the host's
     assert lines["cmdline"] in ("''", repr("BOOT_IMAGE=/vmlinuz-4.4.0-gvisor quiet\n"))

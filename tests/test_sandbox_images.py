@@ -88,7 +88,7 @@ def test_a_task_image_is_pulled_by_digest_from_a_registry(sandbox, registry):
             pass
 
 
-def test_tags_are_refused_in_ichain_toml_and_digests_allowed_by_repository(tmp_path):
+def test_tags_are_refused_in_ichain_toml_and_digests_allowed_only_by_exact_reference(tmp_path):
     folder = tmp_path / "task"
     folder.mkdir()
     (folder / "task.py").write_text("print(1)\n")
@@ -100,7 +100,11 @@ def test_tags_are_refused_in_ichain_toml_and_digests_allowed_by_repository(tmp_p
     spec = load_task(folder)
     assert spec.image == pinned
     by_repository = policies.for_host(tmp_path, allowed_images=("127.0.0.1:5000/ml",))
-    assert by_repository.refusal(spec) is None
+    assert "this provider allows only" in by_repository.refusal(spec)
+    # the default policy allows the runtime image by its local name, not any digest of that name
+    runtime_digest = "ichain-runtime:bookworm@sha256:" + "cd" * 32
+    (folder / "ichain.toml").write_text(f'image = "{runtime_digest}"\n')
+    assert "this provider allows only" in policies.for_host(tmp_path).refusal(load_task(folder))
     exact = policies.for_host(tmp_path, allowed_images=(pinned,))
     assert exact.refusal(spec) is None
     other = policies.for_host(tmp_path, allowed_images=("127.0.0.1:5000/other",))

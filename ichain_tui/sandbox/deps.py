@@ -156,7 +156,9 @@ def download(requirements: Path, dest: Path, index_url: str, limits: DepsLimits 
             raise DepsError(f"pip could not get the requirements: {tail[:400]}")
         size = sum(p.stat().st_size for p in wheels.iterdir())
         if size > cap:
-            raise DepsError(f"the requirements are {size >> 20} MB, more than this provider's {limits.max_mb} MB")
+            raise DepsError(
+                f"the requirements are {size >> 20} MB, more than this provider's {limits.max_mb} MB"
+            )
         for wheel in wheels.iterdir():
             if wheel.is_file() and not wheel.is_symlink():
                 shutil.move(wheel, dest / wheel.name)  # a rename on one filesystem: pip's owner stays
@@ -200,7 +202,14 @@ def _run_pip(
         }
         try:
             done = subprocess.run(
-                cmd, check=False, capture_output=True, text=True, timeout=limits.time_s, env=env, cwd=work, **user
+                cmd,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=limits.time_s,
+                env=env,
+                cwd=work,
+                **user,
             )
         except subprocess.TimeoutExpired:
             raise DepsError(f"downloading the requirements took longer than {limits.time_s:.0f} s") from None

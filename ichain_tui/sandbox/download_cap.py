@@ -114,7 +114,9 @@ class CappedProxy:
         finally:
             upstream.close()
 
-    def _forward(self, client: socket.socket, method: str, target: str, header_text: bytes, rest: bytes) -> None:
+    def _forward(
+        self, client: socket.socket, method: str, target: str, header_text: bytes, rest: bytes
+    ) -> None:
         url = urlsplit(target)
         if url.scheme != "http" or not url.hostname or method not in ("GET", "HEAD"):
             client.sendall(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n")
@@ -143,7 +145,11 @@ class CappedProxy:
                 self.refused.append(url.path.rsplit("/", 1)[-1])
                 client.sendall(b"HTTP/1.1 507 Over the provider's cap\r\nConnection: close\r\n\r\n")
                 return
-            lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith((b"connection:", b"keep-alive:"))]
+            lines = [
+                ln
+                for ln in head.split(b"\r\n")
+                if not ln.lower().startswith((b"connection:", b"keep-alive:"))
+            ]
             client.sendall(b"\r\n".join(lines) + b"\r\nConnection: close\r\n\r\n")
             budget = [PAGE_MAX]
 

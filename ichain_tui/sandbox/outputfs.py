@@ -9,7 +9,12 @@ pass either cap, so no task can allocate past it, however fast it writes or what
 
 `export` walks the result without recursion and copies only regular files (0644, or 0755 when
 executable) and folders (0755): no setuid bit, FIFO, socket, device or link leaves the area, and
-names that could not be packed (too long, too deep) refuse the result.
+names that could not be packed (too long, too deep) refuse the result. It counts what a file
+claims (its apparent size, holes included) against the byte cap and never writes more than the
+cap: a sparse file of 4 GiB in a 1 MiB area is refused, not copied as 4 GiB of blocks. It never
+waits on anything the task controls: files are opened non-blocking (a lease the task holds, or a
+FIFO put in a file's place, fails the open at once instead of holding it for the kernel's
+lease-break time) and checked again after opening, and a deadline bounds the whole walk.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -184,8 +190,19 @@ class Exported:
     dropped: list[str]  # special files and links left behind
 
 
-def export(source: Path, dest: Path, max_files: int) -> Exported:
-    """Copy the result in `source` into the empty folder `dest`: regular files and folders only."""
+class OutputTooLarge(SandboxError):
+    """The files claim more bytes than the cap (holes count): nothing past the cap was written."""
+
+
+class ExportTimedOut(SandboxError):
+    """The deadline passed before the copy was done."""
+
+
+def export(
+    source: Path, dest: Path, max_files: int, max_bytes: int | None = None, deadline: float | None = None
+) -> Exported:
+    """Copy the result in `source` into the empty folder `dest`: regular files and folders only,
+    at most `max_bytes` by apparent size, done by `deadline` (time.monotonic()) or refused."""
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise SandboxError(f"output folder {dest} is not empty")
@@ -214,12 +231,24 @@ def export(source: Path, dest: Path, max_files: int) -> Exported:
                         child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
                         stack.append((child, rel))
                     elif stat.S_ISREG(st.st_mode):
+                        _check_deadline(deadline)
                         mode = 0o755 if st.st_mode & 0o111 else 0o644
-                        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                        # non-blocking: a lease or a FIFO swapped in fails here, it does not wait
+                        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
                         try:
+                            opened = os.fstat(src)
+                            if not stat.S_ISREG(opened.st_mode):
+                                dropped.append(rel.as_posix())
+                                continue
+                            room = None if max_bytes is None else max_bytes - total
+                            if room is not None and opened.st_size > room:
+                                raise OutputTooLarge(
+                                    f"result refused: its files claim more than {max_bytes} bytes "
+                                    f"({rel.as_posix()[:80]} alone claims {opened.st_size})"
+                                )
                             out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
                             try:
-                                total += _copy(src, out)
+                                total += _copy(src, out, opened.st_size, deadline)
                             finally:
                                 os.close(out)
                         finally:
@@ -240,11 +269,18 @@ def export(source: Path, dest: Path, max_files: int) -> Exported:
     return Exported(files, total, dropped)
 
 
-def _copy(src: int, out: int) -> int:
+def _copy(src: int, out: int, size: int, deadline: float | None) -> int:
+    """At most `size` bytes (the size the file had when opened: one that grows meanwhile is cut)."""
     copied = 0
-    while True:
-        n = os.sendfile(out, src, None, 1 << 24)
+    while copied < size:
+        _check_deadline(deadline)
+        n = os.sendfile(out, src, None, min(1 << 24, size - copied))
         if n == 0:
             break
         copied += n
     return copied
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise ExportTimedOut("copying the files took past the deadline")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .taskspec import DEFAULT_IMAGE, TaskSpec, repository
+from .taskspec import DEFAULT_IMAGE, TaskSpec
 
 RUNTIMES = ("runc", "runsc")
 MiB = 1024 * 1024
@@ -50,7 +50,9 @@ class ProviderPolicy:
             if asked > allowed:
                 return f"task asks for {what} {_n(asked)}{unit}, this provider allows at most {_n(allowed)}{unit}"
         image = spec.image or ""
-        if image and image not in self.allowed_images and repository(image) not in self.allowed_images:
+        # exact references only: a repository name alone would let any digest of it in (and send
+        # the engine to a registry for it), the provider's own runtime image included
+        if image and image not in self.allowed_images:
             return f"task asks for image {image[:80]!r}, this provider allows only {', '.join(self.allowed_images)}"
         gpus = spec.gpus
         if gpus and (self.max_gpus == 0 or gpus > self.max_gpus):

@@ -99,12 +99,16 @@ def _parse_line(line: str, number: int) -> Pin:
         for token in tail:
             found = HASH.fullmatch(token)
             if found is None:
-                raise RequirementRefused(f"line {number}: {_quote(token)} is not accepted; only --hash=sha256:<64 hex>")
+                raise RequirementRefused(
+                    f"line {number}: {_quote(token)} is not accepted; only --hash=sha256:<64 hex>"
+                )
             hashes.append(found.group(1).lower())
     if not head:
         raise RequirementRefused(f"line {number}: a hash without a package")
     if head.startswith("-"):
-        raise RequirementRefused(f"line {number}: options are not accepted ({_quote(head)}); list name==version only")
+        raise RequirementRefused(
+            f"line {number}: options are not accepted ({_quote(head)}); list name==version only"
+        )
     try:
         req = Requirement(head)
     except InvalidRequirement:
@@ -112,7 +116,9 @@ def _parse_line(line: str, number: int) -> Pin:
             f"line {number}: {_quote(head)} is not name==version (URLs, paths and VCS references are not accepted)"
         ) from None
     if req.url:
-        raise RequirementRefused(f"line {number}: {_quote(head)} is a direct reference; only name==version is accepted")
+        raise RequirementRefused(
+            f"line {number}: {_quote(head)} is a direct reference; only name==version is accepted"
+        )
     specs = list(req.specifier)
     if len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
         raise RequirementRefused(f"line {number}: {_quote(head)} is not pinned; write name==version")

@@ -28,7 +28,7 @@ from docker.types import LogConfig
 
 from . import outputfs, seccomp
 from .cgroup import CgroupWatch
-from .checkpoint import CHECKPOINT_EVERY_S, CHECKPOINT_NAME, CheckpointSaver
+from .checkpoint import CHECKPOINT_EVERY_S, CHECKPOINT_NAME, FINAL_SAVE_S, CheckpointSaver
 from .deps import DepsLimits, ensure_deps_image, requirements_of
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
@@ -205,7 +205,9 @@ class Sandbox:
         result."""
         if checkpoint is None:
             return self._run_writable(spec, "execute", Path(out_dir), None, **kw)
-        saver = CheckpointSaver(Path(checkpoint), spent_s, on_saved, self.max_output_files)
+        saver = CheckpointSaver(
+            Path(checkpoint), spent_s, on_saved, self.max_output_files, spec.output_mb * MiB
+        )
         spec = replace(spec, time_limit=max(1.0, spec.time_limit - spent_s))
         return self._run_writable(spec, "execute", Path(out_dir), None, saver=saver, **kw)
 
@@ -256,12 +258,18 @@ class Sandbox:
                 )
             finally:
                 if saver is not None:
-                    saver.save()  # the last state, whatever ended the run
+                    saver.save(time.monotonic() + FINAL_SAVE_S)  # the last state, whatever ended the run
             if run.output_exceeded:
                 return run
             if saver is not None:
                 shutil.rmtree(area.path / CHECKPOINT_NAME, ignore_errors=True)  # not part of the result
-            exported = outputfs.export(area.path, out_dir, self.max_output_files)
+            try:
+                exported = outputfs.export(area.path, out_dir, self.max_output_files, spec.output_mb * MiB)
+            except outputfs.OutputTooLarge:  # holes count: what a file claims is what it costs
+                shutil.rmtree(out_dir, ignore_errors=True)
+                out_dir.mkdir()
+                run.output_exceeded = True
+                return run
         run.output_bytes = exported.bytes
         run.dropped = exported.dropped
         return run
@@ -361,7 +369,7 @@ class Sandbox:
         cancel: threading.Event | None = None,
         area: outputfs.OutputArea | None = None,
         extra_env: dict[str, str] | None = None,
-        every: tuple[float, Callable[[], None]] | None = None,
+        every: tuple[float, Callable[[float], None]] | None = None,
     ) -> RunResult:
         spec = replace(spec, image=self.image_for(spec))
         kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)

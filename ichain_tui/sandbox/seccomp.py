@@ -4,7 +4,9 @@ Docker replaces its default profile with the one given, so this one stands alone
 system calls a task never needs and that are the usual ways from a process into the kernel's
 less-trodden code — io_uring, ptrace and reading other processes' memory, BPF, perf, userfaultfd,
 keyrings, namespaces and mounts, modules, kexec, clocks, swap — and clone with any namespace flag
-(clone3 answers ENOSYS, so the C library falls back to clone, whose flags can be inspected).
+(clone3 answers ENOSYS, so the C library falls back to clone, whose flags can be inspected), and
+mknod of character and block devices (FIFOs and plain files stay allowed). runc's dropped
+CAP_MKNOD already refuses device nodes; gVisor's own kernel did not, and this makes both equal.
 Only the native 64-bit system call table is reachable: 32-bit and x32 entry points are refused.
 Names a kernel does not know are skipped by the runtime, so one profile serves x86_64 and arm64.
 """
@@ -16,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 EPERM, ENOSYS = 1, 38
+S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000
 
 DENIED = (
     # tracing and other processes' memory
@@ -118,6 +121,16 @@ def profile() -> dict[str, Any]:
                 "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
             }
         )
+    for name, index in (("mknod", 1), ("mknodat", 2)):  # the mode argument
+        for kind in (S_IFCHR, S_IFBLK):
+            rules.append(
+                {
+                    "names": [name],
+                    "action": "SCMP_ACT_ERRNO",
+                    "errnoRet": EPERM,
+                    "args": [{"index": index, "value": S_IFMT, "valueTwo": kind, "op": "SCMP_CMP_MASKED_EQ"}],
+                }
+            )
     return {
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],

@@ -70,12 +70,13 @@ def supervise(
     time_limit: float,
     polled: outputfs.OutputArea | None,
     cancel: threading.Event | None,
-    every: tuple[float, Callable[[], None]] | None = None,
+    every: tuple[float, Callable[[float], None]] | None = None,
 ) -> Stops:
     """Wait for the task's output to end; kill the container at the limit, a cancel, or (where
     the kernel does not enforce the caps) when the polled output passes them. A container
     that ended under the task (gVisor's sandbox killed out of memory) ends the wait at once.
-    `every` (seconds, callback): called that often while the task runs (checkpoint saving)."""
+    `every` (seconds, callback): called that often while the task runs (checkpoint saving), with
+    the time limit as its deadline (time.monotonic()) so that it returns by then."""
     stops = Stops()
     last_state_check = live.started
     last_size_check = 0.0
@@ -86,7 +87,7 @@ def supervise(
         now = time.monotonic()
         if every is not None and now - last_every >= every[0]:
             last_every = now
-            every[1]()
+            every[1](live.started + time_limit)
         if cancel is not None and cancel.is_set():
             stops.cancelled = True
         elif now - live.started > time_limit:

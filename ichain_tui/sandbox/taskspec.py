@@ -41,11 +41,6 @@ def is_pinned(image: str) -> bool:
     return bool(PINNED.match(image))
 
 
-def repository(image: str) -> str:
-    """`registry/name` of a pinned reference (what a provider's allowed_images may list)."""
-    return image.split("@", 1)[0]
-
-
 class TaskSpecError(UsageError):
     title = "Invalid task"
 
