@@ -199,6 +199,8 @@ class Chain:
             self._dev_request("evm_revert", [snapshot_id])
         self.nonces.forget()
         self._head = 0  # the chain is shorter now: what was seen of it no longer holds
+        if isinstance(self.w3.provider, ResilientProvider):
+            self.w3.provider.evidence.forget()
         self.rewinds += 1
 
     def _dev_request(self, method: str, params: list[Any]) -> Any:

@@ -10,6 +10,11 @@ survives the way public nodes fail.
 - After every reconnect (an outage ended, or another endpoint took over), and every 5 minutes in
   case a node was swapped without an error, the chain id is read again; a different chain id opens the circuit for good (`WrongChain` on every request) until a
   node of the right chain answers.
+- Every answer is checked against what the chain has already shown (`evidence.Evidence`: receipts,
+  their logs, block hashes, heads, balances at a block). An endpoint whose answer contradicts it is
+  dropped for `DROP_S` with one warning line and the request goes to the next endpoint: a fallback
+  that lies (no receipts, no logs, zero balances) cannot keep agents on it. While a fallback
+  serves, the first endpoint is probed every `PRIMARY_RETRY_S` and taken back as soon as it answers.
 - `status` tells agents and the TUI where the connection stands (connected / retrying since /
   down since / wrong chain) and how many requests were made.
 """
@@ -31,6 +36,7 @@ from web3.types import RPCEndpoint
 
 from ..errors import one_line
 from .errors import NodeUnreachable, WrongChain
+from .evidence import Evidence
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,9 @@ RATE_LIMIT_TEXTS = (
 MAX_RETRY_AFTER = 60.0
 MAX_COOLDOWN = 60.0
 FIRST_CONNECT_PATIENCE = 3.0
+DROP_S = 600.0  # how long an endpoint that contradicted the chain's evidence is left out
+PRIMARY_RETRY_S = 15.0  # how often the first endpoint is probed while a fallback serves
+PROBE_TIMEOUT_S = 2.0
 # development-node methods that change state and are not safe to send twice (eth_sendRawTransaction
 # is: a second copy of a signed transaction is refused as known)
 NOT_REPEATABLE = ("anvil_", "evm_", "hardhat_", "debug_", "eth_sendTransaction")
@@ -134,6 +143,9 @@ class ResilientProvider(HTTPProvider):
         self.recheck_every = 300.0
         self._checked_at = time.monotonic()
         self.listeners: list[Callable[[RpcStatus], None]] = []
+        self.evidence = Evidence()
+        self.dropped: dict[str, tuple[float, str]] = {}  # endpoint -> (left out until, why)
+        self._left_primary = 0.0
 
     # ------------------------------------------------------------------ status
     @property
@@ -178,6 +190,7 @@ class ResilientProvider(HTTPProvider):
             raise NodeUnreachable(
                 f"the node is down ({self._detail}); next try in {self._open_until - now:.0f} s"
             )
+        self._back_to_primary(now)
         probing = self._state in (DOWN, WRONG_CHAIN)
         # a node that never answered is most likely a wrong URL or not started: say so quickly
         patience = self.patience if self._ever_connected else min(self.patience, FIRST_CONNECT_PATIENCE)
@@ -198,7 +211,7 @@ class ResilientProvider(HTTPProvider):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 and (not probing or failures >= len(self.endpoints)):
                     self._open_circuit(str(exc))
-                    raise NodeUnreachable(f"cannot reach the node at {endpoint}: {exc}") from None
+                    raise NodeUnreachable(f"cannot reach the node at {endpoint}: {exc}{self._left_out()}") from None
                 if remaining > 0:
                     self._set_state(RETRYING, str(exc))
                     delay = (
@@ -207,6 +220,10 @@ class ResilientProvider(HTTPProvider):
                         else random.uniform(0, min(self.max_delay, self.base_delay * 2 ** min(failures, 16)))
                     )
                     self._sleep(max(0.0, min(delay, remaining, MAX_RETRY_AFTER)))
+                continue
+            lie = self._contradiction(request_data, raw)
+            if lie is not None:
+                self._drop(endpoint, lie)
                 continue
             due = time.monotonic() - self._checked_at > self.recheck_every
             if self._state != CONNECTED or endpoint != self._last_good or due:
@@ -239,9 +256,79 @@ class ResilientProvider(HTTPProvider):
 
     def _next_endpoint(self, failed: str) -> None:
         with self._lock:
-            if self.current == failed and len(self.endpoints) > 1:
-                self._index = (self._index + 1) % len(self.endpoints)
-                self.endpoint_uri = URI(self.endpoints[self._index])
+            if self.current != failed or len(self.endpoints) < 2:
+                return
+            now = time.monotonic()
+            for step in range(1, len(self.endpoints) + 1):
+                index = (self._index + step) % len(self.endpoints)
+                if self.dropped.get(self.endpoints[index], (0.0, ""))[0] <= now:
+                    break
+            if self._index == 0 and index != 0:
+                self._left_primary = now
+            self._index = index
+            self.endpoint_uri = URI(self.endpoints[index])
+
+    # ------------------------------------------------------------------ lies
+    def _contradiction(self, request_data: bytes, raw: bytes) -> str | None:
+        """Why this answer contradicts the evidence (None: it does not; it is then learnt from)."""
+        try:
+            request, answer = json.loads(request_data), json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(request, dict) or not isinstance(answer, dict) or "result" not in answer:
+            return None
+        if len(self.endpoints) < 2:  # one endpoint: nothing to prefer, the evidence is not kept
+            return None
+        method, params = str(request.get("method", "")), list(request.get("params") or [])
+        lie = self.evidence.contradiction(method, params, answer["result"])
+        if lie is None:
+            self.evidence.observe(method, params, answer["result"])
+        return lie
+
+    def _drop(self, endpoint: str, why: str) -> None:
+        """Leave out an endpoint that contradicted the chain; the request moves on, or fails in one
+        line when no endpoint is left that has not contradicted it."""
+        now = time.monotonic()
+        with self._lock:
+            self.dropped[endpoint] = (now + DROP_S, why)
+            left = [e for e in self.endpoints if self.dropped.get(e, (0.0, ""))[0] <= now]
+        detail = f"left out {endpoint} for {DROP_S / 60:.0f} min: it answered {why}"
+        log.warning("rpc %s", detail)
+        if not left:
+            self._open_circuit(detail)
+            raise NodeUnreachable(f"every endpoint contradicts what the chain has shown ({detail})")
+        self._next_endpoint(endpoint)
+        self._set_state(RETRYING, detail)
+
+    def _left_out(self) -> str:
+        now = time.monotonic()
+        out = [f"{e} ({why})" for e, (until, why) in self.dropped.items() if until > now]
+        return f"; left out for contradicting the chain: {', '.join(out)}" if out else ""
+
+    def _back_to_primary(self, now: float) -> None:
+        """While a fallback serves, take the first endpoint back once it answers (probed with a
+        short timeout every PRIMARY_RETRY_S)."""
+        if self._index == 0 or now - self._left_primary < PRIMARY_RETRY_S:
+            return
+        primary = self.endpoints[0]
+        self._left_primary = now
+        if self.dropped.get(primary, (0.0, ""))[0] > now:
+            return
+        try:
+            answer = requests.post(
+                primary,
+                json={"jsonrpc": "2.0", "id": 0, "method": "eth_chainId", "params": []},
+                timeout=PROBE_TIMEOUT_S,
+            ).json()
+            chain_id = int(answer["result"], 16)
+        except (requests.RequestException, OSError, ValueError, KeyError, TypeError):
+            return
+        if self.expected_chain_id is not None and chain_id != self.expected_chain_id:
+            return
+        with self._lock:
+            self._index = 0
+            self.endpoint_uri = URI(primary)
+        log.info("rpc back on %s", primary)
 
     def _open_circuit(self, detail: str) -> None:
         with self._lock:
