@@ -35,7 +35,7 @@ def _mined_transfer(w3: Web3) -> tuple[str, dict]:
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
     for _ in range(4):
         w3.provider.make_request("evm_mine", [])
-    w3.eth.block_number  # the head, as evidence
+    assert w3.eth.block_number > 0  # the head, as evidence
     return tx_hash.to_0x_hex(), dict(receipt)
 
 
@@ -49,7 +49,9 @@ def test_a_fallback_that_denies_a_mined_receipt_is_left_out_in_one_line(endpoint
     with pytest.raises(NodeUnreachable, match=f"left out for contradicting the chain: {liar.url}"):
         w3.eth.get_transaction_receipt(tx_hash)  # the primary is down and the liar left out
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"rpc left out {liar.url} for 10 min: it answered no receipt for transaction {tx_hash[:12]}… mined in block {receipt['blockNumber']}"]
+    assert warnings == [
+        f"rpc left out {liar.url} for 10 min: it answered no receipt for transaction {tx_hash[:12]}… mined in block {receipt['blockNumber']}"
+    ]
     # the primary back: the next request after the cool-down reaches it, and the answer is true
     primary.bring_back()
     provider.retry_now()
@@ -70,12 +72,14 @@ def test_a_fallback_without_the_logs_already_seen_is_left_for_the_primary(endpoi
     assert len(call["logs"]) == 1
     for _ in range(4):
         w3.provider.make_request("evm_mine", [])
-    w3.eth.block_number
+    assert w3.eth.block_number > 0
     # the primary drops one request's connection: the fallback takes over, and lies about logs
     primary.take_down()
     time.sleep(0.1)
     threading_bring_back(primary, after=0.5)
-    logs = w3.eth.get_logs({"fromBlock": call["blockNumber"], "toBlock": call["blockNumber"], "address": emitter})
+    logs = w3.eth.get_logs(
+        {"fromBlock": call["blockNumber"], "toBlock": call["blockNumber"], "address": emitter}
+    )
     assert [log["transactionHash"] for log in logs] == [call["transactionHash"]]
     assert provider.current == primary.url and liar.url in provider.dropped
 
@@ -86,13 +90,13 @@ def test_the_primary_is_taken_back_once_it_answers(endpoints, monkeypatch):
     monkeypatch.setattr(rpc, "PRIMARY_RETRY_S", 0.5)
     provider = ResilientProvider([primary.url, liar.url], timeout=2, patience=5)
     w3 = Web3(provider)
-    w3.eth.block_number
+    assert w3.eth.block_number > 0
     primary.take_down()
-    w3.eth.block_number
+    assert w3.eth.block_number > 0
     assert provider.current == liar.url
     primary.bring_back()
     time.sleep(0.6)
-    w3.eth.block_number
+    assert w3.eth.block_number > 0
     assert provider.current == primary.url
 
 
@@ -105,7 +109,9 @@ def test_a_zero_balance_at_a_block_seen_otherwise_is_a_contradiction():
     assert evidence.contradiction("eth_getBalance", [owner, "0x10"], "0x0") == (
         f"another balance for {owner[:10]}… at block 16"
     )
-    assert evidence.contradiction("eth_getBalance", [owner, "0x11"], "0x0") is None  # a later block may differ
+    assert (
+        evidence.contradiction("eth_getBalance", [owner, "0x11"], "0x0") is None
+    )  # a later block may differ
 
 
 def threading_bring_back(proxy: SwitchableProxy, after: float) -> None:

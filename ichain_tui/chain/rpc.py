@@ -211,7 +211,9 @@ class ResilientProvider(HTTPProvider):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 and (not probing or failures >= len(self.endpoints)):
                     self._open_circuit(str(exc))
-                    raise NodeUnreachable(f"cannot reach the node at {endpoint}: {exc}{self._left_out()}") from None
+                    raise NodeUnreachable(
+                        f"cannot reach the node at {endpoint}: {exc}{self._left_out()}"
+                    ) from None
                 if remaining > 0:
                     self._set_state(RETRYING, str(exc))
                     delay = (
