@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .cli_values import OneLineParser, address, network
 from .errors import IchainError
 
 EXIT_CODES = (
@@ -58,15 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import chain, completion, config_cmd, demo, provide, sandbox_cmd, task_cmd, wallet
 
     codes = "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = OneLineParser(
         prog="ichain",
         description="Peer-to-peer ML compute market on Ethereum. With no command: the TUI.",
         epilog=f"exit codes:\n{codes}\n\nexample:\n  ichain demo --headless",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ichain {__version__}")
-    for flag, text in GLOBAL_FLAGS:
-        parser.add_argument(flag, help=text)
+    for flag, text, kind in GLOBAL_FLAGS:
+        parser.add_argument(flag, help=text, type=kind)
     sub = parser.add_subparsers(dest="command")
     wallet.add_parser(sub)
     chain.add_parser(sub)
@@ -84,9 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 GLOBAL_FLAGS = (
-    ("--network", "embedded, local or an http(s) JSON-RPC URL"),
-    ("--account", "address of the keystore to use"),
-    ("--market", "Marketplace contract address"),
+    ("--network", "embedded, local or an http(s) JSON-RPC URL", network),
+    ("--account", "address of the keystore to use", address),
+    ("--market", "Marketplace contract address", address),
 )
 
 
@@ -98,9 +99,9 @@ def _global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
                 taken = {opt for a in child._actions for opt in a.option_strings}
-                for flag, text in GLOBAL_FLAGS:
+                for flag, text, kind in GLOBAL_FLAGS:
                     if flag not in taken:
-                        child.add_argument(flag, default=argparse.SUPPRESS, help=text)
+                        child.add_argument(flag, default=argparse.SUPPRESS, help=text, type=kind)
                 if _is_leaf(child):
                     if "--json" not in taken:
                         child.add_argument("--json", action="store_true", help="print JSON")

@@ -12,6 +12,7 @@ from ..chain import deployments
 from ..chain.client import DEFAULT_MIN_STAKE, DEFAULT_SLASH_BPS, MarketClient
 from ..chain.devnet import Devnet
 from ..chain.wallet import account_from_key, is_address
+from ..cli_values import PORT, address, eth_amount, seconds, whole
 from .common import chain_for, emit, eth, market_for, settings_from, unlock
 
 
@@ -19,8 +20,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     chain = sub.add_parser("chain", help="deploy the contracts, show the market")
     csub = chain.add_subparsers(dest="chain_cmd", required=True)
     deploy = csub.add_parser("deploy", help="deploy Marketplace + Ratings with the wallet account")
-    deploy.add_argument("--min-stake-wei", type=int, default=DEFAULT_MIN_STAKE)
-    deploy.add_argument("--slash-bps", type=int, default=DEFAULT_SLASH_BPS)
+    deploy.add_argument(
+        "--min-stake-wei", type=whole(0, 2**80 - 1, "an amount of wei"), default=DEFAULT_MIN_STAKE
+    )
+    deploy.add_argument("--slash-bps", type=whole(0, 10_000, "basis points"), default=DEFAULT_SLASH_BPS)
     deploy.add_argument("--json", action="store_true")
     deploy.set_defaults(func=cmd_deploy)
     info = csub.add_parser("info", help="network, chain id, market address and parameters")
@@ -30,13 +33,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     fund = csub.add_parser(
         "fund", help="give an address ETH on a development chain (anvil or embedded), e.g. a new wallet"
     )
-    fund.add_argument("address", nargs="?", help="default: the wallet's account")
-    fund.add_argument("amount", nargs="?", default="10", help="ETH (default 10)")
+    fund.add_argument("address", nargs="?", type=address, help="default: the wallet's account")
+    fund.add_argument("amount", nargs="?", default="10", type=eth_amount, help="ETH (default 10)")
     fund.set_defaults(func=cmd_fund)
     devnet = sub.add_parser("devnet", help="run a local anvil chain on 127.0.0.1 until Ctrl-C")
-    devnet.add_argument("--port", type=int, default=8545)
+    devnet.add_argument("--port", type=PORT, default=8545)
     devnet.add_argument(
-        "--block-time", type=float, default=None, help="seconds per block (default: automine)"
+        "--block-time", type=seconds(0.001, 3600), default=None, help="seconds per block (default: automine)"
     )
     devnet.set_defaults(func=cmd_devnet)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..amounts import format_eth
 from ..bundled import examples_dir
+from ..cli_values import whole
 from ..errors import IchainError
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ EXAMPLE = examples_dir() / "tasks" / "digits"
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run a whole local market: anvil, 3 providers, one task")
     p.add_argument("--headless", action="store_true", help="no TUI: print each stage, end with RESULT")
-    p.add_argument("--providers", type=int, default=3)
+    p.add_argument("--providers", type=whole(1, 16, "a number of providers"), default=3)
     p.add_argument("--task", type=Path, default=EXAMPLE)
     p.add_argument("--keep", type=Path, help="copy the decrypted result here")
     p.set_defaults(func=cmd_demo)

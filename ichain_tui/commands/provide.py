@@ -14,21 +14,27 @@ import threading
 from decimal import Decimal
 
 from ..amounts import WEI_PER_ETH, parse_eth
+from ..cli_values import eth_amount, seconds
 from .common import settings_from
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("provide", help="offer this machine's compute (headless provider)")
     p.add_argument("--headless", action="store_true", help="no TUI: log lines until SIGTERM")
-    p.add_argument("--price", help="asking price per task in ETH")
-    p.add_argument("--stake", help="stake to deposit when registering, in ETH")
+    p.add_argument("--price", type=eth_amount, help="asking price per task in ETH")
+    p.add_argument("--stake", type=eth_amount, help="stake to deposit when registering, in ETH")
     p.add_argument("--transport", choices=["direct", "tor"])
     p.add_argument(
         "--named-validators",
         choices=["accept", "decline"],
         help="take tasks whose validator the requester named (default: accept)",
     )
-    p.add_argument("--grace", type=float, default=60.0, help="seconds to finish the running task on SIGTERM")
+    p.add_argument(
+        "--grace",
+        type=seconds(0, 7 * 86400),
+        default=60.0,
+        help="seconds to finish the running task on SIGTERM",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="debug lines in the log file")
     p.set_defaults(func=cmd_provide)

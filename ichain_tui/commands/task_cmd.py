@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..amounts import parse_eth
 from ..chain.errors import ChainError
+from ..cli_values import RATING, TASK_ID, address_or, eth_amount
 
 if TYPE_CHECKING:
     from ..agents.events import Reporter
@@ -23,17 +24,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_try_parser(tsub)
     s = tsub.add_parser("submit", help="escrow, host and follow a task to its end (stays running)")
     s.add_argument("folder", type=Path)
-    s.add_argument("--provider", default="auto", help="address, or auto: the best-rated available one")
+    s.add_argument(
+        "--provider",
+        default="auto",
+        type=address_or("auto"),
+        help="address, or auto: the best-rated available one",
+    )
     s.add_argument(
         "--validator",
         default="random",
+        type=address_or("random", "none"),
         help="random (drawn from the staked pool; counts toward reputation), an address "
         "(the provider may decline it), or none (paid when the provider reveals the key)",
     )
-    s.add_argument("--payment", help="ETH for the provider (default: its price)")
-    s.add_argument("--fee", help="ETH for the validator (at least the market's minimum share)")
+    s.add_argument("--payment", type=eth_amount, help="ETH for the provider (default: its price)")
+    s.add_argument(
+        "--fee", type=eth_amount, help="ETH for the validator (at least the market's minimum share)"
+    )
     s.add_argument("--out", type=Path, default=Path("result"), help="folder for the decrypted result")
-    s.add_argument("--rating", type=int, default=5, choices=range(1, 6))
+    s.add_argument("--rating", type=RATING, default=5)
     s.set_defaults(func=cmd_submit)
     for name, text in (
         (
@@ -48,14 +57,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ),
     ):
         r = tsub.add_parser(name, help=text)
-        r.add_argument("task_id", type=int)
+        r.add_argument("task_id", type=TASK_ID)
         r.add_argument(
             "--out", type=Path, default=None, help="folder for the decrypted result (default: result-ID)"
         )
-        r.add_argument("--rating", type=int, default=5, choices=range(1, 6))
+        r.add_argument("--rating", type=RATING, default=5)
         r.set_defaults(func=cmd_resume)
     st = tsub.add_parser("status", help="one task's state, parties, money and deadline")
-    st.add_argument("task_id", type=int)
+    st.add_argument("task_id", type=TASK_ID)
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
     ls = tsub.add_parser("list", help="tasks where this account is requester, provider or validator")
@@ -66,11 +75,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ("settle", "settle a fail whose appeal window passed, or a void appeal"),
     ):
         c = tsub.add_parser(name, help=helptext)
-        c.add_argument("task_id", type=int)
+        c.add_argument("task_id", type=TASK_ID)
         c.set_defaults(func=cmd_simple, action=name)
     f = tsub.add_parser("rate", help="rate the provider of a paid task (1-5)")
-    f.add_argument("task_id", type=int)
-    f.add_argument("--rating", type=int, required=True)
+    f.add_argument("task_id", type=TASK_ID)
+    f.add_argument("--rating", type=RATING, required=True)
     f.set_defaults(func=cmd_rate)
     w = tsub.add_parser(
         "withdraw",
@@ -82,7 +91,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="also take out the free stake above the market's minimum (stays available)",
     )
-    w.add_argument("--stake", help="also take out this much free stake, in ETH")
+    w.add_argument("--stake", type=eth_amount, help="also take out this much free stake, in ETH")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_withdraw)
 
