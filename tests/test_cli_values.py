@@ -10,7 +10,17 @@ import pytest
 
 from ichain_tui import cli, cli_values
 
-BAD = ["", "0xZZ", "-1", "nan", "inf", "1e999", "0x" + "g" * 40, "x" * 300, "99999999999999999999999999999999"]
+BAD = [
+    "",
+    "0xZZ",
+    "-1",
+    "nan",
+    "inf",
+    "1e999",
+    "0x" + "g" * 40,
+    "x" * 300,
+    "99999999999999999999999999999999",
+]
 GOOD = {
     cli_values.address: "0x" + "ab" * 20,
     cli_values.network: "embedded",

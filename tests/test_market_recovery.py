@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+import pytest
 from market_helpers import quick_task
 
 from ichain_tui.agents.localnet import PASSWORD
-from ichain_tui.chain.types import TaskState
+from ichain_tui.chain.types import TaskState, ValidatorMode
 from ichain_tui.chain.wallet import Wallet
 
 
@@ -76,6 +78,75 @@ def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result
     assert f"task {task_id}: Closed" in result.stdout
     assert (out / "answer.json").exists()
     assert m.market.task(task_id).rated
+    # resumed again, finished and fetched, into another folder: at once, from the fetched copy
+    again = tmp_path / "again"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "ichain_tui.cli", "task", "resume", str(task_id), "--out", str(again)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (again / "answer.json").read_text() == (out / "answer.json").read_text()
+    assert f"result copied from {out}" in result.stdout and took < 15, (took, result.stdout)
+
+
+def test_a_requester_that_dies_between_sending_create_task_and_recording_it_keeps_the_keys(
+    local_market, tmp_path
+):
+    """The task's keys are on disk before createTask is sent: a requester that dies before it
+    hears the id (here: the record step fails as a crash would) resumes the task from them."""
+    m = local_market
+    m.provider(1).start()
+    m.provider(2).start()
+    m.wait_registered(2)
+    requester = m.requester(7)
+    provider = m.providers[0].account.address
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed between the transaction and its record")
+
+    requester.journal.adopt = crash
+    with pytest.raises(KeyboardInterrupt):
+        requester.submit(quick_task(tmp_path / "task"), provider, 10**16, validator_fee=10**15)
+    task_id = m.market.task_count()
+    assert m.market.task(task_id).requester == requester.me
+    fresh = m.requester(7)  # a new process: only what is on disk
+    assert fresh.has_keys(task_id)
+    fresh.resume_hosting(task_id)
+    outcome = fresh.follow(task_id, tmp_path / "result")
+    assert outcome.ok, outcome
+    assert (tmp_path / "result" / "answer.json").exists()
+
+
+def test_five_submits_at_once_all_get_a_task(local_market, tmp_path):
+    """Five requesters race for the next task id; each one's envelope is bound again to the next id
+    until it gets one: nobody is told to send again."""
+    m = local_market
+    m.provider(1).start()
+    m.wait_registered(1)
+    provider = m.providers[0].account.address
+    created: dict[int, int] = {}
+    errors: list[BaseException] = []
+
+    def submit(index: int) -> None:
+        try:
+            created[index] = m.requester(index).submit(
+                quick_task(tmp_path / f"t{index}"), provider, 10**16, mode=ValidatorMode.NONE
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(5, 10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert sorted(created.values()) == list(range(1, 6))
 
 
 def test_resume_refuses_a_task_this_machine_did_not_submit(local_market, tmp_path):

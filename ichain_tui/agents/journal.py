@@ -69,6 +69,28 @@ class Journal:
                 return int(record["task_id"])
         return None
 
+    # ------------------------------------------------------------------ before the task has an id
+    def stash(self, root: str, **values: Any) -> None:
+        """Keep a task's keys under its package root before the transaction that creates it is
+        sent (its id is known only once mined): a crash in between loses no key."""
+        write_json(self.dir / f"pending-{root[:64]}.json", {**values, "task_root": root})
+
+    def stashed(self, root: str) -> dict[str, Any]:
+        try:
+            record = json.loads((self.dir / f"pending-{root[:64]}.json").read_text())
+            return record if isinstance(record, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def adopt(self, task_id: int, root: str, **values: Any) -> dict[str, Any]:
+        """The stashed keys of `root` become task `task_id`'s record."""
+        record = self.update(task_id, **self.stashed(root), **values)
+        self.drop_stash(root)
+        return record
+
+    def drop_stash(self, root: str) -> None:
+        (self.dir / f"pending-{root[:64]}.json").unlink(missing_ok=True)
+
     def open_tasks(self) -> list[int]:
         return sorted(r["task_id"] for r in self._records() if not r.get("closed"))
 

@@ -8,6 +8,8 @@ rejection or a timeout take the refund (protocol v2).
 
 from __future__ import annotations
 
+import random
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
 
-CREATE_ATTEMPTS = 3  # another requester may take the task id the envelope was bound to
+CREATE_ATTEMPTS = 12  # other requesters may take the task id the envelope was bound to
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,14 @@ class RequesterAgent:
         )
         ref = self.host.publish(sealed)
         provider_key = info.public_key
+        # the keys are on disk before any transaction that depends on them is sent
+        self.journal.stash(
+            sealed.root,
+            task_dir=str(sealed.directory),
+            task_key=sealed.key.hex(),
+            folder=str(folder),
+            rating=None,
+        )
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             expected = self.market.task_count() + 1
             call = self.market.create_task(
@@ -137,17 +147,12 @@ class RequesterAgent:
                 break
             except ContractRevert as exc:
                 if exc.name != "TaskIdTaken" or attempt == CREATE_ATTEMPTS:
+                    self.journal.drop_stash(sealed.root)
                     raise
+                # another requester took the id the envelope was bound to: bind to the next one
+                time.sleep(random.uniform(0.05, 0.3 * attempt))
         task_id = self.market.task_id_of(tx)
-        self.journal.update(
-            task_id,
-            block=tx.block,
-            task_dir=str(sealed.directory),
-            task_key=sealed.key.hex(),
-            task_root=sealed.root,
-            folder=str(folder),
-            rating=None,
-        )
+        self.journal.adopt(task_id, sealed.root, block=tx.block)
         self._accept_log(task_id, provider_key)
         validator = self.market.task(task_id).validator
         who = f"validator {validator} ({mode.label})" if validator else "no validator"
@@ -159,6 +164,17 @@ class RequesterAgent:
             root=sealed.root,
         )
         return task_id
+
+    def has_keys(self, task_id: int) -> bool:
+        """Whether this machine holds the task's keys: in its record, or stashed under its package
+        root by a submit that stopped between sending `createTask` and hearing it was mined."""
+        if self.journal.get(task_id).get("task_key"):
+            return True
+        facts = env.task_facts(self.market, task_id)
+        if not self.journal.stashed(facts.task_root).get("task_key"):
+            return False
+        self.journal.adopt(task_id, facts.task_root, block=facts.block)
+        return True
 
     def resume_hosting(self, task_id: int) -> None:
         record = self.journal.get(task_id)
@@ -254,10 +270,16 @@ class RequesterAgent:
         self._finish(task_id)
 
     def fetch_result(self, task_id: int, result_dir: Path) -> Path:
-        """Fetch the result and decrypt it with K = HKDF(K1 from my task key || K2 from the chain)."""
+        """Fetch the result and decrypt it with K = HKDF(K1 from my task key || K2 from the chain).
+        A result fetched before is copied from where it was put, not fetched again."""
         if result_dir.is_dir() and any(result_dir.iterdir()):
             return result_dir
         record = self.journal.get(task_id)
+        earlier = Path(record["result_dir"]) if record.get("result_dir") else None
+        if earlier is not None and earlier.is_dir() and any(earlier.iterdir()):
+            shutil.copytree(earlier, result_dir, dirs_exist_ok=True)
+            self._say("fetched", task_id, f"result copied from {earlier}, where it was fetched before")
+            return result_dir
         if not record.get("task_key"):
             raise IchainError(f"task {task_id} was not submitted from this machine: its task key is unknown")
         facts = env.task_facts(self.market, task_id, record.get("block", 0))

@@ -266,7 +266,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             raise ChainError(f"task {args.task_id} does not exist")
         if task.requester != market.signer.address:
             raise UsageError(f"task {args.task_id} was submitted by {task.requester}, not by this wallet")
-        if not agent.journal.get(args.task_id).get("task_key"):
+        if not agent.has_keys(args.task_id):
             raise UsageError(
                 f"task {args.task_id} was not submitted from this machine: its keys are not here"
             )
