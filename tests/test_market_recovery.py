@@ -32,6 +32,16 @@ def _requester_env(m, home, key):
     }
 
 
+def _resume(env, task_id: int, out, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ichain_tui.cli", "task", "resume", str(task_id), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result(local_market, tmp_path):
     m = local_market
     m.provider(1).start()
@@ -67,13 +77,7 @@ def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result
     assert task_id is not None
     assert m.market.task(task_id).state is TaskState.ASSIGNED
     out = tmp_path / "resumed"
-    result = subprocess.run(
-        [sys.executable, "-m", "ichain_tui.cli", "task", "resume", str(task_id), "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _resume(env, task_id, out, 300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"task {task_id}: Closed" in result.stdout
     assert (out / "answer.json").exists()
@@ -81,13 +85,7 @@ def test_a_requester_killed_after_creating_a_task_resumes_it_and_gets_the_result
     # resumed again, finished and fetched, into another folder: at once, from the fetched copy
     again = tmp_path / "again"
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "ichain_tui.cli", "task", "resume", str(task_id), "--out", str(again)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _resume(env, task_id, again, 60)
     took = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     assert (again / "answer.json").read_text() == (out / "answer.json").read_text()
