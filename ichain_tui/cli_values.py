@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from eth_utils.address import is_checksum_address, to_checksum_address
-
 from .amounts import parse_eth
+from .chain.wallet import checksummed, is_checksummed
 from .errors import UsageError
 
 HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -39,11 +38,11 @@ def address(text: str) -> str:
     if not HEX_ADDRESS.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text[:50]!r} is not an address (0x and 40 hex digits)")
     digits = text[2:]
-    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(text):
+    if digits != digits.lower() and digits != digits.upper() and not is_checksummed(text):
         raise argparse.ArgumentTypeError(
             f"{text} has a wrong checksum (a typo?); paste it again or use lower case"
         )
-    return to_checksum_address(text)
+    return checksummed(text)
 
 
 def address_or(*words: str) -> Callable[[str], str]:

@@ -34,6 +34,15 @@ def is_address(text: str) -> bool:
     return bool(Web3.is_address(text))
 
 
+def is_checksummed(text: str) -> bool:
+    """Whether a mixed-case address carries a valid EIP-55 checksum."""
+    return bool(Web3.is_checksum_address(text))
+
+
+def checksummed(text: str) -> str:
+    return str(Web3.to_checksum_address(text))
+
+
 def account_from_key(key: str | bytes) -> LocalAccount:
     """The account of a raw private key (a development chain's funded keys)."""
     account: LocalAccount = Account.from_key(key)
