@@ -38,7 +38,7 @@ def cli(anvil_parties):
         (("task", "rate", "999", "--rating", "5"), "task 999 does not exist"),
         (("task", "settle", "{task}"), "is Assigned and cannot do that now"),
         (("task", "refund", "{task}"), "still within its deadline"),
-        (("task", "rate", "{task}", "--rating", "9"), "rating must be 1 to 5"),
+        (("task", "rate", "{task}", "--rating", "9"), "--rating: '9' is not a rating from 1 to 5"),
         (
             (
                 "task",
@@ -86,16 +86,16 @@ def test_a_provider_takes_its_earnings_out_of_its_stake_and_stays_available(anvi
 @pytest.mark.parametrize(
     "args, text",
     [
-        (("task", "submit", "{folder}", "--payment", "-1"), "--payment cannot be negative"),
+        (("task", "submit", "{folder}", "--payment", "-1"), "--payment: the amount cannot be negative"),
         (
             ("task", "submit", "{folder}", "--payment", "1e400"),
-            "--payment is larger than any market can hold",
+            "--payment: the amount is larger than any market can hold",
         ),
         (
             ("task", "submit", "{folder}", "--payment", "0.01", "--fee", "lots"),
-            "--fee must be an amount in ETH",
+            "--fee: the amount must be an amount in ETH",
         ),
-        (("task", "withdraw", "--stake", "0.0000000000000000001"), "--stake has more than 18 decimals"),
+        (("task", "withdraw", "--stake", "0.0000000000000000001"), "--stake: the amount has more than 18 decimals"),
     ],
 )
 def test_bad_amounts_are_one_named_line(cli, tmp_path, args, text):
