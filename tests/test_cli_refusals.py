@@ -95,7 +95,10 @@ def test_a_provider_takes_its_earnings_out_of_its_stake_and_stays_available(anvi
             ("task", "submit", "{folder}", "--payment", "0.01", "--fee", "lots"),
             "--fee: the amount must be an amount in ETH",
         ),
-        (("task", "withdraw", "--stake", "0.0000000000000000001"), "--stake: the amount has more than 18 decimals"),
+        (
+            ("task", "withdraw", "--stake", "0.0000000000000000001"),
+            "--stake: the amount has more than 18 decimals",
+        ),
     ],
 )
 def test_bad_amounts_are_one_named_line(cli, tmp_path, args, text):
