@@ -5,6 +5,7 @@ and agents as the headless commands; results come back as typed messages."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.notifications import Notify
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
@@ -63,6 +65,24 @@ from .wallet_actions import WalletActions
 EXAMPLES = examples_dir() / "tasks"
 SMALL_ROWS = 30  # up to this many rows, one toast at a time
 log = logging.getLogger(__name__)
+
+
+def _dropped_while_closing(handler: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """A worker's message can land after the app began closing and its panes are gone: it is
+    dropped then. At any other time a missing pane is a bug and still raises."""
+
+    @functools.wraps(handler)
+    def wrapper(app: Any, message: Any) -> None:
+        if app._exit or not app._running:
+            return
+        try:
+            handler(app, message)
+        except NoMatches:
+            if app._exit or not app._running:
+                return
+            raise
+
+    return wrapper
 
 
 class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
@@ -194,11 +214,13 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         session.output = lambda task_id, stream, line: self.post_message(TaskPrinted(task_id, stream, line))
         self.post_message(Connected(session))
 
+    @_dropped_while_closing
     def on_connect_failed(self, message: ConnectFailed) -> None:
         self._not_connected = message.reason
         self.query_one(WalletPane).show_offline(self.recent_keystores(), message.reason)
         self._show_status()
 
+    @_dropped_while_closing
     def on_connected(self, message: Connected) -> None:
         self.session, self._not_connected = message.session, None
         self.action_refresh()
@@ -222,6 +244,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores(), block, now)
         self.post_message(ViewsRead(pools, now, sorted(s.my_tasks(), key=lambda t: t.task_id), wallet))
 
+    @_dropped_while_closing
     def on_views_read(self, message: ViewsRead) -> None:
         s = self.live
         w = self._wallet = message.wallet
@@ -250,6 +273,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
     def on_modal_wanted(self, message: ModalWanted) -> None:
         self.open_modal(message.screen, message.callback)
 
+    @_dropped_while_closing
     def on_node_status_changed(self, message: NodeStatusChanged) -> None:
         self._node = message.status
         self._show_status()
@@ -280,6 +304,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         else:
             status.update(" · ".join(part for part in (who, network, block, money) if part))
 
+    @_dropped_while_closing
     def on_agent_reported(self, message: AgentReported) -> None:
         event = message.event
         if event.kind in ("output", "progress") and event.task_id is not None:
@@ -335,6 +360,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         elif event.kind in ("rated", "refunded", "settled", "closed") and task is not None:
             pane.clear_task(task)
 
+    @_dropped_while_closing
     def on_chunk_moved(self, message: ChunkMoved) -> None:
         self.query_one(TransfersPane).update_chunk(message.progress)
 
