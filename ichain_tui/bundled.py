@@ -19,3 +19,8 @@ def examples_dir() -> Path:
     """The folder holding `tasks/<name>/` example task folders."""
     inside = PACKAGE / "examples"
     return inside if inside.is_dir() else CHECKOUT / "examples"
+
+
+def from_checkout() -> bool:
+    """True when running from a source checkout (where ./install.sh is), not from a wheel."""
+    return not (PACKAGE / "contracts").is_dir() and (CHECKOUT / "install.sh").is_file()

@@ -56,7 +56,17 @@ EXAMPLES: dict[str, str] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import chain, completion, config_cmd, demo, provide, sandbox_cmd, task_cmd, wallet
+    from .commands import (
+        chain,
+        completion,
+        config_cmd,
+        demo,
+        doctor_cmd,
+        provide,
+        sandbox_cmd,
+        task_cmd,
+        wallet,
+    )
 
     codes = "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
     parser: argparse.ArgumentParser = OneLineParser(
@@ -65,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"exit codes:\n{codes}\n\nexample:\n  ichain demo --headless",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"ichain {__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     for flag, text, kind in GLOBAL_FLAGS:
         parser.add_argument(flag, help=text, type=kind)
     sub = parser.add_subparsers(dest="command")
@@ -76,12 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     task_cmd.add_parser(sub)
     provide.add_parser(sub)
     demo.add_parser(sub)
+    doctor_cmd.add_parser(sub)
     completion.add_parser(sub)
     submit = sub.add_parser("submit", help="open the TUI's Submit tab on a task folder (also: ichain PATH)")
     submit.add_argument("folder")
     _global_flags_everywhere(parser)
     _examples(parser)
     return parser
+
+
+def _version() -> str:
+    from .chain.artifacts import fingerprint
+
+    return f"ichain {__version__}, {fingerprint()}"
 
 
 GLOBAL_FLAGS = (

@@ -12,15 +12,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from ..chain.client import MarketClient
 from ..chain.devnet import Devnet
-from ..chain.network import connect
+from ..chain.network import Chain, connect
 from ..chain.wallet import Wallet, account_from_key
 from ..errors import IchainError
 from .events import Reporter
 from .hosting import Host
 from .requester import RequesterAgent
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 PASSWORD = "ichain-local-market"  # throwaway keystores of public dev keys
 
@@ -80,23 +84,27 @@ class ProviderProcess:
             self.proc.wait()
 
 
-class LocalMarket:
-    def __init__(self, devnet: Devnet, base: Path, min_stake: int = 10**16) -> None:
-        self.devnet = devnet
+class ProviderHere(Protocol):
+    """A provider of a market on this machine: a process or an in-process agent."""
+
+    account: LocalAccount
+    log_path: Path
+
+    def start(self) -> ProviderHere: ...
+
+
+class MarketHere:
+    """What both kinds of market on this machine share: a deployed Marketplace, its keys (index 0
+    deploys and requests), in-process requester agents and the wait for providers."""
+
+    def __init__(self, chain: Chain, keys: list[str], base: Path, min_stake: int) -> None:
         self.base = base
-        self.url = devnet.url
-        self.keys = devnet.dev_keys()
-        self.chain = connect(self.url)
+        self.keys = keys
+        self.chain = chain
         self.deployer = account_from_key(self.keys[0])
         self.market = MarketClient.deploy(self.chain, self.deployer, min_stake=min_stake)
         self.address = self.market.address
-        self.providers: list[ProviderProcess] = []
         self.hosts: list[Host] = []
-
-    def provider(self, index: int, price_eth: str | float = "0.01") -> ProviderProcess:
-        p = ProviderProcess(self, index, self.keys[index], price_eth)
-        self.providers.append(p)
-        return p
 
     def requester(self, key_index: int, report: Reporter | None = None) -> RequesterAgent:
         account = account_from_key(self.keys[key_index])
@@ -110,15 +118,42 @@ class LocalMarket:
             chunks=2,
         )
 
+    def provider(self, index: int, price_eth: str = "0.01") -> ProviderHere:
+        """Provider `index` (its key is `keys[index]`), not started yet."""
+        raise NotImplementedError
+
+    def exited(self) -> str | None:
+        """Why a started provider is no longer running, if one is not."""
+        return None
+
     def wait_registered(self, count: int, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while len(self.market.events("ProviderRegistered")) < count:
-            for p in self.providers:
-                if p.proc is not None and p.proc.poll() is not None:
-                    raise AssertionError(f"provider exited:\n{p.log()}")
+            why = self.exited()
+            if why:
+                raise IchainError(f"a provider stopped before registering: {why}")
             if time.monotonic() >= deadline:
                 raise IchainError(f"{count} providers did not register within {timeout:.0f} s")
             time.sleep(0.2)
+
+
+class LocalMarket(MarketHere):
+    def __init__(self, devnet: Devnet, base: Path, min_stake: int = 10**16) -> None:
+        self.devnet = devnet
+        self.url = devnet.url
+        super().__init__(connect(self.url), devnet.dev_keys(), base, min_stake)
+        self.providers: list[ProviderProcess] = []
+
+    def exited(self) -> str | None:
+        for p in self.providers:
+            if p.proc is not None and p.proc.poll() is not None:
+                return f"exit {p.proc.returncode}: {p.log()[-2000:]}"
+        return None
+
+    def provider(self, index: int, price_eth: str | float = "0.01") -> ProviderProcess:
+        p = ProviderProcess(self, index, self.keys[index], price_eth)
+        self.providers.append(p)
+        return p
 
     def close(self) -> None:
         for p in self.providers:

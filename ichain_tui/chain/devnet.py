@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import fixes
 from ..netutil import free_port
 from ..process import pid_alive
 from .artifacts import CONTRACTS_DIR
@@ -34,7 +35,7 @@ def anvil_binary() -> str:
     on_path = shutil.which("anvil")
     if on_path:
         return on_path
-    raise ChainError("anvil not found: run ./install.sh (npm install in contracts/)")
+    raise ChainError(f"anvil not found: {fixes.anvil()}")
 
 
 class Devnet:

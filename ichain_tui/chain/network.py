@@ -208,6 +208,20 @@ class Chain:
         return self.w3.provider.make_request(RPCEndpoint(method), params)
 
 
+class SerialTesterProvider(EthereumTesterProvider):
+    """The in-process chain, one request at a time: py-evm's state is not safe to touch from
+    two threads at once, and the embedded demo runs its providers as threads beside the
+    requester."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._serial = threading.RLock()
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> Any:
+        with self._serial:
+            return super().make_request(method, params)
+
+
 def connect(
     network: str,
     expected_chain_id: int | None = None,
@@ -220,7 +234,7 @@ def connect(
     after every reconnect (`rpc.ResilientProvider`)."""
     if network == "embedded":
         try:
-            provider = EthereumTesterProvider()
+            provider = SerialTesterProvider()
         except ImportError:
             raise ChainError(
                 "the embedded chain needs eth-tester: pip install 'ichain-tui[embedded]'"

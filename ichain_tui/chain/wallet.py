@@ -49,6 +49,11 @@ def account_from_key(key: str | bytes) -> LocalAccount:
     return account
 
 
+def new_private_key() -> str:
+    """A fresh random private key, 0x-prefixed hex (for throwaway parties of a development chain)."""
+    return "0x" + bytes(Account.create().key).hex()
+
+
 def public_key(account: LocalAccount) -> bytes:
     """The 64-byte uncompressed secp256k1 public key (no 0x04 prefix) of an unlocked account."""
     return keys.PrivateKey(bytes(account.key)).public_key.to_bytes()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import docker
 from docker.errors import DockerException
 
+from .. import fixes
 from ..errors import IchainError
 from ..process import pid_alive
 
@@ -27,13 +30,21 @@ def client(timeout: float = 60.0) -> docker.DockerClient:
     except DockerException as exc:
         text = str(exc)
         if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
-            reason = "no Docker engine is running (start dockerd, or run scripts/start-dockerd.sh)"
+            reason = f"no Docker engine is running: {fixes.docker()}"
         elif "Permission denied" in text:
-            reason = "permission denied on the Docker socket (join the docker group or run as root)"
+            reason = f"permission denied on the Docker socket: {fixes.docker_permission()}"
         else:
             reason = text.splitlines()[0][:200]
         raise DockerUnavailable(f"cannot reach the Docker engine: {reason}") from None
     return dc
+
+
+def root_dir(dc: docker.DockerClient) -> Path:
+    """Where the engine keeps images and containers (its default when it does not say)."""
+    try:
+        return Path(dc.info().get("DockerRootDir") or "/var/lib/docker")
+    except DockerException:
+        return Path("/var/lib/docker")
 
 
 def runtimes(dc: docker.DockerClient) -> set[str]:

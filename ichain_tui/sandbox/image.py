@@ -16,6 +16,7 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException, ImageNotFound
 
+from .. import fixes
 from .engine import SandboxError
 from .taskspec import DEFAULT_IMAGE, is_pinned
 
@@ -63,7 +64,7 @@ def ensure_image(
         except DockerException as exc:
             say(f"pull failed ({str(exc).splitlines()[0][:120]}); building offline")
     if not build:
-        raise SandboxError(f"image {name} is missing: run `ichain image build`")
+        raise SandboxError(f"image {name} is missing: {fixes.runtime_image()}")
     build_image(dc, name, progress=say)
     return name
 
@@ -113,9 +114,7 @@ def build_image(dc: docker.DockerClient, name: str = DEFAULT_IMAGE, progress: Pr
         "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None
     )
     if debootstrap is None:
-        raise SandboxError(
-            "image build needs debootstrap (apt-get install debootstrap; ./install.sh does it)"
-        )
+        raise SandboxError(f"image build needs debootstrap: {fixes.debootstrap()}")
     if os.geteuid() != 0:
         raise SandboxError(
             "building the runtime image needs root (debootstrap); run `sudo ichain image build`"

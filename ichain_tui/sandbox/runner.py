@@ -464,15 +464,14 @@ def open_sandbox(
     deps_limits: DepsLimits | None = None,
 ) -> Sandbox:
     """The local engine with `image_name` present (never built here), ready to run tasks."""
+    from .. import fixes
     from . import engine, image
 
     dc = engine.client()
     image.ensure_image(dc, image_name, build=False)
     if runtime not in engine.runtimes(dc):
-        raise SandboxError(
-            f"the Docker engine has no {runtime!r} runtime (install it and register it with "
-            "dockerd: scripts/start-dockerd.sh does this for runsc)"
-        )
+        fix = fixes.gvisor() if runtime == "runsc" else "register it with dockerd"
+        raise SandboxError(f"the Docker engine has no {runtime!r} runtime: {fix}")
     return Sandbox(
         dc,
         image_name,

@@ -184,10 +184,13 @@ class OutputStreams:
                 if self._partial[name]:
                     self._emit(name, self._partial[name])
                     self._partial[name] = b""
-            try:
-                sock.close()
-            except OSError:
-                pass
+            for handle in {id(sock): sock, id(raw): raw}.values():  # the wrapper and the socket itself
+                if handle is None:
+                    continue
+                try:
+                    handle.close()
+                except OSError:
+                    pass
 
     def _feed(self, name: str, chunk: bytes) -> None:
         self.sizes[name] += len(chunk)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .. import fixes
 from .errors import TransferError
 
 
@@ -48,7 +49,7 @@ def _await_upload(events: queue.Queue[Any], service_id: str, timeout: float) -> 
 def tor_binary() -> str:
     exe = shutil.which("tor")
     if not exe:
-        raise TorError("tor is not installed (apt-get install tor; ./install.sh does it)")
+        raise TorError(f"tor is not installed: {fixes.tor()}")
     return exe
 
 
