@@ -38,6 +38,7 @@ EXAMPLES: dict[str, str] = {
     "config show": "ichain config show --json",
     "config set": "ichain config set transport tor\n  ichain config set max_gpus ''      # back to the default",
     "image build": "ichain image build --force",
+    "doctor": "ichain doctor --json",
     "task try": "ichain task try examples/tasks/digits --json",
     "task submit": "ichain task submit ./my-task --payment 0.02 --validator random --out ./result",
     "task resume": "ichain task resume 7 --out ./result",

@@ -26,6 +26,7 @@ from ..errors import ConfigError, IchainError
 
 if TYPE_CHECKING:
     from ..agents.localnet import MarketHere
+    from ..tui.app import IchainApp
 
 EXAMPLE = examples_dir() / "tasks" / "digits"
 
@@ -149,7 +150,12 @@ def _run_headless(market: MarketHere, args: argparse.Namespace, base: Path) -> i
 
 
 def _run_tui(market: MarketHere, task: Path) -> int:
-    """Open the TUI as the requester (the market's first key) with the task folder selected."""
+    demo_app(market, task).run()
+    return 0
+
+
+def demo_app(market: MarketHere, task: Path) -> IchainApp:
+    """The TUI as the requester (the market's first key) with the task folder selected."""
     from .. import locations
     from ..agents.localnet import PASSWORD
     from ..chain.network import connect
@@ -171,5 +177,4 @@ def _run_tui(market: MarketHere, task: Path) -> int:
         s.unlock(PASSWORD)
         return s
 
-    IchainApp(session, start_folder=task.parent, initial_folder=task).run()
-    return 0
+    return IchainApp(session, start_folder=task.parent, initial_folder=task)

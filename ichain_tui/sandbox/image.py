@@ -25,6 +25,7 @@ PACKAGES = ["python3", "python3-numpy", "python3-scipy", "python3-sklearn", "ca-
 PULL_ENV = "ICHAIN_RUNTIME_PULL"  # e.g. registry.example.org/ichain-runtime:bookworm
 MIRROR_ENV = "ICHAIN_DEBIAN_MIRROR"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEBOOTSTRAP_SBIN = Path("/usr/sbin/debootstrap")  # where Debian puts it (off a user's PATH)
 # Trimmed from the root filesystem before import: caches and docs nobody runs.
 _TRIM = [
     "var/cache/apt/archives",
@@ -111,7 +112,7 @@ def debian_mirror() -> str:
 def build_image(dc: docker.DockerClient, name: str = DEFAULT_IMAGE, progress: Progress | None = None) -> None:
     say = progress or (lambda line: None)
     debootstrap = shutil.which("debootstrap") or (
-        "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None
+        str(DEBOOTSTRAP_SBIN) if DEBOOTSTRAP_SBIN.exists() else None
     )
     if debootstrap is None:
         raise SandboxError(f"image build needs debootstrap: {fixes.debootstrap()}")
