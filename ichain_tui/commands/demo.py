@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..amounts import format_eth
 from ..bundled import examples_dir
@@ -26,7 +26,6 @@ from ..errors import ConfigError, IchainError
 
 if TYPE_CHECKING:
     from ..agents.localnet import MarketHere
-    from ..tui.app import IchainApp
 
 EXAMPLE = examples_dir() / "tasks" / "digits"
 
@@ -154,7 +153,7 @@ def _run_tui(market: MarketHere, task: Path) -> int:
     return 0
 
 
-def demo_app(market: MarketHere, task: Path) -> IchainApp:
+def demo_app(market: MarketHere, task: Path) -> Any:  # an IchainApp (the TUI is imported late)
     """The TUI as the requester (the market's first key) with the task folder selected."""
     from .. import locations
     from ..agents.localnet import PASSWORD
