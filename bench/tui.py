@@ -9,6 +9,10 @@ about three minutes to send), then the real app, headless (Textual's `run_test`)
   key to the first screen update composed after it (`App._display`, where a terminal would be
   written; Pilot's own waiting afterwards is not counted); p90 alongside. Target (median) <= 50.
 - pools_scroll_ms: the same for 30 page-downs through the 10,000-task table.
+- quit_s (node up / node killed): `ichain demo`'s whole shutdown with 3 provider processes on
+  anvil, from `q` to the shell's prompt (the app closed, the providers and anvil stopped); once
+  with the node answering, once after anvil was killed. Target <= 2 each. `--quit-only` runs
+  just these.
 
 Last line JSON.
 
@@ -136,13 +140,51 @@ async def drive(url: str, market: str, tasks: int, providers: int) -> dict[str, 
     }
 
 
+async def demo_quit(kill_node: bool) -> float:
+    """Seconds from q to everything of `ichain demo` stopped (what the demo does after its TUI)."""
+    from ichain_tui.agents.localnet import LocalMarket
+    from ichain_tui.bundled import examples_dir
+    from ichain_tui.commands.demo import QUIT_GRACE_S, demo_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        os.environ["ICHAIN_HOME"] = str(base / "home")
+        devnet = Devnet(accounts=5).start()
+        market = LocalMarket(devnet, base)
+        for i in (1, 2, 3):
+            market.provider(i).start()
+        market.wait_registered(3, timeout=120)
+        app = demo_app(market, examples_dir() / "tasks" / "digits", base / "kept")
+        async with app.run_test(size=(80, 24)) as pilot:
+            while app.session is None or app.session.address is None:
+                await pilot.pause(0.1)
+            await pilot.pause(1.0)
+            if kill_node:
+                devnet.process.kill()
+                await pilot.pause(2.0)
+            start = time.monotonic()
+            await pilot.press("q")
+        market.close(QUIT_GRACE_S)
+        devnet.stop()
+        return time.monotonic() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--providers", type=int, default=1000)
     parser.add_argument("--tasks", type=int, default=10000)
     parser.add_argument("--url", help="an anvil already populated by big_market.populate (with --market)")
     parser.add_argument("--market", help="its market address")
+    parser.add_argument("--quit-only", action="store_true", help="only the demo's quit_s figures")
     args = parser.parse_args()
+    quits = {
+        "quit_s_node_up": round(asyncio.run(demo_quit(False)), 2),
+        "quit_s_node_killed": round(asyncio.run(demo_quit(True)), 2),
+    }
+    print(f"quit: {quits}", flush=True)
+    if args.quit_only:
+        print(json.dumps(quits))
+        return
     if args.url:
         figures = {"providers": args.providers, "tasks": args.tasks}
         result = asyncio.run(drive(args.url, args.market, args.tasks, args.providers))
@@ -151,7 +193,7 @@ def main() -> None:
             market, figures = populate(node.url, args.providers, args.tasks)
             print(f"populated: {figures}", flush=True)
             result = asyncio.run(drive(node.url, market, args.tasks, args.providers))
-    print(json.dumps({**figures, **result}))
+    print(json.dumps({**figures, **result, **quits}))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from .agents.provider import ProviderAgent
+    from .chain.transactions import PreparedCall
     from .sandbox.runner import Sandbox
 
 
@@ -104,8 +105,10 @@ class Session:
         chain: Chain | None = None,
         market_address: str | None = None,
         wallet: Wallet | None = None,
+        results_root: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.results_root = results_root
         self.wallet = wallet or Wallet()
         self.chain = chain or open_chain(settings)
         address = market_address or settings.market or deployments.recorded(self.chain.chain_id)
@@ -295,12 +298,29 @@ class Session:
             review_window=terms.review_window,
         )
 
+    def result_dir(self, task_id: int) -> Path:
+        """Where the task's decrypted result goes: under `results_root` when one was given (the
+        demo's --keep), else in this app's data folder, per market."""
+        root = self.results_root or locations.work_dir() / "results" / self.market.scope
+        return root / f"task-{task_id}"
+
+    def result_path(self, task_id: int) -> Path | None:
+        """The task's result folder, once a result is in it."""
+        path = self.result_dir(task_id)
+        return path if path.is_dir() and any(path.iterdir()) else None
+
     def follow(self, task_id: int, stop: threading.Event | None = None) -> Outcome:
-        result_dir = locations.work_dir() / "results" / self.market.scope / f"task-{task_id}"
-        return self._agent().follow(task_id, result_dir, rating=None, stop=stop)
+        return self._agent().follow(task_id, self.result_dir(task_id), rating=None, stop=stop)
 
     def rate(self, task_id: int, rating: int) -> None:
         self._agent().rate(task_id, rating)
+
+    def prepare_rate(self, task_id: int, rating: int) -> PreparedCall:
+        """The rating transaction, for its preview before it is sent."""
+        return self.market.rate(task_id, rating)
+
+    def rated(self, task_id: int, rating: int) -> None:
+        self._agent().rated(task_id, rating)
 
     def close(self) -> None:
         if self.host is not None:

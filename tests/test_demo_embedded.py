@@ -17,10 +17,12 @@ async def test_the_demo_tui_sees_the_embedded_market_its_providers_run_on(tmp_pa
     try:
         provider = market.provider(1, price_eth="0.012").start()
         market.wait_registered(1, timeout=60)
-        app = demo_app(market, examples_dir() / "tasks" / "digits")
+        app = demo_app(market, examples_dir() / "tasks" / "digits", tmp_path / "kept")
         async with app.run_test(size=(120, 30)) as pilot:
             await settle(pilot)
             assert app.session.chain is market.chain and app.session.address == market.deployer.address
+            # results of tasks submitted in the demo's TUI go under --keep, never the temporary folder
+            assert app.session.result_dir(3) == tmp_path / "kept" / "task-3"
             table = app.query_one("#pool-providers")
             await wait_for(pilot, lambda: table.row_count == 1, 20, "the provider in the pools")
             row = table.get_row_at(0)

@@ -95,6 +95,14 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 assert bars and all(p.state in ("verified", "sent") for p in bars.values())
                 assert {t.direction for t in pane.transfers.values()} == {"up", "down"}  # task out, result in
                 await pilot.press("4", "enter")
+                # the rating is a transaction: previewed like every other, sent only on Enter
+                await wait_for(
+                    pilot, lambda: isinstance(app.screen, ConfirmScreen), 20, "the rating's preview"
+                )
+                assert 50_000 < app.screen.preview.gas < 200_000 and "Rate 4/5?" in app.screen.title_text
+                assert any("already paid" in line for line in app.screen.lines)
+                assert market.market.task(1).state is not TaskState.CLOSED  # nothing sent yet
+                await pilot.press("enter")
                 await wait_for(
                     pilot, lambda: market.market.task(1).state is TaskState.CLOSED, 60, "the rating"
                 )

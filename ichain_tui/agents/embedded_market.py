@@ -82,14 +82,14 @@ class EmbeddedProvider:
             self.failure = one_line(exc)
             self._log(AgentEvent("provider", "error", None, self.failure))
 
-    def stop(self) -> None:
+    def stop(self, grace: float = GRACE_S) -> None:
         if self.agent is not None and self._thread is not None and self._thread.is_alive():
             try:
-                self.agent.shutdown(grace=GRACE_S)
+                self.agent.shutdown(grace=grace)
             except Exception as exc:  # a last report only: the chain dies with the demo
                 self._log(AgentEvent("provider", "error", None, f"shutdown: {one_line(exc)}"))
             self._stop.set()
-            self._thread.join(GRACE_S + 20)
+            self._thread.join(grace + 5)
         if self.host is not None:
             self.host.stop()
         if self._docker is not None:
@@ -122,8 +122,12 @@ class EmbeddedMarket(MarketHere):
                 return p.failure
         return None
 
-    def close(self) -> None:
-        for p in self.providers:
-            p.stop()
+    def close(self, grace: float = GRACE_S) -> None:
+        """Stop every provider at once (each may finish its work for `grace` seconds)."""
+        stoppers = [threading.Thread(target=p.stop, args=(grace,), daemon=True) for p in self.providers]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join(grace + 10)
         for h in self.hosts:
             h.stop()

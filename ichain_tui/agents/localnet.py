@@ -155,14 +155,17 @@ class LocalMarket(MarketHere):
         self.providers.append(p)
         return p
 
-    def close(self) -> None:
+    def close(self, grace: float = 60) -> None:
+        """SIGTERM every provider at once, give them `grace` seconds together, then kill the rest
+        (the demo passes a short grace: its chain and every provider's files go with it)."""
         for p in self.providers:
             if p.proc is not None and p.proc.poll() is None:
                 p.proc.terminate()
+        deadline = time.monotonic() + grace
         for p in self.providers:
             if p.proc is not None:
                 try:
-                    p.proc.wait(60)
+                    p.proc.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     p.kill()
         for h in self.hosts:

@@ -266,6 +266,11 @@ class RequesterAgent:
 
     def rate(self, task_id: int, rating: int) -> None:
         self.market.rate(task_id, rating).send()
+        self.rated(task_id, rating)
+
+    def rated(self, task_id: int, rating: int) -> None:
+        """After the rating transaction (sent here or by the TUI after its preview): report it,
+        stop hosting the task files, close the journal record, withdraw what is owed back."""
         self._say("rated", task_id, f"rated the provider {rating}/5")
         self._finish(task_id)
 

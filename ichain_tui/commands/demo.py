@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from ..errors import ConfigError, IchainError
 if TYPE_CHECKING:
     from ..agents.localnet import MarketHere
 
+# the demo's providers may finish for this long when it ends: its chain and their files go with it
+QUIT_GRACE_S = 1.0
 EXAMPLE = examples_dir() / "tasks" / "digits"
 
 
@@ -35,7 +38,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--headless", action="store_true", help="no TUI: print each stage, end with RESULT")
     p.add_argument("--providers", type=whole(1, 16, "a number of providers"), default=3)
     p.add_argument("--task", type=Path, default=EXAMPLE)
-    p.add_argument("--keep", type=Path, help="copy the decrypted result here")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the decrypted results here (default: demo-results/ in the app's data folder)",
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -70,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     kind, why = choose_chain(getattr(args, "network", None))
     with contextlib.closing(engine.client(timeout=5.0)) as dc:  # fail early when Docker is missing
         image.ensure_image(dc, build=False)
+    keep = _results_folder(args.keep)  # in the user's data folder: it outlives the demo
     base = Path(tempfile.mkdtemp(prefix="ichain-demo-"))
     os.environ["ICHAIN_HOME"] = str(base / "requester-home")  # the demo touches none of the user's files
     with contextlib.ExitStack() as stack:
@@ -83,8 +91,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         market.wait_registered(args.providers, timeout=120)
         _say(f"[market]    {args.providers} providers registered")
         if not args.headless:
-            return _run_tui(market, args.task)
-        return _run_headless(market, args, base)
+            return _run_tui(market, args.task, keep)
+        return _run_headless(market, args.task, keep)
     return 1  # not reached: the block returns (mypy cannot see it)
 
 
@@ -93,7 +101,7 @@ def _open_market(kind: str, accounts: int, base: Path, stack: contextlib.ExitSta
         from ..agents.embedded_market import EmbeddedMarket
 
         embedded = EmbeddedMarket(base, accounts)
-        stack.callback(embedded.close)
+        stack.callback(embedded.close, QUIT_GRACE_S)
         return embedded
     from ..agents.localnet import LocalMarket
     from ..chain.devnet import Devnet
@@ -101,7 +109,7 @@ def _open_market(kind: str, accounts: int, base: Path, stack: contextlib.ExitSta
     devnet = Devnet(accounts=accounts).start()
     stack.callback(devnet.stop)
     local = LocalMarket(devnet, base)
-    stack.callback(local.close)
+    stack.callback(local.close, QUIT_GRACE_S)
     return local
 
 
@@ -111,7 +119,17 @@ def _describe(market: MarketHere) -> str:
     return f"anvil {market.chain.url} (providers are `ichain provide` processes)"
 
 
-def _run_headless(market: MarketHere, args: argparse.Namespace, base: Path) -> int:
+def _results_folder(keep: Path | None) -> Path:
+    """--keep, or a folder of this run under the app's data folder: results are never only in
+    the demo's temporary folder, which goes when the demo ends."""
+    from .. import locations
+
+    if keep is not None:
+        return keep.expanduser().resolve()
+    return locations.data_dir() / "demo-results" / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _run_headless(market: MarketHere, task: Path, keep: Path) -> int:
     from ..agents.events import AgentEvent
     from ..agents.selection import choose_provider
 
@@ -128,32 +146,38 @@ def _run_headless(market: MarketHere, args: argparse.Namespace, base: Path) -> i
         f"price {format_eth(chosen.provider.price)})"
     )
     task_id = agent.submit(
-        args.task,
+        task,
         chosen.address,
         payment,
         validator_fee=agent.market.min_fee_for(payment),
         execute_window=900,
         review_window=600,
     )
-    outcome = agent.follow(task_id, base / "result", rating=5)
+    outcome = agent.follow(task_id, keep / f"task-{task_id}", rating=5)
     metrics = outcome.result_dir / "metrics.json" if outcome.result_dir else None
     if outcome.ok and metrics and metrics.exists():
         accuracy = json.loads(metrics.read_text()).get("accuracy")
         _say(f"[result]    decrypted into {outcome.result_dir}: held-out accuracy {accuracy}")
-        if args.keep and outcome.result_dir:
-            shutil.copytree(outcome.result_dir, args.keep, dirs_exist_ok=True)
         _say("RESULT ok")
         return 0
     _say(f"RESULT failed: {outcome.state.label}: {outcome.message}")
     return 1
 
 
-def _run_tui(market: MarketHere, task: Path) -> int:
-    demo_app(market, task).run()
+def _run_tui(market: MarketHere, task: Path, keep: Path) -> int:
+    demo_app(market, task, keep).run()
+    kept = sorted(p.name for p in keep.glob("task-*")) if keep.is_dir() else []
+    if kept:
+        _say(f"[result]    results of this demo's tasks ({', '.join(kept)}) are kept in {keep}")
+    else:
+        _say("[result]    no task of this demo reached a result")
+    _say("[demo]      stopping the providers and the chain")
     return 0
 
 
-def demo_app(market: MarketHere, task: Path) -> Any:  # an IchainApp (the TUI is imported late)
+def demo_app(
+    market: MarketHere, task: Path, keep: Path | None = None
+) -> Any:  # an IchainApp (the TUI is imported late)
     """The TUI as the requester (the market's first key) with the task folder selected."""
     from .. import locations
     from ..agents.localnet import PASSWORD
@@ -171,7 +195,11 @@ def demo_app(market: MarketHere, task: Path) -> Any:  # an IchainApp (the TUI is
         url = market.chain.url or "embedded"
         chain = market.chain if market.chain.kind == "embedded" else connect(url)
         s = Session(
-            Settings(network=url, chunks=2), chain=chain, market_address=market.address, wallet=wallet
+            Settings(network=url, chunks=2),
+            chain=chain,
+            market_address=market.address,
+            wallet=wallet,
+            results_root=keep,
         )
         s.unlock(PASSWORD)
         return s

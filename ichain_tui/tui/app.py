@@ -477,6 +477,11 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
     def action_help(self) -> None:
         self.open_modal(HelpScreen(help_sections(self, self.keymap_setting)))
 
+    async def action_quit(self) -> None:
+        """q: say so at once (the agents and the host are stopped as the app closes), then exit."""
+        self.query_one("#status", Static).update("stopping… (the provider loop and the chunk server)")
+        self.call_after_refresh(self.exit)
+
     def on_unmount(self) -> None:
         if self.provider_stop is not None:
             self.provider_stop.set()

@@ -62,6 +62,7 @@ class AppBase(App[None]):
     action_refresh: Callable[[], None]  # IchainApp's
     connect: Callable[[], object]  # IchainApp's worker
     _show_status: Callable[[], None]  # IchainApp's
+    _log_entry: Callable[[str, str], None]  # IchainApp's: a line in the session log (l)
 
     def confirm_then_send(self, call: PreparedCall, title: str, lines: list[str], done: Message) -> None:
         """From a worker: every value-moving transaction goes through the same dialog with its gas

@@ -132,6 +132,14 @@ class TaskFollowed(Message):
 
 
 @dataclass
+class TaskRated(Message):
+    """The rating transaction was confirmed and sent."""
+
+    task_id: int
+    rating: int
+
+
+@dataclass
 class ProviderShown(Message):
     running: bool
     busy_with: int | None

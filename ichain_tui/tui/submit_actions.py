@@ -16,7 +16,7 @@ from ..errors import IchainError, one_line
 from ..session import TaskTerms
 from .base import AppBase
 from .format import eth, short
-from .messages import FolderChecked, FolderRefused, ModalWanted, RefreshWanted, TaskFollowed
+from .messages import FolderChecked, FolderRefused, ModalWanted, RefreshWanted, TaskFollowed, TaskRated
 from .screens.confirm import ConfirmScreen
 from .screens.picker import PickerScreen
 from .screens.rating import RatingScreen
@@ -180,7 +180,9 @@ class SubmitActions(AppBase):
     def on_task_followed(self, message: TaskFollowed) -> None:
         self.action_refresh()
         if message.result_dir:
-            self.notify(f"result in {message.result_dir}", title=f"task {message.task_id}: provider paid")
+            title = f"task {message.task_id}: provider paid"
+            self._log_entry(title, f"result in {message.result_dir}")  # kept beyond the toast (l)
+            self.notify(f"result in {message.result_dir}", title=title)
             task = self.live.task(message.task_id)
             self.open_modal(
                 RatingScreen(message.task_id, task.provider), lambda r: r and self.rate(message.task_id, r)
@@ -190,5 +192,21 @@ class SubmitActions(AppBase):
 
     @work(thread=True, group="rate", exit_on_error=False, description="Rate")
     def rate(self, task_id: int, rating: int) -> None:
-        self.live.rate(task_id, rating)
+        """The rating goes through the same cost preview as every other transaction."""
+        s = self.live
+        call = s.prepare_rate(task_id, rating)
+        provider = s.task(task_id).provider
+        lines = [
+            f"task {task_id}: {rating}/5 for provider {short(provider) if provider else '?'}",
+            "the provider is already paid; this only writes your rating on chain,",
+            "where the next requesters see it when they choose a provider",
+        ]
+        self.confirm_then_send(call, f"Rate {rating}/5?", lines, TaskRated(task_id, rating))
+
+    def on_task_rated(self, message: TaskRated) -> None:
+        self.finish_rating(message.task_id, message.rating)
+
+    @work(thread=True, group="rate", exit_on_error=False, description="Rated")
+    def finish_rating(self, task_id: int, rating: int) -> None:
+        self.live.rated(task_id, rating)
         self.post_message(RefreshWanted())

@@ -49,7 +49,7 @@ class TaskActions(AppBase):
             elif action is not None:
                 self.task_action(task_id, action)
 
-        detail = TaskDetailScreen(task, now, events, output, progress)
+        detail = TaskDetailScreen(task, now, events, output, progress, s.result_path(task_id))
         self.post_message(ModalWanted(detail, chosen))
 
     @work(thread=True, group="task-action", exit_on_error=False, description="Task")

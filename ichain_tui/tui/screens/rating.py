@@ -1,4 +1,5 @@
-"""Provides `RatingScreen`: rate the provider 1–5 with the number keys, confirm with Enter."""
+"""Provides `RatingScreen`: rate the provider 1–5 with the number keys; Enter goes on to the
+transaction's cost preview (the provider was paid already; a rating only writes the stars)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class RatingScreen(ModalScreen[int | None]):
             yield Label(f"Rate the provider of task {self.task_id}", classes="title")
             yield Label(self.provider or "", classes="hint")
             yield Static(id="stars")
-            yield Label("1–5 choose · Enter pay & rate · Esc later", classes="hint")
+            yield Label("1–5 choose · Enter next: what it costs · Esc later", classes="hint")
 
     def watch_rating(self, value: int) -> None:
         if self.children:

@@ -3,6 +3,7 @@ refund or settle when due, rate once the provider is paid)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
@@ -58,9 +59,12 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
         events: list[AgentEvent],
         output: list[str] | None = None,
         progress: list[dict[str, Any]] | None = None,
+        result: Path | None = None,
     ) -> None:
-        """`output`: the task's live log lines seen so far; `progress`: its ICHAIN_PROGRESS values."""
+        """`output`: the task's live log lines seen so far; `progress`: its ICHAIN_PROGRESS values;
+        `result`: the folder its decrypted result is in, once it is."""
         super().__init__()
+        self.result = result
         self.shown, self.now, self.events = task, now, events
         self.output, self.progress = output or [], progress or []
 
@@ -74,6 +78,8 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
                 f"payment {eth(t.payment)} + validator fee {eth(t.validator_fee)} ({t.mode.label}) · "
                 f"deadline in {due}"
             )
+            if self.result is not None:
+                yield Static(f"result in {self.result}", id="result-path", markup=False)
             timeline = [f"{e.kind:<10} {e.message}" for e in self.events if e.task_id == t.task_id]
             yield Static(
                 "\n".join(timeline[-10:]) or "no events seen in this session", id="timeline", markup=False
