@@ -165,6 +165,7 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
         assert not m.provider(me).registered
         await pilot.press("o")
         await settle(pilot, app)
+        await wait_for(pilot, lambda: getattr(app.screen, "armed", False), 5, "the dialog ready for keys")
         await pilot.press("enter")
         await wait_for(
             pilot,

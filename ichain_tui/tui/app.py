@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.notifications import Notify
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerState
 
 from ..agents.events import AgentEvent
@@ -111,6 +111,8 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         Binding("l", "session_log", "Log", show=False, id="log"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        # shown only while a field has the focus: the visible "editing" mode (letters type there)
+        Binding("escape", "leave_field", "Leave field", id="leave_field"),
     ]
 
     # actions that belong to one tab: shown in the footer and active only there
@@ -410,6 +412,8 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         the app's keys rest (the dialog's own keys and q remain); a tab's actions only on it."""
         if isinstance(self.screen, ModalScreen):  # Textual's own (Tab, Shift+Tab…) keep working
             return action == "quit" or action not in self._own_actions()
+        if action == "leave_field":
+            return self._editing()
         tab = self.TAB_OF_ACTION.get(action)
         return tab is None or self.query_one(TabbedContent).active == tab
 
@@ -440,9 +444,32 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         def done(result) -> None:
             if callback is not None:
                 callback(result)
-            self.call_after_refresh(self._next_modal)
+            self.call_after_refresh(self._after_modal)
 
         self.push_screen(screen, done)
+
+    def _after_modal(self) -> None:
+        """A dialog closed: the next action is a one-letter key, not typing, so the focus does
+        not go back into the field it was in (Esc-less letters would be typed there)."""
+        if self._editing():
+            self.set_focus(None)
+        self.refresh_bindings()
+        self._next_modal()
+
+    def _editing(self) -> bool:
+        """A field of the main screen has the focus: letters are typed, not keys."""
+        return isinstance(self.focused, Input | TextArea) and not isinstance(self.screen, ModalScreen)
+
+    def action_leave_field(self) -> None:
+        """Esc in a field: leave it; the one-letter keys act again."""
+        self.set_focus(None)
+        self.refresh_bindings()
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()  # the footer shows "Leave field" exactly while a field has the focus
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
 
     def _next_modal(self) -> None:
         if self._modal_queue and not isinstance(self.screen, ModalScreen):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -11,6 +13,8 @@ from textual.widgets import Label, Static
 from ...amounts import format_gwei
 from ...chain.types import GasPreview
 from ..format import eth
+
+ARM_S = 0.5  # Enter/y pressed sooner after the dialog opened were meant for the screen behind it
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -42,7 +46,19 @@ class ConfirmScreen(ModalScreen[bool]):
             )
             yield Label("Enter/y send · Esc/n cancel", classes="hint")
 
+    def on_mount(self) -> None:
+        self.opened = time.monotonic()
+
+    @property
+    def armed(self) -> bool:
+        """Keys typed before the dialog was up (a stray Enter queued behind a slow worker) never
+        send value: only a key pressed `ARM_S` after it opened does."""
+        return time.monotonic() - getattr(self, "opened", time.monotonic()) >= ARM_S
+
     def action_confirm(self) -> None:
+        if not self.armed:
+            self.query_one(".hint", Label).update("just opened: press Enter/y again to send · Esc/n cancel")
+            return
         self.dismiss(True)
 
     def action_cancel(self) -> None:
