@@ -83,7 +83,12 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 assert provider in (market.providers[0].account.address, market.providers[1].account.address)
 
                 await pilot.press("ctrl+s")
-                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 20, "gas preview")
+                await wait_for(
+                    pilot,
+                    lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+                    20,
+                    "gas preview",
+                )
                 assert app.screen.preview.gas > 100_000
                 await pilot.press("enter")
 
@@ -97,7 +102,10 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 await pilot.press("4", "enter")
                 # the rating is a transaction: previewed like every other, sent only on Enter
                 await wait_for(
-                    pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 20, "the rating's preview"
+                    pilot,
+                    lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+                    20,
+                    "the rating's preview",
                 )
                 assert 50_000 < app.screen.preview.gas < 200_000 and "Rate 4/5?" in app.screen.title_text
                 assert any("already paid" in line for line in app.screen.lines)

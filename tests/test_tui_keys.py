@@ -120,7 +120,12 @@ async def test_refund_and_withdraw_move_value_only_after_the_gas_preview_is_conf
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TaskDetailScreen), 10, "the task detail")
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the refund preview")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+            10,
+            "the refund preview",
+        )
         assert "refund: gas" in str(app.screen.query_one("#preview").render())
         await pilot.press("escape")
         await settle(pilot, app)
@@ -129,20 +134,35 @@ async def test_refund_and_withdraw_move_value_only_after_the_gas_preview_is_conf
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TaskDetailScreen), 10, "the task detail")
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the refund preview")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+            10,
+            "the refund preview",
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: m.task(3).state is TaskState.EXPIRED, 20, "the refund")
         credits = m.credits(me)
         assert credits == m.task(3).payment + m.task(3).validator_fee
         await settle(pilot, app)
         await pilot.press("w", "W")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the withdraw preview")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+            10,
+            "the withdraw preview",
+        )
         assert "withdraw: gas" in str(app.screen.query_one("#preview").render())
         await pilot.press("escape")
         await settle(pilot, app)
         assert m.credits(me) == credits
         await pilot.press("W")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the withdraw preview")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+            10,
+            "the withdraw preview",
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: m.credits(me) == 0, 20, "the withdrawal")
         await settle(pilot, app)
@@ -270,14 +290,18 @@ async def test_x_withdraws_the_free_stake_only_after_the_preview(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await pilot.press("v", "x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the stake preview")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the stake preview"
+        )
         text = str(app.screen.query_one("#preview").render())
         assert "withdrawStake: gas" in text and "stays locked" in text
         await pilot.press("escape")
         await settle(pilot, app)
         assert m.provider(alice).stake == before.stake
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the stake preview")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 10, "the stake preview"
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: m.provider(alice).stake == before.locked, 20, "the withdrawal")
 

@@ -73,7 +73,12 @@ async def test_the_dashboard_shows_sandbox_usage_task_output_and_earnings(sandbo
             async with app.run_test(size=(100, 30)) as pilot:
                 await wait_for(pilot, lambda: app.session is not None, 20, "connection")
                 await pilot.press("v", "o")
-                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed, 20, "the stake preview")
+                await wait_for(
+                    pilot,
+                    lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+                    20,
+                    "the stake preview",
+                )
                 await pilot.press("enter")
                 await wait_for(pilot, lambda: market.market.provider(me).available, 30, "registration")
 
