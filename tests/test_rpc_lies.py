@@ -76,7 +76,8 @@ def test_a_fallback_without_the_logs_already_seen_is_left_for_the_primary(endpoi
     # the primary drops one request's connection: the fallback takes over, and lies about logs
     primary.take_down()
     time.sleep(0.1)
-    threading_bring_back(primary, after=0.5)
+    # back only once the liar has answered the logs (a fixed delay raced a loaded machine)
+    bring_back_when(primary, lambda: liar.calls["eth_getLogs"] > 0)
     logs = w3.eth.get_logs(
         {"fromBlock": call["blockNumber"], "toBlock": call["blockNumber"], "address": emitter}
     )
@@ -114,7 +115,14 @@ def test_a_zero_balance_at_a_block_seen_otherwise_is_a_contradiction():
     )  # a later block may differ
 
 
-def threading_bring_back(proxy: SwitchableProxy, after: float) -> None:
+def bring_back_when(proxy: SwitchableProxy, ready, timeout: float = 20.0) -> None:
+    """Bring `proxy` back as soon as `ready()` holds (or after `timeout`), from a thread."""
     import threading
 
-    threading.Timer(after, proxy.bring_back).start()
+    def wait() -> None:
+        deadline = time.monotonic() + timeout
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proxy.bring_back()
+
+    threading.Thread(target=wait, daemon=True).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -460,6 +461,14 @@ async def test_the_status_bar_says_when_the_node_is_away_and_r_reconnects(tmp_pa
                 await pilot.press("r")
                 await wait_for(pilot, lambda: "⚠ node" in str(status.render()), 30, "the node away")
                 assert "balance as of" in str(status.render())
+                # issue 25: at 80 columns the state, the time and the balance stay whole
+                await pilot.resize_terminal(80, 24)
+                await pilot.pause(0.2)
+                app._show_status()
+                shown = str(status.render())
+                assert re.search(r"balance as of \d\d:\d\d:\d\d: [\d.]+ ETH", shown), shown
+                assert len(shown) <= 78 and "⚠ node" in shown
+                await pilot.resize_terminal(120, 30)
                 await settle(pilot, app)
                 await pilot.press("r")
                 await settle(pilot, app)

@@ -77,6 +77,12 @@ class RpcStatus:
     requests: int = 0
     reconnects: int = 0
 
+    def headline(self) -> str:
+        """The state and since when, without the detail (for a narrow status line)."""
+        if self.state in (CONNECTED, WRONG_CHAIN):
+            return "connected" if self.state == CONNECTED else "stopped: wrong chain"
+        return f"{self.state} since {max(0, int(time.time() - self.since))} s"
+
     def describe(self) -> str:
         age = max(0, int(time.time() - self.since))
         if self.state == CONNECTED:

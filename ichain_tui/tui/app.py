@@ -58,6 +58,7 @@ from .screens.submit import SubmitPane
 from .screens.tasks import TasksPane
 from .screens.transfers import TransfersPane
 from .screens.wallet import WalletPane
+from .status_line import fit
 from .submit_actions import SubmitActions
 from .task_actions import TaskActions
 from .wallet_actions import WalletActions
@@ -282,29 +283,43 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
 
     def _show_status(self) -> None:
         """The status bar says what is true now: not connected (and why), the node retrying or
-        down (and since when), and a balance marked with its time when it may be stale."""
+        down (and since when), and a balance marked with its time when it may be stale. On a
+        narrow terminal the least important parts go first (`status_line.fit`)."""
         status = self.query_one("#status", Static)
+        width = max(20, self.size.width - 2)
         s = self.session
         if s is None:
-            status.update(
-                f"not connected · c chooses a network · r retries · {self._not_connected}"
-                if self._not_connected
-                else "connecting…"
-            )
+            if not self._not_connected:
+                status.update("connecting…")
+                return
+            reason = self._not_connected.replace("cannot reach the node at ", "")  # the URL stays
+            parts = [("not connected", 9), (reason, 8), ("c network", 2), ("r retries", 3)]
+            status.update(fit(parts, width))
             return
         w = self._wallet
         who = short(w.address) if w.address else "locked"
         network = f"{s.chain.label} ({s.chain.chain_id})"
-        money = eth(w.balance) + (f" · credits {eth(w.credits)}" if w.credits else "")
+        money = eth(w.balance)
+        credits = f"credits {eth(w.credits)}" if w.credits else ""
         block = f"block {w.block}{block_age(w.block_time, time.time())}" if w.block else ""
         node = self._node
         if node is not None and node.state != "connected":
             when = (
                 time.strftime("%H:%M:%S", time.localtime(self._balance_at)) if self._balance_at else "never"
             )
-            status.update(f"⚠ node {node.describe()} · {who} · balance as of {when}: {money}")
+            parts = [
+                (f"⚠ node {node.headline()}", 9),
+                (f"({node.detail})" if node.detail else "", 1),
+                (who, 4),
+                (f"balance as of {when}: {money}", 8),
+                (credits, 3),
+            ]
         else:
-            status.update(" · ".join(part for part in (who, network, block, money) if part))
+            parts = [(who, 4), (network, 2), (block, 6), (money, 8), (credits, 3)]
+        status.update(fit(parts, width))
+
+    def on_resize(self) -> None:
+        self._show_status()
 
     @_dropped_while_closing
     def on_agent_reported(self, message: AgentReported) -> None:
