@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -93,7 +94,7 @@ class ProviderHere(Protocol):
     def start(self) -> ProviderHere: ...
 
 
-class MarketHere:
+class MarketHere(ABC):
     """What both kinds of market on this machine share: a deployed Marketplace, its keys (index 0
     deploys and requests), in-process requester agents and the wait for providers."""
 
@@ -118,9 +119,9 @@ class MarketHere:
             chunks=2,
         )
 
+    @abstractmethod
     def provider(self, index: int, price_eth: str = "0.01") -> ProviderHere:
         """Provider `index` (its key is `keys[index]`), not started yet."""
-        raise NotImplementedError
 
     def exited(self) -> str | None:
         """Why a started provider is no longer running, if one is not."""

@@ -5,7 +5,6 @@ and agents as the headless commands; results come back as typed messages."""
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import threading
 import time
@@ -18,10 +17,9 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.notifications import Notify
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from ..agents.events import AgentEvent
@@ -33,6 +31,8 @@ from ..errors import IchainError, one_line
 from ..networks import preset, preset_for
 from ..recent import RecentFolders
 from ..session import Session, TaskPreview
+from .closing import dropped_while_closing
+from .focus_rules import FocusRules
 from .format import block_age, eth, short
 from .messages import (
     AgentReported,
@@ -68,25 +68,7 @@ SMALL_ROWS = 30  # up to this many rows, one toast at a time
 log = logging.getLogger(__name__)
 
 
-def _dropped_while_closing(handler: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-    """A worker's message can land after the app began closing and its panes are gone: it is
-    dropped then. At any other time a missing pane is a bug and still raises."""
-
-    @functools.wraps(handler)
-    def wrapper(app: Any, message: Any) -> None:
-        if app._exit or not app._running:
-            return
-        try:
-            handler(app, message)
-        except NoMatches:
-            if app._exit or not app._running:
-                return
-            raise
-
-    return wrapper
-
-
-class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
+class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskActions):
     CSS_PATH = "app.tcss"
     TITLE = "iChain"
     COMMANDS = App.COMMANDS | {ActionCommands}
@@ -217,13 +199,13 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         session.output = lambda task_id, stream, line: self.post_message(TaskPrinted(task_id, stream, line))
         self.post_message(Connected(session))
 
-    @_dropped_while_closing
+    @dropped_while_closing
     def on_connect_failed(self, message: ConnectFailed) -> None:
         self._not_connected = message.reason
         self.query_one(WalletPane).show_offline(self.recent_keystores(), message.reason)
         self._show_status()
 
-    @_dropped_while_closing
+    @dropped_while_closing
     def on_connected(self, message: Connected) -> None:
         self.session, self._not_connected = message.session, None
         self.action_refresh()
@@ -247,7 +229,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores(), block, now)
         self.post_message(ViewsRead(pools, now, sorted(s.my_tasks(), key=lambda t: t.task_id), wallet))
 
-    @_dropped_while_closing
+    @dropped_while_closing
     def on_views_read(self, message: ViewsRead) -> None:
         s = self.live
         w = self._wallet = message.wallet
@@ -276,7 +258,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
     def on_modal_wanted(self, message: ModalWanted) -> None:
         self.open_modal(message.screen, message.callback)
 
-    @_dropped_while_closing
+    @dropped_while_closing
     def on_node_status_changed(self, message: NodeStatusChanged) -> None:
         self._node = message.status
         self._show_status()
@@ -321,7 +303,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
     def on_resize(self) -> None:
         self._show_status()
 
-    @_dropped_while_closing
+    @dropped_while_closing
     def on_agent_reported(self, message: AgentReported) -> None:
         event = message.event
         if event.kind in ("output", "progress") and event.task_id is not None:
@@ -377,7 +359,7 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
         elif event.kind in ("rated", "refunded", "settled", "closed") and task is not None:
             pane.clear_task(task)
 
-    @_dropped_while_closing
+    @dropped_while_closing
     def on_chunk_moved(self, message: ChunkMoved) -> None:
         self.query_one(TransfersPane).update_chunk(message.progress)
 
@@ -470,21 +452,6 @@ class IchainApp(ProviderActions, SubmitActions, WalletActions, TaskActions):
             self.set_focus(None)
         self.refresh_bindings()
         self._next_modal()
-
-    def _editing(self) -> bool:
-        """A field of the main screen has the focus: letters are typed, not keys."""
-        return isinstance(self.focused, Input | TextArea) and not isinstance(self.screen, ModalScreen)
-
-    def action_leave_field(self) -> None:
-        """Esc in a field: leave it; the one-letter keys act again."""
-        self.set_focus(None)
-        self.refresh_bindings()
-
-    def on_descendant_focus(self) -> None:
-        self.refresh_bindings()  # the footer shows "Leave field" exactly while a field has the focus
-
-    def on_descendant_blur(self) -> None:
-        self.refresh_bindings()
 
     def _next_modal(self) -> None:
         if self._modal_queue and not isinstance(self.screen, ModalScreen):
