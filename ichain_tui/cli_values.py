@@ -14,7 +14,6 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from .amounts import parse_eth
-from .chain.wallet import checksummed, is_checksummed
 from .errors import UsageError
 
 HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -34,6 +33,8 @@ class OneLineParser(argparse.ArgumentParser):
 def address(text: str) -> str:
     """A 20-byte address: `0x` and 40 hex digits, all lower-case (or all upper-case) or with a
     valid EIP-55 checksum; returned checksummed."""
+    from .chain.wallet import checksummed, is_checksummed  # late: the Ethereum libraries take seconds
+
     text = text.strip()
     if not HEX_ADDRESS.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text[:50]!r} is not an address (0x and 40 hex digits)")
