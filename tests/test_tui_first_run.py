@@ -31,7 +31,8 @@ async def test_with_no_node_the_tui_opens_and_c_connects_to_a_chosen_url(anvil_p
     async with app.run_test(size=(80, 24)) as pilot:
         status = app.query_one("#status", Static)
         await wait_for(pilot, lambda: "not connected" in text(status), 30, "not connected")
-        assert "c chooses a network" in text(status)
+        # at 80 columns: the state, the node's URL and the first thing to do (issue 25)
+        assert dead in text(status) and "c network" in text(status), text(status)
         await pilot.press("w")
         wallet = app.query_one("#wallet-info", Static)
         assert "c chooses a network" in text(wallet) and "keystores 0" in text(wallet)

@@ -275,7 +275,7 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
                 status.update("connecting…")
                 return
             reason = self._not_connected.replace("cannot reach the node at ", "")  # the URL stays
-            parts = [("not connected", 9), (reason, 8), ("c network", 2), ("r retries", 3)]
+            parts = [("not connected", 9), (reason, 8), ("c network", 3), ("r retries", 2)]
             status.update(fit(parts, width))
             return
         w = self._wallet
