@@ -117,11 +117,11 @@ async def test_ui_answers_keys_while_a_slow_chain_call_is_in_flight(market, tmp_
         app.action_refresh()
         await pilot.pause(0.2)
         assert any(w.is_running and w.group == "refresh" for w in app.workers)
-        started = time.monotonic()
         await pilot.press("w")
         await pilot.pause()
+        # the key was handled while the 3 s call still blocks its worker (no wall-clock bound:
+        # timing belongs to bench/tui.py, and a loaded CI machine stretched one to 1.04 s)
         assert app.query_one("TabbedContent").active == "wallet"
-        assert time.monotonic() - started < 1.0
         assert any(w.is_running and w.group == "refresh" for w in app.workers)
         await settle(pilot, app)
 
