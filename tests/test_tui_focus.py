@@ -17,14 +17,18 @@ from ichain_tui.tui.screens.confirm import ARM_S, ConfirmScreen
 from ichain_tui.tui.screens.help import HelpScreen
 
 
+def _app(tmp_path) -> IchainApp:
+    chain, market, _ = build_market()
+    return IchainApp(lambda: make_session(tmp_path, chain, market), refresh_seconds=0, start_folder=tmp_path)
+
+
 def _footer_keys(app) -> set[str]:
     """The descriptions of the keys the footer offers now."""
     return {b.binding.description for b in app.active_bindings.values() if b.enabled and b.binding.show}
 
 
 async def test_letters_type_in_a_field_esc_leaves_it_and_then_letters_act(tmp_path):
-    chain, market, _ = build_market()
-    app = IchainApp(lambda: make_session(tmp_path, chain, market), refresh_seconds=0, start_folder=tmp_path)
+    app = _app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("s")
@@ -45,8 +49,7 @@ async def test_letters_type_in_a_field_esc_leaves_it_and_then_letters_act(tmp_pa
 
 
 async def test_after_a_dialog_the_focus_is_not_back_in_the_field(tmp_path):
-    chain, market, _ = build_market()
-    app = IchainApp(lambda: make_session(tmp_path, chain, market), refresh_seconds=0, start_folder=tmp_path)
+    app = _app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("s")
@@ -65,8 +68,7 @@ async def test_after_a_dialog_the_focus_is_not_back_in_the_field(tmp_path):
 
 
 async def test_an_enter_as_the_value_dialog_opens_is_not_taken_a_later_one_is(tmp_path):
-    chain, market, _ = build_market()
-    app = IchainApp(lambda: make_session(tmp_path, chain, market), refresh_seconds=0, start_folder=tmp_path)
+    app = _app(tmp_path)
     answers = []
     preview = GasPreview("refund", 50_000, 2 * 10**9, 10**9, 10**9, 0)
     async with app.run_test(size=(80, 24)) as pilot:
