@@ -216,3 +216,33 @@ def test_a_host_keeps_its_port_across_restarts_so_addresses_on_chain_stay_valid(
     finally:
         taken.stop()
         other.stop()
+
+
+def test_a_peer_asking_a_restarted_host_before_it_republishes_gets_the_file(sealed, tmp_path):
+    """A restarted host listens a moment before its owner re-adds the files it served: a fetch in
+    that moment is told to try again (503), not "does not serve" (final), and then gets the file.
+    A file that is really not there is still "does not serve" once the warm-up is over."""
+    from ichain_tui.agents.hosting import Host
+
+    src, s = sealed
+    identity = tmp_path / "host.json"
+    Host(identity=identity).stop()
+    restarted = Host(identity=identity)
+    try:
+        late = threading.Timer(0.8, restarted.publish, args=(s,))
+        late.start()
+        result = Fetcher(backoff=0.2).fetch(
+            FileRef(s.root, s.key, "direct", restarted.address), tmp_path / "dst", tmp_path / "work"
+        )
+        late.join()
+        assert tree_digest(tmp_path / "dst") == tree_digest(src)
+        assert result.files == 4
+    finally:
+        restarted.stop()
+    with ChunkServer(warmup_s=0.3) as server:
+        missing = FileRef("11" * 32, s.key, "direct", server.address)
+        with pytest.raises(PeerUnreachable, match="503"):
+            Fetcher(attempts=1).fetch(missing, tmp_path / "d1", tmp_path / "w1")
+        threading.Event().wait(0.4)
+        with pytest.raises(TransferError, match="does not serve"):
+            Fetcher(attempts=1).fetch(missing, tmp_path / "d2", tmp_path / "w2")

@@ -14,6 +14,8 @@ from ..transfer.manifest import SealedFile
 from ..transfer.server import ChunkServer, load_sealed
 from ..transfer.transport import DirectTransport, Transport
 
+RESTART_WARMUP_S = 30.0  # after a restart, peers asking for not-yet-republished files try again
+
 
 class Host:
     def __init__(
@@ -29,10 +31,13 @@ class Host:
         peers in envelopes on chain stay valid after a crash or a reboot."""
         self.transport: Transport = transport or DirectTransport()
         saved = _load(identity)
+        warmup = RESTART_WARMUP_S if saved else 0.0  # the owner re-adds what it served just after
         try:
-            self.server = ChunkServer(bind_host, port or int(saved.get("port", 0)), advertise_host).start()
+            self.server = ChunkServer(
+                bind_host, port or int(saved.get("port", 0)), advertise_host, warmup_s=warmup
+            ).start()
         except OSError:  # the old port is taken now: a new one (peers holding the old address retry)
-            self.server = ChunkServer(bind_host, port, advertise_host).start()
+            self.server = ChunkServer(bind_host, port, advertise_host, warmup_s=warmup).start()
         self.address, onion_key = self.transport.publish(
             self.server.address, self.server.port, saved.get("onion_key") or None
         )

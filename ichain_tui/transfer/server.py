@@ -10,6 +10,10 @@ A peer may be hostile: at most MAX_CONNECTIONS are served at once (more are clos
 listen backlog matches the cap), a connection must send its request line and headers within
 HEADER_TIMEOUT_S and may sit idle between requests for at most IDLE_TIMEOUT_S, every socket read
 and write has a timeout, and a malformed or unsatisfiable range is answered 416.
+
+A server restarted after a crash is told `warmup_s`: for that long an unknown root is answered
+503 (try again) instead of 404 (final), because its owner is still re-adding the files it served
+before the crash, and a peer that asks in that moment must not give up on them.
 """
 
 from __future__ import annotations
@@ -51,7 +55,13 @@ class _Handler(BaseHTTPRequestHandler):
         match = _PATH.match(self.path)
         sealed = self.server.files.get(match.group(1)) if match else None
         if sealed is None:
-            self._error(404)
+            if match and time.monotonic() < self.server.warm_until:
+                self.send_response(503)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self._error(404)
             return
         assert match is not None  # a file was found, so the path matched
         if match.group(2) == "manifest":
@@ -169,6 +179,7 @@ class _Server(ThreadingHTTPServer):
         self.progress: ProgressCallback | None = None  # told of every step a chunk is sent
         self.inbox: LogInbox | None = None  # takes running tasks' log batches (POST /log/<tag>)
         self.stopping = threading.Event()
+        self.warm_until = 0.0  # until then an unknown root is "try again", not "not here"
         self.connections: set[socket.socket] = set()
         self.waiting: dict[
             socket.socket, tuple[float, bool]
@@ -222,10 +233,13 @@ class ChunkServer:
         port: int = 0,
         advertise_host: str | None = None,
         throttle_bps: int | None = None,
+        warmup_s: float = 0.0,
     ) -> None:
-        """`throttle_bps` limits each connection (demos, tests); None serves as fast as it can."""
+        """`throttle_bps` limits each connection (demos, tests); None serves as fast as it can.
+        `warmup_s` > 0 for a restart: unknown roots are answered 503 for that long after `start`."""
         self._files: dict[str, SealedFile] = {}
         self._httpd = _Server((host, port), self._files, throttle_bps)
+        self._warmup_s = warmup_s
         self.advertise_host = advertise_host or host
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="chunk-server"
@@ -259,6 +273,7 @@ class ChunkServer:
         self._files.pop(root, None)
 
     def start(self) -> ChunkServer:
+        self._httpd.warm_until = time.monotonic() + self._warmup_s
         self._thread.start()
         return self
 
