@@ -40,6 +40,8 @@ async def test_with_no_node_the_tui_opens_and_c_connects_to_a_chosen_url(anvil_p
         # a wallet, offline
         await pilot.press("n", *PASSWORD, "enter")
         await wait_for(pilot, lambda: len(Wallet(locations.keystore_dir()).entries()) == 1, 60, "keystore")
+        created = Wallet(locations.keystore_dir()).entries()[0].address
+        await wait_for(pilot, lambda: created in text(wallet), 10, "the new keystore listed offline")
         await settle(pilot)
 
         # c: the last preset (any URL), the URL, the market, Enter

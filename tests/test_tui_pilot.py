@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from ichain_tui.tui.app import IchainApp
 from ichain_tui.tui.screens.confirm import ConfirmScreen
 from ichain_tui.tui.screens.picker import PickerScreen
 from ichain_tui.tui.screens.pools import PoolsPane
+from ichain_tui.tui.screens.unlock import UnlockScreen
 
 
 @pytest.fixture(scope="module")
@@ -67,24 +69,37 @@ async def test_keys_switch_tabs_and_open_the_picker(market, tmp_path):
         assert app.query_one("SubmitPane").provider == accounts["carol"].address
 
 
-async def _unlock_with(pilot, app, password: str) -> None:
-    await pilot.press("u")
-    await pilot.pause()
-    await pilot.press(*password, "enter")
-    await settle(pilot, app)
-
-
-async def test_wrong_password_is_a_notification_and_the_app_keeps_running(market, tmp_path):
+async def test_a_wrong_password_is_said_in_the_dialog_which_asks_again(market, tmp_path):
+    """Issue 25: opening a keystore takes seconds; the dialog says "checking…" meanwhile, and a
+    wrong password is said in the dialog, which stays open for the next try."""
     chain, m, _ = market
     app = IchainApp(lambda: make_session(tmp_path, chain, m, unlocked=False), refresh_seconds=0)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        await _unlock_with(pilot, app, "notthepassword")
-        assert any("wrong password" in n.message for n in app._notifications), [
-            n.message for n in app._notifications
-        ]
-        await _unlock_with(pilot, app, PASSWORD)
-        assert app.session.address is not None
+        opened = threading.Event()
+        real_unlock = app.session.unlock
+
+        def slow_unlock(*args, **kwargs):
+            opened.wait(30)
+            return real_unlock(*args, **kwargs)
+
+        app.session.unlock = slow_unlock
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press(*"notthepassword", "enter")
+        await pilot.pause()
+        hint = app.screen.query_one("#unlock-hint")
+        assert isinstance(app.screen, UnlockScreen) and "checking" in str(hint.render())
+        assert app.screen.query_one("#password").disabled
+        opened.set()
+        await wait_for(pilot, lambda: "wrong password" in str(hint.render()), 30, "the refusal")
+        assert isinstance(app.screen, UnlockScreen)
+        password = app.screen.query_one("#password")
+        assert app.screen.focused is password and password.value == "" and not password.disabled
+        await pilot.press(*PASSWORD, "enter")
+        await wait_for(pilot, lambda: app.session.address is not None, 30, "unlocked")
+        await wait_for(pilot, lambda: not isinstance(app.screen, UnlockScreen), 10, "the dialog closed")
+        assert any("unlocked" in n.message for n in app._notifications)
 
 
 async def test_submit_without_a_folder_explains_what_to_do(market, tmp_path):

@@ -13,6 +13,7 @@ from .format import eth, short
 from .messages import Done
 from .screens.connect import ConnectChoice, ConnectScreen
 from .screens.unlock import Credentials, UnlockScreen
+from .screens.wallet import WalletPane
 
 
 class WalletActions(AppBase):
@@ -69,36 +70,56 @@ class WalletActions(AppBase):
             self.notify("no keystore yet: n creates one, i imports a key", severity="warning")
             return
         self.open_modal(
-            UnlockScreen("unlock", s.settings.account or s.keystores()[0], s.keystores()),
-            lambda c: c and self.wallet_job("unlock", c),
+            UnlockScreen(
+                "unlock",
+                s.settings.account or s.keystores()[0],
+                s.keystores(),
+                act=lambda c: self.wallet_job("unlock", c),
+            ),
+            self._wallet_done,
         )
 
     def action_new_account(self) -> None:
         # a wallet needs no chain: a new user can create one before any node answers
-        self.open_modal(UnlockScreen("new"), lambda c: c and self.wallet_job("new", c))
+        self.open_modal(UnlockScreen("new", act=lambda c: self.wallet_job("new", c)), self._wallet_done)
 
     def action_import_key(self) -> None:
-        self.open_modal(UnlockScreen("import"), lambda c: c and self.wallet_job("import", c))
+        self.open_modal(
+            UnlockScreen("import", act=lambda c: self.wallet_job("import", c)), self._wallet_done
+        )
 
-    @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Wallet")
-    def wallet_job(self, what: str, creds: Credentials) -> None:
+    def wallet_job(self, what: str, creds: Credentials) -> Done:
+        """Open, create or import a keystore (on the dialog's thread: it takes seconds). A wrong
+        password or key raises `IchainError`, which the dialog shows before asking again."""
         s = self.session
         if s is None:  # not connected: the keystore is written now, unlocked once connected (u)
+            if what == "unlock":
+                raise IchainError("not connected yet: u unlocks once a node answers (c chooses one)")
             wallet = Wallet()
             entry = (
                 wallet.create(creds.password)
                 if what == "new"
                 else wallet.import_private_key(creds.private_key or "", creds.password)
             )
-            self.notify(f"keystore for {entry.address} saved; u unlocks it once connected", title="Wallet")
-            return
+            return Done(f"keystore for {entry.address} saved; u unlocks it once connected", "Wallet")
         if what == "unlock":
             address = s.unlock(creds.password, creds.address)
         elif what == "new":
             address = s.create_account(creds.password)
         else:
             address = s.import_private_key(creds.private_key or "", creds.password)
-        self.post_message(Done(f"unlocked {address}", "Wallet"))
+        return Done(f"unlocked {address}", "Wallet")
+
+    def _wallet_done(self, done: object) -> None:
+        if not isinstance(done, Done):
+            return
+        self.notify(done.text, title=done.title)
+        if self.session is None:  # listed at once, before any node answers
+            self.query_one(WalletPane).show_offline(
+                self.recent_keystores(), self._not_connected or "connecting…"
+            )
+        else:
+            self.action_refresh()
 
     @work(thread=True, exclusive=True, group="wallet", exit_on_error=False, description="Withdraw")
     def action_withdraw(self) -> None:
