@@ -42,3 +42,29 @@ async def test_the_detail_shows_the_live_log_and_a_loss_chart(market, tmp_path):
         assert screen.query_one("#progress-chart").data == [1.0, 0.5, 1 / 3, 0.25]
         shown = str(screen.query_one("#task-output").render())
         assert "chatty 399" in shown and "[/] [b]not markup" in shown  # a task's text, never markup
+
+
+async def test_an_open_detail_follows_its_task_live(market, tmp_path):
+    """Issue 25: the open detail is not a snapshot — new log lines, progress reports and events
+    of its task appear in it; another task's do not."""
+    chain, m, _ = market
+    app = market_app(chain, m, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_task(3)
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskDetailScreen), 10, "the detail")
+        await pilot.pause()
+        screen = app.screen
+        assert not screen.query_one("#task-output").display  # nothing printed yet
+        report = {"epoch": 7, "loss": 0.125}
+        app.post_message(AgentReported(AgentEvent("requester", "progress", 3, "…", {"progress": report})))
+        app.post_message(AgentReported(AgentEvent("requester", "output", 3, "epoch 7 done")))
+        app.post_message(AgentReported(AgentEvent("requester", "output", 2, "another task's line")))
+        app.post_message(AgentReported(AgentEvent("requester", "validator", 3, "the validator is drawn")))
+        await pilot.pause()
+        output = str(screen.query_one("#task-output").render())
+        assert "epoch 7 done" in output and "another task's line" not in output
+        assert "loss 0.125" in str(screen.query_one("#progress-last").render())
+        assert "the validator is drawn" in str(screen.query_one("#timeline").render())
+        await settle(pilot)  # the fresh reading the event asked for lands, the screen stays
+        assert app.screen is screen and "Task 3" in str(screen.query_one("#detail-title").render())

@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.notifications import Notify
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -60,6 +61,7 @@ from .screens.transfers import TransfersPane
 from .screens.wallet import WalletPane
 from .status_line import fit
 from .submit_actions import SubmitActions
+from .tab_labels import TABS, WIDE, tab_label
 from .task_actions import TaskActions
 from .wallet_actions import WalletActions
 
@@ -162,19 +164,18 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Static("connecting…", id="status")
+        panes: dict[str, Callable[[], Widget]] = {
+            "pools": PoolsPane,
+            "wallet": WalletPane,
+            "submit": lambda: SubmitPane(self.start_folder, self.recent_folders),
+            "transfers": TransfersPane,
+            "tasks": TasksPane,
+            "provider": ProviderPane,
+        }
         with TabbedContent(initial="pools"):
-            with TabPane("Pools (p)", id="pools"):
-                yield PoolsPane()
-            with TabPane("Wallet (w)", id="wallet"):
-                yield WalletPane()
-            with TabPane("Submit (s)", id="submit"):
-                yield SubmitPane(self.start_folder, self.recent_folders)
-            with TabPane("Transfers (t)", id="transfers"):
-                yield TransfersPane()
-            with TabPane("Tasks (k)", id="tasks"):
-                yield TasksPane()
-            with TabPane("Provider (v)", id="provider"):
-                yield ProviderPane()
+            for pane_id, name, key in TABS:
+                with TabPane(tab_label(name, key, WIDE), id=pane_id):
+                    yield panes[pane_id]()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -302,6 +303,9 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
 
     def on_resize(self) -> None:
         self._show_status()
+        tabs = self.query_one(TabbedContent)
+        for pane_id, name, key in TABS:
+            tabs.get_tab(pane_id).label = tab_label(name, key, self.size.width)
 
     @dropped_while_closing
     def on_agent_reported(self, message: AgentReported) -> None:
@@ -310,6 +314,7 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
             self._task_log(event)  # a live log can be long: kept per task, bounded
             return
         self.events.append(event)
+        self.follow_in_detail(event)
         if event.role != "requester":
             self.query_one(ProviderPane).log_line(event.line())
         self._name_transfers(event)
@@ -337,10 +342,16 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
     def _task_log(self, event: AgentEvent) -> None:
         task_id = event.task_id
         assert task_id is not None
+        detail = self._open_detail(task_id)
         if event.kind == "progress":
-            self.task_progress.setdefault(task_id, deque(maxlen=2000)).append(dict(event.data["progress"]))
+            report = dict(event.data["progress"])
+            self.task_progress.setdefault(task_id, deque(maxlen=2000)).append(report)
+            if detail is not None:
+                detail.add_progress(report)
         else:
             self.task_output.setdefault(task_id, deque(maxlen=300)).append(event.message)
+            if detail is not None:
+                detail.add_output(event.message)
 
     def _name_transfers(self, event: AgentEvent) -> None:
         """Transfers are named by the task and role the agents' events give their roots."""

@@ -20,6 +20,11 @@ def stars(average: float | None, count: int) -> str:
     return "★" * full + "☆" * (5 - full) + f" ({count})"
 
 
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, the cut marked with "…" (long labels, hardware)."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
 def duration(seconds: int) -> str:
     if seconds <= 0:
         return "due"

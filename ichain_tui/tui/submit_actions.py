@@ -102,13 +102,14 @@ class SubmitActions(AppBase):
             if (r := validator_refusal(slash_bps, s.address, pane.provider, price, c))
         }
         choices = [
-            ("random", "drawn at random (counts toward reputation)"),
-            ("none", "none (paid when the provider reveals the key)"),
+            ("random", "random draw", "counts for reputation"),
+            ("none", "none", "paid when key revealed"),
         ]
 
         def chosen(choice: str | None) -> None:
             if choice in ("random", "none"):
-                pane.show_validator(choice, dict(choices)[choice])
+                label, note = next((label, note) for key, label, note in choices if key == choice)
+                pane.show_validator(choice, f"{label} ({note})")
             elif choice:
                 pane.show_validator(choice, f"{short(choice)} (named: the provider may decline; not counted)")
 

@@ -4,12 +4,14 @@ preview) or rate."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual import work
 from textual.widgets import DataTable
 
 from ..agents.events import AgentEvent
+from ..chain.types import Task
 from .base import AppBase
 from .format import eth
 from .messages import Done, ModalWanted, TaskAction
@@ -51,6 +53,31 @@ class TaskActions(AppBase):
 
         detail = TaskDetailScreen(task, now, events, output, progress, s.result_path(task_id))
         self.post_message(ModalWanted(detail, chosen))
+
+    def follow_in_detail(self, event: AgentEvent) -> None:
+        """An open task detail follows its task: the event in its timeline, then a fresh reading
+        of the task (its state, deadline and result folder)."""
+        detail = self._open_detail(event.task_id)
+        if detail is not None:
+            detail.add_event(event)
+            self._read_for_detail(detail.task_id)
+
+    def _open_detail(self, task_id: int | None) -> TaskDetailScreen | None:
+        screen = self.screen
+        if task_id is not None and isinstance(screen, TaskDetailScreen) and screen.task_id == task_id:
+            return screen
+        return None
+
+    @work(thread=True, exclusive=True, group="detail-read", exit_on_error=False, description="Task")
+    def _read_for_detail(self, task_id: int) -> None:
+        s = self.live
+        task, now, result = s.task(task_id), s.now(), s.result_path(task_id)
+        self.call_from_thread(self._show_in_detail, task, now, result)
+
+    def _show_in_detail(self, task: Task, now: int, result: Path | None) -> None:
+        detail = self._open_detail(task.task_id)
+        if detail is not None:
+            detail.show_task(task, now, result)
 
     @work(thread=True, group="task-action", exit_on_error=False, description="Task")
     def task_action(self, task_id: int, action: TaskAction) -> None:

@@ -1,7 +1,9 @@
 """Provides `PickerScreen`: registered providers in a table (address, rating, price, free stake,
 hardware), sortable and filterable by key; the same picker chooses validators (with the
-protocol's other choices, "drawn at random" and "none", as the first rows). Those that cannot be
-chosen for this task are listed after the others, greyed, with the reason; Enter on one says it."""
+protocol's other choices, "random draw" and "none", as the first rows). Those that cannot be
+chosen for this task are listed after the others, greyed, with the reason; Enter on one says it.
+The columns a choice rests on come first (rating, price, free stake, reason); the provider's own
+hardware text comes last, clipped, so that at 80 columns none of them is pushed off screen."""
 
 from __future__ import annotations
 
@@ -15,9 +17,13 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 
 from ...agents.selection import Candidate
-from ..format import eth, short, stars
+from ..format import clip, eth, short, stars
+from ..status_line import fit
 
 SORTS = ("rating", "price", "stake")
+LABEL_WIDTH = 13  # as wide as a shortened address
+NOTE_WIDTH = 24  # Enter on a greyed row says the whole reason
+HARDWARE_WIDTH = 32
 
 
 class PickerScreen(ModalScreen[str | None]):
@@ -32,10 +38,10 @@ class PickerScreen(ModalScreen[str | None]):
         candidates: list[Candidate],
         title: str = "Choose a provider",
         refused: Mapping[str, str] | None = None,
-        choices: Sequence[tuple[str, str]] = (),
+        choices: Sequence[tuple[str, str, str]] = (),
     ) -> None:
-        """`refused`: address -> why it cannot be chosen; `choices`: (key, label) rows listed
-        before the candidates (e.g. "random", "none")."""
+        """`refused`: address -> why it cannot be chosen; `choices`: (key, label, note) rows
+        listed before the candidates (e.g. "random", "none")."""
         super().__init__()
         self.candidates = list(candidates)
         self.refused = dict(refused or {})
@@ -43,6 +49,7 @@ class PickerScreen(ModalScreen[str | None]):
         self.title_text = title
         self.sort = "rating"
         self.filter_text = ""
+        self._hint: list[tuple[str, int]] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
@@ -53,7 +60,7 @@ class PickerScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("address", "rating", "price", "free stake", "hardware", "note")
+        table.add_columns("address", "rating", "price", "free stake", "note", "hardware")
         self.refill()
         table.focus()
 
@@ -66,9 +73,9 @@ class PickerScreen(ModalScreen[str | None]):
             "stake": lambda c: (-c.provider.free_stake, -c.score),
         }[self.sort]
         text = self.filter_text.lower()
-        for choice, label in self.choices:
+        for choice, label, note in self.choices:
             if not text:
-                table.add_row(label, "", "", "", "", "", key=choice)
+                table.add_row(clip(label, LABEL_WIDTH), "", "", "", clip(note, NOTE_WIDTH), "", key=choice)
         ordered = sorted(self.candidates, key=lambda c: (c.address in self.refused, key(c)))
         greyed = 0
         for c in ordered:
@@ -81,15 +88,25 @@ class PickerScreen(ModalScreen[str | None]):
                 stars(c.rating.average, c.rating.count),
                 eth(c.provider.price),
                 eth(c.provider.free_stake, 2),
-                c.provider.hardware.describe(),
-                reason or "",
+                clip(reason or "", NOTE_WIDTH),
+                clip(c.provider.hardware.describe(), HARDWARE_WIDTH),
             )
             # every cell as Text: the hardware text is the provider's own, never markup
             table.add_row(*(Text(cell, style="dim" if reason else "") for cell in cells), key=c.address)
-        self.query_one("#picker-hint", Label).update(
-            f"{table.row_count - greyed} to choose, {greyed} greyed · sorted by {self.sort} · "
-            "Enter choose · o sort · / filter · Esc cancel"
-        )
+        self._hint = [
+            (f"{table.row_count - greyed} to choose", 6),
+            (f"{greyed} greyed" if greyed else "", 4),
+            (f"by {self.sort}", 3),
+            ("Enter choose · o sort · / filter · Esc cancel", 5),
+        ]
+        self.show_hint()
+
+    def show_hint(self) -> None:
+        hint = self.query_one("#picker-hint", Label)
+        hint.update(fit(self._hint, max(20, hint.size.width - 2 if hint.size.width else self.app.size.width - 8)))
+
+    def on_resize(self) -> None:
+        self.show_hint()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value

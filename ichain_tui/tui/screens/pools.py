@@ -16,13 +16,18 @@ from textual.widgets.data_table import RowDoesNotExist
 from ...agents.selection import Candidate
 from ...chain.market_index import TaskSummary
 from ...session import POOLS, Pools
-from ..format import eth, short, stars
+from ..format import clip, eth, short, stars
+from ..status_line import fit
 from .task_list import TaskList
 
-PROVIDER_COLUMNS = ("provider", "hardware", "available", "price", "free stake", "validated", "rating")
+# the columns a choice rests on first; the provider's own hardware text last, clipped
+PROVIDER_COLUMNS = ("provider", "rating", "price", "free stake", "available", "validated", "hardware")
+HARDWARE_WIDTH = 32
 
 
 class PoolsPane(Vertical):
+    _counts: list[tuple[str, int]] = []
+
     def compose(self) -> ComposeResult:
         with Horizontal(classes="title-row"):
             yield Label("Pools", classes="title")
@@ -30,7 +35,7 @@ class PoolsPane(Vertical):
         with Vertical(id="pool-tables"):
             yield TaskList(id="pool-tasks")
             yield DataTable(id="pool-providers", cursor_type="row", zebra_stripes=True)
-        yield Label("changes as new blocks' logs arrive · Enter opens a task · r reads again", classes="hint")
+        yield Label("Enter opens a task · r reads again (rows follow new blocks)", classes="hint")
 
     def on_mount(self) -> None:
         providers = self.query_one("#pool-providers", DataTable)
@@ -41,11 +46,17 @@ class PoolsPane(Vertical):
         """Apply one reading: all rows again after a reset, else only the changed ones."""
         self._show_tasks(pools.tasks, pools.reset, now)
         self._show_providers(pools.providers, pools.reset)
-        counts = " · ".join(f"{name} {pools.counts.get(name, 0):,}" for name in POOLS)
         registered = self.query_one("#pool-providers", DataTable).row_count
-        self.query_one("#pool-counts", Label).update(
-            f"{counts} · {registered:,} providers · block {pools.block:,}"
-        )
+        self._counts = [(f"{name} {pools.counts.get(name, 0):,}", 6) for name in POOLS]
+        self._counts += [(f"{registered:,} providers", 5), (f"block {pools.block:,}", 2)]
+        self.show_counts()
+
+    def show_counts(self) -> None:
+        """The pools' sizes on the title row: the block goes first on a narrow terminal."""
+        self.query_one("#pool-counts", Label).update(fit(self._counts, max(20, self.size.width - 9)))
+
+    def on_resize(self) -> None:
+        self.show_counts()
 
     def _show_tasks(self, changed: list[TaskSummary], reset: bool, now: int) -> None:
         tasks = self.query_one(TaskList)
@@ -63,12 +74,12 @@ class PoolsPane(Vertical):
             p = c.provider
             row = (
                 short(c.address),
-                Text(p.hardware.describe()),  # the provider's own text: never markup
-                "yes" if p.available else Text("no", style="dim"),
+                stars(c.rating.average, c.rating.count),
                 eth(p.price),
                 eth(p.free_stake, 3),
+                "yes" if p.available else Text("no", style="dim"),
                 str(c.rating.validated),
-                stars(c.rating.average, c.rating.count),
+                Text(clip(p.hardware.describe(), HARDWARE_WIDTH)),  # the provider's own text: never markup
             )
             _put(table, c.address, row, PROVIDER_COLUMNS)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import Suggester
 from textual.widgets import DirectoryTree, Input, Label, Static
 
@@ -73,7 +73,7 @@ class SubmitPane(Vertical):
         )
         with Horizontal():
             yield TaskFolders(self.start, id="folders")
-            with Vertical(id="submit-form"):
+            with VerticalScroll(id="submit-form"):  # at 60x20 the windows are below: Tab scrolls
                 yield Static("choose a folder with task.py (Enter)", id="task-info")
                 yield Static("provider: none (a to pick)", id="provider-info")
                 yield Static("validator: drawn at random (b to change)", id="validator-info")
@@ -87,9 +87,10 @@ class SubmitPane(Vertical):
                         yield Label(label)
                         yield Input(value=value, placeholder=placeholder, id=input_id)
         yield Label(
-            "Enter on a folder selects it · Backspace: up a folder · a provider · b validator · "
+            "Enter selects a folder · Backspace up · a provider · b validator · "
             "Ctrl+S preview gas & send",
             classes="hint",
+            id="submit-hint",  # wraps on a narrow terminal rather than losing its end
         )
 
     def show_task(self, folder: Path, total: int, chunks: int, root: str, limits: str) -> None:

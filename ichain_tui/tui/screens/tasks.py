@@ -45,12 +45,19 @@ class TasksPane(Vertical):
 
 
 class TaskDetailScreen(ModalScreen[TaskAction | None]):
+    """A task's parties, money and deadline, the result's folder, the timeline of events, the
+    last progress report with a chart, and the last lines of its log. It follows the task while
+    open: the app hands it each new event, log line and progress report for this task
+    (`add_event`, `add_output`, `add_progress`) and a fresh reading after each event (`show_task`)."""
+
     BINDINGS = [
         Binding("escape", "close", "Close", id="detail.close"),
         Binding("r", "choose('refund')", "Refund", id="detail.refund"),
         Binding("s", "choose('settle')", "Settle", id="detail.settle"),
         Binding("f", "choose('rate')", "Rate", id="detail.rate"),
     ]
+    OUTPUT_LINES = 6
+    TIMELINE_LINES = 10
 
     def __init__(
         self,
@@ -64,42 +71,92 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
         """`output`: the task's live log lines seen so far; `progress`: its ICHAIN_PROGRESS values;
         `result`: the folder its decrypted result is in, once it is."""
         super().__init__()
+        self.task_id = task.task_id
         self.result = result
-        self.shown, self.now, self.events = task, now, events
-        self.output, self.progress = output or [], progress or []
+        self.shown, self.now = task, now
+        self.timeline = [f"{e.kind:<10} {e.message}" for e in events if e.task_id == task.task_id]
+        self.output, self.progress = list(output or []), list(progress or [])
 
     def compose(self) -> ComposeResult:
-        t = self.shown
-        due = duration(t.deadline - self.now) if t.deadline else "none"
         with Vertical(id="dialog", classes="wide"):
-            yield Label(f"Task {t.task_id} — {t.state.label}", classes="title")
-            yield Static(
-                f"requester {t.requester}\nprovider  {t.provider or '-'}\nvalidator {t.validator or '-'}\n"
-                f"payment {eth(t.payment)} + validator fee {eth(t.validator_fee)} ({t.mode.label}) · "
-                f"deadline in {due}"
-            )
-            if self.result is not None:
-                yield Static(f"result in {self.result}", id="result-path", markup=False)
-            timeline = [f"{e.kind:<10} {e.message}" for e in self.events if e.task_id == t.task_id]
-            yield Static(
-                "\n".join(timeline[-10:]) or "no events seen in this session", id="timeline", markup=False
-            )
-            if self.progress:
-                metric = _metric(self.progress)
-                last = ", ".join(
-                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                    for k, v in self.progress[-1].items()
-                )
-                yield Static(f"progress: {last}", id="progress-last", markup=False)
-                if metric:
-                    values = [
-                        float(p[metric]) for p in self.progress if isinstance(p.get(metric), (int, float))
-                    ]
-                    yield Label(f"{metric} over {len(values)} reports", classes="hint")
-                    yield Sparkline(values, id="progress-chart")
-            if self.output:
-                yield Static("\n".join(self.output[-6:]), id="task-output", markup=False)
+            yield Label(id="detail-title", classes="title")
+            yield Static(id="detail-parties", markup=False)
+            yield Static(id="result-path", markup=False)
+            yield Static(id="timeline", markup=False)
+            yield Static(id="progress-last", markup=False)
+            yield Label(id="progress-label", classes="hint")
+            yield Sparkline([], id="progress-chart")
+            yield Static(id="task-output", markup=False)
             yield Label("r refund · s settle · f rate — when the task allows it · Esc", classes="hint")
+
+    def on_mount(self) -> None:
+        self._paint_task()
+        self._paint_timeline()
+        self._paint_progress()
+        self._paint_output()
+
+    # -- what the app hands over while it is open --------------------------------------
+    def show_task(self, task: Task, now: int, result: Path | None) -> None:
+        self.shown, self.now, self.result = task, now, result
+        self._paint_task()
+
+    def add_event(self, event: AgentEvent) -> None:
+        self.timeline.append(f"{event.kind:<10} {event.message}")
+        self._paint_timeline()
+
+    def add_output(self, line: str) -> None:
+        self.output.append(line)
+        del self.output[: -self.OUTPUT_LINES * 10]
+        self._paint_output()
+
+    def add_progress(self, report: dict[str, Any]) -> None:
+        self.progress.append(report)
+        self._paint_progress()
+
+    # -- painting ------------------------------------------------------------------------
+    def _paint_task(self) -> None:
+        t = self.shown
+        if t.state.is_final or not t.deadline:
+            due = ""
+        else:
+            due = f" · deadline in {duration(t.deadline - self.now)}"
+        self.query_one("#detail-title", Label).update(f"Task {t.task_id} — {t.state.label}")
+        self.query_one("#detail-parties", Static).update(
+            f"requester {t.requester}\nprovider  {t.provider or '-'}\nvalidator {t.validator or '-'}\n"
+            f"payment {eth(t.payment)} + validator fee {eth(t.validator_fee)} ({t.mode.label}){due}"
+        )
+        path = self.query_one("#result-path", Static)
+        path.display = self.result is not None
+        path.update(f"result in {self.result}" if self.result is not None else "")
+
+    def _paint_timeline(self) -> None:
+        text = "\n".join(self.timeline[-self.TIMELINE_LINES :]) or "no events seen in this session"
+        self.query_one("#timeline", Static).update(text)
+
+    def _paint_progress(self) -> None:
+        last = self.query_one("#progress-last", Static)
+        label = self.query_one("#progress-label", Label)
+        chart = self.query_one("#progress-chart", Sparkline)
+        metric = _metric(self.progress) if self.progress else None
+        last.display = bool(self.progress)
+        label.display = chart.display = metric is not None
+        if not self.progress:
+            return
+        last.update(
+            "progress: "
+            + ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.progress[-1].items()
+            )
+        )
+        if metric:
+            values = [float(p[metric]) for p in self.progress if isinstance(p.get(metric), (int, float))]
+            label.update(f"{metric} over {len(values)} reports")
+            chart.data = values
+
+    def _paint_output(self) -> None:
+        widget = self.query_one("#task-output", Static)
+        widget.display = bool(self.output)
+        widget.update("\n".join(self.output[-self.OUTPUT_LINES :]))
 
     def action_choose(self, what: str) -> None:
         self.dismiss(TaskAction(what))
