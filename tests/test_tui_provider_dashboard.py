@@ -38,6 +38,7 @@ def busy_task(root):
                 while time.time() < until:
                     sum(range(1000))
                 print(f"epoch {step} loss {1.0 / (step + 1):.3f}", flush=True)
+                print("ICHAIN_PROGRESS " + json.dumps({"epoch": step}), flush=True)
             (out / "answer.json").write_text(json.dumps({"steps": 12, "held": len(hold)}))
         else:
             sys.exit(0 if json.loads((out / "answer.json").read_text())["steps"] == 12 else 1)
@@ -97,10 +98,15 @@ async def test_the_dashboard_shows_sandbox_usage_task_output_and_earnings(sandbo
                     pilot, lambda: "task 1 · execute" in text(usage) and "MiB" in text(usage), 60, "usage"
                 )
                 assert "CPU" in text(usage) and " of " in text(usage)  # the memory limit is read too
+                # issue 25: the status line names the same running task as the sandbox line, with
+                # its progress as words; the log never shows a raw ICHAIN_PROGRESS line
+                status = pane.query_one("#provider-status")
+                await wait_for(pilot, lambda: "task 1 (epoch " in text(status), 30, "progress in the status")
                 log = pane.query_one("#provider-log")
                 await wait_for(
                     pilot, lambda: any("task 1: epoch" in str(line) for line in log.lines), 30, "output"
                 )
+                assert not any("ICHAIN_PROGRESS" in str(line) for line in log.lines)
                 await wait_for(pilot, lambda: "earned" in text(pane.query_one("#earnings-text")), 60, "pay")
                 assert pane.query_one("#earnings-chart").data  # the chart has points
                 await wait_for(pilot, lambda: text(usage) == "sandbox: idle", 10, "idle again")

@@ -25,6 +25,11 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
+def report(values: dict[str, object]) -> str:
+    """A progress report as words: "epoch 3, loss 0.41"."""
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+
+
 def duration(seconds: int) -> str:
     if seconds <= 0:
         return "due"

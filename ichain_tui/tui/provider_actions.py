@@ -9,6 +9,7 @@ import threading
 from textual import work
 
 from ..errors import IchainError
+from ..transfer.logstream import progress_of
 from .base import AppBase
 from .format import eth
 from .messages import Done, ModalWanted, ProviderShown, StartProviding, TaskPrinted
@@ -86,15 +87,24 @@ class ProviderActions(AppBase):
         pane.show_earnings(message.earnings)
 
     def on_task_printed(self, message: TaskPrinted) -> None:
+        pane = self.query_one(ProviderPane)
+        values = progress_of(message.line)
+        if values is not None:  # shown once, as words, on the status line
+            pane.show_progress(message.task_id, values)
+            return
         mark = "!" if message.stream == "stderr" else "│"
-        self.query_one(ProviderPane).log_line(f"{mark} task {message.task_id}: {message.line}")
+        pane.log_line(f"{mark} task {message.task_id}: {message.line}")
 
     def sample_sandbox(self) -> None:
-        """Every 2 s while providing: what the running task's sandbox uses (cgroup files, no API)."""
+        """Every 2 s while providing: which task the agent works on and what its sandbox uses
+        (cgroup files, no API), read together so the dashboard's lines agree."""
         running = self.provider_running
         if running is not None:
             sandbox, agent = running
-            self.query_one(ProviderPane).show_usage(agent.busy_with, sandbox.usage())
+            busy, usage = agent.busy_with, sandbox.usage()
+            pane = self.query_one(ProviderPane)
+            pane.show_busy(busy)
+            pane.show_usage(busy, usage)
 
     def action_edit_policy(self) -> None:
         """Edit what tasks this machine agrees to run (saved to the config file)."""

@@ -84,9 +84,7 @@ class WalletActions(AppBase):
         self.open_modal(UnlockScreen("new", act=lambda c: self.wallet_job("new", c)), self._wallet_done)
 
     def action_import_key(self) -> None:
-        self.open_modal(
-            UnlockScreen("import", act=lambda c: self.wallet_job("import", c)), self._wallet_done
-        )
+        self.open_modal(UnlockScreen("import", act=lambda c: self.wallet_job("import", c)), self._wallet_done)
 
     def wallet_job(self, what: str, creds: Credentials) -> Done:
         """Open, create or import a keystore (on the dialog's thread: it takes seconds). A wrong

@@ -103,7 +103,9 @@ class PickerScreen(ModalScreen[str | None]):
 
     def show_hint(self) -> None:
         hint = self.query_one("#picker-hint", Label)
-        hint.update(fit(self._hint, max(20, hint.size.width - 2 if hint.size.width else self.app.size.width - 8)))
+        hint.update(
+            fit(self._hint, max(20, hint.size.width - 2 if hint.size.width else self.app.size.width - 8))
+        )
 
     def on_resize(self) -> None:
         self.show_hint()

@@ -1,19 +1,31 @@
 """Provides `ProviderPane`: the provider dashboard — providing on/off, the task running now with
 what its sandbox uses (CPU in cores and memory against its limit, from the container's cgroup),
 earnings over time as a chart of the credits each paid task brought, and a log of the agent's
-steps with the running task's own output lines."""
+steps with the running task's own output lines. Which task runs comes from one source, sampled
+with the sandbox's usage (`show_busy`), so the two lines never disagree; a task's progress
+reports are shown once, as words on its status line, not as raw lines in the log."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, RichLog, Sparkline, Static
 
 from ...sandbox.runner import RunUsage
-from ..format import eth, size
+from ..format import eth, report, size
 
 
 class ProviderPane(Vertical):
+    providing = False
+    current: int | None = None
+    earned = 0
+    stake = 0
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.progress: dict[int, str] = {}  # the last progress report of each task run here
+
     def compose(self) -> ComposeResult:
         yield Label("Provider dashboard", classes="title")
         yield Static("providing: off", id="provider-status")
@@ -28,10 +40,27 @@ class ProviderPane(Vertical):
         )
 
     def show(self, providing: bool, current: int | None, earned: int, stake: int) -> None:
-        state = "[b green]on[/]" if providing else "[b]off[/]"
-        task = f"task {current}" if current is not None else "idle"
+        self.providing, self.current, self.earned, self.stake = providing, current, earned, stake
+        self._paint_status()
+
+    def show_busy(self, current: int | None) -> None:
+        """The task the agent works on now (sampled with the sandbox's usage)."""
+        if current != self.current:
+            self.current = current
+            self._paint_status()
+
+    def show_progress(self, task_id: int, values: dict[str, object]) -> None:
+        self.progress[task_id] = report(values)
+        if task_id == self.current:
+            self._paint_status()
+
+    def _paint_status(self) -> None:
+        state = "[b green]on[/]" if self.providing else "[b]off[/]"
+        task = "idle" if self.current is None else f"task {self.current}"
+        if self.current is not None and self.current in self.progress:
+            task += f" ({escape(self.progress[self.current])})"  # the task's own words: not markup
         self.query_one("#provider-status", Static).update(
-            f"providing: {state} · {task} · credits {eth(earned, 6)} · stake {eth(stake, 4)}"
+            f"providing: {state} · {task} · credits {eth(self.earned, 6)} · stake {eth(self.stake, 4)}"
         )
 
     def show_usage(self, task_id: int | None, runs: list[RunUsage]) -> None:

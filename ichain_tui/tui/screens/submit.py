@@ -87,8 +87,7 @@ class SubmitPane(Vertical):
                         yield Label(label)
                         yield Input(value=value, placeholder=placeholder, id=input_id)
         yield Label(
-            "Enter selects a folder · Backspace up · a provider · b validator · "
-            "Ctrl+S preview gas & send",
+            "Enter selects a folder · Backspace up · a provider · b validator · Ctrl+S preview gas & send",
             classes="hint",
             id="submit-hint",  # wraps on a narrow terminal rather than losing its end
         )

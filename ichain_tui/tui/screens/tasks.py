@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 from ...agents.events import AgentEvent
 from ...chain.market_index import TaskSummary
 from ...chain.types import Task
-from ..format import duration, eth, short
+from ..format import duration, eth, report, short
 from ..messages import TaskAction
 
 
@@ -142,12 +142,7 @@ class TaskDetailScreen(ModalScreen[TaskAction | None]):
         label.display = chart.display = metric is not None
         if not self.progress:
             return
-        last.update(
-            "progress: "
-            + ", ".join(
-                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.progress[-1].items()
-            )
-        )
+        last.update(f"progress: {report(self.progress[-1])}")
         if metric:
             values = [float(p[metric]) for p in self.progress if isinstance(p.get(metric), (int, float))]
             label.update(f"{metric} over {len(values)} reports")
