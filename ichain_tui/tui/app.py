@@ -67,6 +67,7 @@ from .wallet_actions import WalletActions
 
 EXAMPLES = examples_dir() / "tasks"
 SMALL_ROWS = 30  # up to this many rows, one toast at a time
+FULL_READ_EVERY_S = 10.0  # the balance and the views are read this often even with no new block
 log = logging.getLogger(__name__)
 
 
@@ -156,6 +157,7 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
         # what the status bar shows, kept from the last messages (set on the UI thread only)
         self._wallet = WalletState(None, 0, 0, [])
         self._balance_at: float | None = None
+        self._read_at = 0.0  # when the views were last read in full (monotonic)
         self._not_connected: str | None = None
         self._node: RpcStatus | None = None
         self._last_toast: tuple[tuple[str, str], float] = (("", ""), 0.0)
@@ -225,6 +227,7 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
         block = s.chain.block_number()
         if not force and block == self._wallet.block:
             return
+        self._read_at = time.monotonic()
         pools = s.pools()
         now = s.now()
         wallet = WalletState(s.address, s.balance(), s.credits(), s.keystores(), block, now)
@@ -284,7 +287,9 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
         network = f"{s.chain.label} ({s.chain.chain_id})"
         money = eth(w.balance)
         credits = f"credits {eth(w.credits)}" if w.credits else ""
-        block = f"block {w.block}{block_age(w.block_time, time.time())}" if w.block else ""
+        # a devnet mines only when sent something: an old block there is quiet, not stalled
+        age = "" if s.chain.is_dev else block_age(w.block_time, time.time())
+        block = f"block {w.block}{age}" if w.block else ""
         node = self._node
         if node is not None and node.state != "connected":
             when = (
@@ -482,7 +487,9 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
         """The periodic look for a new block (one call; more only when one arrived). While the
         node is down the chain layer waits out its cool-down (no retry storm)."""
         if self.session is not None and not any(w.is_running and w.group == "refresh" for w in self.workers):
-            self.refresh_views(force=False)
+            # balances change without a block too (a devnet's funding): read them on a timer
+            due = time.monotonic() - self._read_at >= FULL_READ_EVERY_S
+            self.refresh_views(force=due)
 
     def action_refresh(self) -> None:
         """r: refresh the views, or try to connect again when not connected."""
