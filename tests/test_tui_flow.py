@@ -99,6 +99,11 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 bars = pane.chunks
                 assert bars and all(p.state in ("verified", "sent") for p in bars.values())
                 assert {t.direction for t in pane.transfers.values()} == {"up", "down"}  # task out, result in
+                # the whole result path is in the dialog and the session log; the toast stays short
+                kept = locations.work_dir() / "results" / market.market.scope / "task-1"
+                assert str(kept) in str(app.screen.query_one("#rating-result").render())
+                assert any(str(kept) in entry for entry in app.session_log)
+                assert all(str(kept) not in n.message for n in app._notifications)
                 await pilot.press("4", "enter")
                 # the rating is a transaction: previewed like every other, sent only on Enter
                 await wait_for(

@@ -174,7 +174,8 @@ async def validator_picker(pilot):
 
 async def rating(pilot):
     await settle(pilot)
-    pilot.app.push_screen(RatingScreen(1, "0x3d8C0C9bFc8E0C9A3b5cB0b4E1fC5d2a0C2C0e2b"))
+    result = Path("/home/ada/.local/share/ichain/work/results/31337-0x5FbD…0aa3/task-1")
+    pilot.app.push_screen(RatingScreen(1, "0x3d8C0C9bFc8E0C9A3b5cB0b4E1fC5d2a0C2C0e2b", result))
     await pilot.pause()
     await pilot.press("4")
     await pilot.pause()

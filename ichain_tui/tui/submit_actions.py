@@ -183,10 +183,12 @@ class SubmitActions(AppBase):
         if message.result_dir:
             title = f"task {message.task_id}: provider paid"
             self._log_entry(title, f"result in {message.result_dir}")  # kept beyond the toast (l)
-            self.notify(f"result in {message.result_dir}", title=title)
+            # a short toast: the whole path is in the rating dialog, the task detail and the log
+            self.notify(f"result saved in …/{message.result_dir.name}", title=title)
             task = self.live.task(message.task_id)
             self.open_modal(
-                RatingScreen(message.task_id, task.provider), lambda r: r and self.rate(message.task_id, r)
+                RatingScreen(message.task_id, task.provider, message.result_dir),
+                lambda r: r and self.rate(message.task_id, r),
             )
         else:
             self.notify(message.message, title=f"task {message.task_id}: {message.state.label}")

@@ -1,7 +1,10 @@
 """Provides `RatingScreen`: rate the provider 1–5 with the number keys; Enter goes on to the
-transaction's cost preview (the provider was paid already; a rating only writes the stars)."""
+transaction's cost preview (the provider was paid already; a rating only writes the stars).
+Opened when a result arrives, it also says where the result is (a toast would cover it)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,13 +22,15 @@ class RatingScreen(ModalScreen[int | None]):
     ]
     rating: reactive[int] = reactive(5)
 
-    def __init__(self, task_id: int, provider: str | None) -> None:
+    def __init__(self, task_id: int, provider: str | None, result: Path | None = None) -> None:
         super().__init__()
-        self.task_id, self.provider = task_id, provider
+        self.task_id, self.provider, self.result = task_id, provider, result
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"Rate the provider of task {self.task_id}", classes="title")
+            if self.result is not None:
+                yield Static(f"result in {self.result}", id="rating-result", markup=False)
             yield Label(self.provider or "", classes="hint")
             yield Static(id="stars")
             yield Label("1–5 choose · Enter next: what it costs · Esc later", classes="hint")
