@@ -16,6 +16,7 @@ from textual.widgets import Label, ProgressBar, Sparkline, Static
 
 from ...transfer.progress import ChunkProgress
 from ..format import size
+from ..status_line import fit
 
 RATE_WINDOW_S = 3.0  # the rate shown is over this many seconds
 HISTORY = 60  # sparkline points, one a second
@@ -102,22 +103,31 @@ class Transfer:
         self.history.append(self.rate(now))
         return True
 
-    def summary(self, now: float) -> str:
+    def summary(self, now: float, width: int = 200) -> str:
+        """One line; on a narrow terminal the chunk count goes first, then the rate; the amount
+        and the ETA (or "done", "stalled") stay, the label is cut short."""
         arrow = ARROW.get(self.direction, "")
         if self.finished is not None:
             elapsed = max(1e-3, self.finished - self.started)
-            return (
-                f"{arrow} {self.label} · {size(self.total)} in {elapsed:.1f} s "
-                f"({size(int(self.total / elapsed))}/s) · done"
-            )
+            parts = [
+                (f"{arrow} {self.label}", 5),
+                (f"{size(self.total)} in {elapsed:.1f} s", 6),
+                (f"({size(int(self.total / elapsed))}/s)", 2),
+                ("done", 9),
+            ]
+            return fit(parts, width)
         rate = self.rate(now)
         final = "sent" if self.direction == "up" else "verified"
         ok = sum(1 for c in self.chunks.values() if c.state == final)
         eta = f"ETA {(self.total - self.done) / rate:.0f} s" if rate > 0 else "stalled"
-        return (
-            f"{arrow} {self.label} · {size(self.done)} of {size(self.total)} · {ok}/{len(self.chunks)} ok · "
-            f"{size(int(rate))}/s · {eta}"
-        )
+        parts = [
+            (f"{arrow} {self.label}", 5),
+            (f"{size(self.done)} of {size(self.total)}", 7),
+            (f"{ok}/{len(self.chunks)} ok", 2),
+            (f"{size(int(rate))}/s", 3),
+            (eta, 8),
+        ]
+        return fit(parts, width)
 
 
 class TransfersPane(VerticalScroll):
@@ -219,7 +229,7 @@ class TransfersPane(VerticalScroll):
         head, spark = self._heads.get(transfer.key), self._sparks.get(transfer.key)
         if head is None or spark is None:
             return
-        head.update(transfer.summary(now))
+        head.update(transfer.summary(now, max(20, self.size.width - 2)))
         if transfer.finished is None and transfer.tick(now):
             spark.data = list(transfer.history)
 
