@@ -21,14 +21,20 @@ ABOUT = """\
 """
 
 
-def keys_text(sections: list[tuple[str, list[tuple[str, str]]]]) -> str:
-    """Sections of (key as shown, what it does), two entries per line."""
-    out = ["[b]Keys[/b] (every action is also in the command palette: Ctrl+P)"]
-    for title, keys in sections:
-        out.append(f"[b]{title}[/b]")
-        cells = [f"{key:>7}  {what:<28}" for key, what in keys]
-        out += ["  " + "".join(cells[i : i + 2]).rstrip() for i in range(0, len(cells), 2)]
-    return "\n".join(out)
+def keys_text(sections: list[tuple[str, list[tuple[str, str]]]], width: int = 80) -> str:
+    """Sections of (key as shown, what it does): two entries per line where every such line fits
+    `width`, else one per line (a 60-column terminal)."""
+
+    def lines(per_line: int) -> list[str]:
+        out = ["[b]Keys[/b] (every action is also in the command palette: Ctrl+P)"]
+        for title, keys in sections:
+            out.append(f"[b]{title}[/b]")
+            cells = [f"{key:>7}  {what:<28}" for key, what in keys]
+            out += ["  " + "".join(cells[i : i + per_line]).rstrip() for i in range(0, len(cells), per_line)]
+        return out
+
+    two = lines(2)
+    return "\n".join(two if all(len(line) <= width for line in two[1:]) else lines(1))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -41,8 +47,15 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog", classes="wide"):
             yield Label("iChain — help", classes="title")
-            yield Static(keys_text(self.sections), id="help-keys")
+            yield Static(id="help-keys")
             yield Static(ABOUT)
+
+    def on_mount(self) -> None:
+        self.on_resize()
+
+    def on_resize(self) -> None:
+        inner = self.query_one("#help-keys", Static).size.width or self.app.size.width - 6
+        self.query_one("#help-keys", Static).update(keys_text(self.sections, inner))
 
     def action_close(self) -> None:
         self.dismiss(None)
