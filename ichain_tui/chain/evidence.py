@@ -32,6 +32,19 @@ class KnownLog:
     index: int
 
 
+# the methods whose answers are learnt from or judged (any other answer is not parsed for it)
+JUDGED = frozenset(
+    {
+        "eth_getTransactionReceipt",
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_blockNumber",
+        "eth_getBalance",
+        "eth_getLogs",
+    }
+)
+
+
 class Evidence:
     """Thread-safe record of answers; `observe` learns from one, `contradiction` judges one."""
 

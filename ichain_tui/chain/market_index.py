@@ -14,7 +14,8 @@ every provider field shown here has its own event: the logs are the whole story.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -124,21 +125,13 @@ class MarketIndex:
             start = max(self._state.block + 1, self.market.deploy_block)
             if settled < start:
                 return Changes(reset=reset, block=self._state.block)
-            logs = read_logs(
-                chain.w3,
-                [self.market.address, self.market.ratings_address],
-                [list(self._names)],
-                start,
-                settled,
-                self.market.log_window,
-                raw=True,
-            )
-            self.logs_read += len(logs)
             tasks: set[int] = set()
             providers: set[str] = set()
             rerate: set[str] = set()
-            for log in logs:
-                self._apply(log, tasks, providers, rerate)
+            for logs in self._read(start, settled):
+                self.logs_read += len(logs)
+                for log in logs:
+                    self._apply(log, tasks, providers, rerate)
             if reset:
                 rerate = set(self._state.providers)
             self._read_ratings(rerate)
@@ -147,13 +140,29 @@ class MarketIndex:
             self._state.block = settled
             return Changes(frozenset(tasks), frozenset(providers | rerate), reset, settled)
 
+    def _read(self, start: int, end: int) -> Iterator[list[dict[str, Any]]]:
+        """The logs of blocks [start, end] in chain order (four ranges read at once were tried:
+        no faster, the parsing and applying here are the cost, not the node)."""
+        market = self.market
+        yield read_logs(
+            market.chain.w3,
+            [market.address, market.ratings_address],
+            [list(self._names)],
+            start,
+            end,
+            market.log_window,
+            raw=True,
+        )
+
     # ------------------------------------------------------------------ applying logs
     def _apply(self, log: dict[str, Any], tasks: set[int], providers: set[str], rerate: set[str]) -> None:
+        """One log, as the node's JSON (hex strings). A whole market's history is tens of thousands
+        of these, so task logs are read straight from the hex and their summaries built directly."""
         topics = log["topics"]
         name = self._names.get(topics[0])
         if name is None:
             return
-        data = bytes.fromhex(log["data"][2:])
+        data = log["data"]
         block = int(log["blockNumber"], 16)
         state = self._state
         if name in PROVIDER_EVENTS:
@@ -172,9 +181,9 @@ class MarketIndex:
                 requester=_address(topics[2]),
                 provider=_optional_address(topics[3]),
                 validator=None,
-                mode=ValidatorMode(_word(data, 0)),
-                payment=_word(data, 1),
-                validator_fee=_word(data, 2),
+                mode=ValidatorMode(_hex_word(data, 0)),
+                payment=_hex_word(data, 1),
+                validator_fee=_hex_word(data, 2),
                 state=TaskState.ASSIGNED,
                 deadline=0,
                 block=block,
@@ -183,18 +192,34 @@ class MarketIndex:
         task = state.tasks.get(task_id)
         if task is None:  # a log of a task created before the history read (cannot happen on a whole read)
             return
+        new_state, deadline, validator = task.state, task.deadline, task.validator
         if name == "TaskStateChanged":
-            task = replace(task, state=TaskState(int(topics[2], 16)), deadline=_word(data, 0), block=block)
-            if task.state in (TaskState.PASSED, TaskState.REJECTED) and task.provider:
+            new_state, deadline = TaskState(int(topics[2], 16)), _hex_word(data, 0)
+            if new_state in (TaskState.PASSED, TaskState.REJECTED) and task.provider:
                 rerate.add(task.provider)  # the only states in which Ratings records a verdict
         elif name == "ValidatorAssigned":
-            task = replace(task, validator=_address(topics[2]), block=block)
-        state.tasks[task_id] = task
+            validator = _address(topics[2])
+        state.tasks[task_id] = TaskSummary(
+            task_id,
+            task.requester,
+            task.provider,
+            validator,
+            task.mode,
+            task.payment,
+            task.validator_fee,
+            new_state,
+            deadline,
+            block,
+        )
 
-    def _apply_provider(self, name: str, address: str, data: bytes) -> None:
+    def _apply_provider(self, name: str, address: str, data: str) -> None:
+        """`data`: the log's data as hex. Every task moves its provider's stake, so StakeChanged
+        is most of a market's logs: it is read from the hex, the record built directly."""
         known = self._state.providers.get(address)
         if name == "ProviderRegistered":
-            key, price, stake, hardware = decode(["bytes", "uint256", "uint256", "string"], data)
+            key, price, stake, hardware = decode(
+                ["bytes", "uint256", "uint256", "string"], bytes.fromhex(data[2:])
+            )
             self._state.providers[address] = Provider(
                 address=address,
                 stake=int(stake),
@@ -208,14 +233,18 @@ class MarketIndex:
             return
         if known is None:
             return
+        stake, locked, price = known.stake, known.locked, known.price
+        available, hardware = known.available, known.hardware
         if name == "ProviderUpdated":
-            price, hardware = decode(["uint256", "string"], data)
-            known = replace(known, price=int(price), hardware=HardwareProfile.parse(str(hardware)))
+            new_price, text = decode(["uint256", "string"], bytes.fromhex(data[2:]))
+            price, hardware = int(new_price), HardwareProfile.parse(str(text))
         elif name == "AvailabilityChanged":
-            known = replace(known, available=bool(_word(data, 0)))
+            available = bool(_hex_word(data, 0))
         elif name == "StakeChanged":
-            known = replace(known, stake=_word(data, 0), locked=_word(data, 1))
-        self._state.providers[address] = known
+            stake, locked = _hex_word(data, 0), _hex_word(data, 1)
+        self._state.providers[address] = Provider(
+            address, stake, locked, price, known.registered, available, known.public_key, hardware
+        )
 
     def _read_ratings(self, addresses: set[str]) -> None:
         wanted = sorted(addresses)
@@ -227,6 +256,11 @@ class MarketIndex:
 def _hex(topic: Any) -> str:
     text = topic if isinstance(topic, str) else bytes(topic).hex()
     return "0x" + text.removeprefix("0x").lower()
+
+
+def _hex_word(data: str, index: int) -> int:
+    """Word `index` of a log's data as the node sends it ("0x" and 64 hex digits a word)."""
+    return int(data[2 + 64 * index : 66 + 64 * index] or "0", 16)
 
 
 def _word(data: bytes, index: int) -> int:

@@ -36,7 +36,7 @@ from web3.types import RPCEndpoint
 
 from ..errors import one_line
 from .errors import NodeUnreachable, WrongChain
-from .evidence import Evidence
+from .evidence import JUDGED, Evidence
 
 log = logging.getLogger(__name__)
 
@@ -279,13 +279,16 @@ class ResilientProvider(HTTPProvider):
     # ------------------------------------------------------------------ lies
     def _contradiction(self, request_data: bytes, raw: bytes) -> str | None:
         """Why this answer contradicts the evidence (None: it does not; it is then learnt from)."""
+        if len(self.endpoints) < 2:  # one endpoint: nothing to prefer, the evidence is not kept
+            return None  # (and a whole market's logs, tens of MB, are not parsed twice)
         try:
-            request, answer = json.loads(request_data), json.loads(raw)
+            request = json.loads(request_data)
+            if not isinstance(request, dict) or str(request.get("method", "")) not in JUDGED:
+                return None
+            answer = json.loads(raw)
         except ValueError:
             return None
-        if not isinstance(request, dict) or not isinstance(answer, dict) or "result" not in answer:
-            return None
-        if len(self.endpoints) < 2:  # one endpoint: nothing to prefer, the evidence is not kept
+        if not isinstance(answer, dict) or "result" not in answer:
             return None
         method, params = str(request.get("method", "")), list(request.get("params") or [])
         lie = self.evidence.contradiction(method, params, answer["result"])
