@@ -199,13 +199,24 @@ async def test_provider_dashboard_toggles_providing_on_the_chain(sandbox, tmp_pa
         assert "off" in str(app.query_one("#provider-status").render())
 
 
+def visible_columns(table) -> list[str]:
+    """The labels of the columns wholly on screen without scrolling sideways."""
+    x, shown = 0, []
+    for column in table.ordered_columns:
+        x += column.get_render_width(table)
+        if x <= table.scrollable_content_region.width:
+            shown.append(str(column.label))
+    return shown
+
+
 async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
     """Protocol v2's three choices from the Submit tab: b opens the validator picker with
-    "drawn at random" and "none" first, then the eligible named validators, then, greyed with the
-    reason and refused on Enter, those that cannot be (the provider, the requester)."""
+    "random draw" and "none" first, then the eligible named validators, then, greyed with the
+    reason and refused on Enter, those that cannot be (the provider, the requester). At 80x24
+    the columns a choice rests on (rating, price, free stake, the reason) are all on screen."""
     chain, m, accounts = market
     app = market_app(chain, m, tmp_path)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         await pilot.press("s")
         pane = app.query_one("SubmitPane")
@@ -226,9 +237,10 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
         assert keys[:2] == ["random", "none"]
         assert set(keys[2:4]) == {accounts["bob"].address, accounts["carol"].address}
         assert keys[4:] == [accounts["alice"].address]  # greyed, last, with the reason
-        assert str(table.get_cell(accounts["alice"].address, table.ordered_columns[-1].key)) == (
-            "the task's provider"
-        )
+        note = next(c.key for c in table.ordered_columns if str(c.label) == "note")
+        assert str(table.get_cell(accounts["alice"].address, note)) == "the task's provider"
+        assert {"address", "rating", "price", "free stake", "note"} <= set(visible_columns(table))
+        assert "1 greyed" in str(app.screen.query_one("#picker-hint").render())
         table.move_cursor(row=4)
         await pilot.press("enter")  # refused: the picker stays, a line says why
         await pilot.pause()
@@ -244,6 +256,25 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
         await pilot.pause()
         assert pane.validator in (accounts["bob"].address, accounts["carol"].address)
         assert "may decline" in str(pane.query_one("#validator-info").render())
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_narrow_terminals_keep_every_tab_and_the_key_columns(market, tmp_path, size):
+    """Issue 25: at 60x20 and 80x24 all six tabs are on the tab bar and the pools' provider table
+    shows rating, price and free stake before the provider's long hardware text."""
+    chain, m, _ = market
+    app = market_app(chain, m, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, app)
+        tabs = list(app.query("Tab"))
+        assert len(tabs) == 6 and all(t.region.right <= size[0] for t in tabs)
+        if size[0] < 76:
+            assert "(" not in tabs[0].label.plain  # the short labels, key letter underlined
+        table = app.query_one("#pool-providers")
+        assert {"provider", "rating", "price", "free stake"} <= set(visible_columns(table))
+        await pilot.press("v")  # the last tab is reachable and shown
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "provider"
 
 
 async def test_the_provider_policy_is_edited_and_saved_from_the_dashboard(market, tmp_path, monkeypatch):

@@ -97,15 +97,13 @@ class PickerScreen(ModalScreen[str | None]):
             (f"{table.row_count - greyed} to choose", 6),
             (f"{greyed} greyed" if greyed else "", 4),
             (f"by {self.sort}", 3),
-            ("Enter choose · o sort · / filter · Esc cancel", 5),
+            ("Enter choose · o sort · / filter · Esc", 5),
         ]
         self.show_hint()
 
     def show_hint(self) -> None:
-        hint = self.query_one("#picker-hint", Label)
-        hint.update(
-            fit(self._hint, max(20, hint.size.width - 2 if hint.size.width else self.app.size.width - 8))
-        )
+        room = self.query_one("#dialog").content_size.width or self.app.size.width - 6
+        self.query_one("#picker-hint", Label).update(fit(self._hint, max(20, room - 2)))  # its padding
 
     def on_resize(self) -> None:
         self.show_hint()
