@@ -85,11 +85,11 @@ async def test_a_wrong_password_is_said_in_the_dialog_which_asks_again(market, t
 
         app.session.unlock = slow_unlock
         await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnlockScreen), 10, "the unlock dialog")
         await pilot.pause()
         await pilot.press(*"notthepassword", "enter")
-        await pilot.pause()
         hint = app.screen.query_one("#unlock-hint")
-        assert isinstance(app.screen, UnlockScreen) and "checking" in str(hint.render())
+        await wait_for(pilot, lambda: "checking" in str(hint.render()), 10, "checking…")
         assert app.screen.query_one("#password").disabled
         opened.set()
         await wait_for(pilot, lambda: "wrong password" in str(hint.render()), 30, "the refusal")
