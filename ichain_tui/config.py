@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     """Seconds for each later step (a verdict, an appeal, a claim)."""
     validator_fee_eth: Eth = Decimal("0.001")
     """Fee offered to the validator, in ETH (raised to the market's minimum share of the payment)."""
+    result_retention_days: Annotated[int, Field(ge=7, le=3650)] = 30
+    """Days a provider keeps serving a paid result its requester has not rated yet (at least 7: a
+    requester away for a weekend, or with a full disk, still gets what it paid for)."""
     named_validators: Literal["accept", "decline"] = "accept"
     """Provider policy for tasks whose validator the requester named: `accept` or `decline`
     (declining costs nothing; drawn validators are always accepted)."""

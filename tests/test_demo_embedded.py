@@ -26,7 +26,9 @@ async def test_the_demo_tui_sees_the_embedded_market_its_providers_run_on(tmp_pa
             table = app.query_one("#pool-providers")
             await wait_for(pilot, lambda: table.row_count == 1, 20, "the provider in the pools")
             row = table.get_row_at(0)
-            assert row[0].startswith(provider.account.address[:6]) and "0.012" in str(row[2])  # the price, third
+            assert row[0].startswith(provider.account.address[:6]) and "0.012" in str(
+                row[2]
+            )  # the price, third
         assert provider.failure is None
     finally:
         market.close()

@@ -228,3 +228,29 @@ def _wait_until_the_replica_has(proxy, block: int) -> None:
     while replica.block_number() < block:
         assert time.monotonic() < deadline, "the replica never caught up"
         time.sleep(0.2)
+
+
+def test_a_paid_result_is_still_served_to_a_requester_away_for_days(local_market, tmp_path):
+    """Issue 21 ("paid, then lost"): the provider is paid at once (no validator) while its
+    requester is away; three days later (laptop closed, a full disk) the result is still served,
+    fetched, verified and decrypted. A provider keeps a paid, unrated result for its retention
+    period (30 days by default, never under 7), not one review window."""
+    m = local_market
+    p1 = m.provider(1).start()
+    m.wait_registered(1)
+    requester = m.requester(5)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t"), p1.account.address, 10**16, mode=ValidatorMode.NONE, review_window=120
+    )
+    p1.wait_log("claimed")
+    assert m.market.task(task_id).state.provider_paid
+    time.sleep(3)  # the provider's passes see it paid
+    m.chain.advance_time(3 * 86400)
+    time.sleep(3)  # ... and three days later
+    assert "closed" not in p1.log()
+    stop = threading.Event()
+    threading.Timer(90, stop.set).start()
+    outcome = requester.follow(task_id, tmp_path / "result", rating=5, stop=stop)
+    stop.set()
+    assert outcome.ok, outcome
+    assert (tmp_path / "result" / "answer.json").exists()

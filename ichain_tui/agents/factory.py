@@ -94,6 +94,7 @@ def provider_agent(
         progress=progress,
         chunks=settings.chunks,
         accept_named_validators=settings.named_validators == "accept",
+        result_retention_s=settings.result_retention_days * 86400,
         policy=policy or policies.from_settings(settings, work, len(sandbox.gpus)),
         output=output,
     )

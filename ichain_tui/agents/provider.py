@@ -42,6 +42,9 @@ from .validation import ValidatorDuties
 
 log = logging.getLogger(__name__)
 
+RESULT_RETENTION_S = 30 * 86400  # a paid result nobody rated yet is served this long
+MIN_RESULT_RETENTION_S = 7 * 86400
+
 OPEN_AS_PROVIDER = (
     TaskState.ASSIGNED,
     TaskState.VALIDATING,
@@ -71,8 +74,10 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         appeal: bool = True,
         policy: ProviderPolicy | None = None,
         output: TaskOutput | None = None,
+        result_retention_s: int = RESULT_RETENTION_S,
     ) -> None:
-        """`output` is told each line the task prints while it runs here (a dashboard's tail)."""
+        """`output` is told each line the task prints while it runs here (a dashboard's tail);
+        `result_retention_s`: how long a paid, unrated result stays served."""
         self.market = market
         self.me: str = market.signer.address
         self.sandbox = sandbox
@@ -86,6 +91,7 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         self.chunks = chunks
         self.accept_named_validators = accept_named_validators
         self.appeal_fails = appeal
+        self.result_retention_s = max(MIN_RESULT_RETENTION_S, result_retention_s)
         self.policy = policy or policies.for_host(self.work, len(sandbox.gpus), sandbox.image)
         self.journal = Journal("provider", self.me, scope=market.scope)
         self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
@@ -272,8 +278,10 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         return sorted(self._known | set(self.journal.open_tasks()))
 
     def _done_serving(self, task: Task) -> bool:
-        """A paid result stays hosted until the requester rated (it rates after fetching) or one
-        review window after this provider saw it paid; other final tasks are closed at once."""
+        """A paid result stays hosted until the requester rated (it rates after fetching) or the
+        retention period (30 days by default, never under 7) after this provider saw it paid: a
+        requester whose laptop was closed or whose disk was full comes back to its result. Other
+        final tasks are closed at once."""
         if task.provider != self.me or not task.state.provider_paid or task.rated:
             return True
         record = self.journal.get(task.task_id)
@@ -281,7 +289,8 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         if not record.get("paid_seen_at"):
             self.journal.update(task.task_id, paid_seen_at=now)
             return False
-        return bool(now > int(record["paid_seen_at"]) + task.review_window)
+        keep = max(self.result_retention_s, task.review_window)
+        return bool(now > int(record["paid_seen_at"]) + keep)
 
     def _close(self, task_id: int) -> None:
         record = self.journal.get(task_id)

@@ -23,6 +23,7 @@ from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError
 from ..sandbox.taskspec import load_task
+from ..transfer.errors import NotServed
 from ..transfer.fetcher import Fetcher
 from ..transfer.locator import FileRef
 from ..transfer.logstream import PROGRESS_PREFIX, progress_of
@@ -304,7 +305,15 @@ class RequesterAgent:
         self._say(
             "fetching", task_id, f"result {ref.root[:12]}… from {ref.address}", root=ref.root, what="result"
         )
-        self.fetcher.fetch(ref, result_dir, self.work / f"result-{task_id}-chunks", progress=self.progress)
+        try:
+            self.fetcher.fetch(
+                ref, result_dir, self.work / f"result-{task_id}-chunks", progress=self.progress
+            )
+        except NotServed as exc:
+            raise IchainError(
+                f"provider {task.provider} was paid but no longer serves the result ({exc}); "
+                "providers keep paid results at least 7 days, so it may be back: trying again"
+            ) from None
         self.journal.update(task_id, result_dir=str(result_dir))
         return result_dir
 

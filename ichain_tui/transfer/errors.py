@@ -23,3 +23,9 @@ class PeerUnreachable(TransferError):
 
 class Cancelled(TransferError):
     title = "Cancelled"
+
+
+class NotServed(TransferError):
+    """The peer answered but does not serve this root (404): final, not a network fault."""
+
+    title = "Not served"

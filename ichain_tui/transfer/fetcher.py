@@ -32,7 +32,7 @@ import urllib3
 
 from ..errors import one_line
 from . import packaging
-from .errors import Cancelled, IntegrityError, PeerUnreachable, TransferError
+from .errors import Cancelled, IntegrityError, NotServed, PeerUnreachable, TransferError
 from .locator import FileRef
 from .manifest import MAX_MANIFEST_BYTES, Manifest, unseal_to_folder
 from .progress import ChunkProgress, ProgressCallback
@@ -114,7 +114,7 @@ class Fetcher:
         ):
             watch.track(r)
             if r.status_code == 404:
-                raise TransferError(f"the peer at {ref.address} does not serve {ref.root[:12]}…")
+                raise NotServed(f"the peer at {ref.address} does not serve {ref.root[:12]}…")
             _refuse_redirect(r, ref)
             r.raise_for_status()
             if r.headers.get("Content-Encoding", "identity").lower() != "identity":
