@@ -22,7 +22,9 @@ class FocusRules(AppBase):
         self.refresh_bindings()
 
     def on_descendant_focus(self) -> None:
-        self.refresh_bindings()  # the footer shows "Leave field" exactly while a field has the focus
+        if self.screen_stack:  # a blur or focus can arrive as the app closes, its screens gone
+            self.refresh_bindings()  # the footer shows "Leave field" exactly while a field has the focus
 
     def on_descendant_blur(self) -> None:
-        self.refresh_bindings()
+        if self.screen_stack:
+            self.refresh_bindings()
