@@ -14,7 +14,6 @@ every provider field shown here has its own event: the logs are the whole story.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -128,10 +127,18 @@ class MarketIndex:
             tasks: set[int] = set()
             providers: set[str] = set()
             rerate: set[str] = set()
-            for logs in self._read(start, settled):
-                self.logs_read += len(logs)
-                for log in logs:
-                    self._apply(log, tasks, providers, rerate)
+            logs = read_logs(
+                chain.w3,
+                [self.market.address, self.market.ratings_address],
+                [list(self._names)],
+                start,
+                settled,
+                self.market.log_window,
+                raw=True,
+            )
+            self.logs_read += len(logs)
+            for log in logs:
+                self._apply(log, tasks, providers, rerate)
             if reset:
                 rerate = set(self._state.providers)
             self._read_ratings(rerate)
@@ -139,20 +146,6 @@ class MarketIndex:
                 self._state.provider_blocks[address] = settled
             self._state.block = settled
             return Changes(frozenset(tasks), frozenset(providers | rerate), reset, settled)
-
-    def _read(self, start: int, end: int) -> Iterator[list[dict[str, Any]]]:
-        """The logs of blocks [start, end] in chain order (four ranges read at once were tried:
-        no faster, the parsing and applying here are the cost, not the node)."""
-        market = self.market
-        yield read_logs(
-            market.chain.w3,
-            [market.address, market.ratings_address],
-            [list(self._names)],
-            start,
-            end,
-            market.log_window,
-            raw=True,
-        )
 
     # ------------------------------------------------------------------ applying logs
     def _apply(self, log: dict[str, Any], tasks: set[int], providers: set[str], rerate: set[str]) -> None:
@@ -261,10 +254,6 @@ def _hex(topic: Any) -> str:
 def _hex_word(data: str, index: int) -> int:
     """Word `index` of a log's data as the node sends it ("0x" and 64 hex digits a word)."""
     return int(data[2 + 64 * index : 66 + 64 * index] or "0", 16)
-
-
-def _word(data: bytes, index: int) -> int:
-    return int.from_bytes(data[32 * index : 32 * index + 32], "big")
 
 
 @lru_cache(maxsize=65536)
