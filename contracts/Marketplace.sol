@@ -4,28 +4,37 @@ pragma solidity ^0.8.24;
 import {Narrow} from "./Narrow.sol";
 import {Ratings} from "./Ratings.sol";
 
-/// @title Marketplace (protocol v2)
+/// @title Marketplace (protocol v3)
 /// @notice Escrowed machine-learning compute market with fair exchange of result and payment.
 ///
 ///  * Split-key release. The result is sealed under K = HKDF(K1 || K2): K1 comes from the task key
 ///    (which the requester already has), K2 is fresh. `submitResult` commits
 ///    keccak256(K2 || taskId || resultRoot); a pass verdict, or the provider's claim, reveals K2 and is
-///    checked against that commitment in the same transaction that pays the provider. Nobody
-///    decrypts without the provider being paid; nobody is paid without releasing the key.
-///  * Validators are staked providers, named by the requester (the provider consents by not
-///    declining, which is free) or drawn at random from the available pool. A validator's stake is
-///    locked from assignment to its verdict; silence forfeits that lock.
-///  * A fail can be appealed by the provider with a bond; a second validator is drawn at random;
-///    the loser pays. An overturned fail slashes the first validator.
-///  * Every state holding money has a deadline fixed when it is entered and a timed exit.
+///    checked against that commitment in the same transaction that pays the provider. Claims and
+///    refunds are exclusive by state: a claim never reverts for lateness while the task is
+///    claimable, and a refund of a claimable task needs the bound fixed at creation.
+///  * Draws nobody can choose. A draw (a random first validator, a replacement, an appeal, a
+///    redraw after a decline) is requested by recording the block it is asked in; it is resolved
+///    later, by the next call the flow needs anyway (`submitResult`) or by anyone
+///    (`drawValidator`), from that block's hash, which nobody knows while the request executes.
+///    Reverting the request cannot change the outcome; reverting the resolution cannot either.
+///    Candidates are stake entries (one per `minStake` of stake, at most MAX_UNITS per provider)
+///    that existed at the request, so joining or re-staking after the hash is known adds nothing.
+///  * Never against the asker. A draw that finds nobody waits (re-armed on a fresh block); when a
+///    whole review window no longer fits before the bound, the task ends in the asker's favour.
+///  * Whole windows, bounded total. Every validator assignment gives a whole review window; the
+///    total is fixed at creation: bound = created + executeWindow + 6 x reviewWindow.
+///  * Consent. An assigned validator may `declineDraw` within a quarter of its window (no slash; a
+///    new draw); a provider's stake is never locked longer than the `maxLock` it advertises.
+///  * One width for money: every amount is uint128 in storage, refused when it does not fit at
+///    the call that brings the money in.
 ///
 /// @dev Invariant: address(this).balance == sum(escrowOf(open tasks)) + sum(stakes) + sum(credits).
-///      Every call is O(1): the pool is a swap-and-pop array with an index map.
 contract Marketplace {
     enum State {
         None, //       0: no such task
         Assigned, //   1: provider executing until deadline (escrow: payment + fee)
-        Validating, // 2: result committed, validator's verdict due by deadline (payment + fee)
+        Validating, // 2: result committed; validator's verdict due by deadline (payment + fee)
         Executed, //   3: no validator: provider claims by revealing K2 (payment)
         Passed, //     4: validated pass: provider paid, K2 public, rating open (final for money)
         Failed, //     5: fail verdict: provider may appeal until deadline (payment)
@@ -39,7 +48,7 @@ contract Marketplace {
     enum Mode {
         None, //   no validator: the provider is paid when it reveals the key
         Named, //  requester's validator; the provider consents by not declining
-        Random //  drawn from the pool when the task is created
+        Random //  drawn from the pool's stake entries, lazily (see `drawValidator`)
     }
 
     struct Task {
@@ -47,40 +56,60 @@ contract Marketplace {
         address requester;
         State state;
         Mode mode;
-        uint8 flags; // bit 0: validator replaced, 1: rated, 2: counted (decided by a drawn validator)
-        uint40 deadline;
+        uint8 flags; // bit 0: validator replaced, 1: rated, 2: counted (drawn validator), 3: exclusions
+        uint40 deadline; // the current party's deadline (Validating with a pending draw: the claim bound)
         uint24 reviewWindow;
         // slot 1
         address provider;
-        uint96 payment;
+        uint40 bound; // created + executeWindow + 6 x reviewWindow: every exit is decided by then
+        uint32 drawBlock; // a pending draw: the block whose hash seeds it (0: none pending)
+        uint24 drawEntries; // stake entries that existed at the request
         // slot 2
         address validator;
-        uint96 validatorFee;
         // slot 3
+        uint128 payment;
+        uint128 validatorFee;
+        // slot 4
         bytes32 keyCommit; // keccak256(K2 || taskId || resultRoot)
-        // slot 4 (appeals only)
+        // slot 5 (appeals only)
         address firstValidator;
+        // slot 6 (after a replacement or a decline)
+        address excluded;
     }
 
     struct Provider {
         // slot 0
-        uint80 stake;
-        uint80 locked;
-        uint80 price;
+        uint128 stake;
+        uint128 locked;
+        // slot 1
+        uint128 price;
+        uint32 maxLock; // longest a task may lock this provider's stake (executeWindow + 6 x review)
+        uint32 retention; // seconds it serves a paid result (advertised; shown to requesters)
+        uint8 units; // live stake entries in the draw pool
         bool registered;
         bool available;
-        // slots 1-2
+        // slots 2-3
         bytes32 keyX;
         bytes32 keyY;
-        // slot 3+
+        // slot 4+
         string hardware;
+    }
+
+    /// @dev One draw ticket per `minStake` of stake. Indices are stable: a dead entry (account 0)
+    ///      is reused, and a reused entry counts only for draws requested from its block on.
+    struct Entry {
+        address account;
+        uint40 since;
     }
 
     uint8 private constant REPLACED = 1;
     uint8 private constant RATED = 2;
     uint8 private constant COUNTED = 4;
-    uint256 private constant DRAW_PROBES = 4;
+    uint8 private constant EXCLUDES = 8; // `excluded` or `firstValidator` is set: the draw reads them
+    uint256 private constant DRAW_PROBES = 24;
+    uint256 public constant MAX_UNITS = 8; // draw weight stops growing at 8 x minStake
     uint256 public constant MAX_REASON = 200; // bytes of a decline reason
+    uint256 public constant BOUND_WINDOWS = 6; // review windows in the bound after the execute window
 
     uint256 public constant MIN_WINDOW = 60;
     uint256 public constant MAX_WINDOW = 30 days;
@@ -101,11 +130,15 @@ contract Marketplace {
     mapping(uint256 => Task) private _tasks;
     mapping(address => Provider) private _providers;
     mapping(address => uint256) public credits;
+    Entry[] private _entries;
+    uint256[] private _deadEntries;
+    mapping(address => uint32[8]) private _entryIndex; // unit -> index + 1
     address[] private _pool;
     mapping(address => uint256) private _poolIndex; // index + 1; 0: not in the pool
 
     event ProviderRegistered(address indexed provider, bytes publicKey, uint256 price, uint256 stake, string hardware);
     event ProviderUpdated(address indexed provider, uint256 price, string hardware);
+    event TermsChanged(address indexed provider, uint256 maxLock, uint256 retention);
     event AvailabilityChanged(address indexed provider, bool available);
     event StakeChanged(address indexed provider, uint256 stake, uint256 locked);
     event TaskCreated(
@@ -120,6 +153,8 @@ contract Marketplace {
     );
     event ProviderAssigned(uint256 indexed taskId, address indexed provider, bytes envelope);
     event ValidatorAssigned(uint256 indexed taskId, address indexed validator, uint8 round, bool drawn);
+    event DrawRequested(uint256 indexed taskId, uint8 round, uint256 drawBlock);
+    event DrawDeclined(uint256 indexed taskId, address indexed validator);
     event TaskStateChanged(uint256 indexed taskId, State indexed state, uint256 deadline);
     event ResultCommitted(
         uint256 indexed taskId,
@@ -153,7 +188,7 @@ contract Marketplace {
     error NotRegistered();
     error ProviderUnavailable(address provider);
     error ValidatorIneligible(address validator);
-    error NoValidatorDrawn(uint256 taskId);
+    error NoDrawPending(uint256 taskId);
     error AlreadyReplaced(uint256 taskId);
     error PaymentBelowPrice(uint256 payment, uint256 price);
     error FeeOutOfRange(uint256 fee, uint256 min, uint256 max);
@@ -161,6 +196,7 @@ contract Marketplace {
     error StakeTooLow(uint256 stake, uint256 required);
     error StakeLocked(uint256 free, uint256 requested);
     error WindowOutOfRange(uint256 window);
+    error TermsRefused(uint256 lockSeconds, uint256 maxLock);
     error TaskIdTaken(uint256 expected, uint256 next);
     error KeyMismatch(uint256 taskId);
     error AmountTooLarge();
@@ -171,7 +207,7 @@ contract Marketplace {
 
     constructor(uint256 minStake_, uint256 slashBps_, uint256 minFeeBps_) {
         if (slashBps_ > BPS || minFeeBps_ > slashBps_) revert AmountTooLarge();
-        minStake = minStake_;
+        minStake = Narrow.u128(minStake_);
         slashBps = slashBps_;
         minFeeBps = minFeeBps_;
         ratings = new Ratings();
@@ -183,31 +219,47 @@ contract Marketplace {
 
     /// @notice Join as a provider. `publicKey` is the 64-byte uncompressed secp256k1 key (no 0x04
     ///         prefix) whose keccak is the caller's address; parties encrypt envelopes to it.
-    function registerProvider(bytes calldata publicKey, uint256 price, string calldata hardware) external payable {
+    ///         `maxLock`: the longest (seconds) a task may hold this provider's stake, counted as
+    ///         executeWindow + 6 x reviewWindow; `retention`: seconds it serves a paid result.
+    function registerProvider(
+        bytes calldata publicKey,
+        uint256 price,
+        uint256 maxLock,
+        uint256 retention,
+        string calldata hardware
+    ) external payable {
         Provider storage p = _providers[msg.sender];
         if (p.registered) revert AlreadyRegistered();
         if (publicKey.length != 64 || address(uint160(uint256(keccak256(publicKey)))) != msg.sender) {
             revert InvalidPublicKey();
         }
         if (msg.value < minStake) revert StakeTooLow(msg.value, minStake);
-        p.stake = Narrow.u80(msg.value);
-        p.price = Narrow.u80(price);
+        p.stake = Narrow.u128(msg.value);
+        p.price = Narrow.u128(price);
         p.registered = true;
         p.keyX = bytes32(publicKey[0:32]);
         p.keyY = bytes32(publicKey[32:64]);
         p.hardware = hardware;
         emit ProviderRegistered(msg.sender, publicKey, price, msg.value, hardware);
         emit StakeChanged(msg.sender, msg.value, 0);
+        _setTerms(p, maxLock, retention);
         _setAvailable(msg.sender, p, true);
     }
 
-    /// @notice Change price, hardware summary and whether new tasks may be assigned.
-    function updateProvider(uint256 price, bool available, string calldata hardware) external {
+    /// @notice Change price, terms, hardware summary and whether new tasks may be assigned.
+    function updateProvider(
+        uint256 price,
+        uint256 maxLock,
+        uint256 retention,
+        bool available,
+        string calldata hardware
+    ) external {
         Provider storage p = _registered(msg.sender);
         if (available && p.stake < minStake) revert StakeTooLow(p.stake, minStake);
-        p.price = Narrow.u80(price);
+        p.price = Narrow.u128(price);
         p.hardware = hardware;
         emit ProviderUpdated(msg.sender, price, hardware);
+        _setTerms(p, maxLock, retention);
         _setAvailable(msg.sender, p, available);
     }
 
@@ -218,10 +270,13 @@ contract Marketplace {
         _setAvailable(msg.sender, p, available);
     }
 
+    /// @notice Add stake (any amount, 0 too): the draw weight follows the stake as of this call
+    ///         (earnings paid into the stake count from the next such call).
     function addStake() external payable {
         Provider storage p = _registered(msg.sender);
-        p.stake = Narrow.u80(uint256(p.stake) + msg.value);
+        p.stake = Narrow.u128(uint256(p.stake) + msg.value);
         emit StakeChanged(msg.sender, p.stake, p.locked);
+        _syncEntries(msg.sender, p);
     }
 
     /// @notice Take back stake that no open task has locked. Falling below the minimum stake
@@ -230,9 +285,10 @@ contract Marketplace {
         Provider storage p = _registered(msg.sender);
         uint256 free = uint256(p.stake) - p.locked;
         if (amount == 0 || amount > free) revert StakeLocked(free, amount);
-        p.stake -= uint80(amount);
+        p.stake -= uint128(amount);
         emit StakeChanged(msg.sender, p.stake, p.locked);
         if (p.stake < minStake) _setAvailable(msg.sender, p, false);
+        else _syncEntries(msg.sender, p);
         _send(msg.sender, amount);
     }
 
@@ -241,8 +297,9 @@ contract Marketplace {
     /// @notice Escrow `payment + validatorFee` (exactly msg.value) for a task whose package has
     ///         Merkle root `taskRoot`, assigned to `provider` at once. `expectedId` must be the id the
     ///         task gets (envelopes are bound to it); a race with another requester reverts and
-    ///         costs nothing but gas. `mode` None: no validator (fee 0); Named: `validator` (the
-    ///         provider may decline it for free); Random: drawn now from the available pool.
+    ///         costs nothing but gas. `mode` None: no validator (fee 0); Named: `validator` (locked
+    ///         when the result is committed; the provider may decline it for free); Random: drawn
+    ///         from this block's hash when the result is committed.
     function createTask(
         uint256 expectedId,
         address provider,
@@ -258,9 +315,8 @@ contract Marketplace {
     ) external payable returns (uint256 taskId) {
         taskId = _nextTaskId;
         if (expectedId != taskId) revert TaskIdTaken(expectedId, taskId);
-        if (msg.value != payment + validatorFee) revert WrongValue(payment + validatorFee, msg.value);
         if (payment == 0) revert ZeroPayment();
-        if (payment > type(uint96).max || validatorFee > type(uint96).max) revert AmountTooLarge();
+        if (msg.value != payment + validatorFee) revert WrongValue(payment + validatorFee, msg.value);
         _checkWindow(executeWindow);
         _checkWindow(reviewWindow);
         if (requesterKey.length != 64 || address(uint160(uint256(keccak256(requesterKey)))) != msg.sender) {
@@ -273,31 +329,32 @@ contract Marketplace {
             uint256 minFee = minFeeFor(payment);
             if (validatorFee < minFee || validatorFee > lock) revert FeeOutOfRange(validatorFee, minFee, lock);
         }
+        Provider storage p = _providers[provider];
+        if (provider == msg.sender || !p.available) revert ProviderUnavailable(provider);
+        if (payment < p.price) revert PaymentBelowPrice(payment, p.price);
+        uint256 span = executeWindow + BOUND_WINDOWS * reviewWindow;
+        if (span > p.maxLock) revert TermsRefused(span, p.maxLock);
         _nextTaskId = taskId + 1;
         Task storage t = _tasks[taskId];
         t.requester = msg.sender;
         t.mode = mode;
         t.reviewWindow = uint24(reviewWindow);
-        t.payment = uint96(payment);
-        t.validatorFee = uint96(validatorFee);
-        emit TaskCreated(taskId, msg.sender, provider, mode, payment, validatorFee, taskRoot, requesterKey);
-
-        Provider storage p = _providers[provider];
-        if (provider == msg.sender || !p.available) revert ProviderUnavailable(provider);
-        if (payment < p.price) revert PaymentBelowPrice(payment, p.price);
-        _lock(provider, p, lock);
+        t.payment = Narrow.u128(payment);
+        t.validatorFee = Narrow.u128(validatorFee);
         t.provider = provider;
+        t.bound = Narrow.u40(block.timestamp + span);
+        emit TaskCreated(taskId, msg.sender, provider, mode, payment, validatorFee, taskRoot, requesterKey);
+        _lock(provider, p, lock);
         _setState(t, taskId, State.Assigned, block.timestamp + executeWindow);
         emit ProviderAssigned(taskId, provider, providerEnvelope);
-
         if (mode == Mode.Named) {
             if (!_eligible(validator, msg.sender, provider, address(0), lock)) revert ValidatorIneligible(validator);
-            _assignValidator(t, taskId, validator, lock, 0, false);
+            t.validator = validator;
+            emit ValidatorAssigned(taskId, validator, 0, false);
         } else if (mode == Mode.Random) {
-            address drawn = _draw(taskId, 0, msg.sender, provider, address(0), lock);
-            if (drawn == address(0)) revert NoValidatorDrawn(taskId);
             t.flags = COUNTED;
-            _assignValidator(t, taskId, drawn, lock, 0, true);
+            t.drawBlock = Narrow.u32(block.number); // TaskCreated (mode Random) is its request event
+            t.drawEntries = uint24(_entries.length);
         }
     }
 
@@ -318,10 +375,8 @@ contract Marketplace {
 
     // ----------------------------------------------------------------- provider
 
-    /// @notice Give an assigned task back before delivering (e.g. it asks for more than the
-    ///         provider's policy allows, its validator is not acceptable, or its own run failed)
-    ///         with a short reason for the requester; the requester is refunded in full, nobody
-    ///         is slashed.
+    /// @notice Give an assigned task back before delivering, with a short reason for the
+    ///         requester; the requester is refunded in full, nobody is slashed.
     function declineTask(uint256 taskId, string calldata reason) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.provider) revert NotProvider(taskId);
@@ -329,14 +384,16 @@ contract Marketplace {
         if (bytes(reason).length > MAX_REASON) revert ReasonTooLong(bytes(reason).length);
         emit TaskDeclined(taskId, reason);
         _setState(t, taskId, State.Cancelled, 0);
-        _releaseParties(t, taskId);
+        t.drawBlock = 0;
+        _release(t.provider, taskId, t.payment, 0);
         _credit(t.requester, taskId, uint256(t.payment) + t.validatorFee);
     }
 
     /// @notice Commit to the result before the deadline: its Merkle root and
     ///         keyCommit = keccak256(abi.encodePacked(K2, taskId, resultRoot)). The requester's
     ///         envelope carries the result's locator (no key); the validator's carries the task and
-    ///         result references with K2.
+    ///         result references with K2, sealed to the validator `pendingValidator` named (a
+    ///         different outcome is followed by `postEnvelope`). The validator is locked here.
     function submitResult(
         uint256 taskId,
         bytes32 resultRoot,
@@ -350,80 +407,97 @@ contract Marketplace {
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
         t.keyCommit = keyCommit;
         emit ResultCommitted(taskId, msg.sender, resultRoot, keyCommit, requesterEnvelope, validatorEnvelope);
-        State next = t.mode == Mode.None ? State.Executed : State.Validating;
-        _setState(t, taskId, next, block.timestamp + t.reviewWindow);
+        if (t.mode == Mode.None) {
+            _setState(t, taskId, State.Executed, t.bound);
+            return;
+        }
+        t.state = State.Validating;
+        address named = t.validator;
+        if (named != address(0)) {
+            if (_eligible(named, t.requester, t.provider, address(0), lockFor(t.payment))) {
+                _assign(t, taskId, named, 0, false);
+                return;
+            }
+            // the named validator cannot take it now: an unchoosable draw replaces it
+            t.validator = address(0);
+            t.flags |= COUNTED;
+            _request(t, taskId);
+        } else if (_resolve(t, taskId)) {
+            return;
+        }
+        _setState(t, taskId, State.Validating, _checkBound(t));
     }
 
-    /// @notice Post an envelope for the task's current validator (after a replacement or an appeal
-    ///         draw, whose validator was not known at `submitResult`).
+    /// @notice Post an envelope for the task's current validator (provider or requester), or,
+    ///         from a validator of the task, for the requester (a second source of the result).
     function postEnvelope(uint256 taskId, bytes calldata envelope) external {
         Task storage t = _task(taskId);
-        if (msg.sender != t.provider && msg.sender != t.requester) revert NotParty(taskId);
-        emit Envelope(taskId, t.validator, msg.sender, envelope);
+        address recipient = t.validator;
+        if (msg.sender == t.validator || msg.sender == t.firstValidator) recipient = t.requester;
+        else if (msg.sender != t.provider && msg.sender != t.requester) revert NotParty(taskId);
+        emit Envelope(taskId, recipient, msg.sender, envelope);
     }
 
-    /// @notice Be paid by revealing K2: without a validator at once; after silent validators once
-    ///         the fixed bound (two review windows after `submitResult`) has passed. Open for one
-    ///         review window; after that the requester takes the refund.
+    /// @notice Be paid by revealing K2. Open without a validator at once; with one, when the
+    ///         check bound passed without a verdict (or a replacement's whole window passed), or
+    ///         when an appeal found no validator while a whole window still fitted. Never closes
+    ///         while the task is in such a state: only a refund after the bound ends it.
     function claimPayment(uint256 taskId, bytes32 resultRoot, bytes32 key) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.provider) revert NotProvider(taskId);
         State s = t.state;
-        uint256 opens;
-        if (s == State.Validating) {
-            opens = _claimOpens(t);
-            if (block.timestamp <= opens) revert DeadlineNotReached(taskId, opens);
-        } else if (s == State.Executed) {
-            opens = t.deadline - t.reviewWindow;
-        } else {
-            revert WrongState(taskId, s);
-        }
-        if (block.timestamp > opens + t.reviewWindow) revert DeadlinePassed(taskId, opens + t.reviewWindow);
+        uint256 opens = _claimOpens(t);
+        if (opens == type(uint256).max) revert WrongState(taskId, s);
+        if (block.timestamp <= opens) revert DeadlineNotReached(taskId, opens);
         _reveal(t, taskId, resultRoot, key);
         _setState(t, taskId, State.Closed, 0);
+        t.drawBlock = 0;
+        if (s == State.Appealed) {
+            // nobody could be drawn for the appeal: the provider asked, so it is paid, its bond
+            // comes back, and the first validator is released unslashed
+            _release(t.firstValidator, taskId, t.payment, 0);
+            _release(t.provider, taskId, t.payment, uint256(t.payment) + t.validatorFee);
+            return;
+        }
         _release(t.provider, taskId, t.payment, t.payment);
         if (s == State.Validating) {
-            _forfeit(t, taskId, t.validator);
+            if (t.validator != address(0)) _forfeit(t, taskId, t.validator);
             _credit(t.requester, taskId, t.validatorFee);
         }
     }
 
     /// @notice Contest a fail verdict before its deadline with a bond equal to the validator fee. A
-    ///         second validator is drawn at random (never a previous party of the task).
+    ///         second validator is drawn (never a previous party of the task), from this block's
+    ///         hash, when `drawValidator` is next called.
     function appeal(uint256 taskId) external payable {
         Task storage t = _task(taskId);
         if (msg.sender != t.provider) revert NotProvider(taskId);
         _expect(t, taskId, State.Failed);
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
         if (msg.value != t.validatorFee) revert WrongValue(t.validatorFee, msg.value);
-        uint256 lock = lockFor(t.payment);
-        address first = t.validator;
-        address drawn = _draw(taskId, 2, t.requester, t.provider, first, lock);
-        if (drawn == address(0)) revert NoValidatorDrawn(taskId);
-        t.firstValidator = first;
-        t.flags |= COUNTED;
+        t.firstValidator = t.validator;
+        t.validator = address(0);
+        t.flags |= COUNTED | EXCLUDES;
         emit Appealed(taskId, msg.sender, msg.value);
-        _setState(t, taskId, State.Appealed, block.timestamp + t.reviewWindow);
-        _assignValidator(t, taskId, drawn, lock, 2, true);
+        _setState(t, taskId, State.Appealed, t.bound);
+        _request(t, taskId);
     }
 
     // ----------------------------------------------------------------- validator
 
-    /// @notice The verdict, due before the deadline. A pass must reveal K2 (checked against the
-    ///         commitment with the result root) and pays the provider at once; a fail opens the
-    ///         provider's appeal window. The validator earns its fee either way.
+    /// @notice The verdict of the task's current validator, accepted while it is the validator
+    ///         (its deadline only opens its replacement). A pass must reveal K2 (checked against
+    ///         the commitment) and pays the provider at once; a fail opens the appeal window.
     function submitVerdict(uint256 taskId, bool passed, bytes32 resultRoot, bytes32 key) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.validator) revert NotValidator(taskId);
         State s = t.state;
         if (s != State.Validating && s != State.Appealed) revert WrongState(taskId, s);
-        if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
         uint256 lock = lockFor(t.payment);
-        uint96 fee = t.validatorFee;
-        emit VerdictSubmitted(taskId, msg.sender, passed, s == State.Appealed ? 2 : (t.flags & REPLACED != 0 ? 1 : 0));
-        // A first fail keeps the validator's lock until the appeal is decided (an overturn slashes it).
-        // The fee is earned either way; a first fail keeps the validator's lock until the appeal is
-        // decided (an overturn slashes it).
+        uint256 fee = t.validatorFee;
+        emit VerdictSubmitted(taskId, msg.sender, passed, _round(t));
+        // The fee is earned either way; a first fail keeps the validator's lock until the appeal
+        // is decided (an overturn slashes it).
         _release(msg.sender, taskId, passed || s == State.Appealed ? t.payment : 0, fee);
         if (passed) {
             _reveal(t, taskId, resultRoot, key);
@@ -447,26 +521,54 @@ contract Marketplace {
         _reject(t, taskId, true, 0);
     }
 
-    // ----------------------------------------------------------------- timed exits (anyone)
+    /// @notice An assigned validator gives the task back within a quarter of its window: its lock
+    ///         is released, nobody is slashed, and another validator is drawn.
+    function declineDraw(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.validator) revert NotValidator(taskId);
+        State s = t.state;
+        if (s != State.Validating && s != State.Appealed) revert WrongState(taskId, s);
+        uint256 until = t.deadline - t.reviewWindow + declineWindowOf(t.reviewWindow);
+        if (block.timestamp > until) revert DeadlinePassed(taskId, until);
+        emit DrawDeclined(taskId, msg.sender);
+        _release(msg.sender, taskId, t.payment, 0);
+        t.validator = address(0);
+        t.excluded = msg.sender;
+        t.flags |= COUNTED | EXCLUDES;
+        _setState(t, taskId, s, s == State.Appealed ? t.bound : _checkBound(t));
+        _request(t, taskId);
+    }
 
-    /// @notice After the validator's deadline (once per task, within one review window of it):
-    ///         its lock is forfeited and another validator is drawn, due by the fixed bound.
+    // ----------------------------------------------------------------- draws and timed exits (anyone)
+
+    /// @notice Resolve the task's pending draw (from the hash of the block it was requested in).
+    ///         Returns false, and re-arms the draw on this block, when no eligible validator was
+    ///         found; false without change when a whole review window no longer fits.
+    function drawValidator(uint256 taskId) external returns (bool) {
+        Task storage t = _task(taskId);
+        if (t.drawBlock == 0 || (t.state != State.Validating && t.state != State.Appealed)) {
+            revert NoDrawPending(taskId);
+        }
+        return _resolve(t, taskId);
+    }
+
+    /// @notice After the validator's deadline (once per task, while a whole window still fits
+    ///         before the check bound): its lock is forfeited and another validator is drawn.
     function replaceValidator(uint256 taskId) external {
         Task storage t = _task(taskId);
         _expect(t, taskId, State.Validating);
-        uint256 deadline = t.deadline;
-        if (block.timestamp <= deadline) revert DeadlineNotReached(taskId, deadline);
-        if (t.flags & REPLACED != 0) revert AlreadyReplaced(taskId);
-        uint256 bound = deadline + t.reviewWindow;
-        if (block.timestamp >= bound) revert DeadlinePassed(taskId, bound);
-        uint256 lock = lockFor(t.payment);
         address silent = t.validator;
-        address drawn = _draw(taskId, 1, t.requester, t.provider, silent, lock);
-        if (drawn == address(0)) revert NoValidatorDrawn(taskId);
+        uint256 deadline = t.deadline;
+        if (silent == address(0) || block.timestamp <= deadline) revert DeadlineNotReached(taskId, deadline);
+        if (t.flags & REPLACED != 0) revert AlreadyReplaced(taskId);
+        uint256 limit = _checkBound(t) - t.reviewWindow;
+        if (block.timestamp > limit) revert DeadlinePassed(taskId, limit);
         _forfeit(t, taskId, silent);
-        t.flags |= REPLACED | COUNTED;
-        _setState(t, taskId, State.Validating, bound);
-        _assignValidator(t, taskId, drawn, lock, 1, true);
+        t.validator = address(0);
+        t.excluded = silent;
+        t.flags |= REPLACED | COUNTED | EXCLUDES;
+        _setState(t, taskId, State.Validating, _checkBound(t));
+        _request(t, taskId);
     }
 
     /// @notice Settle a fail whose appeal window passed without an appeal (the provider's lock is
@@ -475,6 +577,7 @@ contract Marketplace {
     function settle(uint256 taskId) external {
         Task storage t = _task(taskId);
         State s = t.state;
+        if (s == State.Appealed && t.validator == address(0)) revert WrongState(taskId, s);
         if (s != State.Failed && s != State.Appealed) revert WrongState(taskId, s);
         if (block.timestamp <= t.deadline) revert DeadlineNotReached(taskId, t.deadline);
         if (s == State.Failed) {
@@ -486,27 +589,27 @@ contract Marketplace {
         _reject(t, taskId, false, t.validatorFee); // the bond comes back
     }
 
-    /// @notice Timed exit to the requester: the provider let its execution deadline pass, or never
-    ///         claimed within its claim window.
+    /// @notice Timed exit to the requester: the provider let its execution deadline pass, or the
+    ///         bound fixed at creation passed without the provider claiming what it could claim.
     function refund(uint256 taskId) external {
         Task storage t = _task(taskId);
         State s = t.state;
-        uint256 due;
-        if (s == State.Assigned) {
-            due = t.deadline;
-        } else if (s == State.Validating) {
-            due = _claimOpens(t) + t.reviewWindow;
-        } else if (s == State.Executed) {
-            due = t.deadline;
-        } else {
-            revert WrongState(taskId, s);
-        }
+        uint256 due = s == State.Assigned ? t.deadline : t.bound;
+        if (s != State.Assigned && _claimOpens(t) == type(uint256).max) revert WrongState(taskId, s);
         if (block.timestamp <= due) revert DeadlineNotReached(taskId, due);
         _setState(t, taskId, State.Expired, 0);
-        _release(t.provider, taskId, t.payment, 0);
-        if (s == State.Validating) _forfeit(t, taskId, t.validator);
-        else if (s == State.Assigned && t.validator != address(0)) _release(t.validator, taskId, t.payment, 0);
-        _credit(t.requester, taskId, uint256(t.payment) + t.validatorFee);
+        t.drawBlock = 0;
+        _release(t.provider, taskId, t.payment, s == State.Appealed ? t.validatorFee : 0);
+        uint256 back = uint256(t.payment) + t.validatorFee;
+        if (s == State.Appealed) {
+            _release(t.firstValidator, taskId, t.payment, 0);
+            back = t.payment;
+        } else if (s == State.Validating && t.validator != address(0)) {
+            _forfeit(t, taskId, t.validator);
+        } else if (s == State.Executed) {
+            back = t.payment;
+        }
+        _credit(t.requester, taskId, back);
     }
 
     /// @notice Pull everything credited to the caller (refunds; providers and validators are paid
@@ -563,7 +666,12 @@ contract Marketplace {
         return payment * minFeeBps / BPS;
     }
 
-    /// @notice Providers that can be drawn or named as validators (available with the minimum stake).
+    /// @notice Seconds an assigned validator has to decline, from its assignment.
+    function declineWindowOf(uint256 reviewWindow) public pure returns (uint256) {
+        return reviewWindow / 4;
+    }
+
+    /// @notice Providers that can be named or drawn as validators (available with the minimum stake).
     function poolSize() external view returns (uint256) {
         return _pool.length;
     }
@@ -572,12 +680,25 @@ contract Marketplace {
         return _pool[index];
     }
 
-    /// @notice When a provider whose own check passed may claim, if validators stay silent.
+    /// @notice Stake entries (draw tickets) ever made; dead ones are reused.
+    function entryCount() external view returns (uint256) {
+        return _entries.length;
+    }
+
+    /// @notice When the provider may claim: after this time (max: not in the task's state).
     function claimOpensAt(uint256 taskId) external view returns (uint256) {
+        return _claimOpens(_tasks[taskId]);
+    }
+
+    /// @notice Who the pending draw of a task would pick if resolved now (0: nobody yet, or not
+    ///         resolvable in this block). The provider seals its validator envelope to it.
+    function pendingValidator(uint256 taskId) external view returns (address) {
         Task storage t = _tasks[taskId];
-        if (t.state == State.Executed) return t.deadline - t.reviewWindow;
-        if (t.state != State.Validating) return 0;
-        return _claimOpens(t);
+        uint256 db = t.drawBlock;
+        if (db == 0 || block.number <= db) return address(0);
+        bytes32 seed = blockhash(db);
+        if (seed == 0) return address(0);
+        return _pick(t, taskId, seed);
     }
 
     /// @notice True when `account` may validate a task of `payment` between requester and provider.
@@ -591,8 +712,98 @@ contract Marketplace {
 
     // ----------------------------------------------------------------- internals
 
+    function _checkBound(Task storage t) private view returns (uint256) {
+        return uint256(t.bound) - 3 * uint256(t.reviewWindow);
+    }
+
+    /// @dev When the provider may claim by revealing K2; max: not in this state.
     function _claimOpens(Task storage t) private view returns (uint256) {
-        return t.flags & REPLACED != 0 ? t.deadline : uint256(t.deadline) + t.reviewWindow;
+        State s = t.state;
+        if (s == State.Executed) return 0;
+        if (s == State.Validating) {
+            if (t.flags & REPLACED != 0 && t.validator != address(0)) return t.deadline;
+            return _checkBound(t);
+        }
+        if (s == State.Appealed && t.validator == address(0)) {
+            // the appeal draw can no longer give a whole window
+            return uint256(t.bound) - t.reviewWindow;
+        }
+        return type(uint256).max;
+    }
+
+    function _round(Task storage t) private view returns (uint8) {
+        if (t.state == State.Appealed) return 2;
+        return t.flags & REPLACED != 0 ? 1 : 0;
+    }
+
+    /// @dev Ask for a draw seeded by this block's hash (unknown to everyone while this block is built).
+    function _request(Task storage t, uint256 taskId) private {
+        t.drawBlock = Narrow.u32(block.number);
+        t.drawEntries = uint24(_entries.length);
+        emit DrawRequested(taskId, _round(t), block.number);
+    }
+
+    /// @dev Resolve a pending draw if its seed is known and a whole window fits; re-arm when the
+    ///      seed is out of `blockhash` reach or nobody eligible was found.
+    function _resolve(Task storage t, uint256 taskId) private returns (bool) {
+        uint256 db = t.drawBlock;
+        if (db == 0 || block.number <= db) return false;
+        uint256 limit = t.state == State.Appealed ? t.bound : _checkBound(t);
+        if (block.timestamp + t.reviewWindow > limit) return false;
+        bytes32 seed = blockhash(db);
+        address found = seed == 0 ? address(0) : _pick(t, taskId, seed);
+        if (found == address(0)) {
+            _request(t, taskId);
+            return false;
+        }
+        t.drawBlock = 0;
+        _assign(t, taskId, found, _round(t), true);
+        return true;
+    }
+
+    /// @dev Up to DRAW_PROBES independent uniform picks among the entries that existed at the
+    ///      request, until one is eligible: rejection sampling, so each eligible entry is equally
+    ///      likely and a provider's chance is its share of the eligible stake entries.
+    function _pick(Task storage t, uint256 taskId, bytes32 seed) private view returns (address) {
+        uint256 n = t.drawEntries;
+        if (n == 0) return address(0);
+        uint256 db = t.drawBlock;
+        uint256 lock = lockFor(t.payment);
+        address requester = t.requester;
+        address provider = t.provider;
+        address first;
+        address excluded;
+        if (t.flags & EXCLUDES != 0) (first, excluded) = (t.firstValidator, t.excluded);
+        for (uint256 i = 0; i < DRAW_PROBES; ++i) {
+            Entry storage e = _entries[uint256(keccak256(abi.encode(seed, address(this), taskId, i))) % n];
+            address candidate = e.account;
+            // a live entry is an available provider's (entries die when it leaves the pool)
+            if (
+                candidate == address(0) || e.since > db || candidate == requester || candidate == provider
+                    || candidate == first || candidate == excluded
+            ) continue;
+            Provider storage p = _providers[candidate];
+            if (uint256(p.stake) - p.locked >= lock) return candidate;
+        }
+        return address(0);
+    }
+
+    function _eligible(address account, address requester, address provider, address excluded, uint256 lock)
+        private
+        view
+        returns (bool)
+    {
+        if (account == address(0) || account == requester || account == provider || account == excluded) return false;
+        Provider storage p = _providers[account];
+        return p.available && uint256(p.stake) - p.locked >= lock;
+    }
+
+    function _assign(Task storage t, uint256 taskId, address validator, uint8 round, bool drawn) private {
+        _lock(validator, _providers[validator], lockFor(t.payment));
+        t.validator = validator;
+        t.deadline = Narrow.u40(block.timestamp + t.reviewWindow);
+        emit ValidatorAssigned(taskId, validator, round, drawn);
+        emit TaskStateChanged(taskId, t.state, t.deadline);
     }
 
     function _reveal(Task storage t, uint256 taskId, bytes32 resultRoot, bytes32 key) private {
@@ -612,84 +823,43 @@ contract Marketplace {
         ratings.recordVerdict(t.provider, taskId, false, slashProvider && t.flags & COUNTED != 0, t.payment);
     }
 
-    function _assignValidator(Task storage t, uint256 taskId, address validator, uint256 lock, uint8 round, bool drawn)
-        private
-    {
-        _lock(validator, _providers[validator], lock);
-        t.validator = validator;
-        emit ValidatorAssigned(taskId, validator, round, drawn);
-    }
-
-    /// @dev Pick from the pool with `block.prevrandao`: up to DRAW_PROBES independent uniform picks
-    ///      until one is eligible (independent, so no entry is favoured for following an ineligible
-    ///      one); a small pool is then scanned from the last pick. O(1) whatever the pool size.
-    function _draw(uint256 taskId, uint256 round, address requester, address provider, address excluded, uint256 lock)
-        private
-        view
-        returns (address)
-    {
-        uint256 n = _pool.length;
-        if (n == 0) return address(0);
-        uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, address(this), taskId, round)));
-        uint256 index;
-        for (uint256 i = 0; i < DRAW_PROBES; ++i) {
-            index = uint256(keccak256(abi.encode(seed, i))) % n;
-            address candidate = _pool[index];
-            if (_eligible(candidate, requester, provider, excluded, lock)) return candidate;
-        }
-        if (n <= DRAW_PROBES) {
-            for (uint256 i = 1; i < n; ++i) {
-                address candidate = _pool[(index + i) % n];
-                if (_eligible(candidate, requester, provider, excluded, lock)) return candidate;
-            }
-        }
-        return address(0);
-    }
-
-    function _eligible(address account, address requester, address provider, address excluded, uint256 lock)
-        private
-        view
-        returns (bool)
-    {
-        if (account == address(0) || account == requester || account == provider || account == excluded) return false;
-        Provider storage p = _providers[account];
-        return p.available && uint256(p.stake) - p.locked >= lock;
-    }
-
     function _lock(address account, Provider storage p, uint256 amount) private {
         uint256 free = uint256(p.stake) - p.locked;
         if (free < amount) revert StakeTooLow(free, amount);
-        p.locked = uint80(uint256(p.locked) + amount);
+        p.locked = uint128(uint256(p.locked) + amount);
         emit StakeChanged(account, p.stake, p.locked);
     }
 
     /// @dev Unlock the stake held for a task of `payment` (0: nothing) and add `earned` to the
     ///      stake: providers and validators are paid into their stake (one storage write), from
-    ///      which `withdrawStake` takes the free part.
+    ///      which `withdrawStake` takes the free part. Amounts are bounded by escrow and stake,
+    ///      both uint128 on entry, so nothing here can fail once a key is public.
     function _release(address account, uint256 taskId, uint256 payment, uint256 earned) private {
         Provider storage p = _providers[account];
-        p.locked -= uint80(lockFor(payment));
+        p.locked -= uint128(lockFor(payment));
         if (earned > 0) {
-            p.stake = Narrow.u80(uint256(p.stake) + earned);
+            uint256 stake = uint256(p.stake) + earned;
+            if (stake > type(uint128).max) {
+                // beyond any real amount; kept exact in credits rather than lost
+                _credit(account, taskId, stake - type(uint128).max);
+                stake = type(uint128).max;
+            }
+            p.stake = uint128(stake);
             emit Credited(account, taskId, earned);
         }
         emit StakeChanged(account, p.stake, p.locked);
-    }
-
-    function _releaseParties(Task storage t, uint256 taskId) private {
-        _release(t.provider, taskId, t.payment, 0);
-        if (t.validator != address(0)) _release(t.validator, taskId, t.payment, 0);
     }
 
     /// @dev Take `amount` of `account`'s locked stake. reason 0: provider's fail stands (burned);
     ///      1: silent validator and 2: overturned validator (the caller pays it onward).
     function _slash(address account, uint256 taskId, uint256 amount, uint8 reason) private {
         Provider storage p = _providers[account];
-        p.locked -= uint80(amount);
-        p.stake -= uint80(amount);
+        p.locked -= uint128(amount);
+        p.stake -= uint128(amount);
         emit Slashed(account, taskId, amount, reason);
         emit StakeChanged(account, p.stake, p.locked);
         if (p.stake < minStake) _setAvailable(account, p, false);
+        else _syncEntries(account, p);
         if (reason == 0 && amount > 0) _send(address(0), amount);
     }
 
@@ -700,6 +870,12 @@ contract Marketplace {
         uint256 half = amount / 2;
         _release(t.provider, taskId, 0, half);
         if (amount - half > 0) _send(address(0), amount - half);
+    }
+
+    function _setTerms(Provider storage p, uint256 maxLock, uint256 retention) private {
+        p.maxLock = Narrow.u32(maxLock);
+        p.retention = Narrow.u32(retention);
+        emit TermsChanged(msg.sender, maxLock, retention);
     }
 
     function _setAvailable(address account, Provider storage p, bool available) private {
@@ -717,6 +893,43 @@ contract Marketplace {
             _poolIndex[account] = 0;
         }
         emit AvailabilityChanged(account, available);
+        _syncEntries(account, p);
+    }
+
+    /// @dev Make the provider's live stake entries match its stake (one per minStake, at most
+    ///      MAX_UNITS; none while unavailable). New entries count for draws requested from this
+    ///      block on.
+    function _syncEntries(address account, Provider storage p) private {
+        uint256 want = 0;
+        if (p.available) {
+            want = minStake == 0 ? 1 : p.stake / minStake;
+            if (want > MAX_UNITS) want = MAX_UNITS;
+        }
+        uint256 units = p.units;
+        if (units == want) return;
+        uint32[8] storage index = _entryIndex[account];
+        while (units < want) {
+            Entry memory e = Entry(account, uint40(block.number));
+            uint256 slot;
+            if (_deadEntries.length > 0) {
+                slot = _deadEntries[_deadEntries.length - 1];
+                _deadEntries.pop();
+                _entries[slot] = e;
+            } else {
+                slot = _entries.length;
+                _entries.push(e);
+            }
+            index[units] = Narrow.u32(slot + 1);
+            ++units;
+        }
+        while (units > want) {
+            --units;
+            uint256 slot = index[units] - 1;
+            index[units] = 0;
+            delete _entries[slot];
+            _deadEntries.push(slot);
+        }
+        p.units = uint8(units);
     }
 
     function _credit(address account, uint256 taskId, uint256 amount) private {

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Narrow} from "./Narrow.sol";
-
 /// @title Ratings
 /// @notice Validated reputation of the iChain market's providers. Written only by the Marketplace
 ///         that deployed it, read by anyone. Only tasks decided by a validator drawn at random
 ///         (not chosen by the requester alone) count; ratings of those tasks are weighted by the
-///         payment, so a reputation costs the validator fees of real volume to build.
+///         payment, so a reputation costs the validator fees of real volume to build. Its
+///         counters saturate instead of reverting: they are written in the calls that reveal a
+///         result key, which must never fail after the key is in their calldata.
 contract Ratings {
     /// @notice The only writer: the Marketplace contract that created this one.
     address public immutable marketplace;
@@ -18,15 +18,13 @@ contract Ratings {
         uint32 passes;
         uint32 fails;
         uint32 ratings; // counted ratings
-        uint32 raters; // distinct requesters among the counted ratings
-        uint96 paidVolume; // wei paid for validated passes
+        uint128 paidVolume; // wei paid for validated passes
         // slot 1
-        uint96 ratedWeight; // sum of the payments of counted, rated tasks
+        uint128 ratedWeight; // sum of the payments of counted, rated tasks
         uint128 weightedScore; // sum of payment * score over the same tasks
     }
 
     mapping(address => Stats) private _stats;
-    mapping(bytes32 => bool) private _rated; // keccak(provider, rater) seen
 
     event Rated(address indexed provider, uint256 indexed taskId, address indexed rater, uint8 score, bool counted);
 
@@ -50,12 +48,12 @@ contract Ratings {
     {
         if (!counted) return;
         Stats storage s = _stats[provider];
-        s.validated = Narrow.u32(uint256(s.validated) + 1);
+        s.validated = _add32(s.validated, 1);
         if (passed) {
-            s.passes = Narrow.u32(uint256(s.passes) + 1);
-            s.paidVolume = Narrow.u96(uint256(s.paidVolume) + payment);
+            s.passes = _add32(s.passes, 1);
+            s.paidVolume = uint128(_sat(uint256(s.paidVolume) + payment, type(uint128).max));
         } else {
-            s.fails = Narrow.u32(uint256(s.fails) + 1);
+            s.fails = _add32(s.fails, 1);
         }
     }
 
@@ -68,14 +66,9 @@ contract Ratings {
         emit Rated(provider, taskId, rater, score, counted);
         if (!counted) return;
         Stats storage s = _stats[provider];
-        s.ratings = Narrow.u32(uint256(s.ratings) + 1);
-        bytes32 pair = keccak256(abi.encodePacked(provider, rater));
-        if (!_rated[pair]) {
-            _rated[pair] = true;
-            s.raters = Narrow.u32(uint256(s.raters) + 1);
-        }
-        s.ratedWeight = Narrow.u96(uint256(s.ratedWeight) + weight);
-        s.weightedScore = Narrow.u128(uint256(s.weightedScore) + weight * score);
+        s.ratings = _add32(s.ratings, 1);
+        s.ratedWeight = uint128(_sat(uint256(s.ratedWeight) + weight, type(uint128).max));
+        s.weightedScore = uint128(_sat(uint256(s.weightedScore) + weight * score, type(uint128).max));
     }
 
     /// @notice Everything the market knows about a provider's validated work.
@@ -89,5 +82,13 @@ contract Ratings {
         for (uint256 i = 0; i < providers.length; i++) {
             stats[i] = _stats[providers[i]];
         }
+    }
+
+    function _add32(uint32 value, uint256 amount) private pure returns (uint32) {
+        return uint32(_sat(uint256(value) + amount, type(uint32).max));
+    }
+
+    function _sat(uint256 value, uint256 max) private pure returns (uint256) {
+        return value > max ? max : value;
     }
 }

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     result_retention_days: Annotated[int, Field(ge=7, le=3650)] = 30
     """Days a provider keeps serving a paid result its requester has not rated yet (at least 7: a
     requester away for a weekend, or with a full disk, still gets what it paid for)."""
+    max_lock_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 168
+    """Provider terms: the longest, in hours, a task may hold this provider's stake (its execute
+    window plus six review windows). Advertised on chain: a longer task is refused before any money
+    moves, and a validation whose review window is over a quarter of it is declined for free."""
     named_validators: Literal["accept", "decline"] = "accept"
     """Provider policy for tasks whose validator the requester named: `accept` or `decline`
     (declining costs nothing; drawn validators are always accepted)."""

@@ -1,4 +1,4 @@
-"""Test helpers that drive the Marketplace (protocol v2) through its usual steps."""
+"""Test helpers that drive the Marketplace (protocol v3) through its usual steps."""
 
 from __future__ import annotations
 
@@ -93,11 +93,18 @@ def to_failed(p: Parties, **kw) -> int:
     return task_id
 
 
+def draw(p: Parties, task_id: int, who: str = "stranger") -> bool:
+    """Resolve the task's pending draw (in a later block than its request, as automine gives)."""
+    tx = p.as_(who).draw_validator(task_id).send()
+    return any(e["event"] == "ValidatorAssigned" for e in tx.events)
+
+
 def to_appealed(p: Parties, **kw) -> tuple[int, MarketClient, MarketClient]:
     """A failed task the provider appealed: (task id, first validator, drawn appeal validator)."""
     task_id = to_failed(p, **kw)
     first = validator_of(p, task_id)
     p.provider.appeal(task_id, p.requester.task(task_id).validator_fee).send()
+    assert draw(p, task_id)
     return task_id, first, validator_of(p, task_id)
 
 

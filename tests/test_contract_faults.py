@@ -1,5 +1,5 @@
 """Every fault of the published iChain design and every attack on protocol v1 that issue 9 lists,
-each shown impossible (or unprofitable) on the v2 contract, on eth-tester and on anvil."""
+each shown impossible (or unprofitable) on the v3 contract, on eth-tester and on anvil."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from market_flow import (
     TASK_ROOT,
     balance_sheet,
     create,
+    draw,
     key_commit,
     other_validator,
     random_key,
@@ -42,8 +43,9 @@ def test_free_result_a_silent_colluding_validator_cannot_refund_the_requester(pa
     task_id = create(p, validator="validator")  # requester's friend
     submit(p, task_id)
     reverts("StakeLocked", p.validator.withdraw_stake(STAKE))  # its lock cannot run away
-    for wait in (601, 600):  # validator deadline, then the fixed claim bound
-        p.chain.advance_time(wait)
+    check_bound = p.requester.task(task_id).bound - 3 * 600
+    for at in (p.requester.task(task_id).deadline + 1, check_bound):  # its deadline, the check bound
+        p.chain.advance_time(at - p.chain.timestamp())
         reverts("DeadlineNotReached", p.requester.refund(task_id))
     p.chain.advance_time(1)
     before = stake_of(p, p.provider)
@@ -66,6 +68,7 @@ def test_stake_burning_by_a_colluding_validator_is_overturned_and_costs_the_pair
     provider_before = stake_of(p, p.provider)
     p.validator.submit_verdict(task_id, False).send()
     p.provider.appeal(task_id, FEE).send()
+    draw(p, task_id)
     second = validator_of(p, task_id)
     assert second.account.address == p.validator2.account.address  # the only other eligible party
     second.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
@@ -74,31 +77,33 @@ def test_stake_burning_by_a_colluding_validator_is_overturned_and_costs_the_pair
     assert pair_before - pair_after >= PRICE + LOCK  # paid for the work anyway and lost the lock
 
 
-def test_endless_postponement_is_impossible_the_claim_bound_is_fixed(parties):
+def test_endless_postponement_is_impossible_the_bound_is_fixed_at_creation(parties):
     p = parties
+    created = p.chain.timestamp()
     task_id = to_validating(p)
-    submitted = p.chain.timestamp()
+    bound = p.requester.task(task_id).bound
+    assert created <= bound - (600 + 6 * 600) <= created + 5  # execute window + 6 review windows
     assert not hasattr(p.requester, "assign_validator")  # no requester call re-opens validation
     p.chain.advance_time(601)
     p.requester.replace_validator(task_id).send()
     assert p.requester.task(task_id).replaced
-    reverts("DeadlineNotReached", p.requester.replace_validator(task_id))
+    reverts("DeadlineNotReached", p.requester.replace_validator(task_id))  # a draw is pending
+    draw(p, task_id)
     p.chain.advance_time(601)
     reverts("AlreadyReplaced", p.requester.replace_validator(task_id))
-    opens = p.requester.claim_opens_at(task_id)
-    assert submitted + 2 * 600 - 5 <= opens <= submitted + 2 * 600 + 5
     p.provider.claim_payment(task_id, RESULT_ROOT, K2).send()
     assert p.requester.task(task_id).state is TaskState.CLOSED
+    assert p.requester.task(task_id).bound == bound
 
 
 def test_validator_has_stake_at_risk_from_assignment_to_verdict(parties):
     p = parties
     task_id = create(p)
+    submit(p, task_id)
     validator = validator_of(p, task_id)
     info = p.requester.provider(validator.account.address)
     assert info.locked == LOCK
     reverts("StakeLocked", validator.withdraw_stake(info.stake))
-    submit(p, task_id)
     validator.submit_verdict(task_id, True, RESULT_ROOT, K2).send()
     assert p.requester.provider(validator.account.address).locked == 0
 
@@ -200,28 +205,37 @@ def test_random_draw_never_picks_the_requester_or_the_provider(parties):
     p = parties
     p.requester.register_provider(p.pub(p.requester), PRICE, "cpu=2", STAKE).send()  # requester in the pool
     for _ in range(6):
-        task_id = create(p)
+        task_id = to_validating(p)
         assert p.requester.task(task_id).validator in (
             p.validator.account.address,
             p.validator2.account.address,
         )
-        p.provider.decline_task(task_id, "validator not acceptable").send()
+        validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send()
 
 
-def test_no_validator_drawn_when_nobody_is_eligible(parties):
+def test_a_draw_that_finds_nobody_waits_and_then_ends_for_the_provider(parties):
+    """Never against the asker: with nobody eligible the draw stays pending (re-armed on each try);
+    when a whole window no longer fits before the check bound the provider claims, and the
+    requester gets its unspent fee back."""
     p = parties
     p.validator.set_available(False).send()
     p.validator2.set_available(False).send()
-    reverts(
-        "NoValidatorDrawn",
-        p.requester.create_task(
-            provider=p.provider.account.address,
-            payment=PRICE,
-            validator_fee=FEE,
-            task_root=TASK_ROOT,
-            requester_key=p.pub(p.requester),
-        ),
-    )
+    task_id = to_validating(p)
+    t = p.requester.task(task_id)
+    assert t.state is TaskState.VALIDATING and t.validator is None and t.draw_pending
+    assert not draw(p, task_id)  # nobody: re-armed
+    reverts("DeadlineNotReached", p.provider.claim_payment(task_id, RESULT_ROOT, K2))
+    p.validator.set_available(True).send()  # back, after the pending draw's seed was known:
+    assert not draw(p, task_id)  # its entries do not count for that draw, which is re-armed
+    assert draw(p, task_id)  # and count for the next one
+    assert validator_of(p, task_id) is p.validator
+    p.validator.set_available(False).send()
+    other = to_validating(p)  # nobody in the pool at all
+    p.chain.advance_time(p.requester.task(other).bound - 3 * 600 - p.chain.timestamp() + 1)
+    p.provider.claim_payment(other, RESULT_ROOT, K2).send()
+    assert p.requester.task(other).state is TaskState.CLOSED
+    assert p.requester.credits(p.requester.account.address) == FEE
+    assert balance_sheet(p)[0] == balance_sheet(p)[1]
 
 
 def test_unavailable_provider_cannot_validate_or_be_assigned(parties):

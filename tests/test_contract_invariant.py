@@ -18,7 +18,7 @@ from ichain_tui.chain.wallet import public_key
 
 NAMES = ["requester", "provider", "validator", "validator2", "stranger"]
 PROVIDERS = ["provider", "validator", "validator2"]
-TASK_IDS = st.integers(1, 6)
+TASK_IDS = st.integers(1, 8)
 SEEN: set[TaskState] = set()  # states reached across all examples (the run must reach the interesting ones)
 
 
@@ -56,6 +56,23 @@ def make_machine(p):
                     review_window=120,
                 ).send()
                 self.tasks.append(p.requester.task_id_of(tx))
+            # and two more already moved on: one passed, one failed (whose exits the rules then take)
+            for passed in (True, False):
+                tx = p.requester.create_task(
+                    provider=p.validator.account.address,
+                    payment=10**17,
+                    validator_fee=10**16,
+                    task_root=TASK_ROOT,
+                    requester_key=public_key(p.requester.account),
+                    execute_window=300,
+                    review_window=120,
+                ).send()
+                task = p.requester.task_id_of(tx)
+                p.validator.submit_result(task, RESULT_ROOT, key_commit(task), b"r", b"v").send()
+                drawn = p.deployer.as_account(_by_address(p.deployer.task(task).validator))
+                drawn.submit_verdict(task, passed, RESULT_ROOT, K2).send()
+                self.tasks.append(task)
+            p.provider.decline_task(self.tasks[1], "named validator not accepted").send()
 
         def teardown(self):
             try:
@@ -112,6 +129,8 @@ def make_machine(p):
                     "replace_validator",
                     "settle",
                     "appeal",
+                    "draw_validator",
+                    "decline_draw",
                 ]
             ),
         )
@@ -158,8 +177,14 @@ def make_machine(p):
                     if choice < 3
                     else provider.decline_task(task)
                 )
+            elif t.state in (TaskState.VALIDATING, TaskState.APPEALED) and validator is None:
+                call = requester.draw_validator(task)
             elif t.state in (TaskState.VALIDATING, TaskState.APPEALED):
-                call = validator.submit_verdict(task, choice % 2 == 0, RESULT_ROOT, K2)
+                call = (
+                    validator.decline_draw(task)
+                    if choice == 3
+                    else validator.submit_verdict(task, choice == 0, RESULT_ROOT, K2)
+                )
             elif t.state is TaskState.EXECUTED:
                 call = provider.claim_payment(task, RESULT_ROOT, K2)
             elif t.state is TaskState.FAILED:
@@ -249,7 +274,7 @@ def make_machine(p):
                 t = m.task(task_id)
                 if m.escrow_of(task_id) == 0:
                     continue
-                if t.state in (TaskState.FAILED, TaskState.APPEALED):
+                if t.state is TaskState.FAILED or (t.state is TaskState.APPEALED and t.validator):
                     m.settle(task_id).send()
                 else:
                     m.refund(task_id).send()

@@ -95,6 +95,7 @@ def provider_agent(
         chunks=settings.chunks,
         accept_named_validators=settings.named_validators == "accept",
         result_retention_s=settings.result_retention_days * 86400,
+        max_lock_s=settings.max_lock_hours * 3600,
         policy=policy or policies.from_settings(settings, work, len(sandbox.gpus)),
         output=output,
     )

@@ -1,7 +1,7 @@
 """Provides `ProviderAgent`: registers, takes assigned tasks, runs them in the sandbox, checks its
 own result, seals it under the split key and commits it, validates other providers' results,
-replaces silent validators, appeals fail verdicts it does not believe, and claims when the
-protocol lets it (protocol v2).
+resolves the validator draws its tasks wait for, replaces silent validators, appeals fail verdicts
+it does not believe, and claims when the protocol lets it (protocol v3).
 
 It is driven by `step()` (one pass over what the chain says is open for this address) called in a
 loop by `run()`; every pass rebuilds its view from chain state, so a restart resumes any open task
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..amounts import format_eth
-from ..chain.client import MarketClient
+from ..chain.client import DEFAULT_MAX_LOCK, MarketClient
 from ..chain.errors import ContractRevert
 from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RESULT_RETENTION_S = 30 * 86400  # a paid result nobody rated yet is served this long
 MIN_RESULT_RETENTION_S = 7 * 86400
+CLAIM_MARGIN_S = 30  # no key is sent this close to a task's bound, where a refund may be mined first
 
 OPEN_AS_PROVIDER = (
     TaskState.ASSIGNED,
@@ -75,9 +76,11 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         policy: ProviderPolicy | None = None,
         output: TaskOutput | None = None,
         result_retention_s: int = RESULT_RETENTION_S,
+        max_lock_s: int = DEFAULT_MAX_LOCK,
     ) -> None:
         """`output` is told each line the task prints while it runs here (a dashboard's tail);
-        `result_retention_s`: how long a paid, unrated result stays served."""
+        `result_retention_s`: how long a paid, unrated result stays served (advertised on chain);
+        `max_lock_s`: the longest a task may hold this provider's stake (advertised on chain)."""
         self.market = market
         self.me: str = market.signer.address
         self.sandbox = sandbox
@@ -92,6 +95,7 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         self.accept_named_validators = accept_named_validators
         self.appeal_fails = appeal
         self.result_retention_s = max(MIN_RESULT_RETENTION_S, result_retention_s)
+        self.max_lock_s = max_lock_s
         self.policy = policy or policies.for_host(self.work, len(sandbox.gpus), sandbox.image)
         self.journal = Journal("provider", self.me, scope=market.scope)
         self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
@@ -128,17 +132,23 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
     # ------------------------------------------------------------------ registration
     def start_providing(self) -> None:
         info = self.market.provider(self.me)
+        terms = {"max_lock": self.max_lock_s, "retention": self.result_retention_s}
         if not info.registered:
             self.market.register_provider(
-                public_key(self.market.signer), self.price, self.hardware, self.stake
+                public_key(self.market.signer), self.price, self.hardware, self.stake, **terms
             ).send()
             self._say(
                 "registered",
                 None,
                 f"price {format_eth(self.price)}, stake {format_eth(self.stake)}, {self.hardware.describe()}",
             )
-        elif not info.available or info.price != self.price or info.hardware != self.hardware:
-            self.market.update_provider(self.price, True, self.hardware).send()
+        elif (
+            not info.available
+            or info.price != self.price
+            or info.hardware != self.hardware
+            or (info.max_lock, info.retention) != (self.max_lock_s, self.result_retention_s)
+        ):
+            self.market.update_provider(self.price, True, self.hardware, **terms).send()
             self._say("available", None, f"price {format_eth(self.price)}, {self.hardware.describe()}")
         self._rehost()
 
@@ -319,18 +329,17 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         elif state is TaskState.EXECUTED:
             self._claim(task, "no validator: paid on revealing the key")
         elif state is TaskState.VALIDATING:
-            opens = self.market.claim_opens_at(task_id)
-            if now > opens:
-                self._claim(task, "validators stayed silent until the bound")
+            if now > self.market.claim_opens_at(task_id):
+                self._claim(task, "no verdict by the check bound")
+            elif not task.validator:
+                self._draw(task)
             elif now > task.deadline and not task.replaced:
                 try:
                     self.market.replace_validator(task_id).send()
-                    self._say("replaced", task_id, "the validator was silent; another was drawn")
+                    self._say("replaced", task_id, "the validator was silent; another is drawn")
                 except ContractRevert as exc:
-                    if exc.name != "NoValidatorDrawn":
+                    if exc.name not in ("DeadlinePassed", "AlreadyReplaced"):
                         raise
-                    return
-                self._send_envelope(self.market.task(task_id))
             else:
                 self._send_envelope(task)
         elif state is TaskState.FAILED:
@@ -339,9 +348,25 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
                     intent=f"appeal:{self.market.address}:{task_id}"
                 )
                 self._say("appealed", task_id, "my own check passed: a drawn validator decides")
-                self._send_envelope(self.market.task(task_id))
         elif state is TaskState.APPEALED:
-            self._send_envelope(task)
+            if task.validator:
+                self._send_envelope(task)
+            elif now > self.market.claim_opens_at(task_id):
+                self._claim(task, "nobody could be drawn for the appeal in time")
+            else:
+                self._draw(task)
+
+    def _draw(self, task: Task) -> None:
+        """Resolve the validator draw the task waits for (its outcome was fixed by the hash of the
+        block that asked for it), then seal the references to whoever was drawn."""
+        # sent after the request's block was mined, so mined in a later one: its hash is known there
+        tx = self.market.draw_validator(task.task_id).send()
+        drawn = [e for e in tx.events if e["event"] == "ValidatorAssigned"]
+        if not drawn:
+            self._say("draw", task.task_id, "no eligible validator yet; the draw waits for the next block")
+            return
+        self._say("draw", task.task_id, f"validator {drawn[0]['validator']} drawn")
+        self._send_envelope(self.market.task(task.task_id))
 
     def _validator_refused(self, task: Task) -> str | None:
         if task.mode is ValidatorMode.NAMED and not self.accept_named_validators:
@@ -360,9 +385,14 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             self.market, bytes.fromhex(record["requester_key"]), [result_ref], task_id, "requester"
         )
         validator_env = b""
-        if task.validator:
-            validator_env = self._validator_envelope(task, task.validator)
-            self.journal.update(task_id, enveloped=task.validator)
+        # a named validator, or whoever the pending draw picks when this commit resolves it (if
+        # the pool changes first, the envelope follows with postEnvelope)
+        validator = task.validator
+        if not validator and task.mode is not ValidatorMode.NONE:
+            validator = self.market.pending_validator(task_id)
+        if validator:
+            validator_env = self._validator_envelope(task, validator)
+            self.journal.update(task_id, enveloped=validator)
         self.market.submit_result(
             task_id, root, env.key_commit(k2, task_id, root), requester_env, validator_env
         ).send(intent=f"submitResult:{self.market.address}:{task_id}")
@@ -406,8 +436,21 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         self._say("envelope", task.task_id, f"references sealed to validator {task.validator}")
 
     def _claim(self, task: Task, why: str) -> None:
+        """Reveal K2 for the payment. The key is public once sent, so it is sent only while the
+        chain says the task is claimable (a refund after the task's bound ends that)."""
         record = self.journal.get(task.task_id)
         if not record.get("k2"):
+            return
+        fresh = self.market.task(task.task_id)
+        if fresh.state is not task.state:
+            return  # moved on since it was read (a verdict, or a refund): the key stays private
+        if self.market.chain.timestamp() > fresh.bound - CLAIM_MARGIN_S:
+            # a refund may be mined before this claim at the bound: the key would be public for nothing
+            if not record.get("claim_too_late"):
+                self.journal.update(task.task_id, claim_too_late=True)
+                self._say(
+                    "error", task.task_id, "too close to the task's bound to claim: the key stays private"
+                )
             return
         self.market.claim_payment(
             task.task_id, bytes.fromhex(record["result_root"]), bytes.fromhex(record["k2"])

@@ -156,7 +156,10 @@ class RequesterAgent:
         self.journal.adopt(task_id, sealed.root, block=tx.block)
         self._accept_log(task_id, provider_key)
         validator = self.market.task(task_id).validator
-        who = f"validator {validator} ({mode.label})" if validator else "no validator"
+        if mode is ValidatorMode.RANDOM:
+            who = "validator (random) drawn from this block's hash when the result is committed"
+        else:
+            who = f"validator {validator} ({mode.label})" if validator else "no validator"
         self._say(
             "created",
             task_id,
@@ -238,7 +241,8 @@ class RequesterAgent:
         if task.state in _ENDINGS:
             self._finish(task_id)
             return Outcome(task_id, task.state, None, self._ending(task))
-        if not public or time.time() > task.deadline - 60 or task.state is TaskState.VALIDATING:
+        near = min(task.deadline, task.bound or task.deadline) - 60
+        if not public or time.time() > near or task.state is TaskState.VALIDATING:
             self._timed_exit(task, self.market.chain.timestamp())
         return None
 
@@ -253,13 +257,14 @@ class RequesterAgent:
     def _timed_exit(self, task: Task, now: int) -> None:
         """Take the exit the contract opens to the requester once a deadline passed."""
         state, task_id = task.state, task.task_id
-        if state in (TaskState.ASSIGNED, TaskState.EXECUTED) and now > task.deadline:
+        awaiting_draw = state is TaskState.APPEALED and not task.validator
+        if state is TaskState.ASSIGNED and now > task.deadline:
             self.market.refund(task_id).send()
             self._say("refunded", task_id, "the provider missed its deadline")
-        elif state is TaskState.VALIDATING and now > self.market.claim_opens_at(task_id) + task.review_window:
+        elif (state in (TaskState.EXECUTED, TaskState.VALIDATING) or awaiting_draw) and now > task.bound:
             self.market.refund(task_id).send()
-            self._say("refunded", task_id, "the provider never claimed")
-        elif state in (TaskState.FAILED, TaskState.APPEALED) and now > task.deadline:
+            self._say("refunded", task_id, "the provider never claimed before the task's bound")
+        elif state in (TaskState.FAILED, TaskState.APPEALED) and not awaiting_draw and now > task.deadline:
             self.market.settle(task_id).send()
             self._say(
                 "settled", task_id, "the fail stands" if state is TaskState.FAILED else "the appeal was void"

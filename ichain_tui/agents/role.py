@@ -30,5 +30,6 @@ class ProviderRole:
     work: Path
     draining: bool
     busy_with: int | None
+    max_lock_s: int
 
     _say: Callable[..., None]  # (kind, task_id, message, role=..., **data)

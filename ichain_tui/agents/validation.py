@@ -26,8 +26,14 @@ class ValidatorDuties(ProviderRole):
 
     def _as_validator(self, task: Task) -> None:
         task_id = task.task_id
-        now = self.market.chain.timestamp()
-        if self.draining or now > task.deadline or task.key_commit is None:
+        if task.key_commit is None:
+            return
+        if self.draining:
+            self._decline_draw(task, "shutting down")
+            return
+        refused = self._validation_refused(task)
+        if refused:
+            self._decline_draw(task, refused)
             return
         self.busy_with = task_id
         base = self.work / f"validate-{task_id}"
@@ -83,10 +89,31 @@ class ValidatorDuties(ProviderRole):
         finally:
             self.busy_with = None
 
+    def _validation_refused(self, task: Task) -> str | None:
+        """Why this validator will not take the task (None: it will): a review window longer than
+        it lets its stake be locked for."""
+        if task.review_window * 4 > self.max_lock_s:
+            return f"a {task.review_window} s review window locks more than this validator accepts"
+        return None
+
+    def _decline_draw(self, task: Task, why: str) -> None:
+        """Give the validation back within the decline window (no slash; another is drawn). After
+        that window the lock stands and the validator must decide."""
+        record = self.journal.get(task.task_id)
+        if record.get("declined_draw") == task.deadline:
+            return
+        assigned = task.deadline - task.review_window
+        if self.market.chain.timestamp() > assigned + task.review_window // 4:
+            return
+        self.market.decline_draw(task.task_id).send()
+        self.journal.update(task.task_id, declined_draw=task.deadline)
+        self._say("declined", task.task_id, f"validation given back ({why})", role="validator")
+
     def _verdict_due(self, task: Task) -> bool:
-        """Whether the last part of the verdict window has come (a fail is due then, not silence)."""
+        """Whether the last part of the verdict window has come (a fail is due then, not silence);
+        past the deadline a verdict still counts until someone replaces this validator."""
         remaining = task.deadline - self.market.chain.timestamp()
-        return 0 < remaining < max(30, task.review_window // 4)
+        return remaining < max(30, task.review_window // 4)
 
     def _verdict(
         self, task: Task, passed: bool, why: str, root: bytes = bytes(32), k2: bytes = bytes(32)

@@ -28,6 +28,10 @@ ZERO = "0x0000000000000000000000000000000000000000"
 DEFAULT_MIN_STAKE = 10**16  # 0.01 ETH
 DEFAULT_SLASH_BPS = 5_000  # half of the payment is locked from provider's and validator's stakes
 DEFAULT_MIN_FEE_BPS = 1_000  # a validated task pays its validator at least 10% of the payment
+DEFAULT_MAX_LOCK = 7 * 86400  # a task may hold a provider's stake a week (execute + 6 review windows)
+DEFAULT_RETENTION = 30 * 86400  # a paid result is served 30 days
+DRAW_GAS = 160_000  # the most a draw's resolution may use beyond the estimate (24 probes and a lock)
+BOUND_WINDOWS = 6  # review windows after the execute window in a task's bound (the contract's constant)
 
 
 def _opt(address: str) -> str | None:
@@ -135,9 +139,9 @@ class MarketClient:
         return other
 
     # ------------------------------------------------------------------ reads
-    def _read(self, fn: Any) -> Any:
+    def _read(self, fn: Any, block: str | None = None) -> Any:
         try:
-            return fn.call()
+            return fn.call() if block is None else fn.call(block_identifier=block)
         except Exception as exc:
             raise self.errors.from_exception(exc) from None
 
@@ -154,9 +158,24 @@ class MarketClient:
 
     def task(self, task_id: int) -> Task:
         raw = self._read(self.contract.functions.getTask(task_id))
-        requester, state, mode, flags, deadline, review, provider, payment, validator, fee, commit, first = (
-            raw
-        )
+        (
+            requester,
+            state,
+            mode,
+            flags,
+            deadline,
+            review,
+            provider,
+            bound,
+            draw_block,
+            _draw_entries,
+            validator,
+            payment,
+            fee,
+            commit,
+            first,
+            excluded,
+        ) = raw
         return Task(
             task_id=task_id,
             requester=Web3.to_checksum_address(requester),
@@ -171,12 +190,15 @@ class MarketClient:
             validator_fee=int(fee),
             key_commit=None if int.from_bytes(commit, "big") == 0 else bytes(commit),
             first_validator=_opt(first),
+            bound=int(bound),
+            draw_block=int(draw_block),
+            excluded=_opt(excluded),
         )
 
     def provider(self, address: str) -> Provider:
         address = Web3.to_checksum_address(address)
-        stake, locked, price, registered, available, key_x, key_y, hardware = self._read(
-            self.contract.functions.getProvider(address)
+        stake, locked, price, max_lock, retention, _units, registered, available, key_x, key_y, hardware = (
+            self._read(self.contract.functions.getProvider(address))
         )
         return Provider(
             address=address,
@@ -187,18 +209,19 @@ class MarketClient:
             available=bool(available),
             public_key=bytes(key_x) + bytes(key_y) if registered else b"",
             hardware=HardwareProfile.parse(str(hardware)),
+            max_lock=int(max_lock),
+            retention=int(retention),
         )
 
     def rating(self, address: str) -> Rating:
         """The provider's validated record and payment-weighted ratings (`Ratings.statsOf`)."""
         raw = self._read(self.ratings.functions.statsOf(Web3.to_checksum_address(address)))
-        validated, passes, fails, count, raters, volume, weight, score = raw
+        validated, passes, fails, count, volume, weight, score = raw
         return Rating(
             validated=int(validated),
             passes=int(passes),
             fails=int(fails),
             count=int(count),
-            raters=int(raters),
             paid_volume=int(volume),
             rated_weight=int(weight),
             weighted_score=int(score),
@@ -233,6 +256,11 @@ class MarketClient:
     def claim_opens_at(self, task_id: int) -> int:
         return int(self._read(self.contract.functions.claimOpensAt(task_id)))
 
+    def pending_validator(self, task_id: int) -> str | None:
+        """Who the task's pending draw would pick if resolved in the next block (None: nobody
+        yet). Asked of the pending block: in the latest block the request's own hash is unknown."""
+        return _opt(self._read(self.contract.functions.pendingValidator(task_id), "pending"))
+
     def pool(self) -> list[str]:
         """Addresses that can be named or drawn as validators now (the on-chain pool)."""
         size = int(self._read(self.contract.functions.poolSize()))
@@ -242,18 +270,41 @@ class MarketClient:
         return self.chain.balance(self.address)
 
     # ------------------------------------------------------------------ writes
-    def _call(self, action: str, fn: Any, value: int = 0) -> PreparedCall:
-        return PreparedCall(self.chain, self.account, action, fn, value, self.errors, self.decode_receipt)
+    def _call(self, action: str, fn: Any, value: int = 0, extra_gas: int = 0) -> PreparedCall:
+        return PreparedCall(
+            self.chain, self.account, action, fn, value, self.errors, self.decode_receipt, extra_gas
+        )
 
     def register_provider(
-        self, public_key: bytes, price: int, hardware: HardwareProfile | str, stake: int
+        self,
+        public_key: bytes,
+        price: int,
+        hardware: HardwareProfile | str,
+        stake: int,
+        *,
+        max_lock: int = DEFAULT_MAX_LOCK,
+        retention: int = DEFAULT_RETENTION,
     ) -> PreparedCall:
-        """Join the pool with `stake`; `hardware` a profile, or raw text as any party may send."""
-        fn = self.contract.functions.registerProvider(public_key, price, _hardware_text(hardware))
+        """Join the pool with `stake`; `hardware` a profile, or raw text as any party may send.
+        `max_lock`: the longest a task may hold the stake (execute window + 6 review windows);
+        `retention`: how long a paid result is served (advertised to requesters)."""
+        fn = self.contract.functions.registerProvider(
+            public_key, price, max_lock, retention, _hardware_text(hardware)
+        )
         return self._call("registerProvider", fn, stake)
 
-    def update_provider(self, price: int, available: bool, hardware: HardwareProfile | str) -> PreparedCall:
-        fn = self.contract.functions.updateProvider(price, available, _hardware_text(hardware))
+    def update_provider(
+        self,
+        price: int,
+        available: bool,
+        hardware: HardwareProfile | str,
+        *,
+        max_lock: int = DEFAULT_MAX_LOCK,
+        retention: int = DEFAULT_RETENTION,
+    ) -> PreparedCall:
+        fn = self.contract.functions.updateProvider(
+            price, max_lock, retention, available, _hardware_text(hardware)
+        )
         return self._call("updateProvider", fn)
 
     def add_stake(self, amount: int) -> PreparedCall:
@@ -331,7 +382,7 @@ class MarketClient:
         fn = self.contract.functions.submitResult(
             task_id, result_root, key_commit, requester_envelope, validator_envelope
         )
-        return self._call("submitResult", fn)
+        return self._call("submitResult", fn, extra_gas=DRAW_GAS)
 
     def post_envelope(self, task_id: int, envelope: bytes) -> PreparedCall:
         return self._call("postEnvelope", self.contract.functions.postEnvelope(task_id, envelope))
@@ -348,6 +399,14 @@ class MarketClient:
         return self._call(
             "submitVerdict", self.contract.functions.submitVerdict(task_id, passed, result_root, key)
         )
+
+    def draw_validator(self, task_id: int) -> PreparedCall:
+        """Resolve the task's pending draw (anyone may; the outcome was fixed when it was asked)."""
+        return self._call("drawValidator", self.contract.functions.drawValidator(task_id), extra_gas=DRAW_GAS)
+
+    def decline_draw(self, task_id: int) -> PreparedCall:
+        """As the task's validator, give it back within a quarter of the window (no slash)."""
+        return self._call("declineDraw", self.contract.functions.declineDraw(task_id))
 
     def replace_validator(self, task_id: int) -> PreparedCall:
         return self._call("replaceValidator", self.contract.functions.replaceValidator(task_id))

@@ -66,7 +66,9 @@ _TEXTS: dict[str, str] = {
     "ProviderUnavailable": "provider {0} is not available",
     "ValidatorIneligible": "{0} cannot validate this task (must be an available provider with free stake, "
     "neither requester nor provider)",
-    "NoValidatorDrawn": "no eligible validator could be drawn for task {0} now; try again later",
+    "NoDrawPending": "task {0} waits for no validator draw",
+    "TermsRefused": "the task would hold the provider's stake {0} s (execute window + 6 review windows); "
+    "the provider accepts at most {1} s: shorten the windows or pick another provider",
     "AlreadyReplaced": "the validator of task {0} was already replaced once",
     "AlreadyRated": "task {0} is already rated",
     "FeeOutOfRange": "validator fee {0} wei must be between {1} and {2} wei",

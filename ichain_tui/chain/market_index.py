@@ -30,8 +30,14 @@ RATINGS_PER_CALL = 1000
 
 # ProviderAssigned is left out: it is emitted only by createTask, whose TaskCreated names the
 # provider too (and it carries an envelope: a fifth of a whole history's bytes)
-TASK_EVENTS = ("TaskCreated", "ValidatorAssigned", "TaskStateChanged")
-PROVIDER_EVENTS = ("ProviderRegistered", "ProviderUpdated", "AvailabilityChanged", "StakeChanged")
+TASK_EVENTS = ("TaskCreated", "ValidatorAssigned", "DrawRequested", "TaskStateChanged")
+PROVIDER_EVENTS = (
+    "ProviderRegistered",
+    "ProviderUpdated",
+    "TermsChanged",
+    "AvailabilityChanged",
+    "StakeChanged",
+)
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,8 @@ class MarketIndex:
                 rerate.add(task.provider)  # the only states in which Ratings records a verdict
         elif name == "ValidatorAssigned":
             validator = _address(topics[2])
+        elif name == "DrawRequested":  # a new draw: nobody is the validator until it is resolved
+            validator = None
         state.tasks[task_id] = TaskSummary(
             task_id,
             task.requester,
@@ -228,7 +236,10 @@ class MarketIndex:
             return
         stake, locked, price = known.stake, known.locked, known.price
         available, hardware = known.available, known.hardware
-        if name == "ProviderUpdated":
+        max_lock, retention = known.max_lock, known.retention
+        if name == "TermsChanged":
+            max_lock, retention = _hex_word(data, 0), _hex_word(data, 1)
+        elif name == "ProviderUpdated":
             new_price, text = decode(["uint256", "string"], bytes.fromhex(data[2:]))
             price, hardware = int(new_price), HardwareProfile.parse(str(text))
         elif name == "AvailabilityChanged":
@@ -236,7 +247,16 @@ class MarketIndex:
         elif name == "StakeChanged":
             stake, locked = _hex_word(data, 0), _hex_word(data, 1)
         self._state.providers[address] = Provider(
-            address, stake, locked, price, known.registered, available, known.public_key, hardware
+            address,
+            stake,
+            locked,
+            price,
+            known.registered,
+            available,
+            known.public_key,
+            hardware,
+            max_lock,
+            retention,
         )
 
     def _read_ratings(self, addresses: set[str]) -> None:

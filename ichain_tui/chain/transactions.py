@@ -44,6 +44,9 @@ class PreparedCall:
     value: int
     errors: ErrorDecoder
     decode_events: Callable[[Any], list[dict[str, Any]]]
+    # gas a node's estimate may not see: a validator draw resolves only in a block after its
+    # request, which the estimate's block may not be (unused gas is not charged)
+    extra_gas: int = 0
 
     def _sender(self) -> str:
         if self.account is None:
@@ -62,7 +65,7 @@ class PreparedCall:
             raise self.errors.from_exception(exc) from None
 
     def preview(self) -> GasPreview:
-        gas = int(self.estimate_gas() * GAS_MARGIN)
+        gas = int(self.estimate_gas() * GAS_MARGIN) + self.extra_gas
         fees = self.chain.fees()
         return GasPreview(
             action=self.action,

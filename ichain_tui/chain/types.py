@@ -10,7 +10,7 @@ from ..hardware import HardwareProfile
 
 
 class TaskState(IntEnum):
-    """Marketplace v2 task states (same order as `Marketplace.State`)."""
+    """Marketplace v3 task states (same order as `Marketplace.State`)."""
 
     NONE = 0
     ASSIGNED = 1  # provider executing until the deadline
@@ -49,7 +49,7 @@ class ValidatorMode(IntEnum):
 
     NONE = 0  # no validator: pay on delivery of the key
     NAMED = 1  # named by the requester; the provider consents by not declining
-    RANDOM = 2  # drawn from the available pool when the task is created
+    RANDOM = 2  # drawn from the pool by the hash of the creating block, when the result is in
 
     @property
     def label(self) -> str:
@@ -74,6 +74,13 @@ class Task:
     validator_fee: int
     key_commit: bytes | None
     first_validator: str | None
+    bound: int = 0  # every exit is decided by then (created + execute window + 6 review windows)
+    draw_block: int = 0  # a pending draw's seed block (0: none pending)
+    excluded: str | None = None  # a validator that declined or was replaced
+
+    @property
+    def draw_pending(self) -> bool:
+        return self.draw_block != 0
 
     @property
     def replaced(self) -> bool:
@@ -99,6 +106,8 @@ class Provider:
     available: bool
     public_key: bytes
     hardware: HardwareProfile  # parsed from what the provider wrote (untrusted)
+    max_lock: int = 0  # seconds a task may hold its stake (execute window + 6 review windows)
+    retention: int = 0  # seconds it serves a paid result (advertised)
 
     @property
     def free_stake(self) -> int:
@@ -113,7 +122,6 @@ class Rating:
     passes: int = 0
     fails: int = 0
     count: int = 0  # counted ratings
-    raters: int = 0  # distinct requesters among them
     paid_volume: int = 0  # wei paid for validated passes
     rated_weight: int = 0  # wei: sum of the payments of rated tasks
     weighted_score: int = 0  # sum of payment x score
