@@ -1,5 +1,6 @@
 // Compiles contracts/*.sol with the pinned npm `solc` (standard JSON, evmVersion cancun) and
-// writes contracts/build/<Name>.json with abi, bytecode and deployedBytecode.
+// writes contracts/build/<Name>.json with abi, bytecode and deployedBytecode; the attacker
+// contracts the tests use (contracts/attackers/*.sol) go to contracts/build/attackers/.
 // Usage: node contracts/scripts/compile.mjs [--check]   (--check: exit 1 if build/ is stale)
 import { readFileSync, writeFileSync, readdirSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,6 +15,9 @@ const solc = require("solc");
 const sources = {};
 for (const name of readdirSync(root).filter((f) => f.endsWith(".sol")).sort()) {
   sources[name] = { content: readFileSync(join(root, name), "utf8") };
+}
+for (const name of readdirSync(join(root, "attackers")).filter((f) => f.endsWith(".sol")).sort()) {
+  sources[`attackers/${name}`] = { content: readFileSync(join(root, "attackers", name), "utf8") };
 }
 const input = {
   language: "Solidity",
@@ -33,11 +37,11 @@ if (errors.length) process.exit(1);
 
 const check = process.argv.includes("--check");
 const buildDir = join(root, "build");
-mkdirSync(buildDir, { recursive: true });
+mkdirSync(join(buildDir, "attackers"), { recursive: true });
 let stale = false;
 for (const [file, contracts] of Object.entries(output.contracts)) {
   for (const [name, c] of Object.entries(contracts)) {
-    if (name !== file.replace(/\.sol$/, "")) continue;
+    if (name !== file.replace(/^.*\//, "").replace(/\.sol$/, "")) continue;
     const artifact = {
       contractName: name,
       sourceName: file,
@@ -47,16 +51,16 @@ for (const [file, contracts] of Object.entries(output.contracts)) {
       deployedBytecode: "0x" + c.evm.deployedBytecode.object,
     };
     const text = JSON.stringify(artifact, null, 2) + "\n";
-    const path = join(buildDir, `${name}.json`);
+    const path = join(buildDir, file.replace(/\.sol$/, ".json"));
     let old = null;
     try { old = readFileSync(path, "utf8"); } catch {}
     if (check) {
-      if (old !== text) { console.error(`stale artifact: build/${name}.json`); stale = true; }
+      if (old !== text) { console.error(`stale artifact: ${path}`); stale = true; }
     } else if (old !== text) {
       writeFileSync(path, text);
-      console.log(`wrote build/${name}.json (${c.evm.deployedBytecode.object.length / 2} bytes deployed)`);
+      console.log(`wrote ${file.replace(/\.sol$/, ".json")} (${c.evm.deployedBytecode.object.length / 2} bytes deployed)`);
     } else {
-      console.log(`unchanged build/${name}.json`);
+      console.log(`unchanged ${file.replace(/\.sol$/, ".json")}`);
     }
   }
 }

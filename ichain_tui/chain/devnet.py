@@ -48,8 +48,12 @@ class Devnet:
         accounts: int = 10,
         balance_eth: int = 10_000,
         log_path: Path | None = None,
+        hardfork: str = "prague",
     ) -> None:
+        """`hardfork` prague by default: EIP-7702 accounts (code on an EOA) exist, as on mainnet;
+        the contracts are compiled for cancun, which prague runs unchanged."""
         self.port = port or free_port()
+        self.hardfork = hardfork
         self.block_time = block_time
         self.accounts = accounts
         self.balance_eth = balance_eth
@@ -75,7 +79,7 @@ class Devnet:
             "--mnemonic",
             DEV_MNEMONIC,
             "--hardfork",
-            "cancun",
+            self.hardfork,
             "--silent",
             # old states anvil moves out of memory go to a folder of this devnet's own, bounded
             # and removed on stop (by default they pile up under ~/.foundry and can fill a disk)
