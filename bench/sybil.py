@@ -1,4 +1,4 @@
-"""What a bought reputation costs under protocol v2 (issue 9), on eth-tester.
+"""What a bought reputation costs under protocol v3 (issues 9 and 21), on eth-tester.
 
 An honest provider H has five genuine validated 5-star tasks of 0.1 ETH (five requesters,
 validators drawn from a pool of four honest staked validators). An attacker owns a provider A
@@ -47,6 +47,7 @@ class Market:
         self.chain.fund(deployer.address, 10 * ETH)
         self.root = MarketClient.deploy(self.chain, deployer, min_stake=ETH // 100)
         self.clients: dict[str, MarketClient] = {}
+        self.seen_before_commit = 0  # random draws readable while the provider could still back out
 
     def client(self, name: str, funds: int = 100 * ETH) -> MarketClient:
         if name not in self.clients:
@@ -83,11 +84,19 @@ class Market:
         gas += tx.gas_used
         task_id = requester.task_id_of(tx)
         k2, root = os.urandom(32), os.urandom(32)
+        # the steering attacker looks for its draw as early as it can: before it commits, where it
+        # could still decline for free and try again (v2 let it see the draw at creation)
+        if mode is ValidatorMode.RANDOM and provider.pending_validator(task_id) is not None:
+            self.seen_before_commit += 1
         gas += (
-            provider.submit_result(task_id, root, key_commit(k2, task_id, root), b"r" * 230, b"v" * 400)
+            provider.submit_result(
+                task_id, root, key_commit(k2, task_id, root), b"r" * 230, b"v" * 400 if validator else b""
+            )
             .send()
             .gas_used
         )
+        if mode is ValidatorMode.RANDOM:
+            gas += provider.draw_validator(task_id, None, b"v" * 400).send().gas_used
         if mode is ValidatorMode.NONE:
             gas += provider.claim_payment(task_id, root, k2).send().gas_used
             drawn = ""
@@ -142,6 +151,7 @@ def attack(keep_accomplice: bool) -> dict:
         "gas": gas,
         "free_counted": free_counted,
         "after_free": after_free,
+        "seen_before_commit": m.seen_before_commit,
     }
 
 
@@ -169,6 +179,7 @@ def main() -> None:
                 "gas_eth_at_10_gwei": round(alone["gas"] * GAS_PRICE / ETH, 6),
                 "free_ratings_counted": alone["free_counted"],
                 "sybil_cost_eth_with_own_validator_in_pool": round(diluted["cost"] / ETH, 6),
+                "draws_seen_before_commit": alone["seen_before_commit"] + diluted["seen_before_commit"],
             }
         )
     )

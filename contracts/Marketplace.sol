@@ -15,9 +15,10 @@ import {Ratings} from "./Ratings.sol";
 ///    claimable, and a refund of a claimable task needs the bound fixed at creation.
 ///  * Draws nobody can choose. A draw (a random first validator, a replacement, an appeal, a
 ///    redraw after a decline) is requested by recording the block it is asked in; it is resolved
-///    later, by the next call the flow needs anyway (`submitResult`) or by anyone
-///    (`drawValidator`), from that block's hash, which nobody knows while the request executes.
-///    Reverting the request cannot change the outcome; reverting the resolution cannot either.
+///    later by `drawValidator` (anyone; the provider, with the validator's envelope), from that
+///    block's hash, which nobody knows while the request executes. The first draw is asked for by
+///    `submitResult`: once it is known, the provider can no longer decline or let the task expire
+///    to try another. Reverting a request or a resolution cannot change the outcome.
 ///    Candidates are stake entries (one per `minStake` of stake, at most MAX_UNITS per provider)
 ///    that existed at the request, so joining or re-staking after the hash is known adds nothing.
 ///  * Never against the asker. A draw that finds nobody waits (re-armed on a fresh block); when a
@@ -48,7 +49,7 @@ contract Marketplace {
     enum Mode {
         None, //   no validator: the provider is paid when it reveals the key
         Named, //  requester's validator; the provider consents by not declining
-        Random //  drawn from the pool's stake entries, lazily (see `drawValidator`)
+        Random //  drawn from the pool's stake entries once the result is committed
     }
 
     struct Task {
@@ -299,7 +300,7 @@ contract Marketplace {
     ///         task gets (envelopes are bound to it); a race with another requester reverts and
     ///         costs nothing but gas. `mode` None: no validator (fee 0); Named: `validator` (locked
     ///         when the result is committed; the provider may decline it for free); Random: drawn
-    ///         from this block's hash when the result is committed.
+    ///         from the hash of the block that commits the result.
     function createTask(
         uint256 expectedId,
         address provider,
@@ -353,8 +354,6 @@ contract Marketplace {
             emit ValidatorAssigned(taskId, validator, 0, false);
         } else if (mode == Mode.Random) {
             t.flags = COUNTED;
-            t.drawBlock = Narrow.u32(block.number); // TaskCreated (mode Random) is its request event
-            t.drawEntries = uint24(_entries.length);
         }
     }
 
@@ -391,9 +390,9 @@ contract Marketplace {
 
     /// @notice Commit to the result before the deadline: its Merkle root and
     ///         keyCommit = keccak256(abi.encodePacked(K2, taskId, resultRoot)). The requester's
-    ///         envelope carries the result's locator (no key); the validator's carries the task and
-    ///         result references with K2, sealed to the validator `pendingValidator` named (a
-    ///         different outcome is followed by `postEnvelope`). The validator is locked here.
+    ///         envelope carries the result's locator (no key); the validator's (a named validator,
+    ///         locked here) carries the task and result references with K2. Without a named
+    ///         validator the draw is asked for here and made by `drawValidator`.
     function submitResult(
         uint256 taskId,
         bytes32 resultRoot,
@@ -421,11 +420,11 @@ contract Marketplace {
             // the named validator cannot take it now: an unchoosable draw replaces it
             t.validator = address(0);
             t.flags |= COUNTED;
-            _request(t, taskId);
-        } else if (_resolve(t, taskId)) {
-            return;
         }
+        // drawn from this block's hash: unknown until the provider has committed and can no
+        // longer decline or let the task expire to try another draw
         _setState(t, taskId, State.Validating, _checkBound(t));
+        _request(t, taskId);
     }
 
     /// @notice Post an envelope for the task's current validator (provider or requester), or,
@@ -541,15 +540,22 @@ contract Marketplace {
 
     // ----------------------------------------------------------------- draws and timed exits (anyone)
 
-    /// @notice Resolve the task's pending draw (from the hash of the block it was requested in).
-    ///         Returns false, and re-arms the draw on this block, when no eligible validator was
-    ///         found; false without change when a whole review window no longer fits.
-    function drawValidator(uint256 taskId) external returns (bool) {
+    /// @notice Resolve the task's pending draw (from the hash of the block it was requested in;
+    ///         anyone may, the drawn validator's agent does). Returns false, and re-arms the draw
+    ///         on this block, when no eligible validator was found; false without change when a
+    ///         whole review window no longer fits. A party of the task may pass the validator's
+    ///         envelope, sealed to `expected` (what `pendingValidator` said): it is posted when
+    ///         the draw picked `expected`.
+    function drawValidator(uint256 taskId, address expected, bytes calldata envelope) external returns (bool) {
         Task storage t = _task(taskId);
         if (t.drawBlock == 0 || (t.state != State.Validating && t.state != State.Appealed)) {
             revert NoDrawPending(taskId);
         }
-        return _resolve(t, taskId);
+        if (!_resolve(t, taskId)) return false;
+        if (envelope.length > 0 && t.validator == expected && (msg.sender == t.provider || msg.sender == t.requester)) {
+            emit Envelope(taskId, expected, msg.sender, envelope);
+        }
+        return true;
     }
 
     /// @notice After the validator's deadline (once per task, while a whole window still fits

@@ -54,11 +54,20 @@ def create(
 
 
 def submit(
-    p: Parties, task_id: int, key: bytes = K2, root: bytes = RESULT_ROOT, provider: str = "provider"
+    p: Parties,
+    task_id: int,
+    key: bytes = K2,
+    root: bytes = RESULT_ROOT,
+    provider: str = "provider",
+    resolve: bool = True,
 ) -> None:
+    """Commit the result; with `resolve`, also make the draw it asks for (as the provider's agent
+    does in its next transaction)."""
     p.as_(provider).submit_result(
         task_id, root, key_commit(task_id, key, root), b"\x03" * 120, b"\x04" * 240
     ).send()
+    if resolve and p.requester.task(task_id).draw_pending:
+        p.as_(provider).draw_validator(task_id).send()
 
 
 def validator_of(p: Parties, task_id: int) -> MarketClient:

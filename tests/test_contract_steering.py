@@ -11,7 +11,17 @@ from __future__ import annotations
 import pytest
 from attackers import ZERO, call_if_mine, delegate, deploy_steer
 from conftest import FEE, PRICE, STAKE, account
-from market_flow import K2, RESULT_ROOT, TASK_ROOT, create, draw, key_commit, to_validating, validator_of
+from market_flow import (
+    K2,
+    RESULT_ROOT,
+    TASK_ROOT,
+    create,
+    draw,
+    key_commit,
+    reverts,
+    to_validating,
+    validator_of,
+)
 
 from ichain_tui.chain.client import MarketClient
 from ichain_tui.chain.network import connect
@@ -51,7 +61,7 @@ def test_anyone_replacing_a_validator_cannot_see_or_retry_the_draw(parties):
             p.stranger.account,
             steer,
             p.stranger,
-            p.stranger.contract.functions.drawValidator(task_id),
+            p.stranger.contract.functions.drawValidator(task_id, ZERO, b""),
             task_id,
             p.stranger.account.address,
         )
@@ -191,6 +201,7 @@ def test_a_steering_requester_gets_its_validator_no_more_often_than_its_stake_sh
         ).send()
         task_id = market.task_id_of(tx)
         provider.submit_result(task_id, RESULT_ROOT, key_commit(task_id, K2), b"r", b"v").send()
+        provider.draw_validator(task_id).send()
         validator = market.task(task_id).validator
         own += validator == mine.account.address
         market.as_account(_account_of(validator)).submit_verdict(task_id, True, RESULT_ROOT, K2).send()
@@ -205,13 +216,18 @@ def _account_of(address):
 
 
 def test_the_draw_is_not_readable_in_the_block_that_asks_for_it(parties):
-    """What the wrappers above meet, on both chains: right after createTask (its block the latest)
-    nothing names the validator; from the next block on, everyone reads the same pick."""
+    """What the wrappers above meet, on both chains: nothing is drawn before the provider commits
+    (so neither party can read a pick and then decline or let the task expire to draw again);
+    in the committing block nothing names the validator; from the next block on everyone reads
+    the same pick."""
     p = parties
     task_id = create(p)
+    assert p.provider.pending_validator(task_id) is None and not p.requester.task(task_id).draw_pending
+    p.provider.submit_result(task_id, RESULT_ROOT, key_commit(task_id), b"r", b"v").send()
     latest = p.requester.contract.functions.pendingValidator(task_id).call(block_identifier="latest")
     assert latest == ZERO and p.requester.task(task_id).validator is None
+    reverts("WrongState", p.provider.decline_task(task_id, "too late to take it back"))
     predicted = p.provider.pending_validator(task_id)  # the next block's view
     assert predicted in (p.validator.account.address, p.validator2.account.address)
-    p.provider.submit_result(task_id, RESULT_ROOT, key_commit(task_id), b"r", b"v").send()
+    assert draw(p, task_id)
     assert p.requester.task(task_id).validator == predicted

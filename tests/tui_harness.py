@@ -60,11 +60,13 @@ def build_market():
     k2, root = b"\x44" * 32, b"\x22" * 32
     closed = create("alice")
     commit = keccak(k2 + closed.to_bytes(32, "big") + root)
-    clients["alice"].submit_result(closed, root, commit, b"r", b"v").send()
+    clients["alice"].submit_result(closed, root, commit, b"r", b"").send()
+    clients["alice"].draw_validator(closed).send()
     validator_of(closed).submit_verdict(closed, True, root, k2).send()
     req.rate(closed, 5).send()
     validating = create("bob")
-    clients["bob"].submit_result(validating, b"\x33" * 32, b"\x55" * 32, b"r", b"v").send()
+    clients["bob"].submit_result(validating, b"\x33" * 32, b"\x55" * 32, b"r", b"").send()
+    clients["bob"].draw_validator(validating).send()
     create("carol")
     return chain, market, accounts
 

@@ -358,15 +358,23 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
 
     def _draw(self, task: Task) -> None:
         """Resolve the validator draw the task waits for (its outcome was fixed by the hash of the
-        block that asked for it), then seal the references to whoever was drawn."""
+        block that asked for it) with the references sealed to whoever it picks: one transaction."""
+        task_id = task.task_id
+        expected = self.market.pending_validator(task_id)
+        envelope = b""
+        if expected and self.journal.get(task_id).get("k2"):
+            envelope = self._validator_envelope(task, expected)
         # sent after the request's block was mined, so mined in a later one: its hash is known there
-        tx = self.market.draw_validator(task.task_id).send()
+        tx = self.market.draw_validator(task_id, expected, envelope).send()
         drawn = [e for e in tx.events if e["event"] == "ValidatorAssigned"]
         if not drawn:
-            self._say("draw", task.task_id, "no eligible validator yet; the draw waits for the next block")
+            self._say("draw", task_id, "no eligible validator yet; the draw waits for the next block")
             return
-        self._say("draw", task.task_id, f"validator {drawn[0]['validator']} drawn")
-        self._send_envelope(self.market.task(task.task_id))
+        validator = str(drawn[0]["validator"])
+        if envelope and validator == expected:
+            self.journal.update(task_id, enveloped=validator)
+        self._say("draw", task_id, f"validator {validator} drawn")
+        self._send_envelope(self.market.task(task_id))
 
     def _validator_refused(self, task: Task) -> str | None:
         if task.mode is ValidatorMode.NAMED and not self.accept_named_validators:
@@ -385,14 +393,9 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             self.market, bytes.fromhex(record["requester_key"]), [result_ref], task_id, "requester"
         )
         validator_env = b""
-        # a named validator, or whoever the pending draw picks when this commit resolves it (if
-        # the pool changes first, the envelope follows with postEnvelope)
-        validator = task.validator
-        if not validator and task.mode is not ValidatorMode.NONE:
-            validator = self.market.pending_validator(task_id)
-        if validator:
-            validator_env = self._validator_envelope(task, validator)
-            self.journal.update(task_id, enveloped=validator)
+        if task.validator:  # named (a drawn one is drawn from this commit's block: `_draw`)
+            validator_env = self._validator_envelope(task, task.validator)
+            self.journal.update(task_id, enveloped=task.validator)
         self.market.submit_result(
             task_id, root, env.key_commit(k2, task_id, root), requester_env, validator_env
         ).send(intent=f"submitResult:{self.market.address}:{task_id}")

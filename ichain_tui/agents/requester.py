@@ -35,6 +35,7 @@ from .hosting import Host
 from .journal import Journal
 
 CREATE_ATTEMPTS = 12  # other requesters may take the task id the envelope was bound to
+STALLED_DRAW_BLOCKS = 5  # a draw left pending this many blocks is made by the requester
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,16 @@ class RequesterAgent:
         """Take the exit the contract opens to the requester once a deadline passed."""
         state, task_id = task.state, task.task_id
         awaiting_draw = state is TaskState.APPEALED and not task.validator
+        if (
+            task.draw_pending
+            and state in (TaskState.VALIDATING, TaskState.APPEALED)
+            and self.market.chain.block_number() > task.draw_block + STALLED_DRAW_BLOCKS
+            and now <= task.bound
+        ):
+            # the provider leaves the draw pending (waiting for the seed to expire, say): make it
+            self.market.draw_validator(task_id).send()
+            self._say("draw", task_id, "made the validator draw the provider left pending")
+            return
         if state is TaskState.ASSIGNED and now > task.deadline:
             self.market.refund(task_id).send()
             self._say("refunded", task_id, "the provider missed its deadline")

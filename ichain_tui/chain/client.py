@@ -382,7 +382,7 @@ class MarketClient:
         fn = self.contract.functions.submitResult(
             task_id, result_root, key_commit, requester_envelope, validator_envelope
         )
-        return self._call("submitResult", fn, extra_gas=DRAW_GAS)
+        return self._call("submitResult", fn)
 
     def post_envelope(self, task_id: int, envelope: bytes) -> PreparedCall:
         return self._call("postEnvelope", self.contract.functions.postEnvelope(task_id, envelope))
@@ -400,9 +400,15 @@ class MarketClient:
             "submitVerdict", self.contract.functions.submitVerdict(task_id, passed, result_root, key)
         )
 
-    def draw_validator(self, task_id: int) -> PreparedCall:
-        """Resolve the task's pending draw (anyone may; the outcome was fixed when it was asked)."""
-        return self._call("drawValidator", self.contract.functions.drawValidator(task_id), extra_gas=DRAW_GAS)
+    def draw_validator(
+        self, task_id: int, expected: str | None = None, envelope: bytes = b""
+    ) -> PreparedCall:
+        """Resolve the task's pending draw (anyone may; the outcome was fixed when it was asked);
+        a party's `envelope`, sealed to `expected`, is posted if the draw picked `expected`."""
+        fn = self.contract.functions.drawValidator(
+            task_id, Web3.to_checksum_address(expected or ZERO), envelope
+        )
+        return self._call("drawValidator", fn, extra_gas=DRAW_GAS)
 
     def decline_draw(self, task_id: int) -> PreparedCall:
         """As the task's validator, give it back within a quarter of the window (no slash)."""
