@@ -66,9 +66,11 @@ def choose_provider(
     exclude: Collection[str] = frozenset(),
     candidates: list[Candidate] | None = None,
     gpus: int = 0,
+    lock_s: int = 0,
 ) -> Candidate | None:
     """The best-scored available provider that accepts `payment` (None: any price; then the
-    payment is its price), has the free stake to hold it and offers the `gpus` the task asks for."""
+    payment is its price), has the free stake to hold it, offers the `gpus` the task asks for and
+    accepts a lock of `lock_s` seconds (execute window + 6 review windows; its `maxLock`)."""
     me = market.account.address if market.account else None
     slash_bps = market.slash_bps
     fits = []
@@ -82,6 +84,7 @@ def choose_provider(
             and c.address not in exclude
             and c.provider.free_stake >= _lock(slash_bps, pay)
             and c.provider.hardware.offers_gpus(gpus)
+            and lock_s <= c.provider.max_lock
         ):
             fits.append(c)
     return _best(fits)
@@ -103,12 +106,15 @@ def validator_refusal(
     return None
 
 
-def provider_refusal(me: str | None, gpus: int, c: Candidate) -> str | None:
-    """Why a task of `me` asking for `gpus` GPUs cannot go to `c`, or None."""
+def provider_refusal(me: str | None, gpus: int, c: Candidate, lock_s: int = 0) -> str | None:
+    """Why a task of `me` asking for `gpus` GPUs, holding the provider's stake `lock_s` seconds,
+    cannot go to `c`, or None."""
     if c.address == me:
         return "you: a provider cannot take its own task"
     if not c.provider.available:
         return "not available"
+    if lock_s > c.provider.max_lock:
+        return f"accepts at most {_hours(c.provider.max_lock)} of windows (this task: {_hours(lock_s)})"
     if not c.provider.hardware.offers_gpus(gpus):
         return f"no GPU (the task asks for {gpus})" if gpus else "no GPU"
     return None
@@ -147,3 +153,7 @@ def choose_validator(
             if c.address not in exclude
         ]
     )
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds / 3600:.3g} h"

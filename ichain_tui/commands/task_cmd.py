@@ -197,6 +197,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from ..agents import factory
     from ..agents.selection import choose_provider
+    from ..chain.client import BOUND_WINDOWS
     from ..chain.types import ValidatorMode
     from ..errors import UsageError
     from ..sandbox.taskspec import load_task
@@ -213,11 +214,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         market = runtime.market
         if args.provider == "auto":
-            chosen = choose_provider(market, payment, gpus=spec.gpus)
+            lock_s = settings.execute_window + BOUND_WINDOWS * settings.review_window
+            chosen = choose_provider(market, payment, gpus=spec.gpus, lock_s=lock_s)
             if chosen is None:
                 raise UsageError(
                     "no available provider accepts this payment"
                     + (f" and offers {spec.gpus} GPU(s)" if spec.gpus else "")
+                    + f" and windows holding its stake {lock_s} s"
                 )
             provider = chosen.address
             payment = payment or chosen.provider.price

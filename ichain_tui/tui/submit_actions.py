@@ -11,6 +11,7 @@ from textual.widgets import DirectoryTree
 
 from ..agents.selection import provider_refusal, validator_refusal
 from ..amounts import parse_eth, parse_seconds
+from ..chain.client import BOUND_WINDOWS
 from ..chain.types import ValidatorMode
 from ..errors import IchainError, one_line
 from ..session import TaskTerms
@@ -69,6 +70,17 @@ class SubmitActions(AppBase):
             message.folder, preview.size, preview.chunks, preview.root, limits
         )
 
+    def _lock_seconds(self) -> int:
+        """How long the form's windows would hold a provider's stake (execute + 6 review); 0 while
+        a window does not parse (the submit says why)."""
+        values = self.query_one(SubmitPane).values()
+        try:
+            ex_win = parse_seconds(values["execute-window"], "execute window", 60, 30 * 86400)
+            rev_win = parse_seconds(values["review-window"], "review window", 60, 30 * 86400)
+        except IchainError:
+            return 0
+        return ex_win + BOUND_WINDOWS * rev_win
+
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Providers")
     def action_pick_provider(self) -> None:
         s = self._need_session()
@@ -76,7 +88,8 @@ class SubmitActions(AppBase):
             return
         candidates = s.providers()
         gpus = self.preview.spec.gpus if self.preview is not None else 0
-        refused = {c.address: r for c in candidates if (r := provider_refusal(s.address, gpus, c))}
+        lock_s = self._lock_seconds()
+        refused = {c.address: r for c in candidates if (r := provider_refusal(s.address, gpus, c, lock_s))}
 
         def chosen(address: str | None) -> None:
             if address:

@@ -1,4 +1,5 @@
 """Provides `PickerScreen`: registered providers in a table (address, rating, price, free stake,
+how long it keeps a paid result,
 hardware), sortable and filterable by key; the same picker chooses validators (with the
 protocol's other choices, "random draw" and "none", as the first rows). Those that cannot be
 chosen for this task are listed after the others, greyed, with the reason; Enter on one says it.
@@ -60,7 +61,10 @@ class PickerScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("address", "rating", "price", "free stake", "note", "hardware")
+        # how long a provider keeps a paid result matters for the task's provider, not its validator
+        self.keeps = not self.choices
+        columns = ["address", "rating", "price", "free stake", "keeps", "note", "hardware"]
+        table.add_columns(*(c for c in columns if self.keeps or c != "keeps"))
         self.refill()
         table.focus()
 
@@ -83,11 +87,15 @@ class PickerScreen(ModalScreen[str | None]):
                 continue
             reason = self.refused.get(c.address)
             greyed += bool(reason)
+            keeps = (
+                [f"{c.provider.retention // 86400} d" if c.provider.retention else "-"] if self.keeps else []
+            )
             cells = (
                 short(c.address),
                 stars(c.rating.average, c.rating.count),
                 eth(c.provider.price),
                 eth(c.provider.free_stake, 2),
+                *keeps,
                 clip(reason or "", NOTE_WIDTH),
                 clip(c.provider.hardware.describe(), HARDWARE_WIDTH),
             )
