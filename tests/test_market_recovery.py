@@ -254,3 +254,31 @@ def test_a_paid_result_is_still_served_to_a_requester_away_for_days(local_market
     stop.set()
     assert outcome.ok, outcome
     assert (tmp_path / "result" / "answer.json").exists()
+
+
+def test_the_validator_serves_a_paid_result_its_provider_no_longer_serves(local_market, tmp_path):
+    """Issue 21: a result nobody serves must not be the requester's loss alone. The drawn validator
+    fetched the result to check it; after its pass it keeps the encrypted chunks and tells the
+    requester (an envelope only the requester opens) where it serves them. The provider then
+    vanishes; the requester, back later, fetches the same bytes (same root, same key) from the
+    validator, verifies and decrypts them."""
+    m = local_market
+    p1, p2 = m.provider(1).start(), m.provider(2).start()
+    m.wait_registered(2)
+    events = []
+    requester = m.requester(5, report=events.append)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t"), p1.account.address, 10**16, validator_fee=10**15, review_window=120
+    )
+    p2.wait_log("second source")
+    assert m.market.task(task_id).state is TaskState.PASSED
+    assert m.market.task(task_id).validator == p2.account.address
+    p1.kill()  # the paid provider is gone, and its chunk server with it
+    stop = threading.Event()
+    threading.Timer(120, stop.set).start()
+    outcome = requester.follow(task_id, tmp_path / "result", rating=5, stop=stop)
+    stop.set()
+    assert outcome.ok, outcome
+    assert (tmp_path / "result" / "answer.json").exists()
+    fetching = [e.message for e in events if e.kind == "fetching"]
+    assert any("second source" in message for message in fetching), fetching

@@ -148,6 +148,21 @@ def validator_refs(
     return refs
 
 
+def second_sources(
+    market: MarketClient, task_id: int, validators: list[str], from_block: int = 0
+) -> list[FileRef]:
+    """Where the task's validators (who fetched the result to check it) serve it too: envelopes
+    they sealed to me as requester (`postEnvelope`)."""
+    refs: list[FileRef] = []
+    for event in market.events(
+        "Envelope", from_block, {"taskId": task_id, "recipient": market.signer.address}
+    ):
+        sender = str(event.args["sender"])
+        if sender in validators:
+            refs += open_refs(market, bytes(event.args["envelope"]), task_id, "requester", sender)
+    return refs
+
+
 def pick(refs: list[FileRef], root: str) -> FileRef | None:
     for ref in refs:
         if ref.root == root:

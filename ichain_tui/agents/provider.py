@@ -162,11 +162,12 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         """After a restart: serve again the results of tasks that are still open."""
         for task_id in self.journal.open_tasks():
             record = self.journal.get(task_id)
-            if record.get("result_dir") and record.get("result_key") and Path(record["result_dir"]).is_dir():
-                try:
-                    self.host.republish(Path(record["result_dir"]), bytes.fromhex(record["result_key"]))
-                except (OSError, IchainError):
-                    continue
+            for folder, key in (("result_dir", "result_key"), ("serve_dir", "serve_key")):
+                if record.get(folder) and record.get(key) and Path(record[folder]).is_dir():
+                    try:
+                        self.host.republish(Path(record[folder]), bytes.fromhex(record[key]))
+                    except (OSError, IchainError):
+                        continue
 
     # ------------------------------------------------------------------ the loop
     def run(
@@ -292,9 +293,10 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         retention period (30 days by default, never under 7) after this provider saw it paid: a
         requester whose laptop was closed or whose disk was full comes back to its result. Other
         final tasks are closed at once."""
-        if task.provider != self.me or not task.state.provider_paid or task.rated:
-            return True
         record = self.journal.get(task.task_id)
+        serving = task.provider == self.me or (task.validator == self.me and record.get("serve_root"))
+        if not serving or not task.state.provider_paid or task.rated:
+            return True
         now = self.market.chain.timestamp()
         if not record.get("paid_seen_at"):
             self.journal.update(task.task_id, paid_seen_at=now)
@@ -474,9 +476,10 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
     def _remove_files(self, task_id: int) -> None:
         """Everything this provider holds for a task: hosted result, task and result folders."""
         record = self.journal.get(task_id)
-        if record.get("result_root"):
-            self.host.unpublish(record["result_root"])
-        for name in (f"task-{task_id}", f"validate-{task_id}"):
+        for root in ("result_root", "serve_root"):
+            if record.get(root):
+                self.host.unpublish(record[root])
+        for name in (f"task-{task_id}", f"validate-{task_id}", f"serve-{task_id}"):
             shutil.rmtree(self.work / name, ignore_errors=True)
 
     # ------------------------------------------------------------------ shutdown

@@ -21,7 +21,7 @@ from ..chain.client import MarketClient
 from ..chain.errors import ContractRevert
 from ..chain.types import Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
-from ..errors import IchainError
+from ..errors import IchainError, one_line
 from ..sandbox.taskspec import load_task
 from ..transfer.errors import NotServed
 from ..transfer.fetcher import Fetcher
@@ -317,19 +317,35 @@ class RequesterAgent:
         if located is None:
             raise IchainError("the provider's result envelope does not open with my key")
         key = env.result_key(self.market, task_id, bytes.fromhex(record["task_key"]), k2)
-        ref = FileRef(found.result_root, key, located.transport, located.address)
-        self._say(
-            "fetching", task_id, f"result {ref.root[:12]}… from {ref.address}", root=ref.root, what="result"
-        )
-        try:
-            self.fetcher.fetch(
-                ref, result_dir, self.work / f"result-{task_id}-chunks", progress=self.progress
+        sources = [FileRef(found.result_root, key, located.transport, located.address)]
+        validators = [v for v in (task.validator, task.first_validator) if v]
+        for second in env.second_sources(self.market, task_id, validators, facts.block):
+            if second.root == found.result_root:
+                sources.append(FileRef(found.result_root, key, second.transport, second.address))
+        failures: list[str] = []
+        for index, ref in enumerate(sources):
+            who = "the provider" if index == 0 else "its validator (a second source)"
+            self._say(
+                "fetching",
+                task_id,
+                f"result {ref.root[:12]}… from {who} at {ref.address}",
+                root=ref.root,
+                what="result",
             )
-        except NotServed as exc:
+            try:
+                self.fetcher.fetch(
+                    ref, result_dir, self.work / f"result-{task_id}-chunks", progress=self.progress
+                )
+                break
+            except (NotServed, IchainError) as exc:
+                failures.append(f"{who}: {one_line(exc)}")
+                shutil.rmtree(result_dir, ignore_errors=True)
+        else:
             raise IchainError(
-                f"provider {task.provider} was paid but no longer serves the result ({exc}); "
-                "providers keep paid results at least 7 days, so it may be back: trying again"
-            ) from None
+                f"provider {task.provider} was paid but nobody serves the result now ("
+                + "; ".join(failures)
+                + "); providers keep paid results at least 7 days, so it may be back: trying again"
+            )
         self.journal.update(task_id, result_dir=str(result_dir))
         return result_dir
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..sandbox.runner import Sandbox
     from ..transfer.fetcher import Fetcher
     from ..transfer.progress import ProgressCallback
+    from .hosting import Host
     from .journal import Journal
 
 
@@ -24,6 +25,7 @@ class ProviderRole:
     journal: Journal
     sandbox: Sandbox
     fetcher: Fetcher
+    host: Host
     policy: ProviderPolicy
     progress: ProgressCallback | None
     cancel: threading.Event

@@ -6,6 +6,7 @@ or does not match its commitment fails once the verdict is due."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from ..chain.types import Task
 from ..errors import IchainError
@@ -71,7 +72,12 @@ class ValidatorDuties(ProviderRole):
                         what=name,
                     )
                     self.fetcher.fetch(
-                        ref, base / name, base / f"{name}-chunks", progress=self.progress, cancel=self.cancel
+                        ref,
+                        base / name,
+                        base / f"{name}-chunks",
+                        progress=self.progress,
+                        cancel=self.cancel,
+                        keep_sealed=base / "result-sealed" if name == "result" else None,
                     )
                     self.journal.update(task_id, **{f"fetched_{name}": ref.root})
             spec = policies.clamp(load_task(base / "task"), self.policy)
@@ -80,6 +86,8 @@ class ValidatorDuties(ProviderRole):
                 return
             last = run.stdout_tail[-1] if run.stdout_tail else run.reason
             self._verdict(task, run.ok, last, root, k2)
+            if run.ok:
+                self._serve_second(task, facts.requester_key, base / "result-sealed", key, found.result_root)
             shutil.rmtree(base, ignore_errors=True)
         except IchainError as exc:
             self._say("error", task_id, str(exc), role="validator")
@@ -88,6 +96,30 @@ class ValidatorDuties(ProviderRole):
                 self._verdict(task, False, f"result unobtainable: {exc}")
         finally:
             self.busy_with = None
+
+    def _serve_second(self, task: Task, requester_key: bytes, sealed: Path, key: bytes, root: str) -> None:
+        """After a pass, serve the result's encrypted chunks (fetched to check it) as a second
+        source, and tell the requester where in an envelope only it opens: a provider that stops
+        serving a paid result is then not the requester's loss alone."""
+        task_id = task.task_id
+        if not (sealed / "manifest.json").is_file():
+            return
+        try:
+            serve = self.work / f"serve-{task_id}"
+            shutil.rmtree(serve, ignore_errors=True)
+            sealed.replace(serve)
+            ref = self.host.republish(serve, key)
+            self.journal.update(task_id, serve_root=root, serve_dir=str(serve), serve_key=key.hex())
+            located = FileRef(root, env.NO_KEY, ref.transport, ref.address)
+            blob = env.seal_refs(self.market, requester_key, [located], task_id, "requester")
+            self.market.post_envelope(task_id, blob).send(intent=f"second:{self.market.address}:{task_id}")
+            self._say(
+                "serving", task_id, f"result served as a second source at {ref.address}", role="validator"
+            )
+        except (OSError, IchainError) as exc:  # the provider stays the first source
+            self._say(
+                "error", task_id, f"cannot serve the result as a second source: {exc}", role="validator"
+            )
 
     def _validation_refused(self, task: Task) -> str | None:
         """Why this validator will not take the task (None: it will): a review window longer than

@@ -144,11 +144,14 @@ class Fetcher:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         deadline_s: float | None = None,
+        keep_sealed: Path | None = None,
         **unpack_limits: int,
     ) -> FetchResult:
         """Fetch `ref` into the new folder `dest`, using `work` for chunks (kept for resume).
         `unpack_limits` (max_bytes, max_entries) cap what is accepted before any chunk is written;
-        `deadline_s` bounds the whole transfer (default: 5 minutes plus the size at MIN_RATE_BPS)."""
+        `deadline_s` bounds the whole transfer (default: 5 minutes plus the size at MIN_RATE_BPS);
+        `keep_sealed`: a folder where the encrypted chunks and the manifest stay afterwards, as
+        sealed (to serve the same bytes under the same root to someone else)."""
         started = time.monotonic()
         dest, work = Path(dest), Path(work)
         if dest.exists() and any(dest.iterdir()):
@@ -162,9 +165,15 @@ class Fetcher:
             deadline_s if deadline_s is not None else 300 + manifest.sealed_size / MIN_RATE_BPS
         )
         with SocketWatch(cancel, deadline) as watch:
-            return self._fetch_chunks(
+            result = self._fetch_chunks(
                 ref, manifest, dest, work, progress, cancel, watch, prefix, started, unpack_limits
             )
+        if keep_sealed is not None:
+            (work / "manifest.json").write_bytes(manifest.to_json())
+            shutil.rmtree(keep_sealed, ignore_errors=True)
+            work.replace(keep_sealed)
+        shutil.rmtree(work, ignore_errors=True)
+        return result
 
     def _fetch_chunks(
         self,
@@ -194,7 +203,6 @@ class Fetcher:
         _check(cancel)
         paths = [work / f"chunk-{i}.bin" for i in range(len(manifest.chunks))]
         files = _unpack(manifest, ref.key, paths, dest, unpack_limits)
-        shutil.rmtree(work, ignore_errors=True)
         stats = job.stats
         elapsed = time.monotonic() - started
         return FetchResult(manifest, files, stats["downloaded"], stats["resumed"], stats["retries"], elapsed)
