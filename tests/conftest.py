@@ -71,7 +71,8 @@ def _setup(chain: Chain) -> Parties:
 
 @pytest.fixture(scope="session")
 def anvil_node():
-    with Devnet() as node:
+    """The shared anvil, at prague: EIP-7702 accounts exist, as adversaries have them on mainnet."""
+    with Devnet(hardfork="prague") as node:
         yield node
 
 

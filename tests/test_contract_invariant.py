@@ -18,7 +18,7 @@ from ichain_tui.chain.wallet import public_key
 
 NAMES = ["requester", "provider", "validator", "validator2", "stranger"]
 PROVIDERS = ["provider", "validator", "validator2"]
-TASK_IDS = st.integers(1, 8)
+TASK_IDS = st.integers(1, 9)
 SEEN: set[TaskState] = set()  # states reached across all examples (the run must reach the interesting ones)
 
 
@@ -56,8 +56,9 @@ def make_machine(p):
                     review_window=120,
                 ).send()
                 self.tasks.append(p.requester.task_id_of(tx))
-            # and two more already moved on: one passed, one failed (whose exits the rules then take)
-            for passed in (True, False):
+            # and three more already moved on: one passed, one failed, one waiting for its verdict
+            # (whose exits the rules then take)
+            for passed in (True, False, None):
                 tx = p.requester.create_task(
                     provider=p.validator.account.address,
                     payment=10**17,
@@ -69,8 +70,10 @@ def make_machine(p):
                 ).send()
                 task = p.requester.task_id_of(tx)
                 p.validator.submit_result(task, RESULT_ROOT, key_commit(task), b"r", b"v").send()
-                drawn = p.deployer.as_account(_by_address(p.deployer.task(task).validator))
-                drawn.submit_verdict(task, passed, RESULT_ROOT, K2).send()
+                p.requester.draw_validator(task).send()
+                if passed is not None:
+                    drawn = p.deployer.as_account(_by_address(p.deployer.task(task).validator))
+                    drawn.submit_verdict(task, passed, RESULT_ROOT, K2).send()
                 self.tasks.append(task)
             p.provider.decline_task(self.tasks[1], "named validator not accepted").send()
 
