@@ -243,6 +243,7 @@ def test_silent_validator_cannot_keep_the_provider_from_its_pay(local_market, tm
         review_window=120,
     )
     p1.wait_log("submitted")
+    p1.wait_log("drawn")
     assert m.market.task(task_id).validator == ghost.account.address  # the only one to draw
     m.chain.advance_time(4 * 120 + 1)  # past the check bound: nobody else can be drawn for it
     outcome = requester.follow(task_id, tmp_path / "result", rating=3)
@@ -449,6 +450,10 @@ def test_a_provider_withholding_the_validators_envelope_is_failed_not_paid(local
     )
     try:
         _wait_state(m, task_id, {TaskState.VALIDATING})
+        deadline = time.monotonic() + 60
+        while m.market.task(task_id).validator is None:  # drawn in the provider's next transaction
+            assert time.monotonic() < deadline, m.market.task(task_id)
+            time.sleep(0.2)
         m.chain.advance_time(100)  # into the last quarter of the verdict window
         _wait_state(m, task_id, {TaskState.FAILED}, timeout=60)
     finally:
