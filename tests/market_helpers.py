@@ -33,8 +33,9 @@ def quick_task(root: Path, sleep: float = 0.0) -> Path:
     return root
 
 
-def in_process_provider(m, key_index, sandbox, tmp_path, **kw):
-    """A provider agent in this process (to give it a tampering sandbox or a policy)."""
+def in_process_provider(m, key_index, sandbox, tmp_path, agent_class=None, **kw):
+    """A provider agent in this process (to give it a tampering sandbox, a policy, or a subclass
+    that misbehaves)."""
     from eth_account import Account
 
     from ichain_tui.agents.hosting import Host
@@ -43,7 +44,7 @@ def in_process_provider(m, key_index, sandbox, tmp_path, **kw):
     market = m.market.as_account(Account.from_key(m.keys[key_index]))
     host = Host()
     m.hosts.append(host)
-    agent = ProviderAgent(
+    agent = (agent_class or ProviderAgent)(
         market,
         sandbox,
         host,

@@ -282,3 +282,40 @@ def test_the_validator_serves_a_paid_result_its_provider_no_longer_serves(local_
     assert (tmp_path / "result" / "answer.json").exists()
     fetching = [e.message for e in events if e.kind == "fetching"]
     assert any("second source" in message for message in fetching), fetching
+
+
+def test_a_draw_its_provider_leaves_pending_is_made_by_the_requester(local_market, sandbox, tmp_path):
+    """A provider that commits and then leaves the validator draw pending (waiting for its seed to
+    fall out of `blockhash` reach, for another roll) does not get to wait: after 5 blocks the
+    requester's agent makes the draw, the provider's agent seals the references to whoever it
+    picked, and the task completes."""
+    from market_helpers import in_process_provider
+
+    from ichain_tui.agents.provider import ProviderAgent
+
+    class Stalling(ProviderAgent):
+        def _draw(self, task):
+            return None
+
+    m = local_market
+    validator = m.provider(2).start()
+    m.wait_registered(1)
+    stalling, stop = in_process_provider(m, 1, sandbox, tmp_path, agent_class=Stalling)
+    requester = m.requester(5)
+    task_id = requester.submit(
+        quick_task(tmp_path / "t"), stalling.me, 10**16, validator_fee=10**15, review_window=120
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not m.market.task(task_id).draw_pending:
+            assert time.monotonic() < deadline, m.market.task(task_id)
+            time.sleep(0.2)
+        m.chain.w3.provider.make_request("anvil_mine", [hex(6)])
+        stopper = threading.Event()
+        threading.Timer(120, stopper.set).start()
+        outcome = requester.follow(task_id, tmp_path / "result", rating=5, stop=stopper)
+        stopper.set()
+    finally:
+        stop.set()
+    assert outcome.ok, outcome
+    assert m.market.task(task_id).validator == validator.account.address
