@@ -315,7 +315,7 @@ def test_random_call_sequences_keep_the_books_balanced(own_anvil_parties):
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=8,
+            max_examples=5,
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=list(HealthCheck),

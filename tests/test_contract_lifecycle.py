@@ -4,7 +4,7 @@ checked at every step: random validator, named validator, no validator, fail, ap
 from __future__ import annotations
 
 import pytest
-from conftest import FEE, PRICE, STAKE
+from conftest import FEE, PRICE, STAKE, account
 from market_flow import (
     K2,
     RESULT_ROOT,
@@ -251,8 +251,17 @@ def test_gas_preview_matches_the_transaction(parties):
 
 
 def test_full_validated_cycle_fits_the_gas_budget(embedded):
-    """Cold cycle on a fresh market: every slot written for the first time (bench/gas.py prints it)."""
+    """Cold cycle on a fresh market: every slot written for the first time (bench/gas.py prints it).
+    The draw's cost grows by about 5,000 gas per probe that lands on an ineligible entry (here the
+    provider's own); five more validators make the provider's share of the entries 1/8, so the
+    figure below holds but for one run in thousands."""
     p = embedded
+    clients = {c.account.address: c for c in (p.validator, p.validator2)}
+    for i in range(5):
+        extra = p.stranger.as_account(account(f"gas-validator-{i}"))
+        p.chain.fund(extra.account.address, 10 * STAKE)
+        extra.register_provider(p.pub(extra), PRICE, "cpu=4", STAKE).send()
+        clients[extra.account.address] = extra
     client = p.requester
     created = client.create_task(
         provider=p.provider.account.address,
@@ -270,8 +279,10 @@ def test_full_validated_cycle_fits_the_gas_budget(embedded):
         .gas_used
     )
     gas.append(p.provider.draw_validator(task_id, None, b"\x04" * 300).send().gas_used)
-    gas.append(validator_of(p, task_id).submit_verdict(task_id, True, RESULT_ROOT, K2).send().gas_used)
+    drawn = clients[p.requester.task(task_id).validator]
+    gas.append(drawn.submit_verdict(task_id, True, RESULT_ROOT, K2).send().gas_used)
     gas.append(p.requester.rate(task_id, 5).send().gas_used)
     # v2's cycle was 391k in 4 transactions; v3 draws after the commit (one more provider
-    # transaction, 21k of it the base fee) and keeps money in uint128 (one more slot): 437k
-    assert sum(gas) <= 440_000, gas
+    # transaction, 21k of it the base fee) and gives the validator its own slot there: 437k with
+    # one probe; the bound leaves room for four more
+    assert sum(gas) <= 460_000, gas
