@@ -349,7 +349,7 @@ contract Marketplace {
         _setState(t, taskId, State.Assigned, block.timestamp + executeWindow);
         emit ProviderAssigned(taskId, provider, providerEnvelope);
         if (mode == Mode.Named) {
-            if (!_eligible(validator, msg.sender, provider, address(0), lock)) revert ValidatorIneligible(validator);
+            if (!_eligible(validator, msg.sender, provider, lock)) revert ValidatorIneligible(validator);
             t.validator = validator;
             emit ValidatorAssigned(taskId, validator, 0, false);
         } else if (mode == Mode.Random) {
@@ -413,7 +413,7 @@ contract Marketplace {
         t.state = State.Validating;
         address named = t.validator;
         if (named != address(0)) {
-            if (_eligible(named, t.requester, t.provider, address(0), lockFor(t.payment))) {
+            if (_eligible(named, t.requester, t.provider, lockFor(t.payment))) {
                 _assign(t, taskId, named, 0, false);
                 return;
             }
@@ -713,7 +713,7 @@ contract Marketplace {
         view
         returns (bool)
     {
-        return _eligible(account, requester, provider, address(0), lockFor(payment));
+        return _eligible(account, requester, provider, lockFor(payment));
     }
 
     // ----------------------------------------------------------------- internals
@@ -794,12 +794,9 @@ contract Marketplace {
         return address(0);
     }
 
-    function _eligible(address account, address requester, address provider, address excluded, uint256 lock)
-        private
-        view
-        returns (bool)
-    {
-        if (account == address(0) || account == requester || account == provider || account == excluded) return false;
+    /// @dev A named validator's eligibility (drawn ones are checked in `_pick`).
+    function _eligible(address account, address requester, address provider, uint256 lock) private view returns (bool) {
+        if (account == address(0) || account == requester || account == provider) return false;
         Provider storage p = _providers[account];
         return p.available && uint256(p.stake) - p.locked >= lock;
     }
