@@ -21,9 +21,9 @@ from eth_account import Account
 from eth_utils import keccak
 from web3 import HTTPProvider, Web3
 
-from ichain_tui.chain.client import MarketClient
+from ichain_tui.chain.client import MarketClient, task_terms_abi
 from ichain_tui.chain.network import connect
-from ichain_tui.chain.types import ValidatorMode
+from ichain_tui.chain.types import ProviderTerms, TaskTerms, ValidatorMode
 from ichain_tui.chain.wallet import public_key
 from ichain_tui.hardware import GpuModel, HardwareProfile
 
@@ -114,7 +114,9 @@ def populate(url: str, providers: int, tasks: int, requesters: int = 2, seed: in
             gpus=tuple(rng.sample(GPUS, rng.choice([0, 0, 1, 2]))),
         )
         price = rng.randrange(1, 50) * 10**14
-        fn = contract.functions.registerProvider(public_key(acct), price, hardware.encode())
+        fn = contract.functions.registerProvider(
+            public_key(acct), ProviderTerms(price).as_tuple(), hardware.encode()
+        )
         sender.send(acct, fn, value=rng.randrange(2, 20) * ETH // 10)
         accounts.append(acct)
     sender.settle()
@@ -125,19 +127,14 @@ def populate(url: str, providers: int, tasks: int, requesters: int = 2, seed: in
     for task_id in range(1, tasks + 1):
         person = creator
         named[task_id] = rng.choice(accounts)
-        fn = contract.functions.createTask(
-            task_id,
-            named[task_id].address,
-            int(ValidatorMode.NONE),
-            "0x" + "00" * 20,
-            PAYMENT,
-            0,
-            3600,
-            3600,
-            os.urandom(32),
-            public_key(person),
-            b"",
+        terms = TaskTerms(
+            provider=named[task_id].address,
+            payment=PAYMENT,
+            task_root=os.urandom(32),
+            mode=ValidatorMode.NONE,
+            execute_window=3600,
         )
+        fn = contract.functions.createTask(task_id, task_terms_abi(terms), public_key(person))
         sender.send(person, fn, value=PAYMENT)
     sender.settle()
     cancelled = 0

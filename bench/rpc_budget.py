@@ -74,7 +74,7 @@ def main() -> None:
                 runtime_sandbox(),
                 host,
                 work / f"provider-{index}",
-                price=10**16,
+                rate=10**16,
                 stake=10**17,
                 hardware=HardwareProfile(cpus=1),
             )

@@ -74,9 +74,9 @@ def main() -> None:
         first_block = direct.block_number()
 
         market.url = gate.url
-        providers = [market.provider(i, price_eth=0.01) for i in (1, 2, 3)]
+        providers = [market.provider(i, rate_eth=0.01) for i in (1, 2, 3)]
         market.url = idle_counter.url
-        idle = market.provider(4, price_eth=5.0)  # never affordable, never named: it only idles
+        idle = market.provider(4, rate_eth=5.0)  # never affordable, never named: it only idles
         for p in [*providers, idle]:
             p.start()
         market.wait_registered(4, timeout=300)

@@ -67,6 +67,8 @@ contract Marketplace {
         uint24 drawEntries; // stake entries that existed at the request
         // slot 2
         address validator;
+        uint32 timeLimit; // seconds the task may run (its on-chain terms; the provider's sandbox enforces it)
+        uint8 gpus; // GPUs the task asked for
         // slot 3
         uint128 payment;
         uint128 validatorFee;
@@ -83,17 +85,49 @@ contract Marketplace {
         uint128 stake;
         uint128 locked;
         // slot 1
-        uint128 price;
+        uint128 ratePerHour; // wei per hour of a task's time limit
         uint32 maxLock; // longest a task may lock this provider's stake (executeWindow + 6 x review)
         uint32 retention; // seconds it serves a paid result (advertised; shown to requesters)
         uint8 units; // live stake entries in the draw pool
         bool registered;
         bool available;
-        // slots 2-3
+        uint16 slots; // tasks it executes at once
+        uint16 running; // tasks assigned to it and not yet delivered, declined or expired
+        uint8 gpus; // GPUs it offers
+        // slot 2
+        uint128 ratePerGpuHour; // wei per GPU-hour asked for, on top of the hourly rate
+        // slots 3-4
         bytes32 keyX;
         bytes32 keyY;
-        // slot 4+
+        // slot 5+
         string hardware;
+    }
+
+    /// @notice What a provider offers: rates, how long its stake may be locked, how long it keeps
+    ///         a paid result, how many tasks it runs at once and how many GPUs it has.
+    struct Terms {
+        uint256 ratePerHour;
+        uint256 ratePerGpuHour;
+        uint256 maxLock;
+        uint256 retention;
+        uint256 slots;
+        uint256 gpus;
+    }
+
+    /// @notice One task's terms. `payment` must cover the provider's rates x `timeLimit`; the
+    ///         execute window must hold the time limit (plus transfer time).
+    struct TaskTerms {
+        address provider;
+        Mode mode;
+        address validator;
+        uint256 payment;
+        uint256 validatorFee;
+        uint256 timeLimit;
+        uint256 gpus;
+        uint256 executeWindow;
+        uint256 reviewWindow;
+        bytes32 taskRoot;
+        bytes providerEnvelope;
     }
 
     /// @dev One draw ticket per `minStake` of stake. Indices are stable: a dead entry (account 0)
@@ -137,9 +171,17 @@ contract Marketplace {
     address[] private _pool;
     mapping(address => uint256) private _poolIndex; // index + 1; 0: not in the pool
 
-    event ProviderRegistered(address indexed provider, bytes publicKey, uint256 price, uint256 stake, string hardware);
-    event ProviderUpdated(address indexed provider, uint256 price, string hardware);
-    event TermsChanged(address indexed provider, uint256 maxLock, uint256 retention);
+    event ProviderRegistered(address indexed provider, bytes publicKey, uint256 stake, string hardware);
+    event ProviderUpdated(address indexed provider, string hardware);
+    event TermsChanged(
+        address indexed provider,
+        uint256 ratePerHour,
+        uint256 ratePerGpuHour,
+        uint256 maxLock,
+        uint256 retention,
+        uint256 slots,
+        uint256 gpus
+    );
     event AvailabilityChanged(address indexed provider, bool available);
     event StakeChanged(address indexed provider, uint256 stake, uint256 locked);
     event TaskCreated(
@@ -149,6 +191,8 @@ contract Marketplace {
         Mode mode,
         uint256 payment,
         uint256 validatorFee,
+        uint256 timeLimit,
+        uint256 gpus,
         bytes32 taskRoot,
         bytes requesterKey
     );
@@ -191,7 +235,12 @@ contract Marketplace {
     error ValidatorIneligible(address validator);
     error NoDrawPending(uint256 taskId);
     error AlreadyReplaced(uint256 taskId);
-    error PaymentBelowPrice(uint256 payment, uint256 price);
+    error PaymentBelowRate(uint256 payment, uint256 required);
+    error ProviderFull(address provider, uint256 slots);
+    error GpusRefused(uint256 asked, uint256 offered);
+    error TimeLimitOutOfRange(uint256 timeLimit, uint256 executeWindow);
+    error LengthMismatch();
+    error TermsOutOfRange();
     error FeeOutOfRange(uint256 fee, uint256 min, uint256 max);
     error WrongValue(uint256 expected, uint256 sent);
     error StakeTooLow(uint256 stake, uint256 required);
@@ -222,13 +271,10 @@ contract Marketplace {
     ///         prefix) whose keccak is the caller's address; parties encrypt envelopes to it.
     ///         `maxLock`: the longest (seconds) a task may hold this provider's stake, counted as
     ///         executeWindow + 6 x reviewWindow; `retention`: seconds it serves a paid result.
-    function registerProvider(
-        bytes calldata publicKey,
-        uint256 price,
-        uint256 maxLock,
-        uint256 retention,
-        string calldata hardware
-    ) external payable {
+    function registerProvider(bytes calldata publicKey, Terms calldata terms, string calldata hardware)
+        external
+        payable
+    {
         Provider storage p = _providers[msg.sender];
         if (p.registered) revert AlreadyRegistered();
         if (publicKey.length != 64 || address(uint160(uint256(keccak256(publicKey)))) != msg.sender) {
@@ -236,31 +282,24 @@ contract Marketplace {
         }
         if (msg.value < minStake) revert StakeTooLow(msg.value, minStake);
         p.stake = Narrow.u128(msg.value);
-        p.price = Narrow.u128(price);
         p.registered = true;
         p.keyX = bytes32(publicKey[0:32]);
         p.keyY = bytes32(publicKey[32:64]);
         p.hardware = hardware;
-        emit ProviderRegistered(msg.sender, publicKey, price, msg.value, hardware);
+        emit ProviderRegistered(msg.sender, publicKey, msg.value, hardware);
         emit StakeChanged(msg.sender, msg.value, 0);
-        _setTerms(p, maxLock, retention);
+        _setTerms(p, terms);
         _setAvailable(msg.sender, p, true);
     }
 
-    /// @notice Change price, terms, hardware summary and whether new tasks may be assigned.
-    function updateProvider(
-        uint256 price,
-        uint256 maxLock,
-        uint256 retention,
-        bool available,
-        string calldata hardware
-    ) external {
+    /// @notice Change terms, hardware summary and whether new tasks may be assigned (tasks already
+    ///         running keep the terms they were created under).
+    function updateProvider(Terms calldata terms, bool available, string calldata hardware) external {
         Provider storage p = _registered(msg.sender);
         if (available && p.stake < minStake) revert StakeTooLow(p.stake, minStake);
-        p.price = Narrow.u128(price);
         p.hardware = hardware;
-        emit ProviderUpdated(msg.sender, price, hardware);
-        _setTerms(p, maxLock, retention);
+        emit ProviderUpdated(msg.sender, hardware);
+        _setTerms(p, terms);
         _setAvailable(msg.sender, p, available);
     }
 
@@ -296,70 +335,109 @@ contract Marketplace {
     // ----------------------------------------------------------------- requester
 
     /// @notice Escrow `payment + validatorFee` (exactly msg.value) for a task whose package has
-    ///         Merkle root `taskRoot`, assigned to `provider` at once. `expectedId` must be the id the
-    ///         task gets (envelopes are bound to it); a race with another requester reverts and
-    ///         costs nothing but gas. `mode` None: no validator (fee 0); Named: `validator` (locked
-    ///         when the result is committed; the provider may decline it for free); Random: drawn
-    ///         from the hash of the block that commits the result.
-    function createTask(
-        uint256 expectedId,
-        address provider,
-        Mode mode,
-        address validator,
-        uint256 payment,
-        uint256 validatorFee,
-        uint256 executeWindow,
-        uint256 reviewWindow,
-        bytes32 taskRoot,
-        bytes calldata requesterKey,
-        bytes calldata providerEnvelope
-    ) external payable returns (uint256 taskId) {
+    ///         Merkle root `taskRoot`, assigned to `terms.provider` at once. `expectedId` must be the
+    ///         id the task gets (envelopes are bound to it); a race with another requester reverts
+    ///         and costs nothing but gas. `mode` None: no validator (fee 0); Named: `validator`
+    ///         (locked when the result is committed; the provider may decline it for free); Random:
+    ///         drawn from the hash of the block that commits the result. Refused before any money
+    ///         moves: a full provider, more GPUs than it offers, a payment below its rates x the
+    ///         time limit, a time limit the execute window cannot hold, a lock longer than its maxLock.
+    function createTask(uint256 expectedId, TaskTerms calldata terms, bytes calldata requesterKey)
+        external
+        payable
+        returns (uint256 taskId)
+    {
         taskId = _nextTaskId;
         if (expectedId != taskId) revert TaskIdTaken(expectedId, taskId);
-        if (payment == 0) revert ZeroPayment();
-        if (msg.value != payment + validatorFee) revert WrongValue(payment + validatorFee, msg.value);
-        _checkWindow(executeWindow);
-        _checkWindow(reviewWindow);
-        if (requesterKey.length != 64 || address(uint160(uint256(keccak256(requesterKey)))) != msg.sender) {
-            revert InvalidPublicKey();
+        _checkKey(requesterKey);
+        uint256 value = _create(taskId, terms, requesterKey);
+        if (msg.value != value) revert WrongValue(value, msg.value);
+    }
+
+    /// @notice `createTask` for many tasks in one transaction (a sweep): consecutive ids from
+    ///         `firstId`, each with its own escrow, timeline and draw; msg.value is the sum.
+    function createTasks(uint256 firstId, TaskTerms[] calldata terms, bytes calldata requesterKey)
+        external
+        payable
+        returns (uint256)
+    {
+        if (firstId != _nextTaskId) revert TaskIdTaken(firstId, _nextTaskId);
+        _checkKey(requesterKey);
+        uint256 value = 0;
+        for (uint256 i = 0; i < terms.length; ++i) {
+            value += _create(firstId + i, terms[i], requesterKey);
         }
+        if (msg.value != value) revert WrongValue(value, msg.value);
+        return firstId;
+    }
+
+    /// @dev Checks and records one task; returns the wei it escrows.
+    function _create(uint256 taskId, TaskTerms calldata c, bytes calldata requesterKey) private returns (uint256) {
+        uint256 payment = c.payment;
+        uint256 validatorFee = c.validatorFee;
+        if (payment == 0) revert ZeroPayment();
+        _checkWindow(c.executeWindow);
+        _checkWindow(c.reviewWindow);
+        if (c.timeLimit == 0 || c.timeLimit > c.executeWindow) revert TimeLimitOutOfRange(c.timeLimit, c.executeWindow);
         uint256 lock = lockFor(payment);
-        if (mode == Mode.None) {
-            if (validatorFee != 0 || validator != address(0)) revert FeeOutOfRange(validatorFee, 0, 0);
+        if (c.mode == Mode.None) {
+            if (validatorFee != 0 || c.validator != address(0)) revert FeeOutOfRange(validatorFee, 0, 0);
         } else {
             uint256 minFee = minFeeFor(payment);
             if (validatorFee < minFee || validatorFee > lock) revert FeeOutOfRange(validatorFee, minFee, lock);
         }
+        address provider = c.provider;
         Provider storage p = _providers[provider];
         if (provider == msg.sender || !p.available) revert ProviderUnavailable(provider);
-        if (payment < p.price) revert PaymentBelowPrice(payment, p.price);
-        uint256 span = executeWindow + BOUND_WINDOWS * reviewWindow;
+        if (p.running >= p.slots) revert ProviderFull(provider, p.slots);
+        if (c.gpus > p.gpus) revert GpusRefused(c.gpus, p.gpus);
+        uint256 required = priceOf(provider, c.timeLimit, c.gpus);
+        if (payment < required) revert PaymentBelowRate(payment, required);
+        uint256 span = c.executeWindow + BOUND_WINDOWS * c.reviewWindow;
         if (span > p.maxLock) revert TermsRefused(span, p.maxLock);
         _nextTaskId = taskId + 1;
+        p.running += 1;
         Task storage t = _tasks[taskId];
         t.requester = msg.sender;
-        t.mode = mode;
-        t.reviewWindow = uint24(reviewWindow);
+        t.mode = c.mode;
+        t.reviewWindow = uint24(c.reviewWindow);
         t.payment = Narrow.u128(payment);
         t.validatorFee = Narrow.u128(validatorFee);
         t.provider = provider;
         t.bound = Narrow.u40(block.timestamp + span);
-        emit TaskCreated(taskId, msg.sender, provider, mode, payment, validatorFee, taskRoot, requesterKey);
+        t.timeLimit = uint32(c.timeLimit);
+        t.gpus = uint8(c.gpus);
+        emit TaskCreated(
+            taskId, msg.sender, provider, c.mode, payment, validatorFee, c.timeLimit, c.gpus, c.taskRoot, requesterKey
+        );
         _lock(provider, p, lock);
-        _setState(t, taskId, State.Assigned, block.timestamp + executeWindow);
-        emit ProviderAssigned(taskId, provider, providerEnvelope);
-        if (mode == Mode.Named) {
-            if (!_eligible(validator, msg.sender, provider, lock)) revert ValidatorIneligible(validator);
-            t.validator = validator;
-            emit ValidatorAssigned(taskId, validator, 0, false);
-        } else if (mode == Mode.Random) {
+        _setState(t, taskId, State.Assigned, block.timestamp + c.executeWindow);
+        emit ProviderAssigned(taskId, provider, c.providerEnvelope);
+        if (c.mode == Mode.Named) {
+            if (!_eligible(c.validator, msg.sender, provider, lock)) revert ValidatorIneligible(c.validator);
+            t.validator = c.validator;
+            emit ValidatorAssigned(taskId, c.validator, 0, false);
+        } else if (c.mode == Mode.Random) {
             t.flags = COUNTED;
         }
+        return payment + validatorFee;
     }
 
     /// @notice Rate the provider (1..5) once the provider is paid. Counts toward its validated
     ///         reputation only when a drawn validator passed the task.
     function rate(uint256 taskId, uint8 rating) external {
+        _rate(taskId, rating);
+    }
+
+    /// @notice `rate` for many tasks in one transaction (a sweep's runs).
+    function rateMany(uint256[] calldata taskIds, uint8[] calldata ratings_) external {
+        if (taskIds.length != ratings_.length) revert LengthMismatch();
+        for (uint256 i = 0; i < taskIds.length; ++i) {
+            _rate(taskIds[i], ratings_[i]);
+        }
+    }
+
+    function _rate(uint256 taskId, uint8 rating) private {
         Task storage t = _requesterTask(taskId);
         if (rating < 1 || rating > 5) revert InvalidRating(rating);
         State s = t.state;
@@ -382,6 +460,7 @@ contract Marketplace {
         _expect(t, taskId, State.Assigned);
         if (bytes(reason).length > MAX_REASON) revert ReasonTooLong(bytes(reason).length);
         emit TaskDeclined(taskId, reason);
+        _delivered(t);
         _setState(t, taskId, State.Cancelled, 0);
         t.drawBlock = 0;
         _release(t.provider, taskId, t.payment, 0);
@@ -405,6 +484,7 @@ contract Marketplace {
         _expect(t, taskId, State.Assigned);
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId, t.deadline);
         t.keyCommit = keyCommit;
+        _delivered(t);
         emit ResultCommitted(taskId, msg.sender, resultRoot, keyCommit, requesterEnvelope, validatorEnvelope);
         if (t.mode == Mode.None) {
             _setState(t, taskId, State.Executed, t.bound);
@@ -603,6 +683,7 @@ contract Marketplace {
         uint256 due = s == State.Assigned ? t.deadline : t.bound;
         if (s != State.Assigned && _claimOpens(t) == type(uint256).max) revert WrongState(taskId, s);
         if (block.timestamp <= due) revert DeadlineNotReached(taskId, due);
+        if (s == State.Assigned) _delivered(t);
         _setState(t, taskId, State.Expired, 0);
         t.drawBlock = 0;
         _release(t.provider, taskId, t.payment, s == State.Appealed ? t.validatorFee : 0);
@@ -660,6 +741,14 @@ contract Marketplace {
         }
         if (s == State.Executed || s == State.Failed) return t.payment;
         return 0;
+    }
+
+    /// @notice The least payment `provider` accepts for a task of `timeLimit` seconds on `gpus` GPUs:
+    ///         (ratePerHour + gpus x ratePerGpuHour) x timeLimit / 1 hour, rounded up.
+    function priceOf(address provider, uint256 timeLimit, uint256 gpus) public view returns (uint256) {
+        Provider storage p = _providers[provider];
+        uint256 perHour = uint256(p.ratePerHour) + gpus * p.ratePerGpuHour;
+        return (perHour * timeLimit + 3599) / 3600;
     }
 
     /// @notice Stake locked from the provider (and from the validator) while they hold a task.
@@ -875,10 +964,27 @@ contract Marketplace {
         if (amount - half > 0) _send(address(0), amount - half);
     }
 
-    function _setTerms(Provider storage p, uint256 maxLock, uint256 retention) private {
-        p.maxLock = Narrow.u32(maxLock);
-        p.retention = Narrow.u32(retention);
-        emit TermsChanged(msg.sender, maxLock, retention);
+    function _setTerms(Provider storage p, Terms calldata c) private {
+        p.ratePerHour = Narrow.u128(c.ratePerHour);
+        p.ratePerGpuHour = Narrow.u128(c.ratePerGpuHour);
+        p.maxLock = Narrow.u32(c.maxLock);
+        p.retention = Narrow.u32(c.retention);
+        if (c.slots == 0 || c.slots > type(uint16).max || c.gpus > type(uint8).max) revert TermsOutOfRange();
+        p.slots = uint16(c.slots);
+        p.gpus = uint8(c.gpus);
+        emit TermsChanged(msg.sender, c.ratePerHour, c.ratePerGpuHour, c.maxLock, c.retention, c.slots, c.gpus);
+    }
+
+    /// @dev The task leaves Assigned (delivered, declined or expired): its slot is free again.
+    function _delivered(Task storage t) private {
+        Provider storage p = _providers[t.provider];
+        if (p.running > 0) p.running -= 1;
+    }
+
+    function _checkKey(bytes calldata requesterKey) private view {
+        if (requesterKey.length != 64 || address(uint160(uint256(keccak256(requesterKey)))) != msg.sender) {
+            revert InvalidPublicKey();
+        }
     }
 
     function _setAvailable(address account, Provider storage p, bool available) private {

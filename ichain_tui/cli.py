@@ -49,7 +49,7 @@ EXAMPLES: dict[str, str] = {
     "task settle": "ichain task settle 7",
     "task rate": "ichain task rate 7 --rating 5",
     "task withdraw": "ichain task withdraw --earnings --json",
-    "provide": "ICHAIN_PASSWORD=... ichain provide --headless --price 0.01 --transport tor --json",
+    "provide": "ICHAIN_PASSWORD=... ichain provide --headless --rate 0.01 --transport tor --json",
     "demo": "ichain demo --headless",
     "submit": "ichain submit ./my-task     # the TUI on that folder; also: ichain ./my-task",
     "completion": "ichain completion bash > ~/.local/share/bash-completion/completions/ichain",

@@ -82,12 +82,18 @@ class Settings(BaseSettings):
     """Address the chunk server listens on."""
     advertise_host: str | None = None
     """Address peers are told to fetch from (None: bind_host)."""
-    price_eth: Eth = Decimal("0.01")
-    """Provider asking price per task, in ETH."""
+    rate_eth: Eth = Decimal("0.01")
+    """Provider terms: ETH per hour of a task's time limit (a task pays at least rate x limit)."""
+    gpu_rate_eth: Eth = Decimal("0")
+    """Provider terms: ETH per GPU-hour a task asks for, on top of `rate_eth`."""
+    slots: Annotated[int, Field(ge=1, le=256)] | None = None
+    """Provider terms: tasks executed at once (None: one per GPU on a GPU box, else from the
+    cores and memory, at most 8). Advertised on chain: a full provider is refused before money moves."""
     stake_eth: Eth = Decimal("0.05")
     """Stake a provider deposits when registering, in ETH."""
-    execute_window: int = 3600
-    """Seconds a provider has to deliver a result."""
+    execute_window: int | None = None
+    """Seconds a provider has to deliver a result (None: the task's time limit plus 15 minutes
+    for moving its files)."""
     review_window: int = 3600
     """Seconds for each later step (a verdict, an appeal, a claim)."""
     validator_fee_eth: Eth = Decimal("0.001")
@@ -136,7 +142,7 @@ class Settings(BaseSettings):
     """Provider policy: comma-separated runtime images tasks may name (empty: only docker_image)."""
     max_gpus: int | None = None
     """Provider policy: most GPUs one task may have (None: every GPU detected; 0: no GPU tasks).
-    Tasks run one at a time, so a GPU is never shared between two tasks."""
+    Each running task has its own GPUs: a GPU is never shared between two tasks."""
     tor_control_port: int | None = None
     """Attach to a running tor's control port (None: launch our own tor when transport is tor)."""
     tor_socks: str | None = None
@@ -195,8 +201,12 @@ class Settings(BaseSettings):
 
     # amounts in wei, exact: settings hold ETH as Decimal, never float
     @property
-    def price_wei(self) -> int:
-        return int(self.price_eth * WEI_PER_ETH)
+    def rate_wei(self) -> int:
+        return int(self.rate_eth * WEI_PER_ETH)
+
+    @property
+    def gpu_rate_wei(self) -> int:
+        return int(self.gpu_rate_eth * WEI_PER_ETH)
 
     @property
     def stake_wei(self) -> int:

@@ -52,6 +52,8 @@ class TaskTerms:
     review_window: int
     mode: ValidatorMode = ValidatorMode.RANDOM
     validator: str | None = None
+    time_limit: int = 3600  # on-chain terms: the payment covers the provider's rates x this
+    gpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,8 @@ class Session:
             validator_fee=terms.fee,
             task_root=bytes.fromhex(preview.root),
             requester_key=public_key(self.account),
+            time_limit=terms.time_limit,
+            gpus=terms.gpus,
             execute_window=terms.execute_window,
             review_window=terms.review_window,
             provider_envelope=placeholder_envelope,

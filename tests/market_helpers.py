@@ -49,7 +49,7 @@ def in_process_provider(m, key_index, sandbox, tmp_path, agent_class=None, **kw)
         sandbox,
         host,
         tmp_path / f"agent-{key_index}",
-        price=10**16,
+        rate=10**16,
         stake=5 * 10**17,
         hardware=HardwareProfile(cpus=1),
         **kw,

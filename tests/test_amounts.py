@@ -54,7 +54,7 @@ def test_an_amount_with_18_decimals_round_trips_exactly_through_settings_config_
     text, wei = "0.123456789012345678", 123456789012345678
     assert parse_eth(text, "payment") == wei
     assert format_eth(wei) == f"{text} ETH" and eth(wei, 18) == f"{text} ETH"
-    assert Settings.load(env={"ICHAIN_PRICE_ETH": text}).price_wei == wei
+    assert Settings.load(env={"ICHAIN_RATE_ETH": text}).rate_wei == wei
     path = tmp_path / "config.toml"
     config.save({"validator_fee_eth": text}, path)
     assert Settings.load(path, env={}).validator_fee_wei == wei  # through the TOML file

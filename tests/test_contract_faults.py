@@ -24,7 +24,7 @@ from market_flow import (
 )
 
 from ichain_tui.chain.errors import ContractRevert, InsufficientFunds
-from ichain_tui.chain.types import TaskState, ValidatorMode
+from ichain_tui.chain.types import ProviderTerms, TaskState, ValidatorMode
 
 LOCK = PRICE // 2
 
@@ -391,7 +391,7 @@ def test_provider_without_enough_free_stake_cannot_take_a_task(parties):
 def test_payment_below_the_asking_price_is_refused(parties):
     p = parties
     reverts(
-        "PaymentBelowPrice",
+        "PaymentBelowRate",
         p.requester.create_task(
             provider=p.provider.account.address,
             payment=PRICE - 1,
@@ -500,7 +500,7 @@ def test_a_task_longer_than_the_provider_accepts_is_refused(parties):
     """A requester could lock any provider's stake for 30 days until it paid gas to decline. Now
     the provider advertises the longest lock it accepts, and a longer task is refused on chain."""
     p = parties
-    p.provider.update_provider(PRICE, True, "cpu=8", max_lock=3600).send()
+    p.provider.update_provider(ProviderTerms(PRICE, max_lock=3600), True, "cpu=8").send()
     assert p.requester.provider(p.provider.account.address).max_lock == 3600
     err = reverts(
         "TermsRefused",

@@ -10,6 +10,7 @@ from market_flow import K2, RESULT_ROOT, TASK_ROOT, key_commit
 
 from ichain_tui.chain.client import MarketClient
 from ichain_tui.chain.network import connect
+from ichain_tui.chain.types import ProviderTerms
 from ichain_tui.chain.wallet import public_key
 
 PRICE = 10**15
@@ -24,7 +25,7 @@ def _register_many(chain, market: MarketClient, first: int, count: int) -> list:
     for acct in accounts:
         chain.fund(acct.address, 10**18)
         tx = fn_abi.registerProvider(
-            public_key(acct), PRICE, 7 * 86400, 30 * 86400, "cpu=1"
+            public_key(acct), ProviderTerms(PRICE).as_tuple(), "cpu=1"
         ).build_transaction(
             {
                 "from": acct.address,

@@ -222,13 +222,13 @@ def test_the_pool_follows_availability(parties):
 def test_provider_profile_and_key_are_on_chain(parties):
     p = parties
     info = p.requester.provider(p.provider.account.address)
-    assert info.registered and info.available and info.price == PRICE and info.stake == STAKE
+    assert info.registered and info.available and info.rate_per_hour == PRICE and info.stake == STAKE
     assert info.public_key == p.pub(p.provider)
     assert info.hardware.cpus == 8 and info.hardware.ram_gb == 32  # the older text form still reads
     a100 = HardwareProfile(cpus=64, ram_gb=512, gpus=(GpuModel("NVIDIA A100-SXM4-80GB", 81920),) * 2)
     p.provider.update_provider(PRICE * 2, False, a100).send()
     info = p.requester.provider(p.provider.account.address)
-    assert (info.price, info.available, info.hardware) == (PRICE * 2, False, a100)
+    assert (info.rate_per_hour, info.available, info.hardware) == (PRICE * 2, False, a100)
     assert info.hardware.describe() == "64 CPU · 512 GB · 2× NVIDIA A100-SXM4-80GB 80 GB"
 
 

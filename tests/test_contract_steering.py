@@ -23,9 +23,9 @@ from market_flow import (
     validator_of,
 )
 
-from ichain_tui.chain.client import MarketClient
+from ichain_tui.chain.client import MarketClient, task_terms_abi
 from ichain_tui.chain.network import connect
-from ichain_tui.chain.types import TaskState
+from ichain_tui.chain.types import TaskState, TaskTerms
 from ichain_tui.chain.wallet import public_key
 
 WINDOW = 600
@@ -93,19 +93,17 @@ def _party(chain, market, name, stake=None):
 
 
 def _create_call(market, requester, provider, task_id):
-    return market.contract.functions.createTask(
-        task_id,
-        provider,
-        2,
-        ZERO,
-        PRICE,
-        FEE,
-        WINDOW,
-        WINDOW,
-        TASK_ROOT,
-        public_key(requester.account),
-        b"\x01" * 64,
+    terms = TaskTerms(
+        provider=provider,
+        payment=PRICE,
+        task_root=TASK_ROOT,
+        time_limit=WINDOW,
+        validator_fee=FEE,
+        execute_window=WINDOW,
+        review_window=WINDOW,
+        provider_envelope=b"\x01" * 64,
     )
+    return market.contract.functions.createTask(task_id, task_terms_abi(terms), public_key(requester.account))
 
 
 def test_a_7702_requester_reverting_unwanted_draws_never_sees_its_draw(prague):

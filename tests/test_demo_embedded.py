@@ -15,7 +15,7 @@ async def test_the_demo_tui_sees_the_embedded_market_its_providers_run_on(tmp_pa
     monkeypatch.setenv("ICHAIN_HOME", str(tmp_path / "requester-home"))
     market = EmbeddedMarket(tmp_path, accounts=3)
     try:
-        provider = market.provider(1, price_eth="0.012").start()
+        provider = market.provider(1, rate_eth="0.012").start()
         market.wait_registered(1, timeout=60)
         app = demo_app(market, examples_dir() / "tasks" / "digits", tmp_path / "kept")
         async with app.run_test(size=(120, 30)) as pilot:

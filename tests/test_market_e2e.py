@@ -435,7 +435,7 @@ def test_a_provider_withholding_the_validators_envelope_is_failed_not_paid(local
         Sandbox(engine.client(), "ichain-runtime:bookworm", gpus=[]),
         host,
         tmp_path / "liar",
-        price=10**16,
+        rate=10**16,
         stake=5 * 10**17,
         hardware=HardwareProfile(cpus=1),
         appeal=False,

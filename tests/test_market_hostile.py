@@ -261,7 +261,7 @@ def test_a_provider_loop_outlives_an_rpc_outage_and_says_so_once(local_market, t
         runtime_sandbox(),
         agent_host,
         tmp_path / "agent",
-        price=10**16,
+        rate=10**16,
         stake=5 * 10**17,
         hardware=HardwareProfile(cpus=1),
         report=events.append,
@@ -331,7 +331,7 @@ def test_a_redeployed_market_never_gets_the_old_markets_result_for_its_task_1(lo
             runtime_sandbox(),
             host,
             work,
-            price=10**16,
+            rate=10**16,
             stake=5 * 10**17,
             hardware=HardwareProfile(cpus=1),
         )

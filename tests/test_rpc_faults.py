@@ -169,7 +169,7 @@ def test_a_provider_stops_acting_when_the_chain_id_changes_or_the_market_vanishe
             runtime_sandbox(),
             host,
             tmp_path / "agent",
-            price=PAY,
+            rate=PAY,
             stake=10**17,
             hardware=HardwareProfile(cpus=1),
             report=events.append,

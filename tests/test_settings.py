@@ -16,12 +16,12 @@ def test_values_take_the_declared_type_and_empty_means_default_only_where_allowe
         env={
             "ICHAIN_MAX_GPUS": "2",
             "ICHAIN_CONFIRMATIONS": "",
-            "ICHAIN_PRICE_ETH": "0.02",
+            "ICHAIN_RATE_ETH": "0.02",
             "ICHAIN_MAX_FEE_GWEI": "none",
             "ICHAIN_RPC_FALLBACKS": "http://127.0.0.1:1",
         }
     )
-    assert (s.max_gpus, s.confirmations, s.price_wei, s.max_fee_gwei) == (2, None, 2 * 10**16, None)
+    assert (s.max_gpus, s.confirmations, s.rate_wei, s.max_fee_gwei) == (2, None, 2 * 10**16, None)
     assert s.rpc_fallbacks == "http://127.0.0.1:1"
 
 
@@ -29,8 +29,8 @@ def test_values_take_the_declared_type_and_empty_means_default_only_where_allowe
     "env, told",
     [
         ({"ICHAIN_MAX_GPUS": "1.5"}, "setting max_gpus in environment must be int, got '1.5'"),
-        ({"ICHAIN_PRICE_ETH": "nan"}, "setting price_eth in environment must be a finite amount"),
-        ({"ICHAIN_PRICE_ETH": "-1"}, "setting price_eth in environment cannot be negative"),
+        ({"ICHAIN_RATE_ETH": "nan"}, "setting rate_eth in environment must be a finite amount"),
+        ({"ICHAIN_RATE_ETH": "-1"}, "setting rate_eth in environment cannot be negative"),
         ({"ICHAIN_RPC_PATIENCE_S": "inf"}, "setting rpc_patience_s in environment must be a finite number"),
         ({"ICHAIN_CHUNKS": ""}, "setting chunks in environment must be int"),
         ({"ICHAIN_TRANSPORT": "udp"}, "setting transport in environment must be one of 'direct' or 'tor'"),
@@ -56,12 +56,12 @@ def test_a_bad_value_names_the_file_it_came_from_and_the_flags_win(tmp_path):
         ConfigError, match=f"setting chunks in config file {path} must be a value of its own type"
     ):
         Settings.load(path, env={})
-    path.write_text("price_eth = 0.1\n")  # a TOML float would round an amount: text only
-    with pytest.raises(ConfigError, match=f"setting price_eth in config file {path} must be an amount"):
+    path.write_text("rate_eth = 0.1\n")  # a TOML float would round an amount: text only
+    with pytest.raises(ConfigError, match=f"setting rate_eth in config file {path} must be an amount"):
         Settings.load(path, env={})
-    path.write_text('chunks = 4\ntransport = "tor"\nprice_eth = "0.5"\n')
+    path.write_text('chunks = 4\ntransport = "tor"\nrate_eth = "0.5"\n')
     s = Settings.load(path, env={"ICHAIN_CHUNKS": "6"}, chunks=8)
-    assert (s.chunks, s.transport, s.price_wei) == (8, "tor", 5 * 10**17)  # flags > env > file
+    assert (s.chunks, s.transport, s.rate_wei) == (8, "tor", 5 * 10**17)  # flags > env > file
     path.write_text("nope = 1\n")
     with pytest.raises(ConfigError, match=f"unknown setting 'nope' in config file {path}"):
         Settings.load(path, env={})

@@ -84,7 +84,7 @@ async def test_the_dashboard_shows_sandbox_usage_task_output_and_earnings(sandbo
                 await wait_for(pilot, lambda: market.market.provider(me).available, 30, "registration")
 
                 requester = market.requester(6)
-                price = market.market.provider(me).price
+                price = market.market.provider(me).price_for(600)
                 submitted = threading.Thread(
                     target=requester.submit,
                     args=(busy_task(tmp_path / "busy"), me, price),

@@ -106,7 +106,9 @@ async def submit(pilot):
     await settle(pilot)
     _chain, m, accounts = market()
     info = m.provider(accounts["alice"].address)
-    app.query_one("SubmitPane").show_provider(info.address, info.price, info.hardware)
+    app.query_one("SubmitPane").show_provider(
+        info.address, info.rate_per_hour, info.price_for(600), info.hardware
+    )
     # the root changes with every sealing (fresh key): show a fixed one in pictures
     app.query_one("SubmitPane").show_task(
         EXAMPLES / "digits",

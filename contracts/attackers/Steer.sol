@@ -19,6 +19,8 @@ interface IMarketplace {
         uint32 drawBlock;
         uint24 drawEntries;
         address validator;
+        uint32 timeLimit;
+        uint8 gpus;
         uint128 payment;
         uint128 validatorFee;
         bytes32 keyCommit;

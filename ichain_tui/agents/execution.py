@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,13 +18,17 @@ from ..chain.errors import ChainError, ContractRevert
 from ..chain.types import Task, ValidatorMode
 from ..errors import IchainError
 from ..sandbox import policy as policies
-from ..sandbox.taskspec import load_task
+from ..sandbox.placement import Placement
+from ..sandbox.taskspec import TaskSpec, load_task
 from ..transfer.errors import PeerUnreachable
 from ..transfer.locator import FileRef
-from ..transfer.logstream import LogPusher
+from ..transfer.logstream import PROGRESS_PREFIX, LogPusher
 from ..transfer.manifest import seal_folder
 from . import envelopes as env
+from .jobs import EXECUTE, Job
 from .role import ProviderRole
+
+COMMIT_MARGIN_S = 60  # of the execute window kept for sealing and committing the result
 
 if TYPE_CHECKING:
     from .events import Repeats, TaskOutput
@@ -46,25 +51,42 @@ class ExecutionStep(ProviderRole):
         key, context = env.log_key(self.market, task_id, requester_key)
         return LogPusher(ref.address, key, context, socks=self.fetcher.socks).start()
 
-    def _lines_of(self, task_id: int, pusher: LogPusher | None = None) -> Callable[[str, str], None]:
+    def _lines_of(
+        self, task_id: int, pusher: LogPusher | None = None, job: Job | None = None
+    ) -> Callable[[str, str], None]:
         output = self.output
 
         def line(stream: str, text: str) -> None:
             if pusher is not None:
                 pusher.add(stream, text)
+            if job is not None and text.startswith(PROGRESS_PREFIX):
+                job.saw_progress(text[len(PROGRESS_PREFIX) :])
             if output is not None:
                 output(task_id, stream, text)
 
         return line
 
-    def _execute(self, task: Task) -> None:
-        task_id = task.task_id
+    def _start_execution(self, task: Task) -> None:
+        """In the duty loop: hand the task to a job of its own (a slot), which ends by the task's
+        execute deadline whatever a peer, pip, Docker or the task does."""
         refused = self._validator_refused(task)
         if refused:
-            self._decline(task_id, refused)
+            self._decline(task.task_id, refused)
             return
-        self.busy_with = task_id
+        left = task.deadline - self.market.chain.timestamp()
+        if not self.jobs.start(
+            EXECUTE, task.task_id, lambda job: self._execute(task, job), left, limit_s=task.time_limit
+        ):
+            count = self._repeats.seen((task.task_id, "queued"))
+            if self._repeats.worth_reporting(count) and not self.jobs.running(EXECUTE, task.task_id):
+                self._say("waiting", task.task_id, f"all {self.jobs.lanes[EXECUTE]} slots are busy; queued")
+
+    def _execute(self, task: Task, job: Job) -> None:
+        """The execution job: fetch, check against the policy and the on-chain terms, take a
+        slot's GPUs, cores and memory, run, pre-check, seal and commit."""
+        task_id = task.task_id
         base = self.work / f"task-{task_id}"
+        placement = None
         try:
             facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
             ref = env.pick(
@@ -96,15 +118,30 @@ class ExecutionStep(ProviderRole):
                     root=ref.root,
                     what="task",
                 )
+                job.at("fetching")
                 self.fetcher.fetch(
-                    ref, folder, base / "task-chunks", progress=self.progress, cancel=self.cancel
+                    ref,
+                    folder,
+                    base / "task-chunks",
+                    progress=self.progress,
+                    cancel=job.cancel,
+                    deadline_s=self._fetch_deadline(task, job),
                 )
                 self.journal.update(task_id, fetched_root=facts.task_root)
             spec = load_task(folder)
-            refused = self.policy.refusal(spec, policies.free_disk(self.work))
+            refused = self.policy.refusal(spec, policies.free_disk(self.work)) or self._terms_refusal(
+                task, spec
+            )
             if refused:
                 self._decline(task_id, refused)
                 return
+            # the on-chain terms govern: the task runs no longer than it paid for
+            spec = replace(spec, time_limit=min(spec.time_limit, float(task.time_limit or spec.time_limit)))
+            job.at("waiting for a slot")
+            placement = self._place(spec, job)
+            if placement is None:
+                return  # cancelled (stopping, or the deadline) while waiting
+            job.placement = placement
             out = base / "result"
             shutil.rmtree(out, ignore_errors=True)
             self._say(
@@ -116,6 +153,7 @@ class ExecutionStep(ProviderRole):
             spent = float(self.journal.get(task_id).get("spent_s", 0.0))
             if spent:
                 self._say("resuming", task_id, f"from its last checkpoint, {spent:.0f} s of its limit spent")
+            job.at("executing")
             try:
                 run = self.sandbox.execute(
                     spec,
@@ -123,8 +161,9 @@ class ExecutionStep(ProviderRole):
                     checkpoint=base / "checkpoint",  # kept across restarts of this provider
                     spent_s=spent,
                     on_saved=lambda seconds: self.journal.update(task_id, spent_s=round(seconds, 1)),
-                    cancel=self.cancel,
-                    on_line=self._lines_of(task_id, pusher),
+                    cancel=job.cancel,
+                    on_line=self._lines_of(task_id, pusher, job),
+                    placement=placement,
                 )
             finally:
                 pusher.close()
@@ -134,23 +173,62 @@ class ExecutionStep(ProviderRole):
                 self._decline(task_id, f"execution failed: {run.reason}")
                 return
             if task.mode is not ValidatorMode.NONE:
+                job.at("checking")
                 check = self.sandbox.check(
-                    spec, out, cancel=self.cancel, stage=self._stage(task_id), on_line=self._lines_of(task_id)
+                    spec,
+                    out,
+                    cancel=job.cancel,
+                    stage=self._stage(task_id),
+                    on_line=self._lines_of(task_id),
+                    placement=placement,
                 )
                 if check.cancelled:
                     return
                 if not check.ok:
                     self._decline(task_id, f"my own check of the result failed: {check.reason}")
                     return
+            job.at("committing")
             self._commit(task, ref, out, base)
         except (ChainError, ContractRevert) as exc:
             self._say("error", task_id, str(exc))
         except PeerUnreachable as exc:
+            if job.cancel.is_set():
+                return  # stopping, or the task's own deadline: not the requester's absence
             self._requester_away(task, str(exc))
         except IchainError as exc:
+            if job.cancel.is_set():
+                return
             self._decline(task_id, str(exc))
         finally:
-            self.busy_with = None
+            if placement is not None:
+                self.reservations.release(placement)
+
+    def _fetch_deadline(self, task: Task, job: Job) -> float:
+        """Seconds the task's package may take to arrive: what the execute window leaves after the
+        task's time limit (the on-chain terms, not a size the peer claims), at least a minute."""
+        return max(60.0, min(job.remaining_s, job.remaining_s - float(task.time_limit) - COMMIT_MARGIN_S))
+
+    def _terms_refusal(self, task: Task, spec: TaskSpec) -> str | None:
+        """Why the task's own ichain.toml does not fit the terms it was escrowed under (None: it fits)."""
+        gpus = len(self.sandbox.gpus) if spec.gpus < 0 else spec.gpus
+        if gpus > task.gpus:
+            return f"the task asks for {gpus} GPUs; its on-chain terms pay for {task.gpus}"
+        left = task.deadline - self.market.chain.timestamp()
+        limit = min(spec.time_limit, float(task.time_limit or spec.time_limit))
+        spent = float(self.journal.get(task.task_id).get("spent_s", 0.0))
+        if limit - spent + COMMIT_MARGIN_S > left:
+            return f"its {limit:g} s time limit cannot fit the {left} s left of its execute window"
+        return self.reservations.refusal(spec.cpus, spec.memory_mb, gpus)
+
+    def _place(self, spec: TaskSpec, job: Job) -> Placement | None:
+        """Wait (in this job) until a slot with the GPUs, cores and memory the task asks for is free."""
+        gpus = -1 if spec.gpus < 0 else spec.gpus
+        while not job.cancel.is_set():
+            placement = self.reservations.reserve(spec.cpus, spec.memory_mb, gpus)
+            if placement is not None:
+                return placement
+            job.cancel.wait(0.5)
+        return None
 
     def _requester_away(self, task: Task, why: str) -> None:
         """The requester's chunk server does not answer (it may be restarting: its address is kept

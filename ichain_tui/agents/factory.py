@@ -1,6 +1,6 @@
 """Provides the one place agents and their host are built from settings — `open_host`,
 `requester_agent`, `provider_agent` — for the headless commands and the TUI alike, so both run
-with the same transport, identity file, price, stake, hardware profile and provider policy."""
+with the same transport, identity file, rates, slots, stake, hardware profile and provider policy."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def provider_agent(
     output: TaskOutput | None = None,
 ) -> ProviderAgent:
     """The provider `ichain provide --headless` and the TUI's Provider tab run: the settings'
-    price, stake and named-validator policy, this machine's hardware, the provider policy."""
+    rates, slots, stake and named-validator policy, this machine's hardware, the provider policy."""
     from ..sandbox import policy as policies
     from ..sandbox.gpu import local_profile
     from .provider import ProviderAgent
@@ -86,7 +86,9 @@ def provider_agent(
         sandbox,
         host,
         work,
-        price=settings.price_wei,
+        rate=settings.rate_wei,
+        gpu_rate=settings.gpu_rate_wei,
+        slots=settings.slots,
         stake=settings.stake_wei,
         hardware=local_profile(sandbox.gpus),
         fetcher=Fetcher(socks=host.transport.socks),

@@ -5,6 +5,7 @@ or restarts can pick up where it was; chain state stays the truth, the journal a
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ class Journal:
         if scope:
             self.dir = self.dir / scope
         self.corrupt: list[str] = []  # names of records set aside
+        self._lock = threading.Lock()  # the duty loop and a task's job may update one record
         locations.ensure_private_dir(self.dir)
 
     def _path(self, task_id: int) -> Path:
@@ -35,9 +37,10 @@ class Journal:
             return {}
 
     def update(self, task_id: int, **values: Any) -> dict[str, Any]:
-        record = {**self.get(task_id), **values, "task_id": task_id}
-        write_json(self._path(task_id), record)
-        return record
+        with self._lock:
+            record = {**self.get(task_id), **values, "task_id": task_id}
+            write_json(self._path(task_id), record)
+            return record
 
     @property
     def cursor(self) -> int:

@@ -31,7 +31,7 @@ PASSWORD = "ichain-local-market"  # throwaway keystores of public dev keys
 
 
 class ProviderProcess:
-    def __init__(self, market: LocalMarket, index: int, key: str, price_eth: str | float = "0.01") -> None:
+    def __init__(self, market: LocalMarket, index: int, key: str, rate_eth: str | float = "0.01") -> None:
         self.home = market.base / f"provider-{index}"
         self.account = account_from_key(key)
         if not (self.home / "data" / "keystores").exists():
@@ -42,7 +42,7 @@ class ProviderProcess:
             "ICHAIN_PASSWORD": PASSWORD,
             "ICHAIN_NETWORK": market.url,
             "ICHAIN_MARKET": market.address,
-            "ICHAIN_PRICE_ETH": str(price_eth),
+            "ICHAIN_RATE_ETH": str(rate_eth),
             "ICHAIN_STAKE_ETH": "0.5",
             "ICHAIN_CHUNKS": "2",
         }
@@ -120,7 +120,7 @@ class MarketHere(ABC):
         )
 
     @abstractmethod
-    def provider(self, index: int, price_eth: str = "0.01") -> ProviderHere:
+    def provider(self, index: int, rate_eth: str = "0.01") -> ProviderHere:
         """Provider `index` (its key is `keys[index]`), not started yet."""
 
     def exited(self) -> str | None:
@@ -151,8 +151,8 @@ class LocalMarket(MarketHere):
                 return f"exit {p.proc.returncode}: {p.log()[-2000:]}"
         return None
 
-    def provider(self, index: int, price_eth: str | float = "0.01") -> ProviderProcess:
-        p = ProviderProcess(self, index, self.keys[index], price_eth)
+    def provider(self, index: int, rate_eth: str | float = "0.01") -> ProviderProcess:
+        p = ProviderProcess(self, index, self.keys[index], rate_eth)
         self.providers.append(p)
         return p
 

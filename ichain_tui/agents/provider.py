@@ -1,12 +1,27 @@
-"""Provides `ProviderAgent`: registers, takes assigned tasks, runs them in the sandbox, checks its
-own result, seals it under the split key and commits it, validates other providers' results,
-resolves the validator draws its tasks wait for, replaces silent validators, appeals fail verdicts
-it does not believe, and claims when the protocol lets it (protocol v3).
+"""Provides `ProviderAgent`: registers with its terms (rates, slots, GPUs, how long its stake may be
+locked), takes assigned tasks, runs them in the sandbox, checks its own result, seals it under the
+split key and commits it, validates other providers' results, resolves the validator draws its
+tasks wait for, replaces silent validators, appeals fail verdicts it does not believe, and claims
+when the protocol lets it (protocol v3).
 
-It is driven by `step()` (one pass over what the chain says is open for this address) called in a
-loop by `run()`; every pass rebuilds its view from chain state, so a restart resumes any open task
-and none is handled twice (each on-chain transition happens once; the journal records local files
-and the keys this provider chose, written before any transaction that commits to them).
+The duty loop (`run` calling `step`) reads what the chain says is open for this address and does
+only short things itself; long work is a job (`jobs.Jobs`) in a thread of its own. Every duty,
+what it may block on, and its deadline:
+
+| duty                 | where       | may block on                              | deadline                              |
+|----------------------|-------------|-------------------------------------------|---------------------------------------|
+| scan, read tasks     | loop        | the node (RPC layer's own patience)       | per request                           |
+| execute a task       | job, a slot | peer fetch, pip, Docker, the task itself  | the task's execute deadline           |
+|   fetch              |   (in job)  | the requester's chunk server              | 5 min + package at the floor rate     |
+|   live log POST      |   (in job)  | the requester's chunk server              | 10 s per POST, 3 s to flush           |
+| validate a result    | job, lane   | peer fetch, Docker (check)                | the verdict deadline                  |
+| commit, draw, claim, | loop        | the node (a transaction until mined)      | the transaction layer's timeout       |
+| envelope, replace,   |             |                                           |                                       |
+| appeal, decline      |             |                                           |                                       |
+
+A restart rebuilds everything from chain state and the journal (each on-chain transition happens
+once; the journal records local files and the keys this provider chose, written before any
+transaction that commits to them), so a killed provider resumes each task from its checkpoint.
 """
 
 from __future__ import annotations
@@ -23,11 +38,12 @@ from typing import Any
 from ..amounts import format_eth
 from ..chain.client import DEFAULT_MAX_LOCK, MarketClient
 from ..chain.errors import ContractRevert
-from ..chain.types import Task, TaskState, ValidatorMode
+from ..chain.types import ProviderTerms, Task, TaskState, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError, one_line
 from ..hardware import HardwareProfile
 from ..sandbox import policy as policies
+from ..sandbox.placement import Reservations, default_slots
 from ..sandbox.policy import ProviderPolicy
 from ..sandbox.runner import Sandbox
 from ..transfer.fetcher import Fetcher
@@ -37,6 +53,7 @@ from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, TaskOutput, ignore
 from .execution import ExecutionStep
 from .hosting import Host
+from .jobs import EXECUTE, VALIDATE, Job, Jobs, JobView
 from .journal import Journal
 from .validation import ValidatorDuties
 
@@ -45,6 +62,7 @@ log = logging.getLogger(__name__)
 RESULT_RETENTION_S = 30 * 86400  # a paid result nobody rated yet is served this long
 MIN_RESULT_RETENTION_S = 7 * 86400
 CLAIM_MARGIN_S = 30  # no key is sent this close to a task's bound, where a refund may be mined first
+VALIDATION_LANE = 2  # validations checked at once, beside the execution slots
 
 OPEN_AS_PROVIDER = (
     TaskState.ASSIGNED,
@@ -64,9 +82,11 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         host: Host,
         work_dir: Path,
         *,
-        price: int,
+        rate: int,
         stake: int,
         hardware: HardwareProfile,
+        gpu_rate: int = 0,
+        slots: int | None = None,
         fetcher: Fetcher | None = None,
         report: Reporter = ignore,
         progress: ProgressCallback | None = None,
@@ -78,15 +98,17 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         result_retention_s: int = RESULT_RETENTION_S,
         max_lock_s: int = DEFAULT_MAX_LOCK,
     ) -> None:
-        """`output` is told each line the task prints while it runs here (a dashboard's tail);
-        `result_retention_s`: how long a paid, unrated result stays served (advertised on chain);
-        `max_lock_s`: the longest a task may hold this provider's stake (advertised on chain)."""
+        """`rate`: wei per hour of a task's time limit (`gpu_rate` per GPU-hour on top); `slots`:
+        tasks run at once (None: from this machine, `placement.default_slots`); `output` is told
+        each line a task prints while it runs here (a dashboard's tail); `result_retention_s`:
+        how long a paid, unrated result stays served (advertised on chain); `max_lock_s`: the
+        longest a task may hold this provider's stake (advertised on chain)."""
         self.market = market
         self.me: str = market.signer.address
         self.sandbox = sandbox
         self.host = host
         self.work = Path(work_dir) / market.scope  # task ids are unique only within one market
-        self.price, self.stake, self.hardware = price, stake, hardware
+        self.stake, self.hardware = stake, hardware
         self.fetcher = fetcher or Fetcher(socks=host.transport.socks)
         self.report = report
         self.progress = progress
@@ -97,11 +119,22 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         self.result_retention_s = max(MIN_RESULT_RETENTION_S, result_retention_s)
         self.max_lock_s = max_lock_s
         self.policy = policy or policies.for_host(self.work, len(sandbox.gpus), sandbox.image)
+        memory_mb = policies.host_memory_mb()
+        cores = max(1, int(self.policy.max_cpus))
+        gpu_ids = [g.index for g in sandbox.gpus][: self.policy.max_gpus]
+        slots = slots or default_slots(len(gpu_ids), cores, memory_mb)
+        self.reservations = Reservations(slots, cores, memory_mb, gpu_ids)
+        self.terms = ProviderTerms(
+            rate_per_hour=rate,
+            rate_per_gpu_hour=gpu_rate,
+            max_lock=max_lock_s,
+            retention=self.result_retention_s,
+            slots=slots,
+            gpus=len(gpu_ids),
+        )
         self.journal = Journal("provider", self.me, scope=market.scope)
-        self.cancel = threading.Event()  # cancels a running sandbox/transfer when stopping
-        self._busy_with: int | None = None
-        self._idle = threading.Event()  # set while no task is being executed or validated
-        self._idle.set()
+        self.cancel = threading.Event()  # set when stopping: no new job starts
+        self.jobs = Jobs({EXECUTE: slots, VALIDATE: VALIDATION_LANE}, self._crashed)
         self.draining = False  # set by shutdown(): start nothing new, hand back what has not started
         self._known: set[int] = set()  # tasks naming this address, from events read so far
         self._quarantined: set[int] = set()  # tasks that raised something unexpected
@@ -114,17 +147,18 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         self.idle_scan_every = 60.0 if market.chain.kind == "rpc" else 0.0
 
     @property
-    def busy_with(self) -> int | None:
-        """The task being executed or validated now (None: idle)."""
-        return self._busy_with
+    def slots(self) -> int:
+        return self.terms.slots
 
-    @busy_with.setter
-    def busy_with(self, task_id: int | None) -> None:
-        self._busy_with = task_id
-        if task_id is None:
-            self._idle.set()
-        else:
-            self._idle.clear()
+    def duties(self) -> list[JobView]:
+        """The jobs running now (slots first, then validations): what an operator sees."""
+        return self.jobs.views()
+
+    @property
+    def busy_with(self) -> int | None:
+        """A task being executed or validated now (None: idle)."""
+        jobs = self.jobs.jobs()
+        return min(j.task_id for j in jobs) if jobs else None
 
     def _say(self, kind: str, task_id: int | None, message: str, role: str = "provider", **data: Any) -> None:
         self.report(AgentEvent(role, kind, task_id, message, data))
@@ -132,24 +166,24 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
     # ------------------------------------------------------------------ registration
     def start_providing(self) -> None:
         info = self.market.provider(self.me)
-        terms = {"max_lock": self.max_lock_s, "retention": self.result_retention_s}
+        terms = self.terms
+        described = (
+            f"rate {format_eth(terms.rate_per_hour)}/h"
+            + (f" + {format_eth(terms.rate_per_gpu_hour)}/GPU-h" if terms.rate_per_gpu_hour else "")
+            + f", {terms.slots} slot{'s' if terms.slots != 1 else ''}"
+        )
         if not info.registered:
             self.market.register_provider(
-                public_key(self.market.signer), self.price, self.hardware, self.stake, **terms
+                public_key(self.market.signer), terms, self.hardware, self.stake
             ).send()
             self._say(
                 "registered",
                 None,
-                f"price {format_eth(self.price)}, stake {format_eth(self.stake)}, {self.hardware.describe()}",
+                f"{described}, stake {format_eth(self.stake)}, {self.hardware.describe()}",
             )
-        elif (
-            not info.available
-            or info.price != self.price
-            or info.hardware != self.hardware
-            or (info.max_lock, info.retention) != (self.max_lock_s, self.result_retention_s)
-        ):
-            self.market.update_provider(self.price, True, self.hardware, **terms).send()
-            self._say("available", None, f"price {format_eth(self.price)}, {self.hardware.describe()}")
+        elif not info.available or info.hardware != self.hardware or not terms.matches(info):
+            self.market.update_provider(terms, True, self.hardware).send()
+            self._say("available", None, f"{described}, {self.hardware.describe()}")
         self._rehost()
 
     def stop_providing(self) -> None:
@@ -215,6 +249,8 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             if task_id in self._quarantined:
                 self._release_quarantined(task_id)
                 continue
+            if self.jobs.running(EXECUTE, task_id) or self.jobs.running(VALIDATE, task_id):
+                continue  # its job owns it until it ends
             try:
                 task = self.market.task(task_id)
                 if task.state is TaskState.NONE:  # a record of a chain reset under the same id and address
@@ -236,12 +272,21 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             except Exception as exc:
                 self._quarantine(task_id, exc)
 
+    def _crashed(self, job: Job, exc: BaseException) -> None:
+        """A job raised: an error the agent expects is reported (the next pass tries again);
+        anything else quarantines that task alone."""
+        if isinstance(exc, IchainError):
+            count = self._repeats.seen((job.task_id, str(exc)))
+            if self._repeats.worth_reporting(count):
+                self._say("error", job.task_id, str(exc) + (f" (seen {count} times)" if count > 1 else ""))
+            return
+        self._quarantine(job.task_id, exc)
+
     def _quarantine(self, task_id: int, exc: BaseException) -> None:
         """Stop handling a task that raised something unexpected: hand it back if it is still ours
         to decline, record why, and let its timed exit settle it otherwise."""
         reason = f"{type(exc).__name__}: {str(exc)[:200]}"
         self._quarantined.add(task_id)
-        self.busy_with = None
         self.journal.update(task_id, quarantined=reason)
         self._say("quarantined", task_id, reason, traceback=traceback.format_exc(limit=8))
         log.error("task %s quarantined: %s", task_id, reason, exc_info=exc)
@@ -271,7 +316,7 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         disk, so a restart does not rescan history) moves past it."""
         if self._scanned_to < 0:
             self._scanned_to = self.journal.cursor
-        idle = not self._known and not self.busy_with
+        idle = not self._known and not self.jobs.busy
         if idle and time.monotonic() - self._last_scan < self.idle_scan_every:
             return sorted(self.journal.open_tasks())  # nothing of ours is open: no request this pass
         self._last_scan = time.monotonic()
@@ -327,7 +372,7 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             if self.draining:
                 self._decline(task_id, "provider shutting down")
                 return
-            self._execute(task)
+            self._start_execution(task)
         elif state is TaskState.EXECUTED:
             self._claim(task, "no validator: paid on revealing the key")
         elif state is TaskState.VALIDATING:
@@ -484,18 +529,23 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self, grace: float = 30.0) -> None:
-        """Stop taking tasks; let the current one finish within `grace` seconds, else hand it back."""
+        """Stop taking tasks; let the running ones finish within `grace` seconds, else cancel them
+        and hand back each that has no sealed result yet (a full refund to its requester). A
+        validation cut short keeps its lock: it is redone after a restart, before its deadline."""
         self.draining = True
         self.stop_providing()
-        self._idle.wait(grace)
-        busy = self.busy_with
-        if busy is not None:
-            self.cancel.set()  # the sandbox and the fetcher stop at once; the pass then ends
-            self._idle.wait()
-            task = self.market.task(busy)
-            if (
-                task.provider == self.me
-                and task.state is TaskState.ASSIGNED
-                and not self.journal.get(busy).get("k2")
-            ):
-                self._decline(busy, "provider shutting down")
+        if not self.jobs.wait_idle(grace):
+            cut = self.jobs.cancel_all()  # sandboxes and fetches stop at once
+            self.cancel.set()
+            self.jobs.wait_idle(60)
+            for job in cut:
+                if job.duty != EXECUTE:
+                    continue
+                task = self.market.task(job.task_id)
+                if (
+                    task.provider == self.me
+                    and task.state is TaskState.ASSIGNED
+                    and not self.journal.get(job.task_id).get("k2")
+                ):
+                    self._decline(job.task_id, "provider shutting down")
+        self.jobs.close()

@@ -33,6 +33,7 @@ from . import envelopes as env
 from .events import AgentEvent, Repeats, Reporter, ignore
 from .hosting import Host
 from .journal import Journal
+from .selection import task_limits
 
 CREATE_ATTEMPTS = 12  # other requesters may take the task id the envelope was bound to
 STALLED_DRAW_BLOCKS = 5  # a draw left pending this many blocks is made by the requester
@@ -107,15 +108,19 @@ class RequesterAgent:
         mode: ValidatorMode = ValidatorMode.RANDOM,
         validator: str | None = None,
         validator_fee: int = 0,
-        execute_window: int = 3600,
+        execute_window: int | None = None,
         review_window: int = 3600,
     ) -> int:
-        load_task(folder)  # refuse a folder that is not a task before anything is paid
+        """Seal and publish the task folder, then escrow `payment` (+ the fee) for it with
+        `provider`. Its time limit and GPU count (from its ichain.toml) are on-chain terms; the
+        execute window defaults to the time limit plus DEFAULT_TRANSFER_S."""
+        spec = load_task(folder)  # refuse a folder that is not a task before anything is paid
         if validator:
             mode = ValidatorMode.NAMED
         info = self.market.provider(provider)
         if not info.registered:
             raise IchainError(f"{provider} is not a registered provider (on the node's view of the chain)")
+        time_limit, gpus = task_limits(spec, info)
         sealed = seal_folder(
             Path(folder), self.work / f"pending-{time.time_ns()}" / "sealed", chunks=self.chunks
         )
@@ -139,6 +144,8 @@ class RequesterAgent:
                 validator_fee=validator_fee,
                 task_root=bytes.fromhex(sealed.root),
                 requester_key=public_key(self.market.signer),
+                time_limit=time_limit,
+                gpus=gpus,
                 execute_window=execute_window,
                 review_window=review_window,
                 expected_id=expected,

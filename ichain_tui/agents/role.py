@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..chain.client import MarketClient
+    from ..sandbox.placement import Reservations
     from ..sandbox.policy import ProviderPolicy
     from ..sandbox.runner import Sandbox
     from ..transfer.fetcher import Fetcher
     from ..transfer.progress import ProgressCallback
     from .hosting import Host
+    from .jobs import Jobs
     from .journal import Journal
 
 
@@ -31,7 +33,8 @@ class ProviderRole:
     cancel: threading.Event
     work: Path
     draining: bool
-    busy_with: int | None
+    jobs: Jobs
+    reservations: Reservations
     max_lock_s: int
 
     _say: Callable[..., None]  # (kind, task_id, message, role=..., **data)

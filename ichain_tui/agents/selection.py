@@ -10,12 +10,14 @@ buy more than W of validated volume and pay the drawn validators at least `minFe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..amounts import format_eth
 from ..chain.client import MarketClient
 from ..chain.types import Provider, Rating
+from ..sandbox.taskspec import TaskSpec
 
 PRIOR_WEIGHT = 10**17  # wei of neutral ratings every provider starts with
 PRIOR_SCORE = 3
@@ -52,7 +54,7 @@ def pool(market: MarketClient) -> list[Candidate]:
 
 
 def _best(fits: list[Candidate]) -> Candidate | None:
-    return max(fits, key=lambda c: (c.score, -c.provider.price), default=None)
+    return max(fits, key=lambda c: (c.score, -c.provider.rate_per_hour, c.provider.free_slots), default=None)
 
 
 def _lock(slash_bps: int, payment: int) -> int:
@@ -67,27 +69,43 @@ def choose_provider(
     candidates: list[Candidate] | None = None,
     gpus: int = 0,
     lock_s: int = 0,
+    time_limit: int = 3600,
 ) -> Candidate | None:
-    """The best-scored available provider that accepts `payment` (None: any price; then the
-    payment is its price), has the free stake to hold it, offers the `gpus` the task asks for and
-    accepts a lock of `lock_s` seconds (execute window + 6 review windows; its `maxLock`)."""
+    """The best-scored available provider with a free slot that accepts `payment` for a task of
+    `time_limit` seconds on `gpus` GPUs (None: its rates x the limit, then the payment is that),
+    has the free stake to hold it and accepts a lock of `lock_s` seconds (execute window + 6
+    review windows; its `maxLock`)."""
     me = market.account.address if market.account else None
     slash_bps = market.slash_bps
     fits = []
     for c in candidates if candidates is not None else pool(market):
-        pay = c.provider.price if payment is None else payment
+        wanted = gpus_on_chain(gpus, c.provider)
+        price = c.provider.price_for(time_limit, wanted)
+        pay = max(price, 1) if payment is None else payment
         if (
             c.provider.available
-            and c.provider.price <= pay
+            and c.provider.free_slots > 0
+            and price <= pay
             and pay > 0
             and c.address != me
             and c.address not in exclude
             and c.provider.free_stake >= _lock(slash_bps, pay)
+            and wanted <= c.provider.gpus
             and c.provider.hardware.offers_gpus(gpus)
             and lock_s <= c.provider.max_lock
         ):
             fits.append(c)
     return _best(fits)
+
+
+def task_limits(spec: TaskSpec, provider: Provider) -> tuple[int, int]:
+    """A task's on-chain time limit (whole seconds, rounded up) and GPU count for `provider`."""
+    return math.ceil(spec.time_limit), gpus_on_chain(spec.gpus, provider)
+
+
+def gpus_on_chain(asked: int, provider: Provider) -> int:
+    """The GPU count a task asks for on chain: `-1` (every GPU) is the provider's whole offer."""
+    return max(1, provider.gpus) if asked < 0 else asked
 
 
 def validator_refusal(
@@ -113,10 +131,12 @@ def provider_refusal(me: str | None, gpus: int, c: Candidate, lock_s: int = 0) -
         return "you: a provider cannot take its own task"
     if not c.provider.available:
         return "not available"
+    if c.provider.free_slots == 0:
+        return f"full: {c.provider.running} of {c.provider.slots} slots running"
     if lock_s > c.provider.max_lock:
         return f"accepts at most {_hours(c.provider.max_lock)} of windows (this task: {_hours(lock_s)})"
-    if not c.provider.hardware.offers_gpus(gpus):
-        return f"no GPU (the task asks for {gpus})" if gpus else "no GPU"
+    if not c.provider.hardware.offers_gpus(gpus) or gpus_on_chain(gpus, c.provider) > c.provider.gpus:
+        return f"offers {c.provider.gpus} GPUs (the task asks for {gpus})" if gpus > 0 else "no GPU"
     return None
 
 

@@ -15,6 +15,7 @@ from ..sandbox.staging import stage_name
 from ..sandbox.taskspec import load_task
 from ..transfer.locator import FileRef
 from . import envelopes as env
+from .jobs import VALIDATE, Job
 from .role import ProviderRole
 
 
@@ -26,7 +27,8 @@ class ValidatorDuties(ProviderRole):
         return stage_name(self.market.chain.chain_id, self.market.address, task_id)
 
     def _as_validator(self, task: Task) -> None:
-        task_id = task.task_id
+        """In the duty loop: decline what this validator will not take (within the decline
+        window), and start the check as a job of the validation lane otherwise."""
         if task.key_commit is None:
             return
         if self.draining:
@@ -36,7 +38,12 @@ class ValidatorDuties(ProviderRole):
         if refused:
             self._decline_draw(task, refused)
             return
-        self.busy_with = task_id
+        due = task.deadline - self.market.chain.timestamp()
+        self.jobs.start(VALIDATE, task.task_id, lambda job: self._validate(task, job), max(60.0, due + 60))
+
+    def _validate(self, task: Task, job: Job) -> None:
+        """The validation job: fetch task and result, check in the sandbox, send the verdict."""
+        task_id = task.task_id
         base = self.work / f"validate-{task_id}"
         try:
             facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
@@ -71,17 +78,20 @@ class ValidatorDuties(ProviderRole):
                         root=ref.root,
                         what=name,
                     )
+                    job.at(f"fetching {name}")
                     self.fetcher.fetch(
                         ref,
                         base / name,
                         base / f"{name}-chunks",
                         progress=self.progress,
-                        cancel=self.cancel,
+                        cancel=job.cancel,
+                        deadline_s=max(30.0, job.remaining_s),
                         keep_sealed=base / "result-sealed" if name == "result" else None,
                     )
                     self.journal.update(task_id, **{f"fetched_{name}": ref.root})
             spec = policies.clamp(load_task(base / "task"), self.policy)
-            run = self.sandbox.check(spec, base / "result", cancel=self.cancel, stage=self._stage(task_id))
+            job.at("checking")
+            run = self.sandbox.check(spec, base / "result", cancel=job.cancel, stage=self._stage(task_id))
             if run.cancelled:
                 return
             last = run.stdout_tail[-1] if run.stdout_tail else run.reason
@@ -94,8 +104,6 @@ class ValidatorDuties(ProviderRole):
             if self._verdict_due(task):
                 # the provider does not serve what it committed: it cannot be passed
                 self._verdict(task, False, f"result unobtainable: {exc}")
-        finally:
-            self.busy_with = None
 
     def _serve_second(self, task: Task, requester_key: bytes, sealed: Path, key: bytes, root: str) -> None:
         """After a pass, serve the result's encrypted chunks (fetched to check it) as a second

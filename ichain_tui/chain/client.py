@@ -22,7 +22,7 @@ from .errors import ChainError, ContractRevert, ErrorDecoder, NodeUnreachable, W
 from .events import LogWindow
 from .network import Chain
 from .transactions import PreparedCall
-from .types import Provider, Rating, Task, TaskState, TxResult, ValidatorMode
+from .types import Provider, ProviderTerms, Rating, Task, TaskState, TaskTerms, TxResult, ValidatorMode
 
 ZERO = "0x0000000000000000000000000000000000000000"
 DEFAULT_MIN_STAKE = 10**16  # 0.01 ETH
@@ -32,6 +32,7 @@ DEFAULT_MAX_LOCK = 7 * 86400  # a task may hold a provider's stake a week (execu
 DEFAULT_RETENTION = 30 * 86400  # a paid result is served 30 days
 DRAW_GAS = 160_000  # the most a draw's resolution may use beyond the estimate (24 probes and a lock)
 BOUND_WINDOWS = 6  # review windows after the execute window in a task's bound (the contract's constant)
+DEFAULT_TRANSFER_S = 900  # the execute window's allowance for fetching the task and sealing the result
 
 
 def _opt(address: str) -> str | None:
@@ -170,6 +171,8 @@ class MarketClient:
             draw_block,
             _draw_entries,
             validator,
+            time_limit,
+            gpus,
             payment,
             fee,
             commit,
@@ -193,18 +196,38 @@ class MarketClient:
             bound=int(bound),
             draw_block=int(draw_block),
             excluded=_opt(excluded),
+            time_limit=int(time_limit),
+            gpus=int(gpus),
         )
 
     def provider(self, address: str) -> Provider:
         address = Web3.to_checksum_address(address)
-        stake, locked, price, max_lock, retention, _units, registered, available, key_x, key_y, hardware = (
-            self._read(self.contract.functions.getProvider(address))
-        )
+        (
+            stake,
+            locked,
+            rate,
+            max_lock,
+            retention,
+            _units,
+            registered,
+            available,
+            slots,
+            running,
+            gpus,
+            gpu_rate,
+            key_x,
+            key_y,
+            hardware,
+        ) = self._read(self.contract.functions.getProvider(address))
         return Provider(
             address=address,
             stake=int(stake),
             locked=int(locked),
-            price=int(price),
+            rate_per_hour=int(rate),
+            rate_per_gpu_hour=int(gpu_rate),
+            slots=int(slots),
+            running=int(running),
+            gpus=int(gpus),
             registered=bool(registered),
             available=bool(available),
             public_key=bytes(key_x) + bytes(key_y) if registered else b"",
@@ -278,34 +301,29 @@ class MarketClient:
     def register_provider(
         self,
         public_key: bytes,
-        price: int,
+        terms: ProviderTerms | int,
         hardware: HardwareProfile | str,
         stake: int,
-        *,
-        max_lock: int = DEFAULT_MAX_LOCK,
-        retention: int = DEFAULT_RETENTION,
     ) -> PreparedCall:
-        """Join the pool with `stake`; `hardware` a profile, or raw text as any party may send.
-        `max_lock`: the longest a task may hold the stake (execute window + 6 review windows);
-        `retention`: how long a paid result is served (advertised to requesters)."""
+        """Join the pool with `stake`; `terms` (an int: a rate per hour with the default terms);
+        `hardware` a profile, or raw text as any party may send."""
         fn = self.contract.functions.registerProvider(
-            public_key, price, max_lock, retention, _hardware_text(hardware)
+            public_key, _terms(terms).as_tuple(), _hardware_text(hardware)
         )
         return self._call("registerProvider", fn, stake)
 
     def update_provider(
-        self,
-        price: int,
-        available: bool,
-        hardware: HardwareProfile | str,
-        *,
-        max_lock: int = DEFAULT_MAX_LOCK,
-        retention: int = DEFAULT_RETENTION,
+        self, terms: ProviderTerms | int, available: bool, hardware: HardwareProfile | str
     ) -> PreparedCall:
         fn = self.contract.functions.updateProvider(
-            price, max_lock, retention, available, _hardware_text(hardware)
+            _terms(terms).as_tuple(), available, _hardware_text(hardware)
         )
         return self._call("updateProvider", fn)
+
+    def price_of(self, provider: str, time_limit: int, gpus: int = 0) -> int:
+        """The least payment `provider` accepts for `time_limit` seconds on `gpus` GPUs."""
+        fn = self.contract.functions.priceOf(Web3.to_checksum_address(provider), time_limit, gpus)
+        return int(self._read(fn))
 
     def add_stake(self, amount: int) -> PreparedCall:
         return self._call("addStake", self.contract.functions.addStake(), amount)
@@ -326,29 +344,54 @@ class MarketClient:
         mode: ValidatorMode = ValidatorMode.RANDOM,
         validator: str | None = None,
         validator_fee: int = 0,
-        execute_window: int = 3600,
+        time_limit: int | None = None,
+        gpus: int = 0,
+        execute_window: int | None = None,
         review_window: int = 3600,
         provider_envelope: bytes = b"",
         expected_id: int | None = None,
     ) -> PreparedCall:
-        """Escrow and assign. `expected_id` (default: the next id now) is the id the envelope is
-        bound to; if another task takes it first the call reverts with `TaskIdTaken`."""
+        """Escrow and assign. `time_limit` (default: the execute window, else an hour) and `gpus`
+        are on-chain terms the payment must cover at the provider's rates; the execute window
+        defaults to the time limit plus DEFAULT_TRANSFER_S. `expected_id` (default: the next id
+        now) is the id the envelope is bound to; if another task takes it first the call reverts
+        with `TaskIdTaken`."""
+        if time_limit is None:
+            time_limit = execute_window or 3600
+        terms = TaskTerms(
+            provider=provider,
+            payment=payment,
+            task_root=task_root,
+            time_limit=time_limit,
+            gpus=gpus,
+            mode=mode,
+            validator=validator,
+            validator_fee=validator_fee,
+            execute_window=execute_window,
+            review_window=review_window,
+            provider_envelope=provider_envelope,
+        )
         if expected_id is None:
             expected_id = self.task_count() + 1
-        fn = self.contract.functions.createTask(
-            expected_id,
-            Web3.to_checksum_address(provider or ZERO),
-            int(mode),
-            Web3.to_checksum_address(validator or ZERO),
-            payment,
-            validator_fee,
-            execute_window,
-            review_window,
-            task_root,
-            requester_key,
-            provider_envelope,
-        )
-        return self._call("createTask", fn, payment + validator_fee)
+        fn = self.contract.functions.createTask(expected_id, task_terms_abi(terms), requester_key)
+        return self._call("createTask", fn, terms.value)
+
+    def create_tasks(
+        self, terms: list[TaskTerms], requester_key: bytes, first_id: int | None = None
+    ) -> PreparedCall:
+        """Many tasks in one transaction, with consecutive ids from `first_id` (default: the next
+        id now; each envelope in `terms` must be bound to its own id)."""
+        if first_id is None:
+            first_id = self.task_count() + 1
+        fn = self.contract.functions.createTasks(first_id, [task_terms_abi(t) for t in terms], requester_key)
+        return self._call("createTasks", fn, sum(t.value for t in terms))
+
+    def rate_many(self, task_ids: list[int], ratings: list[int]) -> PreparedCall:
+        """`rate` for many tasks in one transaction."""
+        for rating in ratings:
+            if not 0 <= rating <= 255:
+                raise ContractRevert("InvalidRating", (rating,), f"rating must be 1 to 5, got {rating}")
+        return self._call("rateMany", self.contract.functions.rateMany(list(task_ids), list(ratings)))
 
     def rate(self, task_id: int, rating: int) -> PreparedCall:
         if not 0 <= rating <= 255:  # does not fit uint8: refuse here, the contract refuses 0 and 6..255
@@ -540,6 +583,28 @@ class MarketClient:
             if event["event"] == "TaskCreated":
                 return int(event["taskId"])
         raise ChainError("no TaskCreated event in the receipt")
+
+
+def _terms(terms: ProviderTerms | int) -> ProviderTerms:
+    return terms if isinstance(terms, ProviderTerms) else ProviderTerms(rate_per_hour=int(terms))
+
+
+def task_terms_abi(t: TaskTerms) -> tuple[Any, ...]:
+    """`t` as the contract's `TaskTerms` tuple (what `createTask` and `createTasks` take)."""
+    execute = t.time_limit + DEFAULT_TRANSFER_S if t.execute_window is None else t.execute_window
+    return (
+        Web3.to_checksum_address(t.provider or ZERO),
+        int(t.mode),
+        Web3.to_checksum_address(t.validator or ZERO),
+        t.payment,
+        t.validator_fee,
+        t.time_limit,
+        t.gpus,
+        execute,
+        t.review_window,
+        t.task_root,
+        t.provider_envelope,
+    )
 
 
 def _hardware_text(hardware: HardwareProfile | str) -> str:

@@ -14,7 +14,7 @@ every provider field shown here has its own event: the logs are the whole story.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -187,6 +187,10 @@ class MarketIndex:
                 deadline=0,
                 block=block,
             )
+            created = state.tasks[task_id].provider
+            if created:
+                self._running(created, +1)
+                providers.add(created)
             return
         task = state.tasks.get(task_id)
         if task is None:  # a log of a task created before the history read (cannot happen on a whole read)
@@ -194,6 +198,9 @@ class MarketIndex:
         new_state, deadline, validator = task.state, task.deadline, task.validator
         if name == "TaskStateChanged":
             new_state, deadline = TaskState(int(topics[2], 16)), _hex_word(data, 0)
+            if task.state is TaskState.ASSIGNED and new_state is not TaskState.ASSIGNED and task.provider:
+                self._running(task.provider, -1)
+                providers.add(task.provider)
             if new_state in (TaskState.PASSED, TaskState.REJECTED) and task.provider:
                 rerate.add(task.provider)  # the only states in which Ratings records a verdict
         elif name == "ValidatorAssigned":
@@ -218,14 +225,12 @@ class MarketIndex:
         is most of a market's logs: it is read from the hex, the record built directly."""
         known = self._state.providers.get(address)
         if name == "ProviderRegistered":
-            key, price, stake, hardware = decode(
-                ["bytes", "uint256", "uint256", "string"], bytes.fromhex(data[2:])
-            )
+            key, stake, hardware = decode(["bytes", "uint256", "string"], bytes.fromhex(data[2:]))
             self._state.providers[address] = Provider(
                 address=address,
                 stake=int(stake),
                 locked=0,
-                price=int(price),
+                rate_per_hour=0,  # TermsChanged follows in the same transaction
                 registered=True,
                 available=False,  # AvailabilityChanged follows in the same transaction
                 public_key=bytes(key),
@@ -234,30 +239,48 @@ class MarketIndex:
             return
         if known is None:
             return
-        stake, locked, price = known.stake, known.locked, known.price
-        available, hardware = known.available, known.hardware
-        max_lock, retention = known.max_lock, known.retention
         if name == "TermsChanged":
-            max_lock, retention = _hex_word(data, 0), _hex_word(data, 1)
+            rate, gpu_rate, max_lock, retention, slots, gpus = (_hex_word(data, i) for i in range(6))
+            changed = replace(
+                known,
+                rate_per_hour=rate,
+                rate_per_gpu_hour=gpu_rate,
+                max_lock=max_lock,
+                retention=retention,
+                slots=slots,
+                gpus=gpus,
+            )
         elif name == "ProviderUpdated":
-            new_price, text = decode(["uint256", "string"], bytes.fromhex(data[2:]))
-            price, hardware = int(new_price), HardwareProfile.parse(str(text))
+            (text,) = decode(["string"], bytes.fromhex(data[2:]))
+            changed = replace(known, hardware=HardwareProfile.parse(str(text)))
         elif name == "AvailabilityChanged":
-            available = bool(_hex_word(data, 0))
+            changed = replace(known, available=bool(_hex_word(data, 0)))
         elif name == "StakeChanged":
-            stake, locked = _hex_word(data, 0), _hex_word(data, 1)
-        self._state.providers[address] = Provider(
-            address,
-            stake,
-            locked,
-            price,
-            known.registered,
-            available,
-            known.public_key,
-            hardware,
-            max_lock,
-            retention,
-        )
+            changed = Provider(  # most of a market's logs: built directly, not through replace()
+                known.address,
+                _hex_word(data, 0),
+                _hex_word(data, 1),
+                known.rate_per_hour,
+                known.registered,
+                known.available,
+                known.public_key,
+                known.hardware,
+                known.max_lock,
+                known.retention,
+                known.rate_per_gpu_hour,
+                known.slots,
+                known.running,
+                known.gpus,
+            )
+        else:
+            return
+        self._state.providers[address] = changed
+
+    def _running(self, provider: str | None, delta: int) -> None:
+        """A task of `provider` entered (+1) or left (-1) Assigned: its running count on chain."""
+        known = self._state.providers.get(provider or "")
+        if known is not None:
+            self._state.providers[known.address] = replace(known, running=max(0, known.running + delta))
 
     def _read_ratings(self, addresses: set[str]) -> None:
         wanted = sorted(addresses)

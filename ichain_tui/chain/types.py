@@ -77,6 +77,8 @@ class Task:
     bound: int = 0  # every exit is decided by then (created + execute window + 6 review windows)
     draw_block: int = 0  # a pending draw's seed block (0: none pending)
     excluded: str | None = None  # a validator that declined or was replaced
+    time_limit: int = 0  # seconds the task may run (its on-chain terms)
+    gpus: int = 0  # GPUs it asked for
 
     @property
     def draw_pending(self) -> bool:
@@ -101,17 +103,88 @@ class Provider:
     address: str
     stake: int
     locked: int
-    price: int
+    rate_per_hour: int  # wei per hour of a task's time limit
     registered: bool
     available: bool
     public_key: bytes
     hardware: HardwareProfile  # parsed from what the provider wrote (untrusted)
     max_lock: int = 0  # seconds a task may hold its stake (execute window + 6 review windows)
     retention: int = 0  # seconds it serves a paid result (advertised)
+    rate_per_gpu_hour: int = 0  # wei per GPU-hour asked for, on top of the hourly rate
+    slots: int = 1  # tasks it executes at once
+    running: int = 0  # tasks assigned to it and not yet delivered, declined or expired
+    gpus: int = 0  # GPUs it offers
 
     @property
     def free_stake(self) -> int:
         return self.stake - self.locked
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.slots - self.running)
+
+    def price_for(self, time_limit: int, gpus: int = 0) -> int:
+        """The least payment it accepts for `time_limit` seconds on `gpus` GPUs (the contract's
+        `priceOf`: rates x limit, rounded up to the wei)."""
+        return price_for(self.rate_per_hour, self.rate_per_gpu_hour, time_limit, gpus)
+
+
+def price_for(rate_per_hour: int, rate_per_gpu_hour: int, time_limit: int, gpus: int = 0) -> int:
+    """(rate per hour + gpus x rate per GPU-hour) x time limit / 1 hour, rounded up (as on chain)."""
+    return -(-(rate_per_hour + gpus * rate_per_gpu_hour) * time_limit // 3600)
+
+
+@dataclass(frozen=True)
+class ProviderTerms:
+    """What a provider offers on chain (`Marketplace.Terms`)."""
+
+    rate_per_hour: int
+    rate_per_gpu_hour: int = 0
+    max_lock: int = 7 * 86400
+    retention: int = 30 * 86400
+    slots: int = 8  # the agent always says how many; 8 is what a bare rate in a test or bench gets
+    gpus: int = 0
+
+    def as_tuple(self) -> tuple[int, int, int, int, int, int]:
+        return (
+            self.rate_per_hour,
+            self.rate_per_gpu_hour,
+            self.max_lock,
+            self.retention,
+            self.slots,
+            self.gpus,
+        )
+
+    def matches(self, provider: Provider) -> bool:
+        return (
+            provider.rate_per_hour,
+            provider.rate_per_gpu_hour,
+            provider.max_lock,
+            provider.retention,
+            provider.slots,
+            provider.gpus,
+        ) == self.as_tuple()
+
+
+@dataclass(frozen=True)
+class TaskTerms:
+    """One task's terms as `createTask` / `createTasks` take them (`Marketplace.TaskTerms`)."""
+
+    provider: str
+    payment: int
+    task_root: bytes
+    time_limit: int = 3600
+    gpus: int = 0
+    mode: ValidatorMode = ValidatorMode.RANDOM
+    validator: str | None = None
+    validator_fee: int = 0
+    execute_window: int | None = None  # None: the time limit plus DEFAULT_TRANSFER_S
+    review_window: int = 3600
+    provider_envelope: bytes = b""
+
+    @property
+    def value(self) -> int:
+        return self.payment + self.validator_fee
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -86,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say(f"[chain]     {_describe(market)}: {why}")
         _say(f"[chain]     chain id {market.chain.chain_id}, Marketplace {market.address}")
         for i in range(1, args.providers + 1):
-            provider = market.provider(i, price_eth=f"{0.010 + 0.002 * (i - 1):.3f}").start()
+            provider = market.provider(i, rate_eth=f"{0.010 + 0.002 * (i - 1):.3f}").start()
             _say(f"[provider]  #{i} {provider.account.address} starting (log {provider.log_path})")
         market.wait_registered(args.providers, timeout=120)
         _say(f"[market]    {args.providers} providers registered")
@@ -137,20 +138,23 @@ def _run_headless(market: MarketHere, task: Path, keep: Path) -> int:
         _say(f"[{event.role}] {' ' * (9 - len(event.role))}{event.text()}")
 
     agent = market.requester(0, report=report)
+    from ..sandbox.taskspec import load_task
+
     payment = 2 * 10**16
-    chosen = choose_provider(agent.market, payment)
+    limit = math.ceil(load_task(task).time_limit)
+    chosen = choose_provider(agent.market, payment, time_limit=limit)
     if chosen is None:
         raise IchainError("no provider accepts the payment")
     _say(
         f"[requester] chose provider {chosen.address} (score {chosen.score:.1f}, "
-        f"price {format_eth(chosen.provider.price)})"
+        f"rate {format_eth(chosen.provider.rate_per_hour)}/h)"
     )
     task_id = agent.submit(
         task,
         chosen.address,
         payment,
         validator_fee=agent.market.min_fee_for(payment),
-        execute_window=900,
+        execute_window=limit + 900,
         review_window=600,
     )
     outcome = agent.follow(task_id, keep / f"task-{task_id}", rating=5)

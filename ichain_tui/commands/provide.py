@@ -1,7 +1,9 @@
 """Provides `ichain provide --headless`: run a provider (and validator) until SIGTERM.
 
 One line per state change on stdout (JSON with --json). On SIGTERM or Ctrl-C it stops taking
-tasks, lets the running one finish within --grace seconds or hands it back, and exits 0.
+tasks, lets the running ones finish within --grace seconds or hands them back, and exits 0.
+A `slots` line shows each slot (task, GPUs, elapsed of its limit, phase, last progress) and the
+validations running, whenever one changes and every minute while busy.
 """
 
 from __future__ import annotations
@@ -11,17 +13,27 @@ import logging
 import signal
 import sys
 import threading
+import time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from ..amounts import WEI_PER_ETH, parse_eth
 from ..cli_values import eth_amount, seconds
+from ..errors import UsageError
 from .common import settings_from
+
+if TYPE_CHECKING:
+    from ..agents.provider import ProviderAgent
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("provide", help="offer this machine's compute (headless provider)")
     p.add_argument("--headless", action="store_true", help="no TUI: log lines until SIGTERM")
-    p.add_argument("--price", type=eth_amount, help="asking price per task in ETH")
+    p.add_argument("--rate", type=eth_amount, help="ETH per hour of a task's time limit")
+    p.add_argument("--gpu-rate", type=eth_amount, help="ETH per GPU-hour a task asks for, on top of --rate")
+    p.add_argument(
+        "--slots", type=int, help="tasks run at once (default: one per GPU, else from cores and memory)"
+    )
     p.add_argument("--stake", type=eth_amount, help="stake to deposit when registering, in ETH")
     p.add_argument("--transport", choices=["direct", "tor"])
     p.add_argument(
@@ -33,11 +45,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--grace",
         type=seconds(0, 7 * 86400),
         default=60.0,
-        help="seconds to finish the running task on SIGTERM",
+        help="seconds to finish the running tasks on SIGTERM",
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="debug lines in the log file")
     p.set_defaults(func=cmd_provide)
+
+
+def slot_status(agent: ProviderAgent) -> str:
+    """One line: each slot's task (GPUs, elapsed of its limit, phase, last progress), then the
+    validations and tasks waiting for a slot."""
+    parts = []
+    for view in agent.duties():
+        if view.duty == "execute":
+            where = f"slot {view.slot}" if view.slot is not None else "queued"
+            gpus = f" GPU {','.join(map(str, view.gpus))}" if view.gpus else ""
+            timing = f" {view.elapsed_s:.0f}/{view.limit_s:.0f} s" if view.elapsed_s else ""
+            progress = f" {view.progress}" if view.progress else ""
+            parts.append(f"[{where}] task {view.task_id} {view.phase}{gpus}{timing}{progress}")
+        else:
+            parts.append(f"[check] task {view.task_id} {view.phase}")
+    return "; ".join(parts)
 
 
 def cmd_provide(args: argparse.Namespace) -> int:
@@ -51,8 +79,14 @@ def cmd_provide(args: argparse.Namespace) -> int:
     from .runtime import build
 
     settings = settings_from(args)
-    if args.price is not None:
-        settings.price_eth = Decimal(parse_eth(args.price, "--price")) / WEI_PER_ETH
+    if args.rate is not None:
+        settings.rate_eth = Decimal(parse_eth(args.rate, "--rate")) / WEI_PER_ETH
+    if args.gpu_rate is not None:
+        settings.gpu_rate_eth = Decimal(parse_eth(args.gpu_rate, "--gpu-rate")) / WEI_PER_ETH
+    if args.slots is not None:
+        if not 1 <= args.slots <= 256:
+            raise UsageError(f"--slots must be 1 to 256, got {args.slots}")
+        settings.slots = args.slots
     if args.stake is not None:
         settings.stake_eth = Decimal(parse_eth(args.stake, "--stake")) / WEI_PER_ETH
     if args.transport:
@@ -101,7 +135,15 @@ def cmd_provide(args: argparse.Namespace) -> int:
         loop_stop = threading.Event()
         worker = threading.Thread(target=agent.run, args=(loop_stop,), name="provider-loop", daemon=True)
         worker.start()
+        shown: list[tuple[str, int, str, int | None]] = []
+        shown_at = 0.0
         while not stop.wait(0.5):
+            # a line when a slot or a validation changes phase, and every minute while busy
+            views = agent.duties()
+            now_shown = [(v.duty, v.task_id, v.phase, v.slot) for v in views]
+            if now_shown != shown or (views and time.monotonic() - shown_at > 60):
+                shown, shown_at = now_shown, time.monotonic()
+                report(AgentEvent("provider", "slots", None, slot_status(agent) or "all slots free"))
             if not worker.is_alive():
                 print("ichain: provider loop ended unexpectedly", file=sys.stderr)
                 try:  # requesters must not keep choosing a provider that is not running

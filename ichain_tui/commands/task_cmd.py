@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="random (drawn from the staked pool; counts toward reputation), an address "
         "(the provider may decline it), or none (paid when the provider reveals the key)",
     )
-    s.add_argument("--payment", type=eth_amount, help="ETH for the provider (default: its price)")
+    s.add_argument(
+        "--payment", type=eth_amount, help="ETH for the provider (default: its rates x the task's time limit)"
+    )
     s.add_argument(
         "--fee", type=eth_amount, help="ETH for the validator (at least the market's minimum share)"
     )
@@ -196,8 +199,8 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from ..agents import factory
-    from ..agents.selection import choose_provider
-    from ..chain.client import BOUND_WINDOWS
+    from ..agents.selection import choose_provider, task_limits
+    from ..chain.client import BOUND_WINDOWS, DEFAULT_TRANSFER_S
     from ..chain.types import ValidatorMode
     from ..errors import UsageError
     from ..sandbox.taskspec import load_task
@@ -213,20 +216,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
     runtime = build(settings)
     try:
         market = runtime.market
+        limit = math.ceil(spec.time_limit)
+        execute_window = settings.execute_window or limit + DEFAULT_TRANSFER_S
         if args.provider == "auto":
-            lock_s = settings.execute_window + BOUND_WINDOWS * settings.review_window
-            chosen = choose_provider(market, payment, gpus=spec.gpus, lock_s=lock_s)
+            lock_s = execute_window + BOUND_WINDOWS * settings.review_window
+            chosen = choose_provider(market, payment, gpus=spec.gpus, lock_s=lock_s, time_limit=limit)
             if chosen is None:
                 raise UsageError(
-                    "no available provider accepts this payment"
+                    "no available provider with a free slot accepts this payment"
+                    + f" for a {limit} s time limit"
                     + (f" and offers {spec.gpus} GPU(s)" if spec.gpus else "")
                     + f" and windows holding its stake {lock_s} s"
                 )
             provider = chosen.address
-            payment = payment or chosen.provider.price
+            info = chosen.provider
         else:
             provider = args.provider
-            payment = payment or market.provider(provider).price
+            info = market.provider(provider)
+        payment = payment or max(1, info.price_for(*task_limits(spec, info)))
         mode, validator = {"random": (ValidatorMode.RANDOM, None), "none": (ValidatorMode.NONE, None)}.get(
             args.validator, (ValidatorMode.NAMED, args.validator)
         )
@@ -244,7 +251,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             mode=mode,
             validator=validator,
             validator_fee=fee,
-            execute_window=settings.execute_window,
+            execute_window=execute_window,
             review_window=settings.review_window,
         )
         outcome = agent.follow(task_id, args.out, rating=args.rating)

@@ -24,7 +24,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import _create_container_args
-from docker.types import LogConfig
+from docker.types import DeviceRequest, LogConfig
 
 from . import outputfs, seccomp
 from .cgroup import CgroupWatch
@@ -33,6 +33,7 @@ from .deps import DepsLimits, ensure_deps_image, requirements_of
 from .engine import LABEL, SandboxError, reap_stale
 from .gpu import Gpu, detect_gpus, device_requests
 from .image import ensure_pinned
+from .placement import Placement
 from .staging import stage_name, staged
 from .supervise import LineCallback, Live, OutputStreams, oom_killed, supervise, tree_size
 from .taskspec import TaskSpec, is_pinned
@@ -284,7 +285,13 @@ class Sandbox:
         return command or ["python3", "/task/task.py", mode, "/out"]
 
     def create_kwargs(
-        self, spec: TaskSpec, mode: str, out_dir: Path, writable: bool, command: list[str] | None = None
+        self,
+        spec: TaskSpec,
+        mode: str,
+        out_dir: Path,
+        writable: bool,
+        command: list[str] | None = None,
+        placement: Placement | None = None,
     ) -> dict[str, Any]:
         """Everything handed to `containers.create`: the whole security policy in one place.
 
@@ -294,7 +301,12 @@ class Sandbox:
         gVisor sandbox do not get the container's seccomp profile.
         """
         memory = spec.memory_mb * 1024 * 1024
+        gpus = device_requests(spec.gpus, self.gpus)
+        if placement is not None and spec.gpus:  # this slot's own GPUs, never another task's
+            gpus = [DeviceRequest(device_ids=[str(i) for i in placement.gpu_ids], capabilities=[["gpu"]])]
+        pinned = {"cpuset_cpus": placement.cpuset} if placement is not None and placement.cpus else {}
         return dict(
+            **pinned,
             image=spec.image or self.image,
             command=self._command(mode, command) if self._task_is_main else ["sleep", "infinity"],
             hostname="sandbox",
@@ -318,7 +330,7 @@ class Sandbox:
             ulimits=self._ulimits(spec),
             ipc_mode="private",
             log_config=LogConfig(type="none"),
-            device_requests=device_requests(spec.gpus, self.gpus),
+            device_requests=gpus,
             labels={LABEL: "1", f"{LABEL}.pid": str(os.getpid()), f"{LABEL}.mode": mode},
             stdin_open=False,
             tty=False,
@@ -370,9 +382,10 @@ class Sandbox:
         area: outputfs.OutputArea | None = None,
         extra_env: dict[str, str] | None = None,
         every: tuple[float, Callable[[float], None]] | None = None,
+        placement: Placement | None = None,
     ) -> RunResult:
         spec = replace(spec, image=self.image_for(spec))
-        kwargs = self.create_kwargs(spec, mode, out_dir, writable, command)
+        kwargs = self.create_kwargs(spec, mode, out_dir, writable, command, placement)
         kwargs["environment"].update(extra_env or {})
         try:
             container = self._create(kwargs)

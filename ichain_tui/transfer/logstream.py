@@ -12,6 +12,7 @@ stranger's batch, a replay or an oversized body costs it one small read. Lines o
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import threading
 import time
@@ -20,15 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
+import socks as pysocks
 
 from . import crypto
 from .errors import IntegrityError
+from .watchdog import shut_down
 
 MAX_BATCH_BYTES = 64 * 1024  # a POST body the inbox reads at most
 MAX_LINE_CHARS = 2_000
 BUFFER_LINES = 2_000  # lines a pusher holds while the requester is unreachable (oldest dropped)
 PUSH_EVERY_S = 0.3
+POST_DEADLINE_S = 10.0  # a whole log POST (connect, send, status line and headers), not one read
 PROGRESS_PREFIX = "ICHAIN_PROGRESS "
 
 LogSink = Callable[[list[tuple[str, str]]], None]  # (stream, line) pairs, in order
@@ -139,13 +142,7 @@ class LogPusher:
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
-
-    def __post_init__(self) -> None:
-        self._session = requests.Session()
-        self._session.trust_env = False  # never a proxy from the environment: only `socks`
-        if self.socks:
-            proxy = f"socks5h://{self.socks}"
-            self._session.proxies = {"http": proxy, "https": proxy}
+    _flush_until: float = 0.0  # close(): the pusher's thread sends what is left until then
 
     def start(self) -> LogPusher:
         self._thread = threading.Thread(target=self._run, daemon=True, name="log-pusher")
@@ -163,10 +160,10 @@ class LogPusher:
             self.dropped += 1
 
     def close(self, flush_s: float = 3.0) -> None:
-        """Send what is left (for up to `flush_s`), then stop."""
-        deadline = time.monotonic() + flush_s
-        while self.lines and time.monotonic() < deadline and self.failures < 3:
-            self._push()
+        """Let the pusher's thread send what is left for up to `flush_s`, then stop. Never does
+        network I/O in the caller's thread, and returns within `flush_s` whatever the requester's
+        server does (each POST is cut at POST_DEADLINE_S; the thread is a daemon)."""
+        self._flush_until = time.monotonic() + flush_s
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=flush_s)
@@ -174,8 +171,10 @@ class LogPusher:
     def _run(self) -> None:
         while not self._stop.wait(PUSH_EVERY_S):
             self._push()
+        while self.lines and time.monotonic() < self._flush_until and self.failures < 3:
+            self._push(min(POST_DEADLINE_S, max(0.1, self._flush_until - time.monotonic())))
 
-    def _push(self) -> None:
+    def _push(self, deadline_s: float = POST_DEADLINE_S) -> None:
         with self._lock:
             if not self.lines:
                 return
@@ -188,12 +187,8 @@ class LogPusher:
             seq = self._seq
             self._seq += 1
         body = seal_batch(self.key, self.context, seq, batch)
-        url = f"http://{self.address}/log/{log_tag(self.context)}"
-        try:
-            response = self._session.post(url, data=body, timeout=10)
-            ok = response.status_code in (204, 409)
-        except requests.RequestException:
-            ok = False
+        status = post_within(self.address, f"/log/{log_tag(self.context)}", body, self.socks, deadline_s)
+        ok = status in (204, 409)
         if ok:
             self.sent_batches += 1
             self.failures = 0
@@ -202,3 +197,35 @@ class LogPusher:
         with self._lock:  # back in front, to try again (the buffer stays bounded)
             self.lines.extendleft(reversed(batch))
             self._trim()
+
+
+def post_within(address: str, path: str, body: bytes, socks: str | None, deadline_s: float) -> int:
+    """POST `body` to http://`address``path` (through the SOCKS proxy `socks`, names resolved by
+    it) and return the status, or 0 when it failed or did not end within `deadline_s` in all: the
+    socket is cut at the deadline, so a server that drips its answer a byte at a time cannot hold
+    the caller (a per-read timeout never fires against a drip)."""
+    host, _, port = address.rpartition(":")
+    conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=deadline_s)
+    timer = threading.Timer(deadline_s, lambda: shut_down([conn.sock] if conn.sock else []))
+    timer.daemon = True
+    timer.start()
+    try:
+        if socks:
+            proxy_host, _, proxy_port = socks.rpartition(":")
+            conn.sock = pysocks.create_connection(
+                (host.strip("[]"), int(port)),
+                timeout=deadline_s,
+                proxy_type=pysocks.SOCKS5,
+                proxy_addr=proxy_host,
+                proxy_port=int(proxy_port),
+                proxy_rdns=True,
+            )
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/octet-stream"})
+        response = conn.getresponse()
+        response.read(1024)
+        return int(response.status)
+    except (OSError, http.client.HTTPException, pysocks.ProxyError, ValueError):
+        return 0
+    finally:
+        timer.cancel()
+        conn.close()

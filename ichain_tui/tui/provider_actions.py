@@ -40,7 +40,7 @@ class ProviderActions(AppBase):
         if s.market.provider(s.address).registered:
             self.post_message(StartProviding())
             return
-        price, stake = s.settings.price_wei, s.settings.stake_wei
+        price, stake = s.settings.rate_wei, s.settings.stake_wei
         hardware = local_profile()
         gas = s.market.register_provider(public_key(s.market.signer), price, hardware, stake).preview()
         lines = [

@@ -4,15 +4,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from textual import work
 from textual.widgets import DirectoryTree
 
-from ..agents.selection import provider_refusal, validator_refusal
+from ..agents.selection import gpus_on_chain, provider_refusal, validator_refusal
 from ..amounts import parse_eth, parse_seconds
-from ..chain.client import BOUND_WINDOWS
-from ..chain.types import ValidatorMode
+from ..chain.client import BOUND_WINDOWS, DEFAULT_TRANSFER_S
+from ..chain.types import Provider, ValidatorMode
 from ..errors import IchainError, one_line
 from ..session import TaskTerms
 from .base import AppBase
@@ -70,16 +71,34 @@ class SubmitActions(AppBase):
             message.folder, preview.size, preview.chunks, preview.root, limits
         )
 
+    def _time_limit(self) -> int:
+        """The chosen task's time limit in whole seconds (an hour before a folder is chosen)."""
+        return math.ceil(self.preview.spec.time_limit) if self.preview is not None else 3600
+
+    def _execute_window(self, values: dict[str, str]) -> int:
+        """The form's execute window; empty: the task's time limit plus the transfer allowance."""
+        if not values["execute-window"]:
+            return self._time_limit() + DEFAULT_TRANSFER_S
+        ex_win = parse_seconds(values["execute-window"], "execute window", 60, 30 * 86400)
+        if ex_win < self._time_limit():
+            raise IchainError(f"the execute window must hold the task's time limit ({self._time_limit()} s)")
+        return ex_win
+
     def _lock_seconds(self) -> int:
         """How long the form's windows would hold a provider's stake (execute + 6 review); 0 while
         a window does not parse (the submit says why)."""
         values = self.query_one(SubmitPane).values()
         try:
-            ex_win = parse_seconds(values["execute-window"], "execute window", 60, 30 * 86400)
+            ex_win = self._execute_window(values)
             rev_win = parse_seconds(values["review-window"], "review window", 60, 30 * 86400)
         except IchainError:
             return 0
         return ex_win + BOUND_WINDOWS * rev_win
+
+    def _price(self, provider: Provider) -> int:
+        """`provider`'s rates x the chosen task's time limit (its GPUs included)."""
+        gpus = self.preview.spec.gpus if self.preview is not None else 0
+        return provider.price_for(self._time_limit(), gpus_on_chain(gpus, provider))
 
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False, description="Providers")
     def action_pick_provider(self) -> None:
@@ -94,7 +113,11 @@ class SubmitActions(AppBase):
         def chosen(address: str | None) -> None:
             if address:
                 c = next(c for c in candidates if c.address == address)
-                self.query_one(SubmitPane).show_provider(address, c.provider.price, c.provider.hardware)
+                spec_gpus = self.preview.spec.gpus if self.preview is not None else 0
+                price = c.provider.price_for(self._time_limit(), gpus_on_chain(spec_gpus, c.provider))
+                self.query_one(SubmitPane).show_provider(
+                    address, c.provider.rate_per_hour, price, c.provider.hardware
+                )
 
         self.post_message(ModalWanted(PickerScreen(candidates, "Choose a provider", refused), chosen))
 
@@ -106,7 +129,7 @@ class SubmitActions(AppBase):
         pane = self.query_one(SubmitPane)
         if pane.provider is None:
             raise IchainError("pick a provider first (a): a validator must be someone else")
-        price = s.market.provider(pane.provider).price
+        price = self._price(s.market.provider(pane.provider))
         slash_bps = s.market.slash_bps
         candidates = s.providers()
         refused = {
@@ -143,15 +166,15 @@ class SubmitActions(AppBase):
         if pane.provider is None:
             raise IchainError("pick a provider first (a)")
         values = pane.values()
-        payment = (
-            parse_eth(values["payment"], "payment")
-            if values["payment"]
-            else s.market.provider(pane.provider).price
-        )
+        info = s.market.provider(pane.provider)
+        price = self._price(info)
+        payment = parse_eth(values["payment"], "payment") if values["payment"] else max(price, 1)
         if payment == 0:
             raise IchainError("payment must be above zero")
+        if payment < price:
+            raise IchainError(f"the provider asks at least {eth(price)} for this task's time limit")
         fee = parse_eth(values["fee"], "validator fee") if values["fee"] else s.market.min_fee_for(payment)
-        ex_win = parse_seconds(values["execute-window"], "execute window", 60, 30 * 86400)
+        ex_win = self._execute_window(values)
         rev_win = parse_seconds(values["review-window"], "review window", 60, 30 * 86400)
         mode = {"random": ValidatorMode.RANDOM, "none": ValidatorMode.NONE}.get(
             pane.validator, ValidatorMode.NAMED
@@ -164,7 +187,8 @@ class SubmitActions(AppBase):
                 f"the validator fee must be at least {eth(s.market.min_fee_for(payment))} "
                 "(a share of the payment set by the market)"
             )
-        terms = TaskTerms(pane.provider, payment, fee, ex_win, rev_win, mode, validator)
+        limit, gpus = self._time_limit(), gpus_on_chain(self.preview.spec.gpus, info)
+        terms = TaskTerms(pane.provider, payment, fee, ex_win, rev_win, mode, validator, limit, gpus)
         gas = s.preview_create(self.preview, terms)
         who = {
             ValidatorMode.RANDOM: "a validator drawn at random",
@@ -173,6 +197,9 @@ class SubmitActions(AppBase):
         }[mode]
         lines = [
             f"task {pane.folder.name} → provider {short(pane.provider)}",
+            f"rate {eth(info.rate_per_hour)}/h"
+            + (f" + {eth(info.rate_per_gpu_hour)}/GPU-h x {gpus}" if gpus else "")
+            + f" x {limit} s = {eth(price)}; paying {eth(payment)}",
             f"payment {eth(payment)} + fee {eth(fee)} for {who}; windows {ex_win} s / {rev_win} s",
         ]
         folder = pane.folder

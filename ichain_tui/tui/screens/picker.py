@@ -1,9 +1,9 @@
-"""Provides `PickerScreen`: registered providers in a table (address, rating, price, free stake,
+"""Provides `PickerScreen`: registered providers in a table (address, rating, rate per hour, free stake, free slots,
 how long it keeps a paid result,
 hardware), sortable and filterable by key; the same picker chooses validators (with the
 protocol's other choices, "random draw" and "none", as the first rows). Those that cannot be
 chosen for this task are listed after the others, greyed, with the reason; Enter on one says it.
-The columns a choice rests on come first (rating, price, free stake, reason); the provider's own
+The columns a choice rests on come first (rating, rate, free stake, slots, reason); the provider's own
 hardware text comes last, clipped, so that at 80 columns none of them is pushed off screen."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ...agents.selection import Candidate
 from ..format import clip, eth, short, stars
 from ..status_line import fit
 
-SORTS = ("rating", "price", "stake")
+SORTS = ("rating", "rate", "stake")
 LABEL_WIDTH = 13  # as wide as a shortened address
 NOTE_WIDTH = 24  # Enter on a greyed row says the whole reason
 HARDWARE_WIDTH = 32
@@ -63,7 +63,7 @@ class PickerScreen(ModalScreen[str | None]):
         table = self.query_one(DataTable)
         # how long a provider keeps a paid result matters for the task's provider, not its validator
         self.keeps = not self.choices
-        columns = ["address", "rating", "price", "free stake", "keeps", "note", "hardware"]
+        columns = ["address", "rating", "rate/h", "free stake", "slots", "keeps", "note", "hardware"]
         table.add_columns(*(c for c in columns if self.keeps or c != "keeps"))
         self.refill()
         table.focus()
@@ -72,14 +72,16 @@ class PickerScreen(ModalScreen[str | None]):
         table = self.query_one(DataTable)
         table.clear()
         key = {
-            "rating": lambda c: (-c.score, c.provider.price),
-            "price": lambda c: (c.provider.price, -c.score),
+            "rating": lambda c: (-c.score, c.provider.rate_per_hour),
+            "rate": lambda c: (c.provider.rate_per_hour, -c.score),
             "stake": lambda c: (-c.provider.free_stake, -c.score),
         }[self.sort]
         text = self.filter_text.lower()
         for choice, label, note in self.choices:
             if not text:
-                table.add_row(clip(label, LABEL_WIDTH), "", "", "", clip(note, NOTE_WIDTH), "", key=choice)
+                table.add_row(
+                    clip(label, LABEL_WIDTH), "", "", "", "", clip(note, NOTE_WIDTH), "", key=choice
+                )
         ordered = sorted(self.candidates, key=lambda c: (c.address in self.refused, key(c)))
         greyed = 0
         for c in ordered:
@@ -93,8 +95,9 @@ class PickerScreen(ModalScreen[str | None]):
             cells = (
                 short(c.address),
                 stars(c.rating.average, c.rating.count),
-                eth(c.provider.price),
+                eth(c.provider.rate_per_hour),
                 eth(c.provider.free_stake, 2),
+                f"{c.provider.free_slots}/{c.provider.slots}",
                 *keeps,
                 clip(reason or "", NOTE_WIDTH),
                 clip(c.provider.hardware.describe(), HARDWARE_WIDTH),

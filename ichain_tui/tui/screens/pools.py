@@ -1,5 +1,5 @@
 """Provides `PoolsPane`: every task of the market by pool (executing, delivered, validating,
-finished) and every registered provider with hardware, availability, price, free stake,
+finished) and every registered provider with hardware, rate per hour, free stake, free slots,
 validated tasks and rating. It is filled once from the market's whole history and then changed
 row by row from what new logs changed (`Session.pools`), so ten thousand tasks stay cheap."""
 
@@ -21,7 +21,7 @@ from ..status_line import fit
 from .task_list import TaskList
 
 # the columns a choice rests on first; the provider's own hardware text last, clipped
-PROVIDER_COLUMNS = ("provider", "rating", "price", "free stake", "available", "validated", "hardware")
+PROVIDER_COLUMNS = ("provider", "rating", "rate/h", "free stake", "slots", "validated", "hardware")
 HARDWARE_WIDTH = 32
 
 
@@ -69,15 +69,15 @@ class PoolsPane(Vertical):
         table = self.query_one("#pool-providers", DataTable)
         if reset:
             table.clear()
-            changed = sorted(changed, key=lambda c: (-c.score, c.provider.price))
+            changed = sorted(changed, key=lambda c: (-c.score, c.provider.rate_per_hour))
         for c in changed:
             p = c.provider
             row = (
                 short(c.address),
                 stars(c.rating.average, c.rating.count),
-                eth(p.price),
+                eth(p.rate_per_hour),
                 eth(p.free_stake, 3),
-                "yes" if p.available else Text("no", style="dim"),
+                f"{p.free_slots}/{p.slots} free" if p.available else Text("off", style="dim"),
                 str(c.rating.validated),
                 Text(clip(p.hardware.describe(), HARDWARE_WIDTH)),  # the provider's own text: never markup
             )

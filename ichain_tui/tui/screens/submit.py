@@ -78,9 +78,9 @@ class SubmitPane(Vertical):
                 yield Static("provider: none (a to pick)", id="provider-info")
                 yield Static("validator: drawn at random (b to change)", id="validator-info")
                 for label, value, placeholder, input_id in (
-                    ("payment ETH", "", "provider's price", "payment"),
+                    ("payment ETH", "", "rate x time limit", "payment"),
                     ("validator fee ETH", "", "minimum", "fee"),
-                    ("execute window s", "3600", "", "execute-window"),
+                    ("execute window s", "", "time limit + 900", "execute-window"),
                     ("review window s", "3600", "", "review-window"),
                 ):
                     with Horizontal(classes="field"):
@@ -103,10 +103,11 @@ class SubmitPane(Vertical):
         self.folder = None
         self.query_one("#task-info", Static).update(Text(text, style="red"))  # names in it are not markup
 
-    def show_provider(self, address: str, price: int, hardware: HardwareProfile) -> None:
+    def show_provider(self, address: str, rate: int, price: int, hardware: HardwareProfile) -> None:
+        """`rate`: its wei per hour; `price`: rates x this task's time limit."""
         self.provider = address
         self.query_one("#provider-info", Static).update(  # the hardware text is the provider's: not markup
-            Text(f"provider {short(address)}  {eth(price)}  {hardware.describe()}")
+            Text(f"provider {short(address)}  {eth(rate)}/h = {eth(price)}  {hardware.describe()}")
         )
 
     def show_validator(self, choice: str, label: str) -> None:
