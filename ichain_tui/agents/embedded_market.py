@@ -29,14 +29,19 @@ GRACE_S = 10.0  # how long a provider may finish its work when the demo ends
 class EmbeddedProvider:
     """One provider agent on its own thread, with its own key, home and chunk server."""
 
-    def __init__(self, market: EmbeddedMarket, index: int, key: str, rate_eth: str) -> None:
+    def __init__(self, market: EmbeddedMarket, index: int, key: str, rate_eth: str, slots: int = 4) -> None:
         self.market = market
         self.home = market.base / f"provider-{index}"
         self.account = account_from_key(key)
         self.log_path = self.home / "provider.log"
         self.settings = Settings.load(
             path=self.home / "config.toml",
-            env={"ICHAIN_RATE_ETH": rate_eth, "ICHAIN_STAKE_ETH": "0.5", "ICHAIN_CHUNKS": "2"},
+            env={
+                "ICHAIN_RATE_ETH": rate_eth,
+                "ICHAIN_SLOTS": str(slots),
+                "ICHAIN_STAKE_ETH": "0.5",
+                "ICHAIN_CHUNKS": "2",
+            },
         )
         self.agent: ProviderAgent | None = None
         self._docker: Any = None
@@ -109,10 +114,10 @@ class EmbeddedMarket(MarketHere):
         super().__init__(chain, keys, base, min_stake)
         self.providers: list[EmbeddedProvider] = []
 
-    def provider(self, index: int, rate_eth: str = "0.01") -> EmbeddedProvider:
+    def provider(self, index: int, rate_eth: str = "0.01", slots: int = 4) -> EmbeddedProvider:
         if index >= len(self.keys):
             raise IchainError(f"the embedded market has {len(self.keys)} keys; provider {index} has none")
-        p = EmbeddedProvider(self, index, self.keys[index], rate_eth)
+        p = EmbeddedProvider(self, index, self.keys[index], rate_eth, slots)
         self.providers.append(p)
         return p
 

@@ -29,6 +29,7 @@ from .jobs import EXECUTE, Job
 from .role import ProviderRole
 
 COMMIT_MARGIN_S = 60  # of the execute window kept for sealing and committing the result
+MIN_RUN_S = 60  # a task with less than this (or its limit) left of its window is handed back
 
 if TYPE_CHECKING:
     from .events import Repeats, TaskOutput
@@ -135,8 +136,13 @@ class ExecutionStep(ProviderRole):
             if refused:
                 self._decline(task_id, refused)
                 return
-            # the on-chain terms govern: the task runs no longer than it paid for
-            spec = replace(spec, time_limit=min(spec.time_limit, float(task.time_limit or spec.time_limit)))
+            # the on-chain terms govern: the task runs no longer than it paid for, nor past the
+            # point where its result could still be committed
+            spent = float(self.journal.get(task_id).get("spent_s", 0.0))
+            room = spent + task.deadline - self.market.chain.timestamp() - COMMIT_MARGIN_S
+            spec = replace(
+                spec, time_limit=max(1.0, min(spec.time_limit, float(task.time_limit or 1e9), room))
+            )
             job.at("waiting for a slot")
             placement = self._place(spec, job)
             if placement is None:
@@ -213,11 +219,11 @@ class ExecutionStep(ProviderRole):
         gpus = len(self.sandbox.gpus) if spec.gpus < 0 else spec.gpus
         if gpus > task.gpus:
             return f"the task asks for {gpus} GPUs; its on-chain terms pay for {task.gpus}"
-        left = task.deadline - self.market.chain.timestamp()
+        left = task.deadline - self.market.chain.timestamp() - COMMIT_MARGIN_S
         limit = min(spec.time_limit, float(task.time_limit or spec.time_limit))
         spent = float(self.journal.get(task.task_id).get("spent_s", 0.0))
-        if limit - spent + COMMIT_MARGIN_S > left:
-            return f"its {limit:g} s time limit cannot fit the {left} s left of its execute window"
+        if left < min(limit - spent, MIN_RUN_S):
+            return f"its {limit:g} s time limit cannot fit the {left + COMMIT_MARGIN_S} s left of its execute window"
         return self.reservations.refusal(spec.cpus, spec.memory_mb, gpus)
 
     def _place(self, spec: TaskSpec, job: Job) -> Placement | None:

@@ -31,7 +31,9 @@ PASSWORD = "ichain-local-market"  # throwaway keystores of public dev keys
 
 
 class ProviderProcess:
-    def __init__(self, market: LocalMarket, index: int, key: str, rate_eth: str | float = "0.01") -> None:
+    def __init__(
+        self, market: LocalMarket, index: int, key: str, rate_eth: str | float = "0.01", slots: int = 4
+    ) -> None:
         self.home = market.base / f"provider-{index}"
         self.account = account_from_key(key)
         if not (self.home / "data" / "keystores").exists():
@@ -43,6 +45,7 @@ class ProviderProcess:
             "ICHAIN_NETWORK": market.url,
             "ICHAIN_MARKET": market.address,
             "ICHAIN_RATE_ETH": str(rate_eth),
+            "ICHAIN_SLOTS": str(slots),
             "ICHAIN_STAKE_ETH": "0.5",
             "ICHAIN_CHUNKS": "2",
         }
@@ -120,8 +123,8 @@ class MarketHere(ABC):
         )
 
     @abstractmethod
-    def provider(self, index: int, rate_eth: str = "0.01") -> ProviderHere:
-        """Provider `index` (its key is `keys[index]`), not started yet."""
+    def provider(self, index: int, rate_eth: str = "0.01", slots: int = 4) -> ProviderHere:
+        """Provider `index` (its key is `keys[index]`) with `slots` slots, not started yet."""
 
     def exited(self) -> str | None:
         """Why a started provider is no longer running, if one is not."""
@@ -151,8 +154,8 @@ class LocalMarket(MarketHere):
                 return f"exit {p.proc.returncode}: {p.log()[-2000:]}"
         return None
 
-    def provider(self, index: int, rate_eth: str | float = "0.01") -> ProviderProcess:
-        p = ProviderProcess(self, index, self.keys[index], rate_eth)
+    def provider(self, index: int, rate_eth: str | float = "0.01", slots: int = 4) -> ProviderProcess:
+        p = ProviderProcess(self, index, self.keys[index], rate_eth, slots)
         self.providers.append(p)
         return p
 

@@ -120,7 +120,10 @@ class RequesterAgent:
         info = self.market.provider(provider)
         if not info.registered:
             raise IchainError(f"{provider} is not a registered provider (on the node's view of the chain)")
-        time_limit, gpus = task_limits(spec, info)
+        # a folder this side did not read (a test's hostile requester) runs for its whole window
+        time_limit, gpus = task_limits(spec, info) if spec is not None else (execute_window or 3600, 0)
+        if execute_window is not None:
+            time_limit = min(time_limit, execute_window)
         sealed = seal_folder(
             Path(folder), self.work / f"pending-{time.time_ns()}" / "sealed", chunks=self.chunks
         )

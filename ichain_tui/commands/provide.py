@@ -62,9 +62,9 @@ def slot_status(agent: ProviderAgent) -> str:
             gpus = f" GPU {','.join(map(str, view.gpus))}" if view.gpus else ""
             timing = f" {view.elapsed_s:.0f}/{view.limit_s:.0f} s" if view.elapsed_s else ""
             progress = f" {view.progress}" if view.progress else ""
-            parts.append(f"[{where}] task {view.task_id} {view.phase}{gpus}{timing}{progress}")
+            parts.append(f"[{where}] task {view.task_id}: {view.phase}{gpus}{timing}{progress}")
         else:
-            parts.append(f"[check] task {view.task_id} {view.phase}")
+            parts.append(f"[check] task {view.task_id}: {view.phase}")
     return "; ".join(parts)
 
 

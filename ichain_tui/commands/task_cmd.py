@@ -242,7 +242,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         elif fee_given is not None:
             fee = fee_given
         else:
-            fee = max(settings.validator_fee_wei, market.min_fee_for(payment))
+            # the setting, within what the market accepts for this payment (a cheap short task
+            # cannot carry a fee above the stake it locks)
+            fee = min(max(settings.validator_fee_wei, market.min_fee_for(payment)), market.lock_for(payment))
         agent = factory.requester_agent(settings, market, runtime.host, runtime.work, _reporter(args))
         task_id = agent.submit(
             args.folder,
