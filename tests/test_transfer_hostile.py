@@ -15,8 +15,15 @@ from ichain_tui.transfer import fetcher as fetcher_module
 from ichain_tui.transfer.errors import Cancelled, IntegrityError, PeerUnreachable, TransferError
 from ichain_tui.transfer.fetcher import Fetcher
 from ichain_tui.transfer.locator import FileRef
+from ichain_tui.transfer.logstream import LogInbox, LogPusher, post_within
 from ichain_tui.transfer.manifest import ChunkInfo, Manifest, compute_root, seal_folder
-from ichain_tui.transfer.server import HEADER_TIMEOUT_S, MAX_CONNECTIONS, ChunkServer
+from ichain_tui.transfer.server import (
+    HEADER_TIMEOUT_S,
+    MAX_CONNECTIONS,
+    POST_DEADLINE_S,
+    SLOW_AFTER_S,
+    ChunkServer,
+)
 
 ROOT = "ab" * 32
 
@@ -193,7 +200,7 @@ def test_a_4096_chunk_manifest_gets_a_bounded_pool_and_a_slow_stream_is_dropped(
     assert time.monotonic() - started < 10
 
 
-def test_the_server_caps_connections_and_cuts_idle_ones_and_a_real_fetch_still_succeeds(tmp_path):
+def test_the_server_caps_connections_and_an_honest_fetch_evicts_idle_ones(tmp_path):
     src = random_folder(tmp_path / "src", 0.3, files=3)
     sealed = seal_folder(src, tmp_path / "sealed", chunks=2)
     with ChunkServer() as server:
@@ -202,13 +209,16 @@ def test_the_server_caps_connections_and_cuts_idle_ones_and_a_real_fetch_still_s
         idle = [socket.create_connection((host, int(port))) for _ in range(300)]
         time.sleep(0.5)
         server_threads = sum(t.name.startswith("Thread") for t in threading.enumerate())
-        assert server._httpd.active <= MAX_CONNECTIONS and server._httpd.refused >= 300 - MAX_CONNECTIONS
+        httpd = server._httpd
+        assert httpd.active <= MAX_CONNECTIONS and httpd.refused + httpd.evicted >= 300 - MAX_CONNECTIONS
         started = time.monotonic()
         result = Fetcher(backoff=1.0).fetch(
             FileRef(sealed.root, sealed.key, "direct", server.address), tmp_path / "dest", tmp_path / "work"
         )
         assert result.files == 4
-        assert time.monotonic() - started < HEADER_TIMEOUT_S + 15  # the idle ones were cut
+        # idle holders were evicted for it: no waiting for their header timeout
+        assert time.monotonic() - started < HEADER_TIMEOUT_S
+        assert server._httpd.evicted >= 1
         for conn in idle:
             conn.close()
     assert server_threads <= MAX_CONNECTIONS + 10
@@ -228,3 +238,91 @@ def test_malformed_or_unsatisfiable_ranges_get_416(tmp_path, header):
             f"http://{server.address}/m/{sealed.root}/chunk/0", headers={"Range": header}, timeout=5
         )
     assert r.status_code == 416 and r.headers["Content-Length"] == "0"
+
+
+def test_a_peer_dripping_log_posts_and_holding_every_connection_cannot_stop_an_honest_fetch(tmp_path):
+    """One peer holds all 64 connections with log POSTs whose bodies drip a byte a second (the
+    headers promise 64 KiB), and more asking for chunks they never read: an honest fetch still
+    completes within seconds, and each dripping POST is cut at its whole-request deadline."""
+    src = random_folder(tmp_path / "src", 2.0, files=2)
+    sealed = seal_folder(src, tmp_path / "sealed", chunks=2)
+    inbox = LogInbox()
+    with ChunkServer() as server:
+        server.add(sealed)
+        server.accept_logs(inbox)
+        host, port = server.bind_address.split(":")
+        holders = []
+        for i in range(MAX_CONNECTIONS):
+            conn = socket.create_connection((host, int(port)))
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            if i % 2:
+                conn.sendall(
+                    f"POST /log/{'ab' * 16} HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n".encode()
+                )
+            else:
+                conn.sendall(f"GET /m/{sealed.root}/chunk/0 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            holders.append(conn)
+
+        def drip() -> None:
+            for _ in range(30):
+                for conn in holders[1::2]:
+                    try:
+                        conn.send(b"x")
+                    except OSError:
+                        pass
+                time.sleep(1)
+
+        threading.Thread(target=drip, daemon=True).start()
+        time.sleep(SLOW_AFTER_S + 0.5)
+        started = time.monotonic()
+        result = Fetcher(backoff=0.5).fetch(
+            FileRef(sealed.root, sealed.key, "direct", server.address), tmp_path / "dest", tmp_path / "work"
+        )
+        took = time.monotonic() - started
+        assert result.files == 3 and took < 10, took
+        time.sleep(POST_DEADLINE_S + 1)
+        assert not server._httpd.deadlines  # every dripping POST was cut at its deadline
+        for conn in holders:
+            conn.close()
+
+
+def test_a_log_post_to_a_server_dripping_its_answer_ends_at_its_deadline_and_close_returns():
+    """The requester's server answers a log POST with a status line and then one header byte
+    every 2 s: the POST gives up at its whole deadline (a per-read timeout never would), and the
+    pusher's close() returns within its flush time."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+
+            def drip(c: socket.socket = conn) -> None:
+                try:
+                    c.recv(65536)
+                    c.sendall(b"HTTP/1.1 204 No Content\r\n")
+                    for _ in range(60):
+                        c.sendall(b"X")
+                        time.sleep(2)
+                except OSError:
+                    pass
+
+            threading.Thread(target=drip, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    started = time.monotonic()
+    assert post_within(f"127.0.0.1:{port}", "/log/x", b"body", None, 3.0) == 0
+    assert time.monotonic() - started < 5
+    pusher = LogPusher(f"127.0.0.1:{port}", b"k" * 32, b"ctx").start()
+    for i in range(50):
+        pusher.add("stdout", f"line {i}")
+    time.sleep(0.5)
+    started = time.monotonic()
+    pusher.close(flush_s=3.0)
+    assert time.monotonic() - started < 4
+    listener.close()

@@ -206,7 +206,13 @@ def post_within(address: str, path: str, body: bytes, socks: str | None, deadlin
     the caller (a per-read timeout never fires against a drip)."""
     host, _, port = address.rpartition(":")
     conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=deadline_s)
-    timer = threading.Timer(deadline_s, lambda: shut_down([conn.sock] if conn.sock else []))
+    cut = threading.Event()
+
+    def expire() -> None:
+        cut.set()
+        shut_down([conn.sock] if conn.sock else [])
+
+    timer = threading.Timer(deadline_s, expire)
     timer.daemon = True
     timer.start()
     try:
@@ -223,7 +229,7 @@ def post_within(address: str, path: str, body: bytes, socks: str | None, deadlin
         conn.request("POST", path, body=body, headers={"Content-Type": "application/octet-stream"})
         response = conn.getresponse()
         response.read(1024)
-        return int(response.status)
+        return 0 if cut.is_set() else int(response.status)  # a cut stream can look like an answer
     except (OSError, http.client.HTTPException, pysocks.ProxyError, ValueError):
         return 0
     finally:

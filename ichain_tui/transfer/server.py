@@ -6,10 +6,14 @@
 Only ciphertext is served; names are manifest roots. It binds where it is told (127.0.0.1 by
 default) and serves files that were added to it, nothing else.
 
-A peer may be hostile: at most MAX_CONNECTIONS are served at once (more are closed at once; the
-listen backlog matches the cap), a connection must send its request line and headers within
-HEADER_TIMEOUT_S and may sit idle between requests for at most IDLE_TIMEOUT_S, every socket read
-and write has a timeout, and a malformed or unsatisfiable range is answered 416.
+A peer may be hostile: at most MAX_CONNECTIONS are served at once; when they are all taken, a new
+connection evicts the slowest one (idle or waiting for its headers longest, else the one moving
+fewer than MIN_RATE_BPS), and is refused only when every connection is moving data. A
+connection must send its request line and headers within HEADER_TIMEOUT_S and may sit idle
+between requests for at most IDLE_TIMEOUT_S; a log POST must arrive whole within
+POST_DEADLINE_S; every socket read and write has a timeout; a malformed or unsatisfiable range is
+answered 416. So one peer holding every connection (dripping headers or a POST body, or asking for
+chunks and never reading them) cannot keep honest peers out.
 
 A server restarted after a crash is told `warmup_s`: for that long an unknown root is answered
 503 (try again) instead of 404 (final), because its owner is still re-adding the files it served
@@ -34,6 +38,9 @@ from .watchdog import shut_down
 
 MAX_CONNECTIONS = 64
 HEADER_TIMEOUT_S = 10.0
+POST_DEADLINE_S = 10.0  # a whole log POST body (64 KiB at most)
+MIN_RATE_BPS = 32 * 1024  # a request moving less than this, after SLOW_AFTER_S, may be evicted
+SLOW_AFTER_S = 2.0
 IDLE_TIMEOUT_S = 15.0
 SOCKET_TIMEOUT_S = 60.0
 SEND_STEP = 1 << 20  # bytes per sendfile call when not throttled: progress at least every MiB
@@ -113,6 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             while sent < length and not self.server.stopping.is_set():
                 tick = time.monotonic()
                 sent += self.connection.sendfile(handle, start + sent, min(step, length - sent)) or 0
+                self.server.moved(self.connection, sent)
                 if progress is not None:
                     state = "sent" if start + sent >= size else "sending"
                     progress(ChunkProgress(root, index, start + sent, size, state, direction="up"))
@@ -134,7 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(413)
             self.close_connection = True  # the body is not read
             return
-        body = self.rfile.read(length)
+        self.server.deadlines[self.connection] = time.monotonic() + POST_DEADLINE_S
+        try:
+            body = self.rfile.read(length)
+        finally:
+            self.server.deadlines.pop(self.connection, None)
         self._error(inbox.receive(match.group(1), body))
 
     def setup(self) -> None:
@@ -152,12 +164,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         self.server.waiting.pop(self.connection, None)
+        self.server.requests[self.connection] = (time.monotonic(), 0)
         return super().parse_request()
 
     def finish(self) -> None:
         self.server.connections.discard(self.connection)
         self.server.waiting.pop(self.connection, None)
         self.server.served.pop(self.connection, None)
+        self.server.requests.pop(self.connection, None)
+        self.server.deadlines.pop(self.connection, None)
         super().finish()
 
     def _error(self, code: int) -> None:
@@ -185,23 +200,50 @@ class _Server(ThreadingHTTPServer):
             socket.socket, tuple[float, bool]
         ] = {}  # since when, and whether idle after a request
         self.served: dict[socket.socket, bool] = {}
+        self.requests: dict[socket.socket, tuple[float, int]] = {}  # request started, bytes moved
+        self.deadlines: dict[socket.socket, float] = {}  # whole-request deadlines (log POSTs)
         self.refused = 0
+        self.evicted = 0
         self.active = 0
         self._count = threading.Lock()
         super().__init__(address, _Handler)
         self._reaper = threading.Thread(target=self._reap, daemon=True, name="chunk-server-reaper")
         self._reaper.start()
 
+    def moved(self, conn: socket.socket, sent: int) -> None:
+        started, _ = self.requests.get(conn, (time.monotonic(), 0))
+        self.requests[conn] = (started, sent)
+
+    def _slowest(self) -> socket.socket | None:
+        """The connection a newcomer may take the place of: the one waiting (for headers, or idle
+        between requests) longest, else the request moving slowest below MIN_RATE_BPS."""
+        now = time.monotonic()
+        waiting = sorted((since, conn) for conn, (since, _idle) in list(self.waiting.items()))
+        if waiting and now - waiting[0][0] > 0.5:
+            return waiting[0][1]
+        slow = []
+        for conn, (started, sent) in list(self.requests.items()):
+            elapsed = now - started
+            if elapsed > SLOW_AFTER_S and sent / elapsed < MIN_RATE_BPS:
+                slow.append((sent / elapsed, conn))
+        return min(slow, key=lambda pair: pair[0])[1] if slow else None
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._count:
             full = self.active >= MAX_CONNECTIONS
-            if full:
+            victim = self._slowest() if full else None
+            if full and victim is None:
                 self.refused += 1
             else:
                 self.active += 1
-        if full:
+                self.evicted += victim is not None
+        if full and victim is None:
             self.shutdown_request(request)  # closed at once, no thread
             return
+        if victim is not None:  # its thread ends at once; the newcomer is served meanwhile
+            self.waiting.pop(victim, None)
+            self.requests.pop(victim, None)
+            shut_down([victim])
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -215,6 +257,10 @@ class _Server(ThreadingHTTPServer):
         """Cut connections that are late with their headers or idle too long."""
         while not self.stopping.wait(0.5):
             now = time.monotonic()
+            late = [conn for conn, deadline in list(self.deadlines.items()) if now > deadline]
+            for conn in late:
+                self.deadlines.pop(conn, None)
+                shut_down([conn])
             for conn, (since, idle) in list(self.waiting.items()):
                 if now - since > (IDLE_TIMEOUT_S if idle else HEADER_TIMEOUT_S):
                     self.waiting.pop(conn, None)
