@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     doctor_cmd.add_parser(sub)
     completion.add_parser(sub)
+    sub.choices["completion"].set_defaults(root_parser=parser)  # the tree it completes
     submit = sub.add_parser("submit", help="open the TUI's Submit tab on a task folder (also: ichain PATH)")
     submit.add_argument("folder")
     _global_flags_everywhere(parser)

@@ -1,11 +1,13 @@
 """Rules the whole package keeps, checked from its source: no float arithmetic on wei (amounts are
 integers, parsed and formatted with Decimal in ichain_tui/amounts.py), and the import contracts of
-scripts/check_imports.py (one module owns each external system)."""
+pyproject.toml, checked by import-linter (layers, one module owns each external system, no circles)."""
 
 from __future__ import annotations
 
 import ast
-import importlib.util
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,28 +50,43 @@ def test_no_float_touches_a_wei_amount_anywhere_in_the_package():
     assert found == []
 
 
-def _checker():
-    spec = importlib.util.spec_from_file_location("check_imports", ROOT / "scripts" / "check_imports.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_imports"] = module
-    spec.loader.exec_module(module)
-    return module
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` on the package found in `root` with the contracts of pyproject.toml."""
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "lint-imports"),
+            "--no-cache",
+            "--config",
+            str(ROOT / "pyproject.toml"),
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_import_contracts_hold():
-    assert _checker().breaches(PACKAGE) == []
+    result = _lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout
 
 
-def test_the_import_contracts_catch_a_breach(tmp_path):
-    package = tmp_path / "ichain_tui"
-    (package / "agents").mkdir(parents=True)
-    (package / "agents" / "leaky.py").write_text(
-        "import docker\nfrom web3 import Web3\n\ndef f():\n    import stem.control\n    from ..tui import app\n"
+def test_the_import_contracts_catch_each_kind_of_breach(tmp_path):
+    """A copy of the package with one module that breaks the layer, ownership and circle rules."""
+    shutil.copytree(PACKAGE, tmp_path / "ichain_tui", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "ichain_tui" / "agents" / "leaky.py").write_text(
+        "import docker\nfrom web3 import Web3\nimport stem.control\nfrom ..tui import app\n"
+        "from ..commands import provide\n"
     )
-    (package / "cli.py").write_text("from .tui.app import IchainApp\n")  # at import time: not allowed
-    (package / "commands").mkdir()
-    (package / "commands" / "demo.py").write_text("def run():\n    from ..tui.app import IchainApp\n")
-    found = _checker().breaches(package)
-    assert len(found) == 5, found
-    assert any("docker" in f for f in found) and any("stem" in f for f in found)
-    assert sum("imports the TUI" in f for f in found) == 2
+    (tmp_path / "ichain_tui" / "chain" / "leaky.py").write_text("from ..agents import provider\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode == 1
+    broken = {line.split(" BROKEN")[0].strip() for line in result.stdout.splitlines() if "BROKEN" in line}
+    out = result.stdout
+    assert "ichain_tui.agents.leaky -> docker" in out and "ichain_tui.agents.leaky -> web3" in out
+    assert "ichain_tui.agents.leaky -> stem" in out.replace("stem.control", "stem")
+    assert "ichain_tui.agents.leaky -> ichain_tui.tui" in out
+    assert "ichain_tui.chain.leaky -> ichain_tui.agents" in out.replace("agents.provider", "agents")
+    assert len(broken) >= 5, out[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ichain_tui.chain.types import ProviderTerms
 from ichain_tui.hardware import MAX_GPUS, GpuModel, HardwareProfile
 
 
@@ -36,7 +37,7 @@ def test_a_task_that_wants_gpus_is_offered_only_providers_that_have_them(embedde
 
     p = embedded
     gpu_box = HardwareProfile(cpus=16, ram_gb=64, gpus=(GpuModel("NVIDIA L4", 23034),))
-    p.validator2.update_provider(10**17, True, gpu_box).send()
+    p.validator2.update_provider(ProviderTerms(10**17, gpus=1), True, gpu_box).send()
     candidates = pool(p.requester)
     assert {c.address: c.provider.hardware for c in candidates}[p.validator2.account.address] == gpu_box
     assert choose_provider(p.requester, 10**17, candidates=candidates, gpus=1).address == (

@@ -124,7 +124,7 @@ def test_five_submits_at_once_all_get_a_task(local_market, tmp_path):
     """Five requesters race for the next task id; each one's envelope is bound again to the next id
     until it gets one: nobody is told to send again."""
     m = local_market
-    m.provider(1).start()
+    m.provider(1, slots=5).start()
     m.wait_registered(1)
     provider = m.providers[0].account.address
     created: dict[int, int] = {}

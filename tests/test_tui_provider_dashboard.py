@@ -102,6 +102,17 @@ async def test_the_dashboard_shows_sandbox_usage_task_output_and_earnings(sandbo
                 # its progress as words; the log never shows a raw ICHAIN_PROGRESS line
                 status = pane.query_one("#provider-status")
                 await wait_for(pilot, lambda: "task 1 (epoch " in text(status), 30, "progress in the status")
+                assert "slots 1/" in text(status)
+                # issue 22: the slot table shows the running task: its slot, phase, elapsed of its limit
+                slots = pane.query_one("#provider-slots")
+                await wait_for(
+                    pilot,
+                    lambda: slots.row_count == 1 and "/120 s" in str(slots.get_row_at(0)[4]),
+                    30,
+                    "the slot row",
+                )
+                row = [str(cell) for cell in slots.get_row_at(0)]
+                assert row[:3] == ["slot 0", "1", "executing"] and "epoch" in row[5], row
                 log = pane.query_one("#provider-log")
                 await wait_for(
                     pilot, lambda: any("task 1: epoch" in str(line) for line in log.lines), 30, "output"

@@ -22,7 +22,7 @@ from ..sandbox.placement import Placement
 from ..sandbox.taskspec import TaskSpec, load_task
 from ..transfer.errors import PeerUnreachable
 from ..transfer.locator import FileRef
-from ..transfer.logstream import PROGRESS_PREFIX, LogPusher
+from ..transfer.logstream import LogPusher, progress_of, progress_words
 from ..transfer.manifest import seal_folder
 from . import envelopes as env
 from .jobs import EXECUTE, Job
@@ -60,8 +60,9 @@ class ExecutionStep(ProviderRole):
         def line(stream: str, text: str) -> None:
             if pusher is not None:
                 pusher.add(stream, text)
-            if job is not None and text.startswith(PROGRESS_PREFIX):
-                job.saw_progress(text[len(PROGRESS_PREFIX) :])
+            values = progress_of(text) if job is not None else None
+            if job is not None and values:
+                job.saw_progress(progress_words(values))
             if output is not None:
                 output(task_id, stream, text)
 
@@ -140,9 +141,8 @@ class ExecutionStep(ProviderRole):
             # point where its result could still be committed
             spent = float(self.journal.get(task_id).get("spent_s", 0.0))
             room = spent + task.deadline - self.market.chain.timestamp() - COMMIT_MARGIN_S
-            spec = replace(
-                spec, time_limit=max(1.0, min(spec.time_limit, float(task.time_limit or 1e9), room))
-            )
+            limits = [spec.time_limit, room] + ([float(task.time_limit)] if task.time_limit else [])
+            spec = replace(spec, time_limit=max(1.0, min(limits)))
             job.at("waiting for a slot")
             placement = self._place(spec, job)
             if placement is None:

@@ -66,6 +66,29 @@ class JobView:
     progress: str
     progress_age_s: float | None
 
+    @property
+    def where(self) -> str:
+        """ "slot 2", "queued" (an execution waiting for a slot) or "check" (the validation lane)."""
+        if self.duty != EXECUTE:
+            return "check"
+        return f"slot {self.slot}" if self.slot is not None else "queued"
+
+    @property
+    def gpu_text(self) -> str:
+        return ",".join(map(str, self.gpus)) if self.gpus else "-"
+
+    @property
+    def timing(self) -> str:
+        """Elapsed of the time limit ("312/7200 s"), empty before the sandbox run starts."""
+        return f"{self.elapsed_s:.0f}/{self.limit_s:.0f} s" if self.elapsed_s else ""
+
+    def describe(self) -> str:
+        """One line: `[slot 0] task 7: executing GPU 0 312/7200 s epoch 3/10`."""
+        gpus = f" GPU {self.gpu_text}" if self.gpus else ""
+        timing = f" {self.timing}" if self.timing else ""
+        progress = f" {self.progress}" if self.progress else ""
+        return f"[{self.where}] task {self.task_id}: {self.phase}{gpus}{timing}{progress}"
+
 
 class Jobs:
     """Lanes of jobs: `lanes` maps a duty to how many may run at once."""

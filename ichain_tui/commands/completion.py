@@ -110,8 +110,6 @@ def fish(root: Level) -> str:
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    from ..cli import build_parser
-
-    root = tree(build_parser())
+    root = tree(args.root_parser)  # set by `cli.build_parser`, which imports this module
     sys.stdout.write({"bash": bash, "zsh": zsh, "fish": fish}[args.shell](root))
     return 0

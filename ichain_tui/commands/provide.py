@@ -55,17 +55,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def slot_status(agent: ProviderAgent) -> str:
     """One line: each slot's task (GPUs, elapsed of its limit, phase, last progress), then the
     validations and tasks waiting for a slot."""
-    parts = []
-    for view in agent.duties():
-        if view.duty == "execute":
-            where = f"slot {view.slot}" if view.slot is not None else "queued"
-            gpus = f" GPU {','.join(map(str, view.gpus))}" if view.gpus else ""
-            timing = f" {view.elapsed_s:.0f}/{view.limit_s:.0f} s" if view.elapsed_s else ""
-            progress = f" {view.progress}" if view.progress else ""
-            parts.append(f"[{where}] task {view.task_id}: {view.phase}{gpus}{timing}{progress}")
-        else:
-            parts.append(f"[check] task {view.task_id}: {view.phase}")
-    return "; ".join(parts)
+    return "; ".join(view.describe() for view in agent.duties())
 
 
 def cmd_provide(args: argparse.Namespace) -> int:

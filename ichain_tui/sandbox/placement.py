@@ -1,7 +1,9 @@
 """Provides `Placement` (the GPUs, CPU set and memory one running task holds) and `Reservations`
-(what a provider's machine hands out to its slots: a task gets whole cores pinned as a CPU set,
-whole GPUs by device id and a memory reservation, and the sum never exceeds the host, keeping a
-share back for validation checks), with `default_slots`, how many tasks a machine runs at once.
+(what a provider's machine hands out to its slots: a task gets its cores pinned as a CPU set —
+whole cores of its own when it asks for one CPU or more, a share of one core beside other small
+tasks when it asks for less — whole GPUs by device id and a memory reservation; the sum of what
+is handed out never exceeds the host, and a share is kept back for validation checks), with
+`default_slots`, how many tasks a machine runs at once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Placement:
     gpu_ids: tuple[int, ...] = ()
     cpus: tuple[int, ...] = ()
     memory_mb: int = 0
+    milli_cpus: int = 0  # the CPU it reserved on those cores, in thousandths of a core
 
     @property
     def cpuset(self) -> str:
@@ -70,28 +73,39 @@ class Reservations:
 
     def reserve(self, cpus: float, memory_mb: int, gpus: int) -> Placement | None:
         """A placement for the task, or None while the slots, cores, GPUs or memory it needs are
-        held by others. `gpus` -1: every GPU."""
+        held by others. `gpus` -1: every GPU. A task of one CPU or more gets `ceil(cpus)` cores
+        nobody else uses; a smaller one shares the fullest core it still fits on."""
         with self._lock:
             free_slots = [s for s in range(self.slots) if s not in self._held]
             if not free_slots:
                 return None
             held = self._held.values()
             free_gpus = [g for g in self._gpus if not any(g in p.gpu_ids for p in held)]
-            free_cores = [c for c in self._cores if not any(c in p.cpus for p in held)]
-            used_mb = sum(p.memory_mb for p in held)
             wanted_gpus = len(self._gpus) if gpus < 0 else gpus
-            wanted_cores = max(1, math.ceil(cpus))
-            if (
-                len(free_gpus) < wanted_gpus
-                or len(free_cores) < wanted_cores
-                or used_mb + memory_mb > self.memory_mb
-            ):
+            if len(free_gpus) < wanted_gpus or sum(p.memory_mb for p in held) + memory_mb > self.memory_mb:
                 return None
+            used = {c: 0 for c in self._cores}
+            for p in held:
+                for core in p.cpus:
+                    used[core] += p.milli_cpus // len(p.cpus)
+            milli = max(1, round(cpus * 1000))
+            if milli >= 1000:
+                whole = math.ceil(milli / 1000)
+                idle = [c for c in self._cores if used[c] == 0]
+                if len(idle) < whole:
+                    return None
+                cores, milli = tuple(idle[:whole]), whole * 1000
+            else:
+                fits = [c for c in self._cores if used[c] + milli <= 1000]
+                if not fits:
+                    return None
+                cores = (max(fits, key=lambda c: (used[c], -c)),)  # pack: whole cores stay free
             placement = Placement(
                 slot=free_slots[0],
                 gpu_ids=tuple(free_gpus[:wanted_gpus]),
-                cpus=tuple(free_cores[:wanted_cores]),
+                cpus=cores,
                 memory_mb=memory_mb,
+                milli_cpus=milli,
             )
             self._held[placement.slot] = placement
             return placement

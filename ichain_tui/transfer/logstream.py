@@ -83,6 +83,11 @@ def progress_of(line: str) -> dict[str, Any] | None:
     }
 
 
+def progress_words(values: dict[str, Any]) -> str:
+    """A progress report as words: "epoch 3, loss 0.41"."""
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+
+
 @dataclass
 class _Slot:
     key: bytes

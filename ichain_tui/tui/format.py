@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..amounts import format_eth
+from ..transfer.logstream import progress_words
 
 
 def eth(wei: int, digits: int = 4) -> str:
@@ -27,7 +28,7 @@ def clip(text: str, width: int) -> str:
 
 def report(values: dict[str, object]) -> str:
     """A progress report as words: "epoch 3, loss 0.41"."""
-    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+    return progress_words(values)
 
 
 def duration(seconds: int) -> str:

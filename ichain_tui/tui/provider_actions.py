@@ -105,6 +105,7 @@ class ProviderActions(AppBase):
             pane = self.query_one(ProviderPane)
             pane.show_busy(busy)
             pane.show_usage(busy, usage)
+            pane.show_slots(agent.duties(), agent.slots)
 
     def action_edit_policy(self) -> None:
         """Edit what tasks this machine agrees to run (saved to the config file)."""

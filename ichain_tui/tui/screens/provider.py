@@ -1,5 +1,7 @@
-"""Provides `ProviderPane`: the provider dashboard — providing on/off, the task running now with
-what its sandbox uses (CPU in cores and memory against its limit, from the container's cgroup),
+"""Provides `ProviderPane`: the provider dashboard — providing on/off, a table of the slots (each
+running task: its slot, phase, GPUs, elapsed of its time limit, last progress; then validations
+in their own lane and tasks queued for a slot), what the sandboxes use (CPU in cores and memory
+against each limit, from the containers' cgroups),
 earnings over time as a chart of the credits each paid task brought, and a log of the agent's
 steps with the running task's own output lines. Which task runs comes from one source, sampled
 with the sandbox's usage (`show_busy`), so the two lines never disagree; a task's progress
@@ -8,12 +10,16 @@ reports are shown once, as words on its status line, not as raw lines in the log
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, RichLog, Sparkline, Static
+from textual.widgets import DataTable, Label, RichLog, Sparkline, Static
 
+from ...agents.jobs import JobView
 from ...sandbox.runner import RunUsage
 from ..format import eth, report, size
+
+SLOT_COLUMNS = ("slot", "task", "phase", "GPUs", "elapsed/limit", "progress")
 
 
 class ProviderPane(Vertical):
@@ -21,6 +27,7 @@ class ProviderPane(Vertical):
     current: int | None = None
     earned = 0
     stake = 0
+    slots_text = ""
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
@@ -30,6 +37,10 @@ class ProviderPane(Vertical):
         yield Label("Provider dashboard", classes="title")
         yield Static("providing: off", id="provider-status")
         yield Static("sandbox: idle", id="provider-usage")
+        slots: DataTable[str | Text] = DataTable(id="provider-slots", cursor_type="row", zebra_stripes=True)
+        for name in SLOT_COLUMNS:
+            slots.add_column(name, key=name)
+        yield slots
         with Horizontal(id="earnings-row"):
             yield Static("earnings: none yet", id="earnings-text")
             yield Sparkline([], id="earnings-chart")
@@ -49,6 +60,26 @@ class ProviderPane(Vertical):
             self.current = current
             self._paint_status()
 
+    def show_slots(self, views: list[JobView], slots: int) -> None:
+        """The agent's jobs now: one row per slot in use, validation or queued task."""
+        table = self.query_one("#provider-slots", DataTable)
+        wanted = {f"{v.duty}-{v.task_id}": v for v in views}
+        for key in [str(k.value) for k in table.rows if str(k.value) not in wanted]:
+            table.remove_row(key)
+        for key, v in wanted.items():
+            progress = v.progress or self.progress.get(v.task_id, "")
+            row = (v.where, str(v.task_id), v.phase, v.gpu_text, v.timing or "-", Text(progress))
+            if key in [str(k.value) for k in table.rows]:
+                for column, value in zip(SLOT_COLUMNS, row, strict=True):
+                    table.update_cell(key, column, value)
+            else:
+                table.add_row(*row, key=key)
+        busy = sum(1 for v in views if v.duty == "execute" and v.slot is not None)
+        text = f"slots {busy}/{slots} busy"
+        if text != self.slots_text:
+            self.slots_text = text
+            self._paint_status()
+
     def show_progress(self, task_id: int, values: dict[str, object]) -> None:
         self.progress[task_id] = report(values)
         if task_id == self.current:
@@ -57,6 +88,8 @@ class ProviderPane(Vertical):
     def _paint_status(self) -> None:
         state = "[b green]on[/]" if self.providing else "[b]off[/]"
         task = "idle" if self.current is None else f"task {self.current}"
+        if self.slots_text and self.providing:
+            task = f"{self.slots_text} · {task}"
         if self.current is not None and self.current in self.progress:
             task += f" ({escape(self.progress[self.current])})"  # the task's own words: not markup
         self.query_one("#provider-status", Static).update(
