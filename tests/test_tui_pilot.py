@@ -213,7 +213,7 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
     """Protocol v2's three choices from the Submit tab: b opens the validator picker with
     "random draw" and "none" first, then the eligible named validators, then, greyed with the
     reason and refused on Enter, those that cannot be (the provider, the requester). At 80x24
-    the columns a choice rests on (rating, price, free stake, the reason) are all on screen."""
+    the columns a choice rests on (rating, free stake, the reason) are all on screen."""
     chain, m, accounts = market
     app = market_app(chain, m, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -239,7 +239,7 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
         assert keys[4:] == [accounts["alice"].address]  # greyed, last, with the reason
         note = next(c.key for c in table.ordered_columns if str(c.label) == "note")
         assert str(table.get_cell(accounts["alice"].address, note)) == "the task's provider"
-        assert {"address", "rating", "price", "free stake", "note"} <= set(visible_columns(table))
+        assert {"address", "rating", "free stake", "note"} <= set(visible_columns(table))
         assert "1 greyed" in str(app.screen.query_one("#picker-hint").render())
         table.move_cursor(row=4)
         await pilot.press("enter")  # refused: the picker stays, a line says why
@@ -261,7 +261,7 @@ async def test_the_validator_can_be_drawn_named_or_none(market, tmp_path):
 @pytest.mark.parametrize("size", [(60, 20), (80, 24)])
 async def test_narrow_terminals_keep_every_tab_and_the_key_columns(market, tmp_path, size):
     """Issue 25: at 60x20 and 80x24 all six tabs are on the tab bar and the pools' provider table
-    shows rating, price and free stake before the provider's long hardware text."""
+    shows rating, rate, free stake and free slots before the provider's long hardware text."""
     chain, m, _ = market
     app = market_app(chain, m, tmp_path)
     async with app.run_test(size=size) as pilot:
@@ -271,7 +271,7 @@ async def test_narrow_terminals_keep_every_tab_and_the_key_columns(market, tmp_p
         if size[0] < 76:
             assert "(" not in tabs[0].label.plain  # the short labels, key letter underlined
         table = app.query_one("#pool-providers")
-        assert {"provider", "rating", "price", "free stake"} <= set(visible_columns(table))
+        assert {"provider", "rating", "rate/h", "free stake", "slots"} <= set(visible_columns(table))
         await pilot.press("v")  # the last tab is reachable and shown
         await pilot.pause()
         assert app.query_one("TabbedContent").active == "provider"

@@ -155,7 +155,28 @@ async def tasks(pilot):
 
 
 async def provider(pilot):
+    """The dashboard of a provider with 4 slots: two tasks running, one queued, one validation."""
+    from ichain_tui.agents.jobs import JobView
+    from ichain_tui.sandbox.runner import RunUsage
+    from ichain_tui.tui.screens.provider import ProviderPane
+
     await tab(pilot, "v")
+    pane = pilot.app.query_one(ProviderPane)
+    pane.show(True, 7, 3 * 10**16, 5 * 10**17)
+    pane.show_progress(7, {"epoch": 3, "loss": 0.412})
+    pane.show_slots(
+        [
+            JobView("execute", 7, "executing", 0, (0,), 312.0, 7200.0, "epoch 3, loss 0.412", 2.0),
+            JobView("execute", 9, "fetching", 1, (1,), 0.0, 3600.0, "", None),
+            JobView("execute", 11, "waiting for a slot", None, (), 0.0, 600.0, "", None),
+            JobView("validate", 8, "checking", None, (), 0.0, 0.0, "", None),
+        ],
+        4,
+    )
+    pane.show_usage(7, [RunUsage("execute", 312.0, 0.98, 812 * 2**20, 2048 * 2**20)])
+    pane.show_earnings([10**16, 2 * 10**16])
+    pane.log_line("[slot 0] task 7: executing (sandbox: 7200 s, 2048 MB, 1 CPU)")
+    await pilot.pause()
 
 
 async def picker(pilot):

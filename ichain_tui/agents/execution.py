@@ -153,7 +153,7 @@ class ExecutionStep(ProviderRole):
             self._say(
                 "executing",
                 task_id,
-                f"sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU",
+                f"{placement.describe()}; sandbox: {spec.time_limit:g} s, {spec.memory_mb} MB, {spec.cpus:g} CPU",
             )
             pusher = self._log_pusher(task_id, ref, facts.requester_key)
             spent = float(self.journal.get(task_id).get("spent_s", 0.0))

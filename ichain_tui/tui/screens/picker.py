@@ -1,10 +1,10 @@
-"""Provides `PickerScreen`: registered providers in a table (address, rating, rate per hour, free stake, free slots,
-how long it keeps a paid result,
-hardware), sortable and filterable by key; the same picker chooses validators (with the
-protocol's other choices, "random draw" and "none", as the first rows). Those that cannot be
-chosen for this task are listed after the others, greyed, with the reason; Enter on one says it.
-The columns a choice rests on come first (rating, rate, free stake, slots, reason); the provider's own
-hardware text comes last, clipped, so that at 80 columns none of them is pushed off screen."""
+"""Provides `PickerScreen`: registered providers in a table (address, rating, rate per hour, free
+stake, free slots, how long it keeps a paid result, hardware), sortable and filterable by key;
+the same picker chooses validators (with the protocol's other choices, "random draw" and "none",
+as the first rows, and only the columns a validator choice rests on: rating, free stake, reason).
+Those that cannot be chosen for this task are listed after the others, greyed, with the reason;
+Enter on one says it. The columns a choice rests on come first; the provider's own hardware text
+comes last, clipped, so that at 80 columns none of them is pushed off screen."""
 
 from __future__ import annotations
 
@@ -61,10 +61,12 @@ class PickerScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        # how long a provider keeps a paid result matters for the task's provider, not its validator
+        # rate, free slots and how long a paid result is kept matter for the task's provider; a
+        # validator is paid the task's fee and checks in a lane of its own, beside its slots
         self.keeps = not self.choices
         columns = ["address", "rating", "rate/h", "free stake", "slots", "keeps", "note", "hardware"]
-        table.add_columns(*(c for c in columns if self.keeps or c != "keeps"))
+        provider_only = ("rate/h", "slots", "keeps")
+        table.add_columns(*(c for c in columns if self.keeps or c not in provider_only))
         self.refill()
         table.focus()
 
@@ -79,9 +81,7 @@ class PickerScreen(ModalScreen[str | None]):
         text = self.filter_text.lower()
         for choice, label, note in self.choices:
             if not text:
-                table.add_row(
-                    clip(label, LABEL_WIDTH), "", "", "", "", clip(note, NOTE_WIDTH), "", key=choice
-                )
+                table.add_row(clip(label, LABEL_WIDTH), "", "", clip(note, NOTE_WIDTH), "", key=choice)
         ordered = sorted(self.candidates, key=lambda c: (c.address in self.refused, key(c)))
         greyed = 0
         for c in ordered:
@@ -89,16 +89,20 @@ class PickerScreen(ModalScreen[str | None]):
                 continue
             reason = self.refused.get(c.address)
             greyed += bool(reason)
-            keeps = (
-                [f"{c.provider.retention // 86400} d" if c.provider.retention else "-"] if self.keeps else []
+            terms = (
+                [
+                    eth(c.provider.rate_per_hour),
+                    eth(c.provider.free_stake, 2),
+                    f"{c.provider.free_slots}/{c.provider.slots}",
+                    f"{c.provider.retention // 86400} d" if c.provider.retention else "-",
+                ]
+                if self.keeps
+                else [eth(c.provider.free_stake, 2)]
             )
             cells = (
                 short(c.address),
                 stars(c.rating.average, c.rating.count),
-                eth(c.provider.rate_per_hour),
-                eth(c.provider.free_stake, 2),
-                f"{c.provider.free_slots}/{c.provider.slots}",
-                *keeps,
+                *terms,
                 clip(reason or "", NOTE_WIDTH),
                 clip(c.provider.hardware.describe(), HARDWARE_WIDTH),
             )
