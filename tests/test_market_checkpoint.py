@@ -22,27 +22,34 @@ def resumable_task(root):
     return counting_task(root, STEPS, 0.5)
 
 
-def test_a_provider_killed_mid_run_resumes_from_the_checkpoint(local_market, tmp_path):
+def test_a_provider_killed_mid_run_resumes_each_task_from_its_checkpoint(local_market, tmp_path):
+    """Two tasks run at once in two slots; the provider is killed; restarted, each resumes from
+    its own last checkpoint and both requesters get checked results."""
     m = local_market
-    p1 = m.provider(1).start()
+    p1 = m.provider(1, slots=2).start()
     m.wait_registered(1)
-    requester = m.requester(5)
-    task_id = requester.submit(
-        resumable_task(tmp_path / "task"), p1.account.address, 10**16, mode=ValidatorMode.NONE
-    )
-    p1.wait_log("executing")
-    deadline = time.monotonic() + 60
-    while not list(p1.home.rglob("checkpoint/step")):  # the first copy out of the running task
+    requesters = [m.requester(5), m.requester(6)]
+    task_ids = [
+        r.submit(resumable_task(tmp_path / f"task-{i}"), p1.account.address, 10**16, mode=ValidatorMode.NONE)
+        for i, r in enumerate(requesters)
+    ]
+    deadline = time.monotonic() + 90
+    while len(list(p1.home.rglob("checkpoint/step"))) < 2:  # the first copy out of each running task
         assert time.monotonic() < deadline, p1.log()
         time.sleep(0.2)
     p1.kill()
-    saved = int(next(p1.home.rglob("checkpoint/step")).read_text())
-    p1.start()  # same home: journal, checkpoint folder
-    outcome = requester.follow(task_id, tmp_path / "result", rating=None)
-    assert outcome.ok, outcome
-    result = json.loads((tmp_path / "result" / "result.json").read_text())
-    assert result["steps"] == STEPS and result["resumed_from"] >= saved > 0
-    assert "resuming" in p1.log() and "s of its limit spent" in p1.log()
+    saved = {
+        int(path.parts[-3].removeprefix("task-")): int(path.read_text())
+        for path in p1.home.rglob("checkpoint/step")
+    }
+    assert sorted(saved) == sorted(task_ids)
+    p1.start()  # same home: journal, checkpoint folders
+    for i, (r, task_id) in enumerate(zip(requesters, task_ids, strict=True)):
+        outcome = r.follow(task_id, tmp_path / f"result-{i}", rating=None)
+        assert outcome.ok, outcome
+        result = json.loads((tmp_path / f"result-{i}" / "result.json").read_text())
+        assert result["steps"] == STEPS and result["resumed_from"] >= saved[task_id] > 0
+    assert p1.log().count("s of its limit spent") >= 2
 
 
 def test_provider_killed_mid_execution_deadline_refund(local_market, tmp_path):

@@ -292,26 +292,36 @@ def test_sigterm_while_idle_exits_zero_and_stops_providing(local_market):
     assert "stopped" in p1.log()
 
 
-def test_sigterm_while_busy_hands_the_task_back(local_market, tmp_path):
+def test_sigterm_with_two_tasks_running_lets_one_finish_and_hands_the_other_back(local_market, tmp_path):
+    """Two slots busy at SIGTERM with `--grace 20`: the task that ends within the grace is
+    committed (and paid on its verdict); the one that cannot is handed back with a full refund;
+    no sandbox of the provider is left."""
     m = local_market
-    p1 = m.provider(1).start("--grace", "2")
+    p1 = m.provider(1, slots=2).start("--grace", "20")
     m.provider(2).start()
     m.wait_registered(2)
-    requester = m.requester(5)
-    task_id = requester.submit(
-        quick_task(tmp_path / "slow", sleep=120),
-        p1.account.address,
-        PAY,
-        validator_fee=FEE,
-        execute_window=300,
-        review_window=300,
-    )
-    p1.wait_log("executing")
-    assert p1.terminate(timeout=60) == 0
-    t = m.market.task(task_id)
-    assert t.state is TaskState.CANCELLED  # handed back: the requester is refunded in full
-    assert m.market.credits(requester.me) == PAY + FEE
+    short, slow = m.requester(5), m.requester(6)
+    kw = {"validator_fee": FEE, "execute_window": 300, "review_window": 300}
+    slow_id = slow.submit(quick_task(tmp_path / "slow", sleep=120), p1.account.address, PAY, **kw)
+    short_id = short.submit(quick_task(tmp_path / "short", sleep=8), p1.account.address, PAY, **kw)
+    deadline = time.monotonic() + 60
+    while (
+        sum(
+            1
+            for c in sandbox_containers(mine=False)
+            if labels_of(c).get("org.ichain.sandbox.pid") == str(p1.proc.pid)
+            and labels_of(c).get("org.ichain.sandbox.mode") == "execute"
+        )
+        < 2
+    ):
+        assert time.monotonic() < deadline, p1.log()
+        time.sleep(0.2)
+    assert p1.terminate(timeout=90) == 0
+    assert m.market.task(slow_id).state is TaskState.CANCELLED  # handed back: refunded in full
+    assert m.market.credits(slow.me) == PAY + FEE
     assert "declined: provider shutting down" in p1.log()
+    assert m.market.task(short_id).state is not TaskState.ASSIGNED  # its result was committed
+    assert short.follow(short_id, tmp_path / "result").ok
     assert not [
         c
         for c in sandbox_containers(mine=False)
