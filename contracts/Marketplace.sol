@@ -92,10 +92,11 @@ contract Marketplace {
         bool registered;
         bool available;
         uint16 slots; // tasks it executes at once
-        uint16 running; // tasks assigned to it and not yet delivered, declined or expired
+        uint16 running; // tasks assigned to it and not yet delivered, declined or expired (running or queued)
         uint8 gpus; // GPUs it offers
         // slot 2
         uint128 ratePerGpuHour; // wei per GPU-hour asked for, on top of the hourly rate
+        uint16 queue; // tasks it accepts beyond its slots, each waiting for one
         // slots 3-4
         bytes32 keyX;
         bytes32 keyY;
@@ -104,7 +105,9 @@ contract Marketplace {
     }
 
     /// @notice What a provider offers: rates, how long its stake may be locked, how long it keeps
-    ///         a paid result, how many tasks it runs at once and how many GPUs it has.
+    ///         a paid result, how many tasks it runs at once, how many GPUs it has, and how many
+    ///         more tasks it accepts to wait for a slot (a requester queuing one sets an execute
+    ///         window that covers the wait).
     struct Terms {
         uint256 ratePerHour;
         uint256 ratePerGpuHour;
@@ -112,6 +115,7 @@ contract Marketplace {
         uint256 retention;
         uint256 slots;
         uint256 gpus;
+        uint256 queue;
     }
 
     /// @notice One task's terms. `payment` must cover the provider's rates x `timeLimit`; the
@@ -180,7 +184,8 @@ contract Marketplace {
         uint256 maxLock,
         uint256 retention,
         uint256 slots,
-        uint256 gpus
+        uint256 gpus,
+        uint256 queue
     );
     event AvailabilityChanged(address indexed provider, bool available);
     event StakeChanged(address indexed provider, uint256 stake, uint256 locked);
@@ -389,7 +394,7 @@ contract Marketplace {
         address provider = c.provider;
         Provider storage p = _providers[provider];
         if (provider == msg.sender || !p.available) revert ProviderUnavailable(provider);
-        if (p.running >= p.slots) revert ProviderFull(provider, p.slots);
+        if (p.running >= uint256(p.slots) + p.queue) revert ProviderFull(provider, p.slots);
         if (c.gpus > p.gpus) revert GpusRefused(c.gpus, p.gpus);
         uint256 required = priceOf(provider, c.timeLimit, c.gpus);
         if (payment < required) revert PaymentBelowRate(payment, required);
@@ -969,10 +974,15 @@ contract Marketplace {
         p.ratePerGpuHour = Narrow.u128(c.ratePerGpuHour);
         p.maxLock = Narrow.u32(c.maxLock);
         p.retention = Narrow.u32(c.retention);
-        if (c.slots == 0 || c.slots > type(uint16).max || c.gpus > type(uint8).max) revert TermsOutOfRange();
+        if (
+            c.slots == 0 || c.slots > type(uint16).max || c.gpus > type(uint8).max || c.queue > type(uint16).max
+        ) revert TermsOutOfRange();
         p.slots = uint16(c.slots);
         p.gpus = uint8(c.gpus);
-        emit TermsChanged(msg.sender, c.ratePerHour, c.ratePerGpuHour, c.maxLock, c.retention, c.slots, c.gpus);
+        p.queue = uint16(c.queue);
+        emit TermsChanged(
+            msg.sender, c.ratePerHour, c.ratePerGpuHour, c.maxLock, c.retention, c.slots, c.gpus, c.queue
+        );
     }
 
     /// @dev The task leaves Assigned (delivered, declined or expired): its slot is free again.

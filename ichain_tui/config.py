@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     slots: Annotated[int, Field(ge=1, le=256)] | None = None
     """Provider terms: tasks executed at once (None: one per GPU on a GPU box, else from the
     cores and memory, at most 8). Advertised on chain: a full provider is refused before money moves."""
+    queue: Annotated[int, Field(ge=0, le=256)] = 0
+    """Provider terms: tasks accepted beyond the slots, each waiting for one (a sweep queues runs
+    with execute windows that cover the wait). Advertised on chain."""
     stake_eth: Eth = Decimal("0.05")
     """Stake a provider deposits when registering, in ETH."""
     execute_window: int | None = None

@@ -62,6 +62,21 @@ def test_a_full_provider_is_refused_before_money_moves_and_a_slot_frees_on_each_
     assert p.requester.task(second).state is TaskState.EXPIRED
 
 
+def test_a_queue_accepts_tasks_beyond_the_slots_up_to_its_length(parties):
+    """`queue` places wait for a slot: slots + queue tasks are accepted, the next is refused; the
+    terms, the room and the queued count are read back as set."""
+    p = parties
+    _set(p, slots=1, queue=2)
+    info = _info(p)
+    assert (info.slots, info.queue, info.room, info.queued) == (1, 2, 3, 0)
+    for _ in range(3):
+        _create(p).send()
+    info = _info(p)
+    assert (info.running, info.free_slots, info.room, info.queued) == (3, 0, 0, 2)
+    reverts("ProviderFull", _create(p))
+    reverts("TermsOutOfRange", p.provider.update_provider(_terms(p, queue=2**16), True, "cpu=8"))
+
+
 def test_payment_must_cover_the_rates_times_the_time_limit(parties):
     p = parties
     _set(p, rate_per_gpu_hour=PRICE * 3, gpus=2)

@@ -89,6 +89,7 @@ def provider_agent(
         rate=settings.rate_wei,
         gpu_rate=settings.gpu_rate_wei,
         slots=settings.slots,
+        queue=settings.queue,
         stake=settings.stake_wei,
         hardware=local_profile(sandbox.gpus),
         fetcher=Fetcher(socks=host.transport.socks),

@@ -32,7 +32,13 @@ PASSWORD = "ichain-local-market"  # throwaway keystores of public dev keys
 
 class ProviderProcess:
     def __init__(
-        self, market: LocalMarket, index: int, key: str, rate_eth: str | float = "0.01", slots: int = 4
+        self,
+        market: LocalMarket,
+        index: int,
+        key: str,
+        rate_eth: str | float = "0.01",
+        slots: int = 4,
+        queue: int = 0,
     ) -> None:
         self.home = market.base / f"provider-{index}"
         self.account = account_from_key(key)
@@ -46,6 +52,7 @@ class ProviderProcess:
             "ICHAIN_MARKET": market.address,
             "ICHAIN_RATE_ETH": str(rate_eth),
             "ICHAIN_SLOTS": str(slots),
+            "ICHAIN_QUEUE": str(queue),
             "ICHAIN_STAKE_ETH": "0.5",
             "ICHAIN_CHUNKS": "2",
         }
@@ -154,8 +161,10 @@ class LocalMarket(MarketHere):
                 return f"exit {p.proc.returncode}: {p.log()[-2000:]}"
         return None
 
-    def provider(self, index: int, rate_eth: str | float = "0.01", slots: int = 4) -> ProviderProcess:
-        p = ProviderProcess(self, index, self.keys[index], rate_eth, slots)
+    def provider(
+        self, index: int, rate_eth: str | float = "0.01", slots: int = 4, queue: int = 0
+    ) -> ProviderProcess:
+        p = ProviderProcess(self, index, self.keys[index], rate_eth, slots, queue)
         self.providers.append(p)
         return p
 

@@ -87,6 +87,7 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         hardware: HardwareProfile,
         gpu_rate: int = 0,
         slots: int | None = None,
+        queue: int = 0,
         fetcher: Fetcher | None = None,
         report: Reporter = ignore,
         progress: ProgressCallback | None = None,
@@ -99,7 +100,8 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         max_lock_s: int = DEFAULT_MAX_LOCK,
     ) -> None:
         """`rate`: wei per hour of a task's time limit (`gpu_rate` per GPU-hour on top); `slots`:
-        tasks run at once (None: from this machine, `placement.default_slots`); `output` is told
+        tasks run at once (None: from this machine, `placement.default_slots`); `queue`: tasks accepted
+        beyond them, each waiting for a slot (its fetch and dependencies done meanwhile); `output` is told
         each line a task prints while it runs here (a dashboard's tail); `result_retention_s`:
         how long a paid, unrated result stays served (advertised on chain); `max_lock_s`: the
         longest a task may hold this provider's stake (advertised on chain)."""
@@ -131,10 +133,11 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             retention=self.result_retention_s,
             slots=slots,
             gpus=len(gpu_ids),
+            queue=queue,
         )
         self.journal = Journal("provider", self.me, scope=market.scope)
         self.cancel = threading.Event()  # set when stopping: no new job starts
-        self.jobs = Jobs({EXECUTE: slots, VALIDATE: VALIDATION_LANE}, self._crashed)
+        self.jobs = Jobs({EXECUTE: slots + queue, VALIDATE: VALIDATION_LANE}, self._crashed)
         self.draining = False  # set by shutdown(): start nothing new, hand back what has not started
         self._known: set[int] = set()  # tasks naming this address, from events read so far
         self._quarantined: set[int] = set()  # tasks that raised something unexpected
@@ -171,6 +174,7 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             f"rate {format_eth(terms.rate_per_hour)}/h"
             + (f" + {format_eth(terms.rate_per_gpu_hour)}/GPU-h" if terms.rate_per_gpu_hour else "")
             + f", {terms.slots} slot{'s' if terms.slots != 1 else ''}"
+            + (f" + {terms.queue} queued" if terms.queue else "")
         )
         if not info.registered:
             self.market.register_provider(

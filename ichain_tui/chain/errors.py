@@ -76,7 +76,7 @@ _TEXTS: dict[str, str] = {
     "KeyMismatch": "the key does not match the result committed for task {0}",
     "ValueOutOfRange": "value {0} does not fit in {1} bits",
     "PaymentBelowRate": "payment {0} wei is below the provider's rates x the time limit ({1} wei)",
-    "ProviderFull": "provider {0} runs {1} tasks at once and has no free slot: pick another or wait",
+    "ProviderFull": "provider {0} runs {1} tasks at once and has no free slot or place in its queue: pick another or wait",
     "GpusRefused": "the task asks for {0} GPUs; the provider offers {1}",
     "TimeLimitOutOfRange": "time limit {0} s must be above 0 and within the execute window ({1} s)",
     "LengthMismatch": "as many ratings as tasks are needed",

@@ -240,7 +240,7 @@ class MarketIndex:
         if known is None:
             return
         if name == "TermsChanged":
-            rate, gpu_rate, max_lock, retention, slots, gpus = (_hex_word(data, i) for i in range(6))
+            rate, gpu_rate, max_lock, retention, slots, gpus, queue = (_hex_word(data, i) for i in range(7))
             changed = replace(
                 known,
                 rate_per_hour=rate,
@@ -249,6 +249,7 @@ class MarketIndex:
                 retention=retention,
                 slots=slots,
                 gpus=gpus,
+                queue=queue,
             )
         elif name == "ProviderUpdated":
             (text,) = decode(["string"], bytes.fromhex(data[2:]))
@@ -271,6 +272,7 @@ class MarketIndex:
                 known.slots,
                 known.running,
                 known.gpus,
+                known.queue,
             )
         else:
             return

@@ -114,6 +114,7 @@ class Provider:
     slots: int = 1  # tasks it executes at once
     running: int = 0  # tasks assigned to it and not yet delivered, declined or expired
     gpus: int = 0  # GPUs it offers
+    queue: int = 0  # tasks it accepts beyond its slots, each waiting for one
 
     @property
     def free_stake(self) -> int:
@@ -121,7 +122,19 @@ class Provider:
 
     @property
     def free_slots(self) -> int:
+        """Slots idle now (a task given now starts at once)."""
         return max(0, self.slots - self.running)
+
+    @property
+    def room(self) -> int:
+        """Tasks it accepts now: idle slots plus places in its queue (`createTask` reverts
+        `ProviderFull` at 0)."""
+        return max(0, self.slots + self.queue - self.running)
+
+    @property
+    def queued(self) -> int:
+        """Tasks of its queue waiting for a slot."""
+        return max(0, self.running - self.slots)
 
     def price_for(self, time_limit: int, gpus: int = 0) -> int:
         """The least payment it accepts for `time_limit` seconds on `gpus` GPUs (the contract's
@@ -144,8 +157,9 @@ class ProviderTerms:
     retention: int = 30 * 86400
     slots: int = 8  # the agent always says how many; 8 is what a bare rate in a test or bench gets
     gpus: int = 0
+    queue: int = 0  # tasks accepted beyond the slots, each waiting for one
 
-    def as_tuple(self) -> tuple[int, int, int, int, int, int]:
+    def as_tuple(self) -> tuple[int, int, int, int, int, int, int]:
         return (
             self.rate_per_hour,
             self.rate_per_gpu_hour,
@@ -153,6 +167,7 @@ class ProviderTerms:
             self.retention,
             self.slots,
             self.gpus,
+            self.queue,
         )
 
     def matches(self, provider: Provider) -> bool:
@@ -163,6 +178,7 @@ class ProviderTerms:
             provider.retention,
             provider.slots,
             provider.gpus,
+            provider.queue,
         ) == self.as_tuple()
 
 

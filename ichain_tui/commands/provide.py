@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--slots", type=int, help="tasks run at once (default: one per GPU, else from cores and memory)"
     )
+    p.add_argument("--queue", type=int, help="tasks accepted beyond the slots, waiting for one (default 0)")
     p.add_argument("--stake", type=eth_amount, help="stake to deposit when registering, in ETH")
     p.add_argument("--transport", choices=["direct", "tor"])
     p.add_argument(
@@ -77,6 +78,10 @@ def cmd_provide(args: argparse.Namespace) -> int:
         if not 1 <= args.slots <= 256:
             raise UsageError(f"--slots must be 1 to 256, got {args.slots}")
         settings.slots = args.slots
+    if args.queue is not None:
+        if not 0 <= args.queue <= 256:
+            raise UsageError(f"--queue must be 0 to 256, got {args.queue}")
+        settings.queue = args.queue
     if args.stake is not None:
         settings.stake_eth = Decimal(parse_eth(args.stake, "--stake")) / WEI_PER_ETH
     if args.transport:
