@@ -49,6 +49,11 @@ EXAMPLES: dict[str, str] = {
     "task settle": "ichain task settle 7",
     "task rate": "ichain task rate 7 --rating 5",
     "task withdraw": "ichain task withdraw --earnings --json",
+    "sweep": "ichain sweep run ./my-task --grid lr=0.1,0.01 --grid seed=1,2 --budget 0.2",
+    "sweep run": "ichain sweep run ./my-task --grid lr=0.1,0.01,0.001 --grid seed=1,2,3,4 --budget 0.5 --yes",
+    "sweep status": "ichain sweep status 3f9c21ab --json",
+    "sweep resume": "ichain sweep resume 3f9c21ab",
+    "sweep list": "ichain sweep list --json",
     "provide": "ICHAIN_PASSWORD=... ichain provide --headless --rate 0.01 --transport tor --json",
     "demo": "ichain demo --headless",
     "submit": "ichain submit ./my-task     # the TUI on that folder; also: ichain ./my-task",
@@ -65,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         doctor_cmd,
         provide,
         sandbox_cmd,
+        sweep_cmd,
         task_cmd,
         wallet,
     )
@@ -85,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.add_parser(sub)
     sandbox_cmd.add_parser(sub)
     task_cmd.add_parser(sub)
+    sweep_cmd.add_parser(sub)
     provide.add_parser(sub)
     demo.add_parser(sub)
     doctor_cmd.add_parser(sub)

@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     max_gpus: int | None = None
     """Provider policy: most GPUs one task may have (None: every GPU detected; 0: no GPU tasks).
     Each running task has its own GPUs: a GPU is never shared between two tasks."""
+    max_dataset_cache_mb: int | None = None
+    """Provider policy: disk for sweeps' datasets kept between tasks, sealed, by root; the least
+    recently used go first (None: a quarter of the free disk, at most 100 GiB; 0: keep none)."""
     tor_control_port: int | None = None
     """Attach to a running tor's control port (None: launch our own tor when transport is tor)."""
     tor_socks: str | None = None
@@ -235,6 +238,7 @@ POLICY_FIELDS = (
     "disk_reserve_mb",
     "allowed_images",
     "max_gpus",
+    "max_dataset_cache_mb",
     "container_runtime",
 )
 

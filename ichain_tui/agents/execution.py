@@ -11,6 +11,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,9 +92,8 @@ class ExecutionStep(ProviderRole):
         placement = None
         try:
             facts = env.task_facts(self.market, task_id, self.journal.get(task_id).get("assigned_block", 0))
-            ref = env.pick(
-                env.provider_refs(self.market, task_id, task.requester, facts.block), facts.task_root
-            )
+            refs = env.provider_refs(self.market, task_id, task.requester, facts.block)
+            ref = env.pick(refs, facts.task_root)
             if ref is None:
                 self._decline(task_id, "no envelope for me with the committed task")
                 return
@@ -137,6 +137,11 @@ class ExecutionStep(ProviderRole):
             if refused:
                 self._decline(task_id, refused)
                 return
+            if spec.dataset:
+                opened = self._open_dataset(task, spec, refs, base, job)
+                if opened is None:
+                    return
+                spec = opened
             # the on-chain terms govern: the task runs no longer than it paid for, nor past the
             # point where its result could still be committed
             spent = float(self.journal.get(task_id).get("spent_s", 0.0))
@@ -208,6 +213,49 @@ class ExecutionStep(ProviderRole):
         finally:
             if placement is not None:
                 self.reservations.release(placement)
+
+    def _open_dataset(
+        self, task: Task, spec: TaskSpec, refs: list[FileRef], base: Path, job: Job
+    ) -> TaskSpec | None:
+        """The task's dataset opened into its folder (from this provider's cache when it holds
+        that root: no bytes move), or None when the task was declined for want of it."""
+        task_id = task.task_id
+        ref = env.pick(refs, spec.dataset_root) if spec.dataset_root else None
+        if ref is None:
+            self._decline(task_id, f"the key of the task's dataset {spec.dataset!r} did not come with it")
+            return None
+        dest = base / "dataset"
+        if not (dest.is_dir() and self.journal.get(task_id).get("dataset_opened") == ref.root):
+            shutil.rmtree(dest, ignore_errors=True)
+            job.at("dataset")
+            got = self.datasets.obtain(
+                ref,
+                dest,
+                partial(self.fetcher.fetch, progress=self.progress),
+                cancel=job.cancel,
+                deadline_s=self._fetch_deadline(task, job),
+            )
+            self.journal.update(
+                task_id,
+                dataset_root=ref.root,
+                dataset_key=ref.key.hex(),
+                dataset_transport=ref.transport,
+                dataset_address=ref.address,
+                dataset_opened=ref.root,
+            )
+            self._say(
+                "dataset",
+                task_id,
+                f"{ref.root[:12]}… "
+                + (
+                    "opened from the cache: no bytes moved"
+                    if got.cached
+                    else f"fetched: {got.moved_bytes} bytes"
+                ),
+                moved=got.moved_bytes,
+                root=ref.root,
+            )
+        return replace(spec, dataset_dir=dest)
 
     def _fetch_deadline(self, task: Task, job: Job) -> float:
         """Seconds the task's package may take to arrive: what the execute window leaves after the

@@ -46,6 +46,7 @@ from ..sandbox import policy as policies
 from ..sandbox.placement import Reservations, default_slots
 from ..sandbox.policy import ProviderPolicy
 from ..sandbox.runner import Sandbox
+from ..transfer.dataset_cache import DatasetCache
 from ..transfer.fetcher import Fetcher
 from ..transfer.locator import FileRef
 from ..transfer.progress import ProgressCallback
@@ -121,6 +122,8 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
         self.result_retention_s = max(MIN_RESULT_RETENTION_S, result_retention_s)
         self.max_lock_s = max_lock_s
         self.policy = policy or policies.for_host(self.work, len(sandbox.gpus), sandbox.image)
+        # sealed datasets by root: the same bytes in any market, so kept beside the markets' folders
+        self.datasets = DatasetCache(Path(work_dir) / "datasets", self.policy.max_dataset_cache_mb * 2**20)
         memory_mb = policies.host_memory_mb()
         cores = max(1, int(self.policy.max_cpus))
         gpu_ids = [g.index for g in sandbox.gpus][: self.policy.max_gpus]
@@ -472,10 +475,22 @@ class ProviderAgent(ExecutionStep, ValidatorDuties):
             record["result_transport"],
             record["result_address"],
         )
+        dataset = (
+            [
+                FileRef(
+                    record["dataset_root"],
+                    bytes.fromhex(record["dataset_key"]),
+                    record["dataset_transport"],
+                    record["dataset_address"],
+                )
+            ]
+            if record.get("dataset_root")
+            else []
+        )
         return env.seal_refs(
             self.market,
             self.market.provider(validator).public_key,
-            [task_ref, result_ref],
+            [task_ref, result_ref, *dataset],
             task.task_id,
             "validator",
         )

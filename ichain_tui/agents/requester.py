@@ -83,7 +83,7 @@ class RequesterAgent:
     def _say(self, kind: str, task_id: int | None, message: str, **data: Any) -> None:
         self.report(AgentEvent("requester", kind, task_id, message, data))
 
-    def _accept_log(self, task_id: int, provider_key: bytes) -> None:
+    def accept_log(self, task_id: int, provider_key: bytes) -> None:
         """Take the task's live log from its provider: lines as `output` events, `ICHAIN_PROGRESS`
         lines as `progress` events (with the parsed values)."""
         key, context = env.log_key(self.market, task_id, provider_key)
@@ -165,7 +165,7 @@ class RequesterAgent:
                 time.sleep(random.uniform(0.05, 0.3 * attempt))
         task_id = self.market.task_id_of(tx)
         self.journal.adopt(task_id, sealed.root, block=tx.block)
-        self._accept_log(task_id, provider_key)
+        self.accept_log(task_id, provider_key)
         validator = self.market.task(task_id).validator
         if mode is ValidatorMode.RANDOM:
             who = "validator (random) drawn from this block's hash when the result is committed"
@@ -197,7 +197,7 @@ class RequesterAgent:
             self.host.republish(Path(record["task_dir"]), bytes.fromhex(record["task_key"]))
         provider = self.market.task(task_id).provider
         if provider:  # its live log comes here again
-            self._accept_log(task_id, self.market.provider(provider).public_key)
+            self.accept_log(task_id, self.market.provider(provider).public_key)
 
     # ------------------------------------------------------------------ follow
     def follow(
@@ -359,11 +359,16 @@ class RequesterAgent:
         self.journal.update(task_id, result_dir=str(result_dir))
         return result_dir
 
-    def _finish(self, task_id: int) -> None:
+    def close(self, task_id: int) -> None:
+        """Stop hosting the task's files and close its record (nothing is sent)."""
         record = self.journal.get(task_id)
         if record.get("task_root"):
             self.host.unpublish(record["task_root"])
-        self.journal.update(task_id, closed=True)
+        if record:
+            self.journal.update(task_id, closed=True)
+
+    def _finish(self, task_id: int) -> None:
+        self.close(task_id)
         amount = self.market.credits(self.me)
         if amount > 0:
             self.market.withdraw().send()

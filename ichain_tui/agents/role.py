@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ..sandbox.placement import Reservations
     from ..sandbox.policy import ProviderPolicy
     from ..sandbox.runner import Sandbox
+    from ..transfer.dataset_cache import DatasetCache
     from ..transfer.fetcher import Fetcher
     from ..transfer.progress import ProgressCallback
     from .hosting import Host
@@ -35,6 +36,7 @@ class ProviderRole:
     draining: bool
     jobs: Jobs
     reservations: Reservations
+    datasets: DatasetCache
     max_lock_s: int
 
     _say: Callable[..., None]  # (kind, task_id, message, role=..., **data)

@@ -6,6 +6,8 @@ or does not match its commitment fails once the verdict is due."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from ..chain.types import Task
@@ -90,6 +92,22 @@ class ValidatorDuties(ProviderRole):
                     )
                     self.journal.update(task_id, **{f"fetched_{name}": ref.root})
             spec = policies.clamp(load_task(base / "task"), self.policy)
+            if spec.dataset:
+                dataset_ref = env.pick(refs, spec.dataset_root) if spec.dataset_root else None
+                if dataset_ref is None:
+                    if self._verdict_due(task):
+                        self._verdict(task, False, "the task's dataset was not sealed to me")
+                    return
+                if not (base / "dataset").is_dir():
+                    job.at("dataset")
+                    self.datasets.obtain(
+                        dataset_ref,
+                        base / "dataset",
+                        partial(self.fetcher.fetch, progress=self.progress),
+                        cancel=job.cancel,
+                        deadline_s=max(30.0, job.remaining_s),
+                    )
+                spec = replace(spec, dataset_dir=base / "dataset")
             job.at("checking")
             run = self.sandbox.check(spec, base / "result", cancel=job.cancel, stage=self._stage(task_id))
             if run.cancelled:

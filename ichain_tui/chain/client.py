@@ -154,6 +154,10 @@ class MarketClient:
     def slash_bps(self) -> int:
         return int(self._read(self.contract.functions.slashBps()))
 
+    @property
+    def min_fee_bps(self) -> int:
+        return int(self._read(self.contract.functions.minFeeBps()))
+
     def task_count(self) -> int:
         return int(self._read(self.contract.functions.taskCount()))
 

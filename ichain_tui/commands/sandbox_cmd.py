@@ -7,8 +7,10 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
+from ..errors import UsageError
 from .common import settings_from
 
 
@@ -57,6 +59,11 @@ def cmd_task_try(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     spec = load_task(args.folder)
+    if spec.dataset:  # mounted read-only at /dataset, as a provider does with the sealed copy
+        dataset = (spec.folder / spec.dataset).resolve()
+        if not dataset.is_relative_to(spec.folder) or not dataset.exists():
+            raise UsageError(f"dataset {spec.dataset!r} is missing from {spec.folder}")
+        spec = replace(spec, dataset_dir=dataset if dataset.is_dir() else dataset.parent)
     dc = engine.client()
     sandbox = Sandbox(
         dc,

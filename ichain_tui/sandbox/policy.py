@@ -33,6 +33,7 @@ class ProviderPolicy:
     allowed_images: tuple[str, ...]
     max_gpus: int
     runtime: str = "runc"
+    max_dataset_cache_mb: int = 0  # sweeps' sealed datasets kept between tasks (0: none kept)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +109,7 @@ def for_host(
         allowed_images=(image,),
         max_gpus=gpu_count,
         runtime="runc",
+        max_dataset_cache_mb=max(0, min(100 * 1024, free_mb // 4)),
     )
     for key, value in overrides.items():
         if value is None or key not in policy:
@@ -136,6 +138,7 @@ def from_settings(settings: Any, work_dir: Path, gpu_count: int = 0) -> Provider
         allowed_images=settings.allowed_images,
         max_gpus=settings.max_gpus,
         runtime=settings.container_runtime,
+        max_dataset_cache_mb=settings.max_dataset_cache_mb,
     )
 
 

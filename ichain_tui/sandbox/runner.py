@@ -12,6 +12,7 @@ through a callback; only a bounded tail is kept.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -36,7 +37,7 @@ from .image import ensure_pinned
 from .placement import Placement
 from .staging import stage_name, staged
 from .supervise import LineCallback, Live, OutputStreams, oom_killed, supervise, tree_size
-from .taskspec import TaskSpec, is_pinned
+from .taskspec import DATASET_MOUNT, TaskSpec, is_pinned
 
 TMPFS_MB = 64
 MiB = 1024 * 1024
@@ -316,6 +317,11 @@ class Sandbox:
             volumes={
                 str(spec.folder): {"bind": "/task", "mode": "ro"},
                 str(out_dir.resolve()): {"bind": "/out", "mode": "rw" if writable else "ro"},
+                **(
+                    {str(spec.dataset_dir.resolve()): {"bind": DATASET_MOUNT, "mode": "ro"}}
+                    if spec.dataset_dir is not None
+                    else {}
+                ),
             },
             network_mode="none",
             read_only=True,
@@ -361,6 +367,13 @@ class Sandbox:
             "OPENBLAS_NUM_THREADS": threads,
             "ICHAIN_MODE": mode,
             "ICHAIN_COMPARATOR": spec.comparator_json(),
+            **({"ICHAIN_DATASET": DATASET_MOUNT} if spec.dataset_dir is not None else {}),
+            **(
+                {"ICHAIN_PARAMS": spec.params_json()}
+                | {f"ICHAIN_PARAM_{name.upper()}": _param_text(value) for name, value in spec.params.items()}
+                if spec.params
+                else {}
+            ),
         }
 
     def _create(self, kwargs: dict[str, Any]) -> Any:
@@ -493,3 +506,8 @@ def open_sandbox(
         package_index=package_index,
         deps_limits=deps_limits,
     )
+
+
+def _param_text(value: object) -> str:
+    """A run parameter as an environment variable: JSON for booleans (true/false), else as written."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)

@@ -21,6 +21,7 @@ LABELS = {  # the most one task may ask for, and what the host keeps
     "disk_reserve_mb": "disk reserve, MB",
     "allowed_images": "images",
     "max_gpus": "GPUs",
+    "max_dataset_cache_mb": "dataset cache, MB",
     "container_runtime": "runc or runsc",
 }
 
