@@ -107,9 +107,13 @@ async def test_the_dashboard_shows_sandbox_usage_task_output_and_earnings(sandbo
                 slots = pane.query_one("#provider-slots")
                 await wait_for(
                     pilot,
-                    lambda: slots.row_count == 1 and "/120 s" in str(slots.get_row_at(0)[4]),
+                    lambda: (
+                        slots.row_count == 1
+                        and "/120 s" in str(slots.get_row_at(0)[4])
+                        and "epoch" in str(slots.get_row_at(0)[5])
+                    ),
                     30,
-                    "the slot row",
+                    "the slot row with the task's last progress",
                 )
                 row = [str(cell) for cell in slots.get_row_at(0)]
                 assert row[:3] == ["slot 0", "1", "executing"] and "epoch" in row[5], row

@@ -246,21 +246,16 @@ class SweepRunner:
             raise IchainError("no available provider can take these runs (GPUs, availability)")
         runs = len(self.state.runs)
         if self.spec.budget_wei is None:
-            placed_all = place_runs(
-                self.state.runs,
+            # every run at the dearest provider that could take it: room for each run's retry
+            dearest = cheapest_run(
                 candidates,
-                me=self.requester.me,
-                time_limit=self.state.time_limit,
-                gpus=self.state.gpus,
-                review_window=REVIEW_WINDOW_S,
-                fee_for=self.fee_for,
-                lock_for=self.lock_for,
-                budget_left=10**40,
-                max_new=runs,
+                self.requester.me,
+                self.state.time_limit,
+                self.state.gpus,
+                self.fee_for,
+                dearest=True,
             )
-            planned = sum(p.cost for p in placed_all)
-            extra = max(0, runs - len(placed_all)) * cheapest
-            self.spec = SweepSpec.from_dict({**self.state.spec, "budget_wei": planned + extra})
+            self.spec = SweepSpec.from_dict({**self.state.spec, "budget_wei": runs * (dearest or cheapest)})
             self.state.spec = self.spec.as_dict()
         elif runs * cheapest > self.spec.budget_wei:
             raise UsageError(
@@ -481,8 +476,8 @@ class SweepRunner:
                         self._say("error", f"creating runs: {one_line(exc)} (trying again)")
                         stop.wait(max(self.poll_s, 2.0))
                     continue
-                if not self._any_live() and self.budget - self.state.spent < self._cheapest():
-                    self._give_up(pending, "the budget left cannot pay another try")
+                if not self._any_live():
+                    self._give_up_stuck(pending)
                     continue
                 if not waiting_said:
                     self._say("waiting", f"{len(pending)} runs wait for a provider with room")
@@ -494,11 +489,23 @@ class SweepRunner:
             self._finish()
         return self.state
 
-    def _cheapest(self) -> int:
-        found = cheapest_run(
-            pool(self.market), self.requester.me, self.state.time_limit, self.state.gpus, self.fee_for
-        )
-        return found if found is not None else 1
+    def _give_up_stuck(self, pending: list[Run]) -> None:
+        """Nothing is live and nothing could be placed: a run with no provider left to try, or
+        whose cheapest untried provider costs more than the budget left, is given up; the others
+        wait for room."""
+        candidates = pool(self.market)
+        left = self.budget - self.state.spent
+        for run in pending:
+            untried = [c for c in candidates if c.address not in run.tried]
+            cheapest = cheapest_run(
+                untried, self.requester.me, self.state.time_limit, self.state.gpus, self.fee_for
+            )
+            if cheapest is None:
+                self._give_up([run], f"run {run.index}: no provider left that it has not failed at")
+            elif cheapest > left:
+                self._give_up(
+                    [run], f"run {run.index}: the budget left ({format_eth(left)}) cannot pay another try"
+                )
 
     def _any_live(self) -> bool:
         return any(r.status in (LIVE, CREATING) for r in self.state.runs)

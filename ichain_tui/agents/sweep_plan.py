@@ -105,12 +105,21 @@ def place_runs(
 
 
 def cheapest_run(
-    candidates: list[Candidate], me: str | None, time_limit: int, gpus: int, fee_for: Callable[[int], int]
+    candidates: list[Candidate],
+    me: str | None,
+    time_limit: int,
+    gpus: int,
+    fee_for: Callable[[int], int],
+    dearest: bool = False,
 ) -> int | None:
-    """The least one run can cost at any provider that could take it (None: nobody can)."""
+    """The least (or with `dearest`, the most) one run costs at any provider that could take it
+    (None: nobody can)."""
     costs = [
         c.provider.price_for(time_limit, gpus_on_chain(gpus, c.provider))
         for c in candidates
         if c.address != me and c.provider.available and gpus_on_chain(gpus, c.provider) <= c.provider.gpus
     ]
-    return min((cost + fee_for(cost) for cost in costs), default=None)
+    totals = [cost + fee_for(cost) for cost in costs]
+    if not totals:
+        return None
+    return max(totals) if dearest else min(totals)

@@ -119,8 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
             sent = 0
             while sent < length and not self.server.stopping.is_set():
                 tick = time.monotonic()
-                sent += self.connection.sendfile(handle, start + sent, min(step, length - sent)) or 0
+                step_sent = self.connection.sendfile(handle, start + sent, min(step, length - sent)) or 0
+                sent += step_sent
                 self.server.moved(self.connection, sent)
+                self.server.count_sent(root, step_sent)
                 if progress is not None:
                     state = "sent" if start + sent >= size else "sending"
                     progress(ChunkProgress(root, index, start + sent, size, state, direction="up"))
@@ -200,6 +202,8 @@ class _Server(ThreadingHTTPServer):
             socket.socket, tuple[float, bool]
         ] = {}  # since when, and whether idle after a request
         self.served: dict[socket.socket, bool] = {}
+        self.sent_by_root: dict[str, int] = {}  # bytes sent of each file since the server started
+        self._sent_lock = threading.Lock()
         self.requests: dict[socket.socket, tuple[float, int]] = {}  # request started, bytes moved
         self.deadlines: dict[socket.socket, float] = {}  # whole-request deadlines (log POSTs)
         self.refused = 0
@@ -213,6 +217,10 @@ class _Server(ThreadingHTTPServer):
     def moved(self, conn: socket.socket, sent: int) -> None:
         started, _ = self.requests.get(conn, (time.monotonic(), 0))
         self.requests[conn] = (started, sent)
+
+    def count_sent(self, root: str, n: int) -> None:
+        with self._sent_lock:
+            self.sent_by_root[root] = self.sent_by_root.get(root, 0) + n
 
     def _slowest(self) -> socket.socket | None:
         """The connection a newcomer may take the place of: the one waiting (for headers, or idle
@@ -306,6 +314,10 @@ class ChunkServer:
 
     def accept_logs(self, inbox: LogInbox) -> None:
         self._httpd.inbox = inbox
+
+    def sent_bytes(self, root: str) -> int:
+        """Bytes of the file `root` sent to peers so far (chunks and their retries)."""
+        return self._httpd.sent_by_root.get(root, 0)
 
     def on_progress(self, callback: ProgressCallback | None) -> None:
         """Tell `callback` how far each chunk being sent is (direction "up")."""
