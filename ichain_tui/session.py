@@ -28,6 +28,7 @@ from .chain.types import GasPreview, Task, TaskState, ValidatorMode
 from .chain.wallet import Wallet, public_key
 from .config import Settings
 from .connection import open_chain
+from .errors import IchainError
 from .sandbox.taskspec import TaskSpec, load_task
 from .transfer.manifest import SealedFile, seal_folder
 from .transfer.progress import ChunkProgress, ProgressCallback
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from .agents.provider import ProviderAgent
+    from .agents.sweep import SweepRunner
+    from .agents.sweep_state import SweepState
     from .chain.transactions import PreparedCall
     from .sandbox.runner import Sandbox
 
@@ -241,6 +244,25 @@ class Session:
                     self.settings, self.market, host, work, self._report, self._progress
                 )
             return self.requester
+
+    def sweeps(self) -> list[SweepState]:
+        """This account's sweeps on this market, from their journals (oldest first)."""
+        from .agents.sweep_state import list_sweeps
+
+        if self.address is None:
+            return []
+        return list_sweeps(self.address, self.market.scope)
+
+    def sweep_runner(self, sweep_id: str, report: Reporter) -> SweepRunner:
+        """A runner for one of this account's sweeps (to resume it in this session)."""
+        from .agents.sweep import SweepRunner
+        from .agents.sweep_state import load
+
+        if self.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        runner = SweepRunner(self._agent(), load(self.address, self.market.scope, sweep_id), report)
+        runner.requester_fee = self.settings.validator_fee_wei
+        return runner
 
     def provider_agent(self, sandbox: Sandbox) -> ProviderAgent:
         """The same provider agent `ichain provide --headless` runs, for this wallet and host."""

@@ -179,6 +179,61 @@ async def provider(pilot):
     await pilot.pause()
 
 
+def example_sweep(sweep_id: str = "3f9c21ab"):
+    """A sweep of 6 runs in every state, with loss curves (deterministic data)."""
+    from ichain_tui.agents.sweep_state import Attempt, Run, SweepState
+
+    spec = {
+        "grid": {"lr": [0.3, 0.1, 0.03], "seed": [1, 2]},
+        "listed": [],
+        "max_parallel": 8,
+        "max_retries": 2,
+        "budget_wei": 10**17,
+        "metric": "loss",
+        "goal": "min",
+    }
+    state = SweepState(sweep_id, "31337-0x5fbd", "0xa16B", "/home/ada/sweep-regression", spec, 1, 120)
+    providers = ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"]
+    for i, (lr, seed) in enumerate([(0.3, 1), (0.3, 2), (0.1, 1), (0.1, 2), (0.03, 1), (0.03, 2)]):
+        run = Run(i, {"lr": lr, "seed": seed})
+        curve = [round(3.0 * (1 - lr) ** step + 0.01 * seed, 4) for step in range(1, 21)]
+        cost = 366666666666667
+        if i < 3:
+            run.status, run.history, run.metrics = "done", curve, {"loss": curve[-1]}
+            run.attempts = [Attempt(i + 1, providers[i % 2], cost, cost // 10, outcome="paid")]
+        elif i == 3:
+            run.status, run.history, run.progress = (
+                "live",
+                curve[:12],
+                {"epoch": 12, "epochs": 20, "loss": curve[11]},
+            )
+            run.attempts = [
+                Attempt(4, providers[0], cost, cost // 10, outcome="cancelled"),
+                Attempt(7, providers[1], cost, cost // 10),
+            ]
+        elif i == 4:
+            run.status, run.history, run.progress = (
+                "live",
+                curve[:5],
+                {"epoch": 5, "epochs": 20, "loss": curve[4]},
+            )
+            run.attempts = [Attempt(5, providers[0], cost, cost // 10)]
+        else:
+            run.status = "pending"
+        state.runs.append(run)
+    state.requester_txs = 2
+    return state
+
+
+async def sweep(pilot):
+    """The Sweep view (S) of the example sweep."""
+    from ichain_tui.tui.screens.sweep import SweepScreen
+
+    await settle(pilot)
+    pilot.app.push_screen(SweepScreen([example_sweep()]))
+    await pilot.pause(0.3)
+
+
 async def picker(pilot):
     await tab(pilot, "s")
     await pilot.press("a")
@@ -307,6 +362,7 @@ SCREENS = {
     "tasks": tasks,
     "provider": provider,
     "picker": picker,
+    "sweep": sweep,
     "validator_picker": validator_picker,
     "rating": rating,
     "confirm": confirm,

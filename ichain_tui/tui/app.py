@@ -61,6 +61,7 @@ from .screens.transfers import TransfersPane
 from .screens.wallet import WalletPane
 from .status_line import fit
 from .submit_actions import SubmitActions
+from .sweep_actions import SweepActions
 from .tab_labels import TABS, WIDE, tab_label
 from .task_actions import TaskActions
 from .wallet_actions import WalletActions
@@ -71,7 +72,7 @@ FULL_READ_EVERY_S = 10.0  # the balance and the views are read this often even w
 log = logging.getLogger(__name__)
 
 
-class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskActions):
+class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskActions, SweepActions):
     CSS_PATH = "app.tcss"
     TITLE = "iChain"
     COMMANDS = App.COMMANDS | {ActionCommands}
@@ -93,6 +94,7 @@ class IchainApp(FocusRules, ProviderActions, SubmitActions, WalletActions, TaskA
         Binding("e", "edit_policy", "Policy", id="provider.policy"),
         Binding("x", "withdraw_stake", "Stake back", id="provider.withdraw_stake"),
         Binding("c", "choose_network", "Network", id="connect"),
+        Binding("S", "sweeps", "Sweeps", show=False, id="sweeps"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("l", "session_log", "Log", show=False, id="log"),
         Binding("question_mark", "help", "Help", id="help"),
