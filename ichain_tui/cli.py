@@ -49,7 +49,6 @@ EXAMPLES: dict[str, str] = {
     "task settle": "ichain task settle 7",
     "task rate": "ichain task rate 7 --rating 5",
     "task withdraw": "ichain task withdraw --earnings --json",
-    "sweep": "ichain sweep run ./my-task --grid lr=0.1,0.01 --grid seed=1,2 --budget 0.2",
     "sweep run": "ichain sweep run ./my-task --grid lr=0.1,0.01,0.001 --grid seed=1,2,3,4 --budget 0.5 --yes",
     "sweep status": "ichain sweep status 3f9c21ab --json",
     "sweep resume": "ichain sweep resume 3f9c21ab",

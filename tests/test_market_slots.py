@@ -17,7 +17,7 @@ from ichain_tui.sandbox.engine import LABEL
 
 PAY = 2 * 10**16
 FEE = PAY // 10
-LONG_S = 60  # the long task sleeps this long: everything below must happen well inside it
+LONG_S = 40  # the long task sleeps this long: everything below must happen well inside it
 
 
 def _executing(pid: int) -> int:
