@@ -253,6 +253,21 @@ class Session:
             return []
         return list_sweeps(self.address, self.market.scope)
 
+    def new_sweep(self, folder: Path, spec: TaskSpec, report: Reporter) -> SweepRunner:
+        """A new sweep of `folder` (its `[sweep]` table), journaled and prepared, nothing sent;
+        results go to the app's data folder."""
+        from .agents.sweep import SweepRunner
+        from .agents.sweep_spec import build
+
+        if self.address is None:
+            raise IchainError("unlock a wallet first (u)")
+        sweep = build(spec.sweep)
+        results = locations.data_dir() / "sweep-results"
+        runner = SweepRunner.new(self._agent(), folder, spec, sweep, results, report)
+        runner.state.results_dir = str(results / runner.state.sweep_id)
+        runner.requester_fee = self.settings.validator_fee_wei
+        return runner
+
     def sweep_runner(self, sweep_id: str, report: Reporter) -> SweepRunner:
         """A runner for one of this account's sweeps (to resume it in this session)."""
         from .agents.sweep import SweepRunner

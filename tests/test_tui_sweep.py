@@ -76,3 +76,29 @@ async def test_s_opens_the_sweeps_and_a_report_repaints_its_run_at_once(market, 
         await pilot.pause()
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, SweepScreen), 5, "back")
+
+
+async def test_ctrl_g_on_a_folder_with_a_sweep_shows_its_placement_and_cost_and_escape_sends_nothing(
+    market, tmp_path
+):
+    from tui_screens import EXAMPLES
+
+    from ichain_tui.tui.screens.confirm import ConfirmScreen
+
+    chain, m, _ = market
+    app = market_app(chain, m, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None, 20, "connection")
+        await settle(pilot)
+        await pilot.press("s")
+        app.preview_folder(EXAMPLES / "sweep-regression")
+        await wait_for(pilot, lambda: app.preview is not None and app.preview.spec.sweep, 30, "the folder")
+        before = m.task_count()
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 60, "the sweep's preview")
+        text = " ".join(app.screen.lines)
+        assert "6 runs" in text and "createTasks" in app.screen.preview.action
+        assert app.screen.preview.value > 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert m.task_count() == before  # nothing was sent

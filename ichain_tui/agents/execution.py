@@ -20,7 +20,7 @@ from ..chain.types import Task, ValidatorMode
 from ..errors import IchainError
 from ..sandbox import policy as policies
 from ..sandbox.placement import Placement
-from ..sandbox.taskspec import TaskSpec, load_task
+from ..sandbox.taskspec import TaskSpec, bundled_dataset, load_task
 from ..transfer.errors import PeerUnreachable
 from ..transfer.locator import FileRef
 from ..transfer.logstream import LogPusher, progress_of, progress_words
@@ -220,7 +220,13 @@ class ExecutionStep(ProviderRole):
         """The task's dataset opened into its folder (from this provider's cache when it holds
         that root: no bytes move), or None when the task was declined for want of it."""
         task_id = task.task_id
-        ref = env.pick(refs, spec.dataset_root) if spec.dataset_root else None
+        if not spec.dataset_root:  # a single task: its dataset came inside its own package
+            inside = bundled_dataset(spec)
+            if inside is None:
+                self._decline(task_id, f"the task's dataset {spec.dataset!r} is not in its package")
+                return None
+            return replace(spec, dataset_dir=inside)
+        ref = env.pick(refs, spec.dataset_root)
         if ref is None:
             self._decline(task_id, f"the key of the task's dataset {spec.dataset!r} did not come with it")
             return None

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..amounts import format_eth
 from ..chain.errors import ContractRevert
-from ..chain.types import TaskState, TaskTerms, ValidatorMode
+from ..chain.types import GasPreview, TaskState, TaskTerms, ValidatorMode
 from ..chain.wallet import public_key
 from ..errors import IchainError, UsageError, one_line
 from ..sandbox.taskspec import DATASET_FILE, PARAMS_FILE, SPEC_FILE, TaskSpec
@@ -271,12 +271,17 @@ class SweepRunner:
         )
 
     def _gas_estimate(self, placed: list[Place]) -> int:
+        gas = self.gas_preview(placed)
+        return gas.max_cost if gas is not None else 0
+
+    def gas_preview(self, placed: list[Place]) -> GasPreview | None:
+        """The first wave's `createTasks`: its gas and value (None when the node cannot say)."""
         try:
             call = self.market.create_tasks(self._terms(placed, self.market.task_count() + 1), self._my_key())
-            return call.preview().max_cost
-        except (IchainError, AttributeError) as exc:
+            return call.preview()
+        except IchainError as exc:
             log.info("no gas estimate for the sweep's createTasks: %s", exc)
-            return 0
+            return None
 
     def _my_key(self) -> bytes:
         return public_key(self.market.signer)

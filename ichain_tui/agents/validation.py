@@ -14,7 +14,7 @@ from ..chain.types import Task
 from ..errors import IchainError
 from ..sandbox import policy as policies
 from ..sandbox.staging import stage_name
-from ..sandbox.taskspec import load_task
+from ..sandbox.taskspec import bundled_dataset, load_task
 from ..transfer.locator import FileRef
 from . import envelopes as env
 from .jobs import VALIDATE, Job
@@ -92,7 +92,13 @@ class ValidatorDuties(ProviderRole):
                     )
                     self.journal.update(task_id, **{f"fetched_{name}": ref.root})
             spec = policies.clamp(load_task(base / "task"), self.policy)
-            if spec.dataset:
+            if spec.dataset and not spec.dataset_root:  # a single task's dataset is in its package
+                inside = bundled_dataset(spec)
+                if inside is None:
+                    self._verdict(task, False, "the task's dataset is not in its package")
+                    return
+                spec = replace(spec, dataset_dir=inside)
+            elif spec.dataset:
                 dataset_ref = env.pick(refs, spec.dataset_root) if spec.dataset_root else None
                 if dataset_ref is None:
                     if self._verdict_due(task):

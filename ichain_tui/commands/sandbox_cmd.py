@@ -55,15 +55,15 @@ def cmd_task_try(args: argparse.Namespace) -> int:
     from ..sandbox import engine
     from ..sandbox.deps import DepsLimits
     from ..sandbox.runner import Sandbox
-    from ..sandbox.taskspec import load_task
+    from ..sandbox.taskspec import bundled_dataset, load_task
 
     settings = settings_from(args)
     spec = load_task(args.folder)
-    if spec.dataset:  # mounted read-only at /dataset, as a provider does with the sealed copy
-        dataset = (spec.folder / spec.dataset).resolve()
-        if not dataset.is_relative_to(spec.folder) or not dataset.exists():
+    if spec.dataset:  # mounted read-only at /dataset, as a provider does
+        dataset = bundled_dataset(spec)
+        if dataset is None:
             raise UsageError(f"dataset {spec.dataset!r} is missing from {spec.folder}")
-        spec = replace(spec, dataset_dir=dataset if dataset.is_dir() else dataset.parent)
+        spec = replace(spec, dataset_dir=dataset)
     dc = engine.client()
     sandbox = Sandbox(
         dc,

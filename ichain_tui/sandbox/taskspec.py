@@ -176,6 +176,16 @@ def load_task(folder: str | Path) -> TaskSpec:
     return TaskSpec(folder=path.resolve(), **values)
 
 
+def bundled_dataset(spec: TaskSpec) -> Path | None:
+    """The folder to mount at /dataset when the dataset travelled inside the task's own package
+    (a single task, not a sweep): the named folder, or for a file the folder holding it. None when
+    it is missing or leads outside the task folder."""
+    path = (spec.folder / spec.dataset).resolve()
+    if not path.is_relative_to(spec.folder.resolve()) or not path.exists():
+        return None
+    return path if path.is_dir() else path.parent
+
+
 def _dataset_path(value: Any, spec_path: Path) -> str:
     """`dataset`: a relative path inside the task folder, without `..`."""
     if not isinstance(value, str) or not value.strip() or len(value) > 200:

@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.message import Message
 
 from ..agents.events import AgentEvent
 from ..agents.sweep_state import SweepState
+from ..errors import IchainError
 from .base import AppBase
-from .messages import Done
+from .messages import Done, ModalWanted
+from .screens.confirm import ConfirmScreen
 from .screens.sweep import SweepScreen
+
+if TYPE_CHECKING:
+    from ..agents.sweep import SweepRunner
+    from ..sandbox.taskspec import TaskSpec
 
 
 @dataclass
@@ -59,6 +67,51 @@ class SweepActions(AppBase):
     def _reread_sweeps(self) -> None:
         if isinstance(self.screen, SweepScreen):
             self.read_sweeps(False)
+
+    def action_submit_sweep(self) -> None:
+        """Ctrl+G in Submit: the chosen folder's `[sweep]` as a sweep — its placement and cost
+        preview first, sent (one createTasks) only on Enter, then followed in the Sweep view."""
+        preview = self.preview
+        if preview is None or not preview.spec.sweep:
+            raise IchainError("choose a task folder whose ichain.toml has a [sweep] table first")
+        self._prepare_sweep(preview.spec.folder, preview.spec)
+
+    @work(thread=True, exclusive=True, group="sweep-new", exit_on_error=False, description="Sweep")
+    def _prepare_sweep(self, folder: Path, spec: TaskSpec) -> None:
+        holder: list[SweepState] = []
+
+        def report(event: AgentEvent) -> None:
+            if holder:
+                self.post_message(SweepChanged(holder[0], event.data.get("run")))
+
+        runner = self.live.new_sweep(folder, spec, report)
+        holder.append(runner.state)
+        runner.host()
+        plan = runner.preview()
+        runner.state.save()
+        gas = runner.gas_preview(plan.placed)
+        if gas is None:
+            raise IchainError("the node cannot estimate the sweep's createTasks; nothing was sent")
+
+        def confirmed(ok: bool) -> None:
+            if ok:
+                stops = self.__dict__.setdefault("sweep_stops", {})
+                stops[runner.state.sweep_id] = threading.Event()
+                self.push_screen(SweepScreen([runner.state]))
+                self._drive_sweep(runner, stops[runner.state.sweep_id])
+
+        lines = [f"sweep {runner.state.sweep_id} of {folder.name}", *plan.lines()]
+        self.post_message(ModalWanted(ConfirmScreen("Send this sweep?", gas, lines), confirmed))
+
+    @work(thread=True, group="sweep-run", exit_on_error=False, description="Sweep")
+    def _drive_sweep(self, runner: SweepRunner, stop: threading.Event) -> None:
+        sweep_id = runner.state.sweep_id
+        try:
+            state = runner.run(stop)
+        finally:
+            self.__dict__.get("sweep_stops", {}).pop(sweep_id, None)
+        done = sum(1 for r in state.runs if r.status == "done")
+        self.post_message(Done(f"sweep {sweep_id}: {done} of {len(state.runs)} runs done", "Sweep"))
 
     def resume_sweep(self, sweep_id: str) -> None:
         """R in the Sweep view: run the sweep in this session until it ends (or the app quits)."""
