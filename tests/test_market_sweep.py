@@ -150,3 +150,19 @@ def test_sweep_resume_after_a_kill_creates_nothing_twice_and_collects_every_resu
     )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["status"] == "done"
+
+
+def test_a_single_task_with_a_dataset_carries_it_in_its_package_and_sees_it_at_slash_dataset(
+    local_market, tmp_path
+):
+    m = local_market
+    p1 = m.provider(1).start()
+    m.provider(2).start()
+    m.wait_registered(2)
+    requester = m.requester(5)
+    task_id = requester.submit(_task(tmp_path), p1.account.address, 2 * 10**16, validator_fee=2 * 10**15)
+    outcome = requester.follow(task_id, tmp_path / "result")
+    assert outcome.ok, outcome
+    metrics = json.loads((tmp_path / "result" / "metrics.json").read_text())
+    assert metrics["lr"] == 0.1 and metrics["loss"] < 0.1  # the default parameters, the real data
+    assert metrics["data"] == "/dataset"  # read from the read-only mount, not the task folder

@@ -212,3 +212,21 @@ def test_a_sweep_journal_survives_a_round_trip(tmp_path, monkeypatch):
     again = load("0xReq", "31337-0xm", "0a1b2c3d")
     assert again.runs[0].attempts[0].task_id == 3 and again.runs[0].live is not None
     assert oct(again.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_single_tasks_dataset_is_found_inside_its_own_package(tmp_path):
+    from ichain_tui.sandbox.taskspec import bundled_dataset
+
+    folder = tmp_path / "t"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "x.csv").write_text("1,2\n")
+    (folder / "task.py").write_text("print(1)\n")
+    (folder / "ichain.toml").write_text('dataset = "data"\n')
+    assert bundled_dataset(load_task(folder)) == (folder / "data").resolve()
+    (folder / "ichain.toml").write_text('dataset = "data/x.csv"\n')
+    assert bundled_dataset(load_task(folder)) == (folder / "data").resolve()  # a file: its folder
+    (folder / "ichain.toml").write_text('dataset = "missing"\n')
+    assert bundled_dataset(load_task(folder)) is None
+    (folder / "data" / "link").symlink_to(tmp_path)
+    (folder / "ichain.toml").write_text('dataset = "data/link"\n')
+    assert bundled_dataset(load_task(folder)) is None  # leads outside the task folder

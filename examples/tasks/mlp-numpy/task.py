@@ -1,8 +1,8 @@
 """A small numpy MLP (2-16-2, tanh, softmax) trained with fixed seeds on a generated two-spirals set.
 
-    python3 task.py execute OUT   trains, writes OUT/weights.npz and OUT/metrics.json
-    python3 task.py check OUT     retrains with the same seeds, compares the weights and the
-                                  held-out loss/accuracy to the result within a tolerance
+python3 task.py execute OUT   trains, writes OUT/weights.npz and OUT/metrics.json
+python3 task.py check OUT     retrains with the same seeds, compares the weights and the
+                              held-out loss/accuracy to the result within a tolerance
 """
 
 import json
@@ -54,8 +54,10 @@ def train(cfg):
     x, y, _, _ = data()
     rng = np.random.default_rng(SEED + 1)
     params = {
-        "w1": rng.normal(0, 1.0, (2, HIDDEN)), "b1": np.zeros(HIDDEN),
-        "w2": rng.normal(0, 1.0, (HIDDEN, 2)), "b2": np.zeros(2),
+        "w1": rng.normal(0, 1.0, (2, HIDDEN)),
+        "b1": np.zeros(HIDDEN),
+        "w2": rng.normal(0, 1.0, (HIDDEN, 2)),
+        "b2": np.zeros(2),
     }
     onehot = np.eye(2)[y]
     for _ in range(int(cfg["epochs"])):
@@ -75,7 +77,9 @@ def execute(out: Path) -> int:
     _, _, x_test, y_test = data()
     loss, accuracy = evaluate(params, x_test, y_test)
     np.savez(out / "weights.npz", **params)
-    (out / "metrics.json").write_text(json.dumps({"loss": loss, "accuracy": accuracy, "seed": SEED}, indent=2))
+    (out / "metrics.json").write_text(
+        json.dumps({"loss": loss, "accuracy": accuracy, "seed": SEED}, indent=2)
+    )
     print(f"held-out loss {loss:.4f}, accuracy {accuracy:.4f}")
     return 0
 
@@ -100,8 +104,13 @@ def check(out: Path) -> int:
             return 1
     _, _, x_test, y_test = data()
     loss, accuracy = evaluate(params, x_test, y_test)
-    print(f"claimed loss {claimed['loss']:.4f} accuracy {claimed['accuracy']:.4f}; measured {loss:.4f} {accuracy:.4f}")
-    if abs(loss - claimed["loss"]) > cfg["metric_tolerance"] or abs(accuracy - claimed["accuracy"]) > cfg["metric_tolerance"]:
+    print(
+        f"claimed loss {claimed['loss']:.4f} accuracy {claimed['accuracy']:.4f}; measured {loss:.4f} {accuracy:.4f}"
+    )
+    if (
+        abs(loss - claimed["loss"]) > cfg["metric_tolerance"]
+        or abs(accuracy - claimed["accuracy"]) > cfg["metric_tolerance"]
+    ):
         print("FAIL: metrics differ from the claim")
         return 1
     if accuracy < cfg["min_accuracy"]:

@@ -40,7 +40,10 @@ def execute(out: Path) -> int:
         print("ICHAIN_PROGRESS " + json.dumps({"epoch": epoch + 1, "loss": loss(w, b, x, y)}), flush=True)
         time.sleep(pause)
     (out / "weights.json").write_text(json.dumps({"w": w.tolist(), "b": b}))
-    (out / "metrics.json").write_text(json.dumps({"loss": loss(w, b, x, y), "lr": lr, "seed": seed}))
+    source = os.environ.get("ICHAIN_DATASET", "task folder")
+    (out / "metrics.json").write_text(
+        json.dumps({"loss": loss(w, b, x, y), "lr": lr, "seed": seed, "data": source})
+    )
     return 0
 
 

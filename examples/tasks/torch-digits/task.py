@@ -47,16 +47,23 @@ def dataset(n, seed):
     labels = torch.randint(0, 10, (n,), generator=g)
     base = patterns()[labels]
     shifts = torch.randint(-2, 3, (n, 2), generator=g)
-    images = torch.stack([torch.roll(img, (int(dy), int(dx)), (0, 1)) for img, (dy, dx) in zip(base, shifts, strict=True)])
+    images = torch.stack(
+        [torch.roll(img, (int(dy), int(dx)), (0, 1)) for img, (dy, dx) in zip(base, shifts, strict=True)]
+    )
     images = images + 0.3 * torch.randn(images.shape, generator=g)
     return images.unsqueeze(1), labels
 
 
 def model():
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 4 * 4, 10),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 10),
     )
 
 
