@@ -61,6 +61,8 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 await pilot.press("u")
                 await pilot.pause()
                 await pilot.press(*PASSWORD, "enter")
+                # opening a keystore takes seconds on purpose, longer on a loaded machine
+                await wait_for(pilot, lambda: app.session.address is not None, 60, "unlocked")
                 await idle(pilot)
                 assert app.session.address == requester
 

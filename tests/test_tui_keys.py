@@ -74,7 +74,8 @@ async def test_u_unlocks_the_keystore_picked_not_always_the_first(market, tmp_pa
         assert {str(v) for _, v in picker._options} >= {accounts["requester"].address, second}
         picker.value = second
         await pilot.press(*PASSWORD, "enter")
-        await settle(pilot, app)
+        # opening a keystore takes seconds on purpose, longer on a loaded machine
+        await wait_for(pilot, lambda: app.session.address is not None, 60, "unlocked")
         assert app.session.address == second
 
 
