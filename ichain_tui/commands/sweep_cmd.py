@@ -177,7 +177,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def table(state: Any) -> dict[str, Any]:
     """The sweep as data: one row per run (the `--json` of `status` and `run`)."""
-    from ..agents.sweep import best_run
+    from ..agents.sweep_results import best_run
     from ..agents.sweep_spec import SweepSpec
 
     spec = SweepSpec.from_dict(state.spec)

@@ -105,6 +105,10 @@ class SweepActions(AppBase):
 
     @work(thread=True, group="sweep-run", exit_on_error=False, description="Sweep")
     def _drive_sweep(self, runner: SweepRunner, stop: threading.Event) -> None:
+        self._until_done(runner, stop)
+
+    def _until_done(self, runner: SweepRunner, stop: threading.Event) -> None:
+        """(In a worker) run the sweep to its end here; the Sweep view follows its messages."""
         sweep_id = runner.state.sweep_id
         try:
             state = runner.run(stop)
@@ -132,12 +136,7 @@ class SweepActions(AppBase):
         runner = self.live.sweep_runner(sweep_id, report)
         holder.append(runner.state)
         self.post_message(SweepChanged(runner.state, None))
-        try:
-            state = runner.run(stop)
-        finally:
-            self.__dict__.get("sweep_stops", {}).pop(sweep_id, None)
-        done = sum(1 for r in state.runs if r.status == "done")
-        self.post_message(Done(f"sweep {sweep_id}: {done} of {len(state.runs)} runs done", "Sweep"))
+        self._until_done(runner, stop)
 
     def on_sweep_changed(self, message: SweepChanged) -> None:
         screen = self.screen

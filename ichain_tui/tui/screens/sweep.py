@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual_plotext import PlotextPlot
 
-from ...agents.sweep import best_run
+from ...agents.sweep_results import best_run
 from ...agents.sweep_spec import SweepSpec
 from ...agents.sweep_state import DONE, FAILED, LIVE, Run, SweepState
 from ..format import eth, short
