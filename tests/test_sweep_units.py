@@ -192,6 +192,11 @@ def test_the_cache_opens_a_held_dataset_without_moving_bytes_and_drops_the_least
     cache.obtain(refs[1], tmp_path / "t3", _fetch_from(datasets[1][1])[0])
     cache.obtain(refs[2], tmp_path / "t4", _fetch_from(datasets[2][1])[0])
     assert not cache.cached(refs[0].root) and cache.cached(refs[1].root) and cache.cached(refs[2].root)
+    # a key that does not open an intact entry is refused, and the entry stays for its owner
+    wrong = FileRef(refs[2].root, b"\x01" * 32, "direct", "127.0.0.1:1")
+    with pytest.raises(IntegrityError):
+        cache.obtain(wrong, tmp_path / "t6", _fetch_from(datasets[2][1])[0])
+    assert cache.cached(refs[2].root) and not (tmp_path / "t6").exists()
     # a damaged entry is refused and dropped, never opened
     chunk = next((tmp_path / "cache" / refs[1].root).glob("chunk-0.bin"))
     data = bytearray(chunk.read_bytes())

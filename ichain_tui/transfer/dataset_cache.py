@@ -10,6 +10,7 @@ chunk peer could have seen.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -110,9 +111,11 @@ class DatasetCache:
         try:
             unseal_to_folder(manifest, ref.key, paths, dest, max_bytes=MAX_DATASET_BYTES)
         except IntegrityError:
-            # a damaged entry (disk, or a key that does not open it) is dropped, never used again
-            shutil.rmtree(entry, ignore_errors=True)
             shutil.rmtree(dest, ignore_errors=True)
+            # a damaged entry is dropped, never used again; an intact one stays (a peer sending
+            # a key that does not open it cannot evict someone else's dataset)
+            if not _intact(manifest, paths):
+                shutil.rmtree(entry, ignore_errors=True)
             raise
 
     def entries(self) -> list[tuple[str, int, float]]:
@@ -161,3 +164,18 @@ class DatasetCache:
             now = time.time()
             (entry / USED).touch()
             os.utime(entry / USED, (now, now))
+
+
+def _intact(manifest: Manifest, paths: list[Path]) -> bool:
+    """Every chunk file hashes to what the manifest (whose root was checked) says."""
+    for info, path in zip(manifest.chunks, paths, strict=True):
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return False
+        if digest.hexdigest() != info.sha256:
+            return False
+    return True
