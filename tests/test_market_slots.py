@@ -92,6 +92,6 @@ def test_a_validation_is_answered_while_the_validator_runs_a_long_task(local_mar
     outcome = b.follow(checked, tmp_path / "result", rating=5)
     assert outcome.ok, outcome
     assert m.market.task(checked).validator == busy
-    assert "verdict: PASS" in p1.log()
+    p1.wait_log("verdict: PASS", timeout=30)
     assert m.market.task(long_task).state is TaskState.ASSIGNED  # still running: nothing waited for it
     assert _executing(p1.proc.pid) == 1
