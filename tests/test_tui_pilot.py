@@ -99,7 +99,9 @@ async def test_a_wrong_password_is_said_in_the_dialog_which_asks_again(market, t
         await pilot.press(*PASSWORD, "enter")
         await wait_for(pilot, lambda: app.session.address is not None, 30, "unlocked")
         await wait_for(pilot, lambda: not isinstance(app.screen, UnlockScreen), 10, "the dialog closed")
-        assert any("unlocked" in n.message for n in app._notifications)
+        await wait_for(
+            pilot, lambda: any("unlocked" in n.message for n in app._notifications), 10, "the toast"
+        )
 
 
 async def test_submit_without_a_folder_explains_what_to_do(market, tmp_path):
