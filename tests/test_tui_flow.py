@@ -95,7 +95,10 @@ async def test_requester_walks_a_task_from_folder_to_rating(sandbox, tmp_path):
                 await pilot.press("enter")
 
                 await wait_for(
-                    pilot, lambda: isinstance(app.screen, RatingScreen), 180, "a pass and the rating"
+                    pilot,
+                    lambda: isinstance(app.screen, RatingScreen) and app.screen.query("#rating-result"),
+                    180,
+                    "a pass and the rating (its dialog composed)",
                 )
                 pane = app.query_one(TransfersPane)
                 bars = pane.chunks
