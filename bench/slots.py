@@ -71,18 +71,7 @@ def task_folder(
     return root
 
 
-def executing(pid: int) -> int:
-    from sandbox_helpers import labels_of, sandbox_containers
-
-    from ichain_tui.sandbox.engine import LABEL
-
-    return sum(
-        1
-        for c in sandbox_containers(mine=False)
-        if labels_of(c).get(f"{LABEL}.pid") == str(pid)
-        and labels_of(c).get(f"{LABEL}.mode") == "execute"
-        and c.attrs.get("State") == "running"
-    )
+from sandbox_helpers import executing_in
 
 
 def wait(what: str, condition, timeout: float) -> None:
@@ -148,7 +137,7 @@ def busy(m, p1, p2, base: Path, long_s: float) -> dict[str, float]:
     long_id = m.requester(5).submit(
         task_folder(base / "long", long_s), p1.account.address, PAY, mode=ValidatorMode.NONE
     )
-    wait("the long task to start", lambda: executing(p1.proc.pid) == 1, 120)
+    wait("the long task to start", lambda: executing_in(p1.proc.pid) == 1, 120)
     measured = quick_and_validation(m, p1, p2, base, "busy")
     measured["long_task_still_running"] = m.market.task(long_id).state is TaskState.ASSIGNED
     wait("the long task to end", lambda: m.market.task(long_id).state.provider_paid, long_s + 120)
@@ -203,7 +192,7 @@ def long_task(m, p1, base: Path) -> bool:
     task_id = requester.submit(folder, p1.account.address, price, validator_fee=fee)
     task = m.market.task(task_id)
     assert task.time_limit == 7200 and task.deadline - m.chain.timestamp() >= 7200, task
-    wait("the 2-hour task to start", lambda: executing(p1.proc.pid) == 1, 120)
+    wait("the 2-hour task to start", lambda: executing_in(p1.proc.pid) == 1, 120)
     m.chain.advance_time(7000)
     outcome = requester.follow(task_id, base / "two-hours-result", rating=5)
     return bool(outcome.ok and m.market.task(task_id).state.provider_paid)
@@ -332,7 +321,7 @@ def hostile(m, p1, p2, base: Path, baseline: dict[str, float]) -> dict[str, floa
     h_task = h.submit(
         task_folder(base / "chatty", 60, chatty=True), p1.account.address, PAY, mode=ValidatorMode.NONE
     )
-    wait("the chatty task to start", lambda: executing(p1.proc.pid) == 1, 120)
+    wait("the chatty task to start", lambda: executing_in(p1.proc.pid) == 1, 120)
     wait("a dripped log POST", lambda: proxy.drips > 0, 30)
     hog = ConnectionHog(served.group(1))
     time.sleep(3)  # every connection is taken, the first POSTs are dripping

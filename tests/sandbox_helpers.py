@@ -28,6 +28,17 @@ def sandbox_containers(mine: bool = True) -> list:
     return found
 
 
+def executing_in(pid: int) -> int:
+    """Sandbox containers of process `pid` (a headless provider) running an `execute` now."""
+    return sum(
+        1
+        for c in sandbox_containers(mine=False)
+        if labels_of(c).get(f"{LABEL}.pid") == str(pid)
+        and labels_of(c).get(f"{LABEL}.mode") == "execute"
+        and c.attrs.get("State") == "running"
+    )
+
+
 def labels_of(container) -> dict:
     """The labels of a container from a sparse list (no inspect: it may be gone meanwhile)."""
     return container.attrs.get("Labels") or {}

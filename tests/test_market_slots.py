@@ -8,27 +8,15 @@ import time
 
 import pytest
 from market_helpers import quick_task
-from sandbox_helpers import labels_of, sandbox_containers
+from sandbox_helpers import executing_in
 
 from ichain_tui.agents.selection import choose_provider
 from ichain_tui.chain.errors import ContractRevert
 from ichain_tui.chain.types import TaskState, ValidatorMode
-from ichain_tui.sandbox.engine import LABEL
 
 PAY = 2 * 10**16
 FEE = PAY // 10
 LONG_S = 40  # the long task sleeps this long: everything below must happen well inside it
-
-
-def _executing(pid: int) -> int:
-    """Sandbox containers of the provider process `pid` running an `execute` now."""
-    return sum(
-        1
-        for c in sandbox_containers(mine=False)
-        if labels_of(c).get(f"{LABEL}.pid") == str(pid)
-        and labels_of(c).get(f"{LABEL}.mode") == "execute"
-        and c.attrs.get("State") == "running"
-    )
 
 
 def _wait(what: str, condition, timeout: float) -> None:
@@ -50,7 +38,7 @@ def test_two_tasks_run_at_once_and_a_full_provider_is_refused_and_not_picked(loc
     assert m.market.provider(busy).running == 2 and m.market.provider(busy).free_slots == 0
 
     # both run in sandboxes of their own at the same time
-    _wait("two executions at once", lambda: _executing(p1.proc.pid) == 2, LONG_S - 10)
+    _wait("two executions at once", lambda: executing_in(p1.proc.pid) == 2, LONG_S - 10)
     assert {m.market.task(first).state, m.market.task(second).state} == {TaskState.ASSIGNED}
     p1.wait_log("[slot 0]", timeout=30)
     p1.wait_log("[slot 1]", timeout=30)
@@ -83,7 +71,7 @@ def test_a_validation_is_answered_while_the_validator_runs_a_long_task(local_mar
     long_task = m.requester(5).submit(
         quick_task(tmp_path / "long", sleep=LONG_S), busy, PAY, mode=ValidatorMode.NONE
     )
-    _wait("the long task to start", lambda: _executing(p1.proc.pid) == 1, 60)
+    _wait("the long task to start", lambda: executing_in(p1.proc.pid) == 1, 60)
 
     b = m.requester(6)
     checked = b.submit(
@@ -94,4 +82,4 @@ def test_a_validation_is_answered_while_the_validator_runs_a_long_task(local_mar
     assert m.market.task(checked).validator == busy
     p1.wait_log("verdict: PASS", timeout=30)
     assert m.market.task(long_task).state is TaskState.ASSIGNED  # still running: nothing waited for it
-    assert _executing(p1.proc.pid) == 1
+    assert executing_in(p1.proc.pid) == 1

@@ -73,8 +73,7 @@ def place_runs(
         for k, round_ in enumerate(places_of(c)):
             offers.append((round_, -c.score, p.rate_per_hour, k, c))
     offers.sort(key=lambda o: (o[0], o[1], o[2], o[3]))
-    taken: dict[str, int] = {}  # places used per provider (its stake must hold each lock)
-    locked: dict[str, int] = {}
+    locked: dict[str, int] = {}  # stake each provider's new places lock (its free stake must hold them)
     placed: list[Place] = []
     spent = 0
     used_offer: set[int] = set()
@@ -96,7 +95,6 @@ def place_runs(
             if spent + payment + fee > budget_left:
                 continue
             used_offer.add(i)
-            taken[c.address] = taken.get(c.address, 0) + 1
             locked[c.address] = locked.get(c.address, 0) + lock
             spent += payment + fee
             placed.append(Place(run.index, c, payment, fee, round_, window))
