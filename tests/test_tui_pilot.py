@@ -95,7 +95,8 @@ async def test_a_wrong_password_is_said_in_the_dialog_which_asks_again(market, t
         await wait_for(pilot, lambda: "wrong password" in str(hint.render()), 30, "the refusal")
         assert isinstance(app.screen, UnlockScreen)
         password = app.screen.query_one("#password")
-        assert app.screen.focused is password and password.value == "" and not password.disabled
+        await wait_for(pilot, lambda: app.screen.focused is password, 10, "the password field focused")
+        assert password.value == "" and not password.disabled
         await pilot.press(*PASSWORD, "enter")
         await wait_for(pilot, lambda: app.session.address is not None, 30, "unlocked")
         await wait_for(pilot, lambda: not isinstance(app.screen, UnlockScreen), 10, "the dialog closed")
